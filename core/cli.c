@@ -1,0 +1,308 @@
+// SPDX-License-Identifier: MIT
+#include "config.h"
+
+#include "cli.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct parser {
+	struct ember_config *cfg;
+	char *err;
+	size_t err_len;
+};
+
+__attribute__((format(printf, 2, 3))) static int fail(struct parser *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(p->err, p->err_len, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+/* An unsigned number in C notation (decimal, 0x hex, 0 octal), all of s. */
+static int parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!*s || *s == '-' || *s == '+' || *s == ' ')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || *end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int cli_parse_size(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	unsigned int shift = 20; /* a bare number is MiB, as in QEMU */
+	char *end;
+
+	if (strncmp(s, "size=", 5) == 0)
+		s += 5;
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	if (*end) {
+		switch (*end) {
+		case 'B':
+		case 'b':
+			shift = 0;
+			break;
+		case 'K':
+		case 'k':
+			shift = 10;
+			break;
+		case 'M':
+		case 'm':
+			shift = 20;
+			break;
+		case 'G':
+		case 'g':
+			shift = 30;
+			break;
+		case 'T':
+		case 't':
+			shift = 40;
+			break;
+		default:
+			return -EINVAL;
+		}
+		if (end[1])
+			return -EINVAL;
+	}
+	if (v > (UINT64_MAX >> shift))
+		return -ERANGE;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static int opt_m(struct parser *p, const char *arg)
+{
+	uint64_t size;
+
+	if (cli_parse_size(arg, &size) < 0)
+		return fail(p, "-m: invalid size '%s' (examples: 512, 512M, 2G)", arg);
+	if (size < CLI_MIN_RAM)
+		return fail(p, "-m: %s is too small; the least is 1M", arg);
+	if (size > CLI_MAX_RAM)
+		return fail(p, "-m: %s is too large; the most is 1T", arg);
+	if (size % 4096)
+		return fail(p, "-m: %s is not a multiple of 4K", arg);
+	p->cfg->ram_size = size;
+	return 0;
+}
+
+static int opt_smp(struct parser *p, const char *arg)
+{
+	const char *s = strncmp(arg, "cpus=", 5) == 0 ? arg + 5 : arg;
+	uint64_t n;
+
+	if (strchr(s, ','))
+		return fail(p, "-smp: only a vCPU count is supported ('-smp N'), not '%s'", arg);
+	if (parse_u64(s, &n) < 0)
+		return fail(p, "-smp: invalid vCPU count '%s'", arg);
+	if (n == 0)
+		return fail(p, "-smp: a guest needs at least one vCPU");
+	if (n > CLI_MAX_VCPUS)
+		return fail(p, "-smp: %s vCPUs is more than ember supports (%d)", s, CLI_MAX_VCPUS);
+	p->cfg->nr_vcpus = (unsigned int)n;
+	return 0;
+}
+
+static int opt_bios(struct parser *p, const char *arg)
+{
+	if (!*arg)
+		return fail(p, "-bios: empty file name");
+	p->cfg->bios = arg;
+	return 0;
+}
+
+static int opt_debugcon(struct parser *p, const char *arg)
+{
+	if (chardev_parse(arg, &p->cfg->debugcon) < 0)
+		return fail(p, "-debugcon: unknown backend '%s' (use stdio, file:PATH or none)",
+			    arg);
+	p->cfg->has_debugcon = true;
+	return 0;
+}
+
+/* The value of `key=` in a property, or NULL. */
+static const char *prop_value(const char *prop, size_t len, const char *key)
+{
+	size_t k = strlen(key);
+
+	if (len > k && strncmp(prop, key, k) == 0 && prop[k] == '=')
+		return prop + k + 1;
+	return NULL;
+}
+
+static int device_debug_exit(struct parser *p, const char *props)
+{
+	uint64_t iobase = 0x501, iosize = 2; /* QEMU's defaults */
+	struct ember_config *cfg = p->cfg;
+
+	while (props && *props) {
+		const char *comma = strchr(props, ',');
+		size_t len = comma ? (size_t)(comma - props) : strlen(props);
+		char val[32];
+		const char *v;
+		uint64_t *dst;
+
+		if ((v = prop_value(props, len, "iobase")))
+			dst = &iobase;
+		else if ((v = prop_value(props, len, "iosize")))
+			dst = &iosize;
+		else
+			return fail(p,
+				    "-device isa-debug-exit: unknown property '%.*s' "
+				    "(it has iobase and iosize)",
+				    (int)len, props);
+		if ((size_t)(props + len - v) >= sizeof(val))
+			return fail(p, "-device isa-debug-exit: value too long in '%.*s'", (int)len,
+				    props);
+		memcpy(val, v, (size_t)(props + len - v));
+		val[props + len - v] = '\0';
+		if (parse_u64(val, dst) < 0)
+			return fail(p, "-device isa-debug-exit: invalid number in '%.*s'", (int)len,
+				    props);
+		props = comma ? comma + 1 : NULL;
+	}
+	if (iobase > 0xffff)
+		return fail(p,
+			    "-device isa-debug-exit: iobase 0x%" PRIx64 " is beyond the "
+			    "I/O port space",
+			    iobase);
+	if (iosize == 0 || iosize > 0x10000 - iobase)
+		return fail(p,
+			    "-device isa-debug-exit: iosize 0x%" PRIx64 " at iobase 0x%" PRIx64
+			    " does not fit the I/O port space",
+			    iosize, iobase);
+	if (cfg->nr_debug_exit == CLI_MAX_DEBUG_EXIT)
+		return fail(p, "-device isa-debug-exit: at most %d of them", CLI_MAX_DEBUG_EXIT);
+	cfg->debug_exit[cfg->nr_debug_exit++] = (struct cli_debug_exit){
+		.iobase = (uint16_t)iobase,
+		.iosize = (uint32_t)iosize,
+	};
+	return 0;
+}
+
+static int opt_device(struct parser *p, const char *arg)
+{
+	const char *comma = strchr(arg, ',');
+	size_t len = comma ? (size_t)(comma - arg) : strlen(arg);
+
+	if (len == 4 && strncmp(arg, "help", 4) == 0) {
+		p->cfg->list_devices = true;
+		return 0;
+	}
+	if (len == 14 && strncmp(arg, "isa-debug-exit", 14) == 0)
+		return device_debug_exit(p, comma ? comma + 1 : NULL);
+	return fail(p, "-device: unknown device '%.*s' (-device help lists them)", (int)len, arg);
+}
+
+struct option_def {
+	const char *name;
+	int (*handler)(struct parser *p, const char *arg); /* NULL: a flag handled inline */
+};
+
+static const struct option_def options[] = {
+	{"m", opt_m},		{"smp", opt_smp}, {"bios", opt_bios}, {"debugcon", opt_debugcon},
+	{"device", opt_device},
+};
+
+int cli_parse(int argc, char *const argv[], struct ember_config *cfg, char *err, size_t err_len)
+{
+	struct parser p = {.cfg = cfg, .err = err, .err_len = err_len};
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->ram_size = CLI_DEFAULT_RAM;
+	cfg->nr_vcpus = 1;
+	if (err_len)
+		err[0] = '\0';
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *name;
+		unsigned int k;
+		int ret;
+
+		if (a[0] != '-' || a[1] == '\0')
+			return fail(&p, "unexpected argument '%s' (options start with '-')", a);
+		/* QEMU accepts both -opt and --opt. */
+		name = a[1] == '-' ? a + 2 : a + 1;
+		if (strcmp(name, "h") == 0 || strcmp(name, "help") == 0) {
+			cfg->help = true;
+			continue;
+		}
+		if (strcmp(name, "version") == 0) {
+			cfg->version = true;
+			continue;
+		}
+		for (k = 0; k < sizeof(options) / sizeof(options[0]); k++)
+			if (strcmp(name, options[k].name) == 0)
+				break;
+		if (k == sizeof(options) / sizeof(options[0]))
+			return fail(&p, "unknown option '%s' (ember -h lists the options)", a);
+		if (i + 1 >= argc)
+			return fail(&p, "option '%s' needs an argument", a);
+		ret = options[k].handler(&p, argv[++i]);
+		if (ret < 0)
+			return ret;
+	}
+	if (cfg->help || cfg->version || cfg->list_devices)
+		return 0;
+	if (!cfg->bios)
+		return fail(&p, "nothing to run: give a firmware image with -bios FILE");
+	return 0;
+}
+
+void cli_print_devices(FILE *f)
+{
+	fputs("Devices for -device:\n"
+	      "  isa-debug-exit[,iobase=N][,iosize=N]\n"
+	      "      a guest write of V ends ember with exit code (V << 1) | 1\n"
+	      "      (defaults: iobase=0x501, iosize=2)\n",
+	      f);
+}
+
+void cli_print_help(FILE *f)
+{
+	fputs("Usage: ember [options]\n"
+	      "\n"
+	      "Runs a KVM virtual machine.\n"
+	      "\n"
+	      "Options:\n"
+	      "  -bios FILE        firmware image, mapped read-only to end at 4 GiB; the guest\n"
+	      "                    starts at its reset vector (16 bytes below 4 GiB, real mode)\n"
+	      "  -m SIZE           guest RAM: MiB, or with a B/K/M/G/T suffix (default 128M)\n"
+	      "  -smp N            number of vCPUs (default 1)\n"
+	      "  -debugcon DEV     debug console on I/O port 0xe9: stdio, file:PATH or none\n"
+	      "  -device DEV[,PROP=VALUE...]\n"
+	      "                    add a device; '-device help' lists them\n"
+	      "  -h, --help        show this help and exit\n"
+	      "  --version         show the version and exit\n"
+	      "\n"
+	      "Environment:\n"
+	      "  EMBER_LOG         log level: error, warn (default), info or debug\n"
+	      "\n"
+	      "Exit status:\n"
+	      "  0                 the guest powered off or reset\n"
+	      "  1                 ember failed (KVM error, entry failure)\n"
+	      "  2                 bad usage or input; the guest was not started\n"
+	      "  (V << 1) | 1      the guest wrote V to an isa-debug-exit port\n"
+	      "  128 + N           ember was stopped by signal N (SIGINT, SIGTERM)\n",
+	      f);
+}

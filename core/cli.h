@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The command line, spelled as QEMU spells it wherever QEMU has the option.
+ * Parsing only fills a config; nothing is opened or started.
+ */
+#ifndef EMBER_CLI_H
+#define EMBER_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "chardev.h"
+
+#define CLI_DEFAULT_RAM (128ULL << 20) /* QEMU's default */
+#define CLI_MIN_RAM (1ULL << 20)
+#define CLI_MAX_RAM (1ULL << 40)
+#define CLI_MAX_VCPUS 1024
+#define CLI_MAX_DEBUG_EXIT 4
+
+struct cli_debug_exit {
+	uint16_t iobase;
+	uint32_t iosize; /* up to 0x10000 - iobase */
+};
+
+struct ember_config {
+	uint64_t ram_size;
+	unsigned int nr_vcpus;
+	const char *bios;
+	bool has_debugcon;
+	struct chardev_spec debugcon;
+	unsigned int nr_debug_exit;
+	struct cli_debug_exit debug_exit[CLI_MAX_DEBUG_EXIT];
+	bool help;
+	bool version;
+	bool list_devices;
+};
+
+/*
+ * Fills `cfg` from argv. Returns 0, or -EINVAL with a one-line message in
+ * `err` (without a trailing newline) naming the option at fault.
+ */
+int cli_parse(int argc, char *const argv[], struct ember_config *cfg, char *err, size_t err_len);
+
+/* Parses a -m size: a number of MiB, or a number with a B/K/M/G/T suffix. */
+int cli_parse_size(const char *s, uint64_t *out);
+
+void cli_print_help(FILE *f);
+void cli_print_devices(FILE *f);
+
+#endif

@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: MIT
+#include "config.h"
+
+#include "vcpu.h"
+#include "exit.h"
+#include "log.h"
+#include "vm_internal.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* The signal that kicks a vCPU thread out of KVM_RUN (QEMU uses the same). */
+#define VCPU_KICK_SIGNAL SIGUSR1
+
+struct vcpu {
+	struct vm *vm;
+	unsigned int index;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool started;
+	_Atomic bool stop;
+};
+
+static void kick_handler(int sig)
+{
+	(void)sig; /* only here so the signal interrupts KVM_RUN */
+}
+
+int vcpu_signal_setup(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = kick_handler;
+	sigemptyset(&sa.sa_mask);
+	/* No SA_RESTART: KVM_RUN must return -EINTR. */
+	if (sigaction(VCPU_KICK_SIGNAL, &sa, NULL) < 0)
+		return -errno;
+	return 0;
+}
+
+int vcpu_create(struct vcpu **out, struct vm *vm, unsigned int index)
+{
+	struct vcpu *vcpu = calloc(1, sizeof(*vcpu));
+	int ret;
+
+	if (!vcpu)
+		return -ENOMEM;
+	vcpu->vm = vm;
+	vcpu->index = index;
+	vcpu->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)index);
+	if (vcpu->fd < 0) {
+		ret = -errno;
+		free(vcpu);
+		return ret;
+	}
+	vcpu->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu->fd, 0);
+	if (vcpu->run == MAP_FAILED) {
+		ret = -errno;
+		close(vcpu->fd);
+		free(vcpu);
+		return ret;
+	}
+	*out = vcpu;
+	return 0;
+}
+
+void vcpu_destroy(struct vcpu *vcpu)
+{
+	if (!vcpu)
+		return;
+	if (vcpu->started)
+		vcpu_join(vcpu);
+	munmap(vcpu->run, vcpu->vm->run_size);
+	close(vcpu->fd);
+	free(vcpu);
+}
+
+int vcpu_fd(const struct vcpu *vcpu)
+{
+	return vcpu->fd;
+}
+
+unsigned int vcpu_index(const struct vcpu *vcpu)
+{
+	return vcpu->index;
+}
+
+struct kvm_run *vcpu_run_page(const struct vcpu *vcpu)
+{
+	return vcpu->run;
+}
+
+static void dump_seg(int level, const char *name, const struct kvm_segment *s)
+{
+	log_msg((enum log_level)level,
+		"  %-3s sel=%04x base=%016llx limit=%08x type=%x p=%u dpl=%u db=%u l=%u g=%u", name,
+		s->selector, (unsigned long long)s->base, s->limit, s->type, s->present, s->dpl,
+		s->db, s->l, s->g);
+}
+
+void vcpu_dump_regs(struct vcpu *vcpu, int level)
+{
+	struct kvm_regs r;
+	struct kvm_sregs s;
+
+	if (!log_enabled((enum log_level)level))
+		return;
+	if (ioctl(vcpu->fd, KVM_GET_REGS, &r) < 0 || ioctl(vcpu->fd, KVM_GET_SREGS, &s) < 0) {
+		log_msg((enum log_level)level, "vCPU %u: cannot read registers: %s", vcpu->index,
+			strerror(errno));
+		return;
+	}
+	log_msg((enum log_level)level, "vCPU %u registers:", vcpu->index);
+	log_msg((enum log_level)level, "  rip=%016llx rsp=%016llx rflags=%016llx",
+		(unsigned long long)r.rip, (unsigned long long)r.rsp, (unsigned long long)r.rflags);
+	log_msg((enum log_level)level, "  rax=%016llx rbx=%016llx rcx=%016llx rdx=%016llx",
+		(unsigned long long)r.rax, (unsigned long long)r.rbx, (unsigned long long)r.rcx,
+		(unsigned long long)r.rdx);
+	log_msg((enum log_level)level, "  rsi=%016llx rdi=%016llx rbp=%016llx",
+		(unsigned long long)r.rsi, (unsigned long long)r.rdi, (unsigned long long)r.rbp);
+	log_msg((enum log_level)level, "  r8=%016llx r9=%016llx r10=%016llx r11=%016llx",
+		(unsigned long long)r.r8, (unsigned long long)r.r9, (unsigned long long)r.r10,
+		(unsigned long long)r.r11);
+	log_msg((enum log_level)level, "  r12=%016llx r13=%016llx r14=%016llx r15=%016llx",
+		(unsigned long long)r.r12, (unsigned long long)r.r13, (unsigned long long)r.r14,
+		(unsigned long long)r.r15);
+	log_msg((enum log_level)level,
+		"  cr0=%016llx cr2=%016llx cr3=%016llx cr4=%016llx efer=%016llx",
+		(unsigned long long)s.cr0, (unsigned long long)s.cr2, (unsigned long long)s.cr3,
+		(unsigned long long)s.cr4, (unsigned long long)s.efer);
+	dump_seg(level, "cs", &s.cs);
+	dump_seg(level, "ds", &s.ds);
+	dump_seg(level, "ss", &s.ss);
+	dump_seg(level, "tr", &s.tr);
+	log_msg((enum log_level)level, "  gdt=%016llx/%04x idt=%016llx/%04x",
+		(unsigned long long)s.gdt.base, s.gdt.limit, (unsigned long long)s.idt.base,
+		s.idt.limit);
+}
+
+/* Returns false when the thread must end. */
+static bool handle_exit(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+	char why[160] = "";
+
+	switch (exit_dispatch(vcpu->run, vm->run_size, vm->pio, vm->mmio, why, sizeof(why))) {
+	case EXIT_ACTION_CONTINUE:
+		return true;
+	case EXIT_ACTION_HALT:
+		/*
+		 * With the in-kernel LAPIC, KVM keeps HLT to itself and wakes
+		 * the vCPU on an interrupt; this exit means it cannot.
+		 */
+		log_warn(
+			"vCPU %u: halted with no interrupt controller to wake it; it stays stopped",
+			vcpu->index);
+		return false;
+	case EXIT_ACTION_TRIPLE_FAULT:
+		log_warn("vCPU %u: triple fault: the guest reset itself", vcpu->index);
+		vcpu_dump_regs(vcpu, LOG_LVL_WARN);
+		vm_request_stop(vm, EMBER_EXIT_OK);
+		return false;
+	case EXIT_ACTION_RESET:
+		log_info("vCPU %u: guest requested a reset", vcpu->index);
+		vm_request_stop(vm, EMBER_EXIT_OK);
+		return false;
+	case EXIT_ACTION_POWEROFF:
+		log_info("vCPU %u: guest powered off", vcpu->index);
+		vm_request_stop(vm, EMBER_EXIT_OK);
+		return false;
+	case EXIT_ACTION_FAIL:
+		break;
+	}
+	log_err("vCPU %u: %s", vcpu->index, why);
+	vcpu_dump_regs(vcpu, LOG_LVL_ERROR);
+	vm_request_stop(vm, EMBER_EXIT_FAILURE);
+	return false;
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *vcpu = arg;
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, VCPU_KICK_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+
+	while (!atomic_load(&vcpu->stop)) {
+		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			log_err("vCPU %u: KVM_RUN: %s", vcpu->index, strerror(errno));
+			vm_request_stop(vcpu->vm, EMBER_EXIT_FAILURE);
+			break;
+		}
+		if (!handle_exit(vcpu))
+			break;
+		/* A device may have ended the run (debug-exit): do not re-enter. */
+		if (vm_stop_requested(vcpu->vm))
+			break;
+	}
+	return NULL;
+}
+
+int vcpu_start(struct vcpu *vcpu)
+{
+	char name[16];
+	int ret;
+
+	ret = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
+	if (ret)
+		return -ret;
+	vcpu->started = true;
+	snprintf(name, sizeof(name), "ember-vcpu%u", vcpu->index);
+	pthread_setname_np(vcpu->thread, name);
+	return 0;
+}
+
+void vcpu_kick(struct vcpu *vcpu)
+{
+	if (!vcpu->started)
+		return;
+	atomic_store(&vcpu->stop, true);
+	/*
+	 * If the signal lands just before the thread enters KVM_RUN, the
+	 * handler runs in user space and KVM_RUN would block; immediate_exit
+	 * makes that KVM_RUN return -EINTR at once.
+	 */
+	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	pthread_kill(vcpu->thread, VCPU_KICK_SIGNAL);
+}
+
+void vcpu_join(struct vcpu *vcpu)
+{
+	if (!vcpu->started)
+		return;
+	vcpu_kick(vcpu);
+	pthread_join(vcpu->thread, NULL);
+	vcpu->started = false;
+}

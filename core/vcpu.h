@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vCPU threads: each runs KVM_RUN and hands exits to core/exit.c. A vCPU is
+ * stopped by setting its stop flag and `immediate_exit`, then signalling its
+ * thread: whichever side of KVM_RUN the thread is on, it comes back.
+ */
+#ifndef EMBER_VCPU_H
+#define EMBER_VCPU_H
+
+struct vm;
+struct vcpu;
+
+int vcpu_create(struct vcpu **out, struct vm *vm, unsigned int index);
+void vcpu_destroy(struct vcpu *vcpu);
+int vcpu_fd(const struct vcpu *vcpu);
+unsigned int vcpu_index(const struct vcpu *vcpu);
+struct kvm_run *vcpu_run_page(const struct vcpu *vcpu);
+
+/* Installs the (empty) handler for the kick signal; once per process, idempotent. */
+int vcpu_signal_setup(void);
+
+int vcpu_start(struct vcpu *vcpu);
+/* Asks the thread to leave KVM_RUN and end; returns at once. */
+void vcpu_kick(struct vcpu *vcpu);
+void vcpu_join(struct vcpu *vcpu);
+
+/* Logs general and segment registers at `level` (an enum log_level). */
+void vcpu_dump_regs(struct vcpu *vcpu, int level);
+
+#endif

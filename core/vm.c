@@ -1,0 +1,340 @@
+// SPDX-License-Identifier: MIT
+#include "config.h"
+
+#include "vm_internal.h"
+#include "bus.h"
+#include "evloop.h"
+#include "irq.h"
+#include "log.h"
+#include "vcpu.h"
+
+#include <cpuid.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define KVM_API_EXPECTED 12
+
+static int check_cap(int kvm_fd, long cap, const char *name)
+{
+	if (ioctl(kvm_fd, KVM_CHECK_EXTENSION, cap) <= 0) {
+		log_err("KVM lacks %s", name);
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
+/*
+ * KVM maps guest-physical addresses up to the host's MAXPHYADDR (CPUID
+ * 0x80000008, EAX bits 7:0); 36 bits when the leaf is missing.
+ */
+static unsigned int host_phys_bits(void)
+{
+	unsigned int eax, ebx, ecx, edx;
+
+	if (__get_cpuid(0x80000000, &eax, &ebx, &ecx, &edx) && eax >= 0x80000008 &&
+	    __get_cpuid(0x80000008, &eax, &ebx, &ecx, &edx) && (eax & 0xff) >= 32)
+		return eax & 0xff;
+	return 36;
+}
+
+static int open_kvm(struct vm *vm, const char *kvm_path)
+{
+	int ret, n;
+
+	vm->kvm_fd = open(kvm_path, O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0) {
+		ret = -errno;
+		log_err("cannot open %s: %s", kvm_path, strerror(errno));
+		return ret;
+	}
+	ret = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (ret != KVM_API_EXPECTED) {
+		log_err("%s speaks KVM API %d, ember needs %d", kvm_path, ret, KVM_API_EXPECTED);
+		return -ENOTSUP;
+	}
+	if ((ret = check_cap(vm->kvm_fd, KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY")) ||
+	    (ret = check_cap(vm->kvm_fd, KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP")) ||
+	    (ret = check_cap(vm->kvm_fd, KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT")) ||
+	    (ret = check_cap(vm->kvm_fd, KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD")) ||
+	    (ret = check_cap(vm->kvm_fd, KVM_CAP_IRQFD, "KVM_CAP_IRQFD")) ||
+	    (ret = check_cap(vm->kvm_fd, KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR")))
+		return ret;
+
+	n = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	if (n <= 0)
+		n = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+	vm->max_vcpus = n > 0 ? (unsigned int)n : 1;
+
+	vm->phys_bits = host_phys_bits();
+
+	n = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (n < (int)sizeof(struct kvm_run)) {
+		log_err("KVM_GET_VCPU_MMAP_SIZE: %s", n < 0 ? strerror(errno) : "too small");
+		return n < 0 ? -errno : -EINVAL;
+	}
+	vm->run_size = (size_t)n;
+
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0) {
+		ret = -errno;
+		log_err("KVM_CREATE_VM: %s", strerror(errno));
+		return ret;
+	}
+	/* Intel needs these three pages (and one more for the identity map) in the hole. */
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)VM_TSS_ADDR) < 0 ||
+	    ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &(uint64_t){VM_IDENTITY_MAP_ADDR}) < 0) {
+		ret = -errno;
+		log_err("placing KVM's TSS and identity map: %s", strerror(errno));
+		return ret;
+	}
+	return 0;
+}
+
+int vm_create(struct vm **out, const char *kvm_path)
+{
+	struct vm *vm = calloc(1, sizeof(*vm));
+	int ret;
+
+	if (!vm)
+		return -ENOMEM;
+	vm->kvm_fd = -1;
+	vm->vm_fd = -1;
+	pthread_mutex_init(&vm->lock, NULL);
+	pthread_cond_init(&vm->cond, NULL);
+
+	ret = vcpu_signal_setup();
+	if (ret < 0)
+		log_err("installing the vCPU kick signal handler: %s", strerror(-ret));
+	else
+		ret = open_kvm(vm, kvm_path ? kvm_path : "/dev/kvm");
+	if (ret == 0 &&
+	    ((ret = bus_create(&vm->pio, "pio", 0x10000)) ||
+	     (ret = bus_create(&vm->mmio, "mmio", 0)) || (ret = evloop_create(&vm->loop))))
+		log_err("creating the VM's buses and event loop: %s", strerror(-ret));
+	if (ret < 0) {
+		vm_destroy(vm);
+		return ret;
+	}
+	*out = vm;
+	return 0;
+}
+
+static int add_slot(struct vm *vm, uint64_t gpa, uint64_t size, void *host, uint32_t flags)
+{
+	struct kvm_userspace_memory_region region = {
+		.slot = vm->nr_slots,
+		.flags = flags,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uint64_t)(uintptr_t)host,
+	};
+
+	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
+		return -errno;
+	vm->nr_slots++;
+	return 0;
+}
+
+int vm_setup_memory(struct vm *vm, uint64_t ram_size)
+{
+	int ret = gmem_alloc(&vm->mem, ram_size);
+
+	if (ret < 0) {
+		log_err("cannot map %llu MiB of guest RAM: %s",
+			(unsigned long long)(ram_size >> 20), strerror(-ret));
+		return ret;
+	}
+	for (unsigned int i = 0; i < vm->mem.nr; i++) {
+		const struct gmem_region *r = &vm->mem.r[i];
+
+		ret = add_slot(vm, r->gpa, r->size, r->host, 0);
+		if (ret < 0) {
+			log_err("KVM_SET_USER_MEMORY_REGION for RAM at 0x%llx: %s",
+				(unsigned long long)r->gpa, strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+int vm_add_rom(struct vm *vm, uint64_t gpa, const void *data, size_t size)
+{
+	size_t map = (size + GMEM_PAGE_SIZE - 1) & ~(GMEM_PAGE_SIZE - 1);
+	uint8_t *p;
+	int ret;
+
+	if (size == 0 || gpa % GMEM_PAGE_SIZE || vm->rom)
+		return -EINVAL;
+	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) <= 0)
+		return -ENOTSUP; /* KVM cannot map read-only memory */
+	p = mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	/* Short images sit at the end of the window, where the reset vector is. */
+	memcpy(p + (map - size), data, size);
+	mprotect(p, map, PROT_READ);
+	ret = add_slot(vm, gpa, map, p, KVM_MEM_READONLY);
+	if (ret < 0) {
+		munmap(p, map);
+		return ret;
+	}
+	vm->rom = p;
+	vm->rom_size = map;
+	return 0;
+}
+
+int vm_create_irqchip(struct vm *vm)
+{
+	return irqchip_create_kvm(&vm->irq, vm->vm_fd);
+}
+
+int vm_create_vcpus(struct vm *vm, unsigned int n)
+{
+	if (n == 0 || n > vm->max_vcpus || vm->vcpus)
+		return -EINVAL;
+	vm->vcpus = calloc(n, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < n; i++) {
+		int ret = vcpu_create(&vm->vcpus[i], vm, i);
+
+		if (ret < 0) {
+			log_err("KVM_CREATE_VCPU %u: %s", i, strerror(-ret));
+			return ret;
+		}
+		vm->nr_vcpus++;
+	}
+	return 0;
+}
+
+int vm_start(struct vm *vm)
+{
+	int ret = evloop_start(vm->loop);
+
+	if (ret < 0)
+		return ret;
+	vm->started = true;
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		ret = vcpu_start(vm->vcpus[i]);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+void vm_request_stop(struct vm *vm, int code)
+{
+	pthread_mutex_lock(&vm->lock);
+	if (!vm->stop_requested) {
+		vm->stop_requested = true;
+		vm->exit_code = code;
+		pthread_cond_broadcast(&vm->cond);
+	}
+	pthread_mutex_unlock(&vm->lock);
+}
+
+bool vm_stop_requested(struct vm *vm)
+{
+	return atomic_load(&vm->stop_requested);
+}
+
+int vm_wait(struct vm *vm)
+{
+	int code;
+
+	pthread_mutex_lock(&vm->lock);
+	while (!vm->stop_requested)
+		pthread_cond_wait(&vm->cond, &vm->lock);
+	code = vm->exit_code;
+	pthread_mutex_unlock(&vm->lock);
+	return code;
+}
+
+void vm_stop(struct vm *vm)
+{
+	if (!vm->started)
+		return;
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(vm->vcpus[i]);
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vcpu_join(vm->vcpus[i]);
+	evloop_stop(vm->loop);
+	vm->started = false;
+}
+
+struct bus *vm_pio(struct vm *vm)
+{
+	return vm->pio;
+}
+
+struct bus *vm_mmio(struct vm *vm)
+{
+	return vm->mmio;
+}
+
+struct irqchip *vm_irqchip(struct vm *vm)
+{
+	return vm->irq;
+}
+
+struct evloop *vm_evloop(struct vm *vm)
+{
+	return vm->loop;
+}
+
+const struct gmem *vm_gmem(const struct vm *vm)
+{
+	return &vm->mem;
+}
+
+struct vcpu *vm_vcpu(struct vm *vm, unsigned int index)
+{
+	return index < vm->nr_vcpus ? vm->vcpus[index] : NULL;
+}
+
+int vm_fd(const struct vm *vm)
+{
+	return vm->vm_fd;
+}
+
+unsigned int vm_max_vcpus(const struct vm *vm)
+{
+	return vm->max_vcpus;
+}
+
+uint64_t vm_gpa_limit(const struct vm *vm)
+{
+	return 1ULL << vm->phys_bits;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	if (!vm)
+		return;
+	vm_stop(vm);
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vcpu_destroy(vm->vcpus[i]);
+	free(vm->vcpus);
+	evloop_destroy(vm->loop);
+	irqchip_destroy(vm->irq);
+	bus_destroy(vm->mmio);
+	bus_destroy(vm->pio);
+	/* Closing the VM releases the memory slots before their mappings go. */
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	if (vm->rom)
+		munmap(vm->rom, vm->rom_size);
+	gmem_free(&vm->mem);
+	pthread_cond_destroy(&vm->cond);
+	pthread_mutex_destroy(&vm->lock);
+	free(vm);
+}

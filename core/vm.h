@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A virtual machine: the /dev/kvm and VM descriptors, guest memory slots,
+ * the port and MMIO buses, the in-kernel irqchip, the vCPUs and the event
+ * loop. Nothing here is global: a process can hold several.
+ */
+#ifndef EMBER_VM_H
+#define EMBER_VM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gmem.h"
+
+/* Process exit codes; also in --help and ember(1). */
+#define EMBER_EXIT_OK 0		   /* the guest powered off or reset */
+#define EMBER_EXIT_FAILURE 1	   /* ember itself failed */
+#define EMBER_EXIT_USAGE 2	   /* bad command line or input; nothing was started */
+#define EMBER_EXIT_SIGNAL_BASE 128 /* + signal number, for SIGTERM / SIGINT */
+
+/* Three pages KVM needs below 4 GiB on Intel hosts, placed under firmware. */
+#define VM_IDENTITY_MAP_ADDR 0xfeffc000ULL
+#define VM_TSS_ADDR 0xfeffd000ULL
+
+struct bus;
+struct evloop;
+struct irqchip;
+struct vcpu;
+struct vm;
+
+/*
+ * Opens `kvm_path` (NULL: /dev/kvm), checks the API version and the
+ * capabilities ember needs, creates the VM, its buses and its event loop.
+ */
+int vm_create(struct vm **out, const char *kvm_path);
+/* Allocates RAM (see gmem_layout) and registers it with KVM. */
+int vm_setup_memory(struct vm *vm, uint64_t ram_size);
+/* Maps a read-only copy of `data` at `gpa`; guest writes to it become MMIO exits. */
+int vm_add_rom(struct vm *vm, uint64_t gpa, const void *data, size_t size);
+/* KVM_CREATE_IRQCHIP: PIC, IOAPIC and a LAPIC per vCPU. Before vm_create_vcpus(). */
+int vm_create_irqchip(struct vm *vm);
+int vm_create_vcpus(struct vm *vm, unsigned int n);
+
+/* Starts the event loop thread and one thread per vCPU. */
+int vm_start(struct vm *vm);
+/*
+ * Ends the run with `code` unless an earlier request set one. Safe from any
+ * thread, including vCPU and event-loop threads.
+ */
+void vm_request_stop(struct vm *vm, int code);
+bool vm_stop_requested(struct vm *vm);
+/* Blocks until a stop is requested; returns the exit code. */
+int vm_wait(struct vm *vm);
+/* Stops and joins the vCPU threads, then the event loop. */
+void vm_stop(struct vm *vm);
+void vm_destroy(struct vm *vm);
+
+/* What set-up code, devices and tests reach the VM's parts through. */
+struct bus *vm_pio(struct vm *vm);
+struct bus *vm_mmio(struct vm *vm);
+struct irqchip *vm_irqchip(struct vm *vm);
+struct evloop *vm_evloop(struct vm *vm);
+const struct gmem *vm_gmem(const struct vm *vm);
+struct vcpu *vm_vcpu(struct vm *vm, unsigned int index);
+int vm_fd(const struct vm *vm);
+unsigned int vm_max_vcpus(const struct vm *vm);
+/* One past the highest guest-physical address this host's KVM can map. */
+uint64_t vm_gpa_limit(const struct vm *vm);
+
+#endif
