@@ -1,0 +1,46 @@
+# Helpers shared by guest tests; sourced from "$EMBER_TESTLIB".
+# POSIX sh: the tests run under busybox ash in the harness and sh on a host.
+
+failures=0
+
+fail() {
+	echo "FAIL: $*"
+	failures=$((failures + 1))
+}
+
+pass() {
+	echo "ok: $*"
+}
+
+# expect_exit WANT GOT WHAT
+expect_exit() {
+	if [ "$2" -eq "$1" ]; then pass "$3: exit $2"; else fail "$3: exit $2, expected $1"; fi
+}
+
+# expect_grep PATTERN FILE WHAT
+expect_grep() {
+	if grep -q -- "$1" "$2"; then pass "$3"; else fail "$3: '$1' not in $2:"; cat "$2"; fi
+}
+
+# expect_lines N FILE WHAT: FILE has exactly N lines
+expect_lines() {
+	n=$(wc -l <"$2" | tr -d ' ')
+	if [ "$n" -eq "$1" ]; then pass "$3"; else fail "$3: $n lines in $2, expected $1:"; cat "$2"; fi
+}
+
+# wait_for_text TEXT FILE SECONDS
+wait_for_text() {
+	i=0
+	while [ $i -lt $(($3 * 10)) ]; do
+		grep -q -- "$1" "$2" 2>/dev/null && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+finish() {
+	if [ "$failures" -eq 0 ]; then echo "all checks passed"; exit 0; fi
+	echo "$failures check(s) failed"
+	exit 1
+}
