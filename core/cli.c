@@ -130,6 +130,57 @@ static int opt_bios(struct parser *p, const char *arg)
 	return 0;
 }
 
+static int opt_file(struct parser *p, const char *opt, const char *arg, const char **dst)
+{
+	if (!*arg)
+		return fail(p, "%s: empty file name", opt);
+	*dst = arg;
+	return 0;
+}
+
+static int opt_kernel(struct parser *p, const char *arg)
+{
+	return opt_file(p, "-kernel", arg, &p->cfg->kernel);
+}
+
+static int opt_initrd(struct parser *p, const char *arg)
+{
+	return opt_file(p, "-initrd", arg, &p->cfg->initrd);
+}
+
+static int opt_append(struct parser *p, const char *arg)
+{
+	p->cfg->append = arg;
+	return 0;
+}
+
+static int opt_serial(struct parser *p, const char *arg)
+{
+	/* QEMU users write mon:stdio; ember has no monitor, the console is the same. */
+	if (strcmp(arg, "mon:stdio") == 0)
+		arg = "stdio";
+	if (chardev_parse(arg, &p->cfg->serial) < 0)
+		return fail(p, "-serial: unknown backend '%s' (use stdio, file:PATH or none)", arg);
+	return 0;
+}
+
+static int opt_display(struct parser *p, const char *arg)
+{
+	if (strcmp(arg, "none") != 0)
+		return fail(p, "-display: ember has no display; only '-display none' is accepted");
+	return 0;
+}
+
+static int opt_name(struct parser *p, const char *arg)
+{
+	const char *s = strncmp(arg, "guest=", 6) == 0 ? arg + 6 : arg;
+
+	if (!*s || strchr(s, ','))
+		return fail(p, "-name: give a name ('-name NAME' or '-name guest=NAME')");
+	p->cfg->name = s;
+	return 0;
+}
+
 static int opt_debugcon(struct parser *p, const char *arg)
 {
 	if (chardev_parse(arg, &p->cfg->debugcon) < 0)
@@ -218,18 +269,33 @@ struct option_def {
 	int (*handler)(struct parser *p, const char *arg); /* NULL: a flag handled inline */
 };
 
+/* clang-format off: one option a line */
 static const struct option_def options[] = {
-	{"m", opt_m},		{"smp", opt_smp}, {"bios", opt_bios}, {"debugcon", opt_debugcon},
-	{"device", opt_device},
+	{ "m", opt_m },		  { "smp", opt_smp },
+	{ "kernel", opt_kernel }, { "initrd", opt_initrd },
+	{ "append", opt_append }, { "bios", opt_bios },
+	{ "serial", opt_serial }, { "display", opt_display },
+	{ "name", opt_name },	  { "debugcon", opt_debugcon },
+	{ "device", opt_device },
+};
+/* clang-format on */
+
+/* Options QEMU users pass that change nothing in ember. */
+static const char *const accepted_flags[] = {
+	"nographic", /* ember has no display; the serial console is stdio already */
+	"no-reboot", /* a guest reset always ends ember */
+	"nodefaults",
+	"enable-kvm",
 };
 
 int cli_parse(int argc, char *const argv[], struct ember_config *cfg, char *err, size_t err_len)
 {
-	struct parser p = {.cfg = cfg, .err = err, .err_len = err_len};
+	struct parser p = { .cfg = cfg, .err = err, .err_len = err_len };
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->ram_size = CLI_DEFAULT_RAM;
 	cfg->nr_vcpus = 1;
+	cfg->serial.kind = CHARDEV_STDIO;
 	if (err_len)
 		err[0] = '\0';
 
@@ -251,6 +317,11 @@ int cli_parse(int argc, char *const argv[], struct ember_config *cfg, char *err,
 			cfg->version = true;
 			continue;
 		}
+		for (k = 0; k < sizeof(accepted_flags) / sizeof(accepted_flags[0]); k++)
+			if (strcmp(name, accepted_flags[k]) == 0)
+				break;
+		if (k < sizeof(accepted_flags) / sizeof(accepted_flags[0]))
+			continue;
 		for (k = 0; k < sizeof(options) / sizeof(options[0]); k++)
 			if (strcmp(name, options[k].name) == 0)
 				break;
@@ -264,8 +335,14 @@ int cli_parse(int argc, char *const argv[], struct ember_config *cfg, char *err,
 	}
 	if (cfg->help || cfg->version || cfg->list_devices)
 		return 0;
-	if (!cfg->bios)
-		return fail(&p, "nothing to run: give a firmware image with -bios FILE");
+	if (cfg->kernel && cfg->bios)
+		return fail(&p,
+			    "-kernel and -bios cannot be combined: ember loads the kernel itself");
+	if (!cfg->kernel && (cfg->initrd || cfg->append))
+		return fail(&p, "%s needs -kernel", cfg->initrd ? "-initrd" : "-append");
+	if (!cfg->kernel && !cfg->bios)
+		return fail(&p, "nothing to run: give a kernel with -kernel FILE (or firmware with "
+				"-bios FILE)");
 	return 0;
 }
 
@@ -280,15 +357,26 @@ void cli_print_devices(FILE *f)
 
 void cli_print_help(FILE *f)
 {
-	fputs("Usage: ember [options]\n"
+	fputs("Usage: ember -kernel FILE [options]\n"
+	      "       ember -bios FILE [options]\n"
 	      "\n"
 	      "Runs a KVM virtual machine.\n"
 	      "\n"
 	      "Options:\n"
+	      "  -kernel FILE      Linux kernel: a bzImage, or an ELF vmlinux with a PVH entry\n"
+	      "  -initrd FILE      initial ramdisk for the kernel\n"
+	      "  -append CMDLINE   kernel command line; ember adds console=ttyS0 unless it\n"
+	      "                    has a console= (and there is a serial port)\n"
 	      "  -bios FILE        firmware image, mapped read-only to end at 4 GiB; the guest\n"
 	      "                    starts at its reset vector (16 bytes below 4 GiB, real mode)\n"
 	      "  -m SIZE           guest RAM: MiB, or with a B/K/M/G/T suffix (default 128M)\n"
-	      "  -smp N            number of vCPUs (default 1)\n"
+	      "  -smp N            number of vCPUs (default 1, at most 254)\n"
+	      "  -serial DEV       COM1 (ttyS0): stdio (default), file:PATH or none; with\n"
+	      "                    stdio on a terminal, C-a x quits and C-a h lists the keys\n"
+	      "  -name NAME        name the guest in ember's messages\n"
+	      "  -nographic, -display none, -no-reboot\n"
+	      "                    accepted as in QEMU; ember has no display and a guest\n"
+	      "                    reset always ends it\n"
 	      "  -debugcon DEV     debug console on I/O port 0xe9: stdio, file:PATH or none\n"
 	      "  -device DEV[,PROP=VALUE...]\n"
 	      "                    add a device; '-device help' lists them\n"
@@ -299,7 +387,8 @@ void cli_print_help(FILE *f)
 	      "  EMBER_LOG         log level: error, warn (default), info or debug\n"
 	      "\n"
 	      "Exit status:\n"
-	      "  0                 the guest powered off or reset\n"
+	      "  0                 the guest rebooted, powered off or reset (triple fault\n"
+	      "                    included), or C-a x was typed\n"
 	      "  1                 ember failed (KVM error, entry failure)\n"
 	      "  2                 bad usage or input; the guest was not started\n"
 	      "  (V << 1) | 1      the guest wrote V to an isa-debug-exit port\n"

@@ -16,7 +16,7 @@
 #define CLI_DEFAULT_RAM (128ULL << 20) /* QEMU's default */
 #define CLI_MIN_RAM (1ULL << 20)
 #define CLI_MAX_RAM (1ULL << 40)
-#define CLI_MAX_VCPUS 1024
+#define CLI_MAX_VCPUS 254 /* APIC IDs 0..253; the IOAPIC takes the next (MP tables) */
 #define CLI_MAX_DEBUG_EXIT 4
 
 struct cli_debug_exit {
@@ -28,6 +28,11 @@ struct ember_config {
 	uint64_t ram_size;
 	unsigned int nr_vcpus;
 	const char *bios;
+	const char *kernel;
+	const char *initrd;
+	const char *append;
+	const char *name;
+	struct chardev_spec serial; /* CHARDEV_NONE: no COM1 at all */
 	bool has_debugcon;
 	struct chardev_spec debugcon;
 	unsigned int nr_debug_exit;

@@ -46,7 +46,7 @@ static void free_list(struct evloop_handler *h)
 
 int evloop_create(struct evloop **out)
 {
-	struct epoll_event ev = {.events = EPOLLIN};
+	struct epoll_event ev = { .events = EPOLLIN };
 	struct evloop *loop = calloc(1, sizeof(*loop));
 	int ret;
 
@@ -96,7 +96,7 @@ static struct evloop_handler **find(struct evloop *loop, int fd)
 
 int evloop_add(struct evloop *loop, int fd, uint32_t events, evloop_cb cb, void *opaque)
 {
-	struct epoll_event ev = {.events = events};
+	struct epoll_event ev = { .events = events };
 	struct evloop_handler *h;
 
 	if (fd < 0 || !cb)
@@ -138,6 +138,19 @@ int evloop_del(struct evloop *loop, int fd)
 	h->cb = NULL;
 	h->next = loop->dead;
 	loop->dead = h;
+	return 0;
+}
+
+int evloop_mod(struct evloop *loop, int fd, uint32_t events)
+{
+	struct evloop_handler **pp = find(loop, fd);
+	struct epoll_event ev = { .events = events };
+
+	if (!pp)
+		return -ENOENT;
+	ev.data.ptr = *pp;
+	if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
+		return -errno;
 	return 0;
 }
 
@@ -217,10 +230,10 @@ int evloop_add_timer(struct evloop *loop, uint64_t first_ns, uint64_t period_ns,
 		     void *opaque)
 {
 	struct itimerspec its = {
-		.it_value = {.tv_sec = (time_t)(first_ns / NSEC_PER_SEC),
-			     .tv_nsec = (long)(first_ns % NSEC_PER_SEC)},
-		.it_interval = {.tv_sec = (time_t)(period_ns / NSEC_PER_SEC),
-				.tv_nsec = (long)(period_ns % NSEC_PER_SEC)},
+		.it_value = { .tv_sec = (time_t)(first_ns / NSEC_PER_SEC),
+			      .tv_nsec = (long)(first_ns % NSEC_PER_SEC) },
+		.it_interval = { .tv_sec = (time_t)(period_ns / NSEC_PER_SEC),
+				 .tv_nsec = (long)(period_ns % NSEC_PER_SEC) },
 	};
 	int fd, ret;
 

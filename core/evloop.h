@@ -23,6 +23,8 @@ void evloop_destroy(struct evloop *loop);
 /* 0, -EEXIST when fd already has a handler, or another negative errno. */
 int evloop_add(struct evloop *loop, int fd, uint32_t events, evloop_cb cb, void *opaque);
 int evloop_del(struct evloop *loop, int fd);
+/* Changes the events watched for `fd` (0 pauses it); the same threads as add and del. */
+int evloop_mod(struct evloop *loop, int fd, uint32_t events);
 
 /*
  * Runs ready handlers once, waiting at most timeout_ms (-1: forever).

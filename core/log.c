@@ -10,6 +10,7 @@
 #include <string.h>
 
 static _Atomic int log_threshold = LOG_LVL_WARN;
+static const char *log_name;
 
 static const char *const level_names[] = {
 	[LOG_LVL_ERROR] = "error",
@@ -17,6 +18,11 @@ static const char *const level_names[] = {
 	[LOG_LVL_INFO] = "info",
 	[LOG_LVL_DEBUG] = "debug",
 };
+
+void log_set_name(const char *name)
+{
+	log_name = name;
+}
 
 void log_set_level(enum log_level level)
 {
@@ -49,7 +55,8 @@ static void log_vmsg(enum log_level level, const char *fmt, va_list ap, unsigned
 	char buf[1024];
 	int n;
 
-	n = snprintf(buf, sizeof(buf), "ember: %s: ",
+	n = snprintf(buf, sizeof(buf), "ember%s%s%s: %s: ", log_name ? "[" : "",
+		     log_name ? log_name : "", log_name ? "]" : "",
 		     level == LOG_LVL_ERROR  ? "error"
 		     : level == LOG_LVL_WARN ? "warning"
 					     : level_names[level]);

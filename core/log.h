@@ -2,8 +2,8 @@
 /*
  * Logging to stderr, and a rate limiter for messages a guest can provoke.
  *
- * The log threshold is the one piece of process-wide state in ember: it is
- * set once at start-up (from EMBER_LOG) and only read afterwards.
+ * The log threshold and the guest's name are the only process-wide state in
+ * ember: set once at start-up (from EMBER_LOG and -name), only read after.
  */
 #ifndef EMBER_LOG_H
 #define EMBER_LOG_H
@@ -20,6 +20,8 @@ enum log_level {
 };
 
 void log_set_level(enum log_level level);
+/* Names the guest in every message ("ember[NAME]: ..."); set once at start-up. */
+void log_set_name(const char *name);
 enum log_level log_get_level(void);
 /* Parses "error", "warn", "info" or "debug"; returns 0 or -EINVAL. */
 int log_parse_level(const char *s, enum log_level *out);

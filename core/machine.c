@@ -4,23 +4,42 @@
 #include "machine.h"
 #include "bus.h"
 #include "chardev.h"
+#include "clock.h"
 #include "cli.h"
 #include "evloop.h"
 #include "log.h"
+#include "console.h"
+#include "irq.h"
+#include "vcpu.h"
 #include "vm.h"
 #include "devices/debug_exit.h"
 #include "devices/debugcon.h"
+#include "devices/i8042.h"
+#include "devices/i8254.h"
+#include "devices/rtc.h"
+#include "devices/uart8250.h"
 #include "firmware/bios.h"
+#include "firmware/cpuid.h"
+#include "firmware/kernel.h"
+#include "firmware/layout.h"
+#include "firmware/mptable.h"
 
 #include <errno.h>
+#include <linux/kvm.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
+
+/* Room for the entries ember adds to KVM's CPUID (the hypervisor timing leaf). */
+#define CPUID_SPARE 4
 
 struct machine {
 	const struct ember_config *cfg;
@@ -30,6 +49,21 @@ struct machine {
 	struct debugcon debugcon;
 	struct debug_exit debug_exit[CLI_MAX_DEBUG_EXIT];
 	struct bios_image bios;
+	struct kernel_image kernel;
+	bool have_kernel;
+	struct kvm_cpuid_entry2 *cpuid;
+	unsigned int nr_cpuid;
+	struct chardev *serial_out;
+	struct uart8250 uart;
+	bool have_uart;
+	struct console *console;
+	struct rtc rtc;
+	bool have_rtc;
+	struct i8042 i8042;
+	bool have_i8042;
+	struct pit pit;
+	bool have_pit;
+	int pit_timer; /* timerfd driving channel 0 */
 	/* Set by a step that failed because of the user's input: exit 2. */
 	bool usage_error;
 	char err[512];
@@ -44,18 +78,36 @@ __attribute__((format(printf, 2, 3))) static void set_err(struct machine *m, con
 	va_end(ap);
 }
 
-/* The firmware image is read and checked before anything is opened. */
-static int firmware_load_init(struct machine *m)
+/* The kernel, initrd or firmware are read, checked and placed before anything is opened. */
+static int inputs_init(struct machine *m)
 {
-	int ret = bios_load(&m->bios, m->cfg->bios, m->err, sizeof(m->err));
+	const struct ember_config *cfg = m->cfg;
+	int ret;
 
+	if (cfg->kernel) {
+		struct kernel_args args = {
+			.kernel = cfg->kernel,
+			.initrd = cfg->initrd,
+			.append = cfg->append,
+			.serial_console = cfg->serial.kind != CHARDEV_NONE,
+			.ram_size = cfg->ram_size,
+		};
+
+		ret = kernel_prepare(&m->kernel, &args, m->err, sizeof(m->err));
+		m->have_kernel = ret == 0;
+	} else {
+		ret = bios_load(&m->bios, cfg->bios, m->err, sizeof(m->err));
+	}
 	m->usage_error = ret < 0;
 	return ret;
 }
 
-static void firmware_load_fini(struct machine *m)
+static void inputs_fini(struct machine *m)
 {
 	bios_free(&m->bios);
+	if (m->have_kernel)
+		kernel_free(&m->kernel);
+	m->have_kernel = false;
 }
 
 static int kvm_init(struct machine *m)
@@ -108,6 +160,32 @@ static int irqchip_init(struct machine *m)
 	if (ret < 0)
 		set_err(m, "KVM_CREATE_IRQCHIP: %s", strerror(-ret));
 	return ret;
+}
+
+static int cpuid_init(struct machine *m)
+{
+	int n = vm_supported_cpuid(m->vm, &m->cpuid, CPUID_SPARE);
+	struct kvm_cpuid_entry2 *leaf1;
+
+	if (n < 0) {
+		set_err(m, "KVM_GET_SUPPORTED_CPUID: %s", strerror(-n));
+		return n;
+	}
+	m->nr_cpuid = (unsigned int)n;
+	/*
+	 * KVM lists the TSC-deadline timer as emulated, not supported; its
+	 * in-kernel LAPIC has it, and it saves the guest a timer calibration.
+	 */
+	leaf1 = cpuid_find(m->cpuid, m->nr_cpuid, 1, 0);
+	if (leaf1 && vm_check_extension(m->vm, KVM_CAP_TSC_DEADLINE_TIMER) > 0)
+		leaf1->ecx |= CPUID_1_ECX_TSC_DEADLINE;
+	return 0;
+}
+
+static void cpuid_fini(struct machine *m)
+{
+	free(m->cpuid);
+	m->cpuid = NULL;
 }
 
 static void on_signal(void *opaque, uint32_t events)
@@ -165,6 +243,227 @@ static void debug_exit_request(void *opaque, int code)
 	vm_request_stop(opaque, code);
 }
 
+static void serial_tx(void *opaque, const uint8_t *buf, size_t len)
+{
+	chardev_write(opaque, buf, len);
+}
+
+static void serial_rx_space(void *opaque)
+{
+	struct machine *m = opaque;
+
+	if (m->console)
+		console_kick(m->console);
+}
+
+static size_t console_feed(void *opaque, const uint8_t *buf, size_t len)
+{
+	return uart8250_rx_push(&((struct machine *)opaque)->uart, buf, len);
+}
+
+static void console_idle(void *opaque)
+{
+	uart8250_rx_idle(&((struct machine *)opaque)->uart);
+}
+
+static void console_quit(void *opaque)
+{
+	struct machine *m = opaque;
+
+	log_info("C-a x: stopping the guest");
+	vm_request_stop(m->vm, EMBER_EXIT_OK);
+}
+
+/* COM1 at 0x3f8, IRQ 4: output to the chardev, input from stdin when it is stdio. */
+static int serial_init(struct machine *m)
+{
+	const struct ember_config *cfg = m->cfg;
+	struct uart8250_host host = {
+		.irq_set = irq_line_set,
+		.irq_opaque = irqchip_line(vm_irqchip(m->vm), UART8250_COM1_IRQ),
+		.tx = serial_tx,
+		.rx_space = serial_rx_space,
+		.rx_opaque = m,
+	};
+	struct console_ops ops = {
+		.feed = console_feed,
+		.idle = console_idle,
+		.quit = console_quit,
+		.opaque = m,
+	};
+	int ret;
+
+	if (cfg->serial.kind == CHARDEV_NONE)
+		return 0;
+	ret = chardev_open(&m->serial_out, &cfg->serial);
+	if (ret < 0) {
+		set_err(m, "-serial: cannot open %s (%s)",
+			cfg->serial.path ? cfg->serial.path : "standard output", strerror(-ret));
+		m->usage_error = true;
+		return ret;
+	}
+	host.tx_opaque = m->serial_out;
+	uart8250_init(&m->uart, &host);
+	m->have_uart = true;
+	ret = uart8250_register(&m->uart, vm_pio(m->vm), UART8250_COM1_BASE);
+	if (ret < 0) {
+		set_err(m, "COM1 at 0x%x: %s", UART8250_COM1_BASE,
+			ret == -EBUSY ? "overlaps another device" : strerror(-ret));
+		m->usage_error = ret == -EBUSY;
+		return ret;
+	}
+	if (cfg->serial.kind == CHARDEV_STDIO) {
+		ret = console_open(&m->console, vm_evloop(m->vm), STDIN_FILENO, &ops);
+		if (ret < 0) {
+			set_err(m, "reading standard input for the serial console: %s",
+				strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static void serial_fini(struct machine *m)
+{
+	/* The terminal goes back to how it was before anything else is said. */
+	console_close(m->console);
+	m->console = NULL;
+	if (m->serial_out && chardev_dropped(m->serial_out))
+		log_warn("serial console: %llu bytes dropped because the output was full",
+			 (unsigned long long)chardev_dropped(m->serial_out));
+	chardev_close(m->serial_out);
+	m->serial_out = NULL;
+	if (m->have_uart)
+		uart8250_destroy(&m->uart);
+	m->have_uart = false;
+}
+
+static int64_t wall_clock_ns(void *opaque)
+{
+	struct timespec ts;
+
+	(void)opaque;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void keyboard_reset(void *opaque)
+{
+	log_info("the guest pulsed the reset line (i8042); ending");
+	vm_request_stop(opaque, EMBER_EXIT_OK);
+}
+
+static uint64_t monotonic_ns(void *opaque)
+{
+	(void)opaque;
+	return clock_now_ns();
+}
+
+/* The PIT asks for a call at an absolute CLOCK_MONOTONIC time; UINT64_MAX cancels. */
+static void pit_arm(void *opaque, uint64_t deadline_ns)
+{
+	struct machine *m = opaque;
+	struct itimerspec its = { 0 };
+
+	if (deadline_ns != UINT64_MAX) {
+		/* A zero it_value would disarm: a deadline at 0 has passed anyway. */
+		if (deadline_ns == 0)
+			deadline_ns = 1;
+		its.it_value.tv_sec = (time_t)(deadline_ns / NSEC_PER_SEC);
+		its.it_value.tv_nsec = (long)(deadline_ns % NSEC_PER_SEC);
+	}
+	if (timerfd_settime(m->pit_timer, TFD_TIMER_ABSTIME, &its, NULL) < 0)
+		log_warn("PIT: arming its timer: %s", strerror(errno));
+}
+
+static void pit_expired(void *opaque, uint32_t events)
+{
+	struct machine *m = opaque;
+	uint64_t n;
+
+	(void)events;
+	if (read(m->pit_timer, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_debug("PIT: reading its timer: %s", strerror(errno));
+	pit_timer_fire(&m->pit);
+}
+
+/* The i8254 (0x40-0x43, and 0x61), its channel 0 on IRQ 0 paced by a timerfd. */
+static int pit_init_device(struct machine *m)
+{
+	struct pit_host host = {
+		.now_ns = monotonic_ns,
+		.irq_set = irq_line_set,
+		.irq_opaque = irqchip_line(vm_irqchip(m->vm), PIT_IRQ),
+		.arm_timer = pit_arm,
+		.timer_opaque = m,
+	};
+	int ret;
+
+	m->pit_timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (m->pit_timer < 0)
+		return -errno;
+	ret = evloop_add(vm_evloop(m->vm), m->pit_timer, EPOLLIN, pit_expired, m);
+	if (ret < 0) {
+		close(m->pit_timer);
+		m->pit_timer = -1;
+		return ret;
+	}
+	pit_init(&m->pit, &host);
+	m->have_pit = true;
+	return pit_register(&m->pit, vm_pio(m->vm));
+}
+
+static void pit_fini_device(struct machine *m)
+{
+	if (m->pit_timer >= 0) {
+		evloop_del(vm_evloop(m->vm), m->pit_timer);
+		close(m->pit_timer);
+		m->pit_timer = -1;
+	}
+	if (m->have_pit)
+		pit_destroy(&m->pit);
+	m->have_pit = false;
+}
+
+/*
+ * The PC's timer (PIT), CMOS clock (0x70-0x71) and keyboard controller (0x60,
+ * 0x64: the reset line, IRQ 1).
+ */
+static int legacy_init(struct machine *m)
+{
+	struct rtc_host rtc_host = { .now_ns = wall_clock_ns };
+	struct i8042_host kbd_host = {
+		.irq_set = irq_line_set,
+		.irq_opaque = irqchip_line(vm_irqchip(m->vm), 1),
+		.reset = keyboard_reset,
+		.reset_opaque = m->vm,
+	};
+	int ret = pit_init_device(m);
+
+	if (ret < 0)
+		return ret;
+	ret = rtc_init(&m->rtc, &rtc_host);
+	if (ret < 0)
+		return ret;
+	m->have_rtc = true;
+	ret = rtc_register(&m->rtc, vm_pio(m->vm));
+	if (ret < 0)
+		return ret;
+	i8042_init(&m->i8042, &kbd_host);
+	m->have_i8042 = true;
+	return i8042_register(&m->i8042, vm_pio(m->vm));
+}
+
+static void legacy_fini(struct machine *m)
+{
+	pit_fini_device(m);
+	if (m->have_rtc)
+		rtc_destroy(&m->rtc);
+	if (m->have_i8042)
+		i8042_destroy(&m->i8042);
+	m->have_rtc = m->have_i8042 = false;
+}
+
 static int devices_init(struct machine *m)
 {
 	const struct ember_config *cfg = m->cfg;
@@ -189,6 +488,16 @@ static int devices_init(struct machine *m)
 			return ret;
 		}
 	}
+	ret = serial_init(m);
+	if (ret < 0)
+		return ret;
+	ret = legacy_init(m);
+	if (ret < 0) {
+		set_err(m, "the PIT, RTC and keyboard controller: %s",
+			ret == -EBUSY ? "their ports overlap another device" : strerror(-ret));
+		m->usage_error = ret == -EBUSY;
+		return ret;
+	}
 	for (unsigned int i = 0; i < cfg->nr_debug_exit; i++) {
 		const struct cli_debug_exit *d = &cfg->debug_exit[i];
 
@@ -208,6 +517,8 @@ static int devices_init(struct machine *m)
 
 static void devices_fini(struct machine *m)
 {
+	legacy_fini(m);
+	serial_fini(m);
 	if (m->debugcon_out && chardev_dropped(m->debugcon_out))
 		log_warn("debug console: %llu bytes dropped because the output was full",
 			 (unsigned long long)chardev_dropped(m->debugcon_out));
@@ -215,18 +526,86 @@ static void devices_fini(struct machine *m)
 	m->debugcon_out = NULL;
 }
 
+/* MP tables in the BIOS area, so a kernel without ACPI finds every vCPU and the IOAPIC. */
+static int write_mptable(struct machine *m)
+{
+	const struct kvm_cpuid_entry2 *leaf1 = cpuid_find(m->cpuid, m->nr_cpuid, 1, 0);
+	struct mptable_config mp = {
+		.nr_cpus = m->cfg->nr_vcpus,
+		.ioapic_addr = MPTABLE_IOAPIC_DEFAULT,
+		.lapic_addr = MPTABLE_LAPIC_DEFAULT,
+		.cpu_signature = leaf1 ? leaf1->eax : 0,
+		.cpu_features = leaf1 ? leaf1->edx : 0,
+	};
+	size_t len = BOOT_HIMEM_START - BOOT_BIOS_START;
+	void *p = gmem_translate(vm_gmem(m->vm), BOOT_BIOS_START, len);
+	ssize_t n = p ? mptable_write(p, len, BOOT_BIOS_START, &mp) : -EFAULT;
+
+	if (n < 0)
+		set_err(m, "writing the MP tables: %s", strerror((int)-n));
+	return n < 0 ? (int)n : 0;
+}
+
 static int firmware_init(struct machine *m)
 {
-	int ret = vm_add_rom(m->vm, bios_base(&m->bios), m->bios.data, m->bios.size);
+	int ret;
 
+	if (!m->have_kernel) {
+		ret = vm_add_rom(m->vm, bios_base(&m->bios), m->bios.data, m->bios.size);
+		if (ret < 0)
+			set_err(m, "mapping the BIOS image: %s", strerror(-ret));
+		return ret;
+	}
+	ret = kernel_load(&m->kernel, vm_gmem(m->vm), m->err, sizeof(m->err));
+	if (ret == 0)
+		ret = write_mptable(m);
+	return ret;
+}
+
+/* Every vCPU gets its CPUID, MSRs and FPU; the first also the kernel's entry state. */
+static int configure_vcpu(struct machine *m, unsigned int i, uint32_t tsc_khz)
+{
+	struct kvm_cpuid_entry2 *e = malloc((m->nr_cpuid + CPUID_SPARE) * sizeof(*e));
+	struct vcpu *v = vm_vcpu(m->vm, i);
+	int n, ret;
+
+	if (!e)
+		return -ENOMEM;
+	memcpy(e, m->cpuid, m->nr_cpuid * sizeof(*e));
+	n = cpuid_for_vcpu(e, m->nr_cpuid, m->nr_cpuid + CPUID_SPARE, i, m->cfg->nr_vcpus, tsc_khz);
+	ret = n < 0 ? n : vcpu_configure(v, e, (unsigned int)n);
+	free(e);
+	if (ret < 0 || i != 0 || !m->have_kernel)
+		return ret;
+
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+
+	ret = vcpu_get_sregs(v, &sregs);
+	if (ret == 0) {
+		kernel_boot_state(&m->kernel, &regs, &sregs);
+		ret = vcpu_set_boot_state(v, &regs, &sregs);
+	}
 	if (ret < 0)
-		set_err(m, "mapping the BIOS image: %s", strerror(-ret));
+		set_err(m, "setting the boot vCPU's registers: %s", strerror(-ret));
 	return ret;
 }
 
 static int vcpus_init(struct machine *m)
 {
-	return vm_create_vcpus(m->vm, m->cfg->nr_vcpus); /* reports its own failures */
+	uint32_t tsc_khz;
+	int ret = vm_create_vcpus(m->vm, m->cfg->nr_vcpus); /* reports its own failures */
+
+	if (ret < 0)
+		return ret;
+	/* The guest need not calibrate its TSC when KVM says how fast it runs. */
+	tsc_khz = vcpu_tsc_khz(vm_vcpu(m->vm, 0));
+	for (unsigned int i = 0; i < m->cfg->nr_vcpus; i++) {
+		ret = configure_vcpu(m, i, tsc_khz);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
 }
 
 static int start_init(struct machine *m)
@@ -255,17 +634,20 @@ struct machine_step {
 };
 
 /* The set-up order; teardown runs it backwards from the last step attempted. */
+/* clang-format off: one step a line */
 static const struct machine_step steps[] = {
-	{"firmware-load", firmware_load_init, firmware_load_fini},
-	{"kvm", kvm_init, kvm_fini},
-	{"memory", memory_init, NULL},
-	{"irqchip", irqchip_init, NULL},
-	{"signals", signals_init, signals_fini},
-	{"devices", devices_init, devices_fini},
-	{"firmware", firmware_init, NULL},
-	{"vcpus", vcpus_init, NULL},
-	{"start", start_init, start_fini},
+	{ "inputs", inputs_init, inputs_fini },
+	{ "kvm", kvm_init, kvm_fini },
+	{ "memory", memory_init, NULL },
+	{ "irqchip", irqchip_init, NULL },
+	{ "cpuid", cpuid_init, cpuid_fini },
+	{ "signals", signals_init, signals_fini },
+	{ "devices", devices_init, devices_fini },
+	{ "firmware", firmware_init, NULL },
+	{ "vcpus", vcpus_init, NULL },
+	{ "start", start_init, start_fini },
 };
+/* clang-format on */
 
 #define NR_STEPS (sizeof(steps) / sizeof(steps[0]))
 
@@ -279,7 +661,7 @@ static void teardown(struct machine *m, size_t done)
 
 int machine_run(const struct ember_config *cfg)
 {
-	struct machine m = {.cfg = cfg, .sigfd = -1};
+	struct machine m = { .cfg = cfg, .sigfd = -1, .pit_timer = -1 };
 	size_t done;
 	int code;
 

@@ -42,6 +42,8 @@ int main(int argc, char **argv)
 		cli_print_devices(stdout);
 		return EMBER_EXIT_OK;
 	}
+	if (cfg.name)
+		log_set_name(cfg.name);
 
 	/* A closed output pipe must show up as a failed write, not kill ember. */
 	signal(SIGPIPE, SIG_IGN);

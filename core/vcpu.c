@@ -102,6 +102,115 @@ struct kvm_run *vcpu_run_page(const struct vcpu *vcpu)
 	return vcpu->run;
 }
 
+#define MSR_IA32_MISC_ENABLE 0x1a0
+#define MISC_ENABLE_FAST_STRING (1ULL << 0)
+#define MSR_MTRR_DEF_TYPE 0x2ff
+#define MTRR_ENABLE (1ULL << 11)
+#define MTRR_TYPE_WRBACK 6ULL
+#define LAPIC_LVT0 0x350
+#define LAPIC_LVT1 0x360
+#define LVT_DELIVERY_MASK (7u << 8)
+#define LVT_EXTINT (7u << 8)
+#define LVT_NMI (4u << 8)
+
+static int set_cpuid(struct vcpu *vcpu, const struct kvm_cpuid_entry2 *e, unsigned int n)
+{
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(*e));
+	int ret = 0;
+
+	if (!c)
+		return -ENOMEM;
+	c->nent = n;
+	memcpy(c->entries, e, n * sizeof(*e));
+	if (ioctl(vcpu->fd, KVM_SET_CPUID2, c) < 0)
+		ret = -errno;
+	free(c);
+	return ret;
+}
+
+static int set_msrs(struct vcpu *vcpu)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e[2];
+	} m = {
+		.hdr.nmsrs = 2,
+		.e = {
+			{ .index = MSR_IA32_MISC_ENABLE, .data = MISC_ENABLE_FAST_STRING },
+			{ .index = MSR_MTRR_DEF_TYPE, .data = MTRR_ENABLE | MTRR_TYPE_WRBACK },
+		},
+	};
+	int n = ioctl(vcpu->fd, KVM_SET_MSRS, &m);
+
+	if (n < 0)
+		return -errno;
+	/* KVM stops at the first MSR it refuses and returns how many it set. */
+	return n == 2 ? 0 : -EINVAL;
+}
+
+static int set_lints(struct vcpu *vcpu)
+{
+	struct kvm_lapic_state s;
+	uint32_t v;
+
+	if (ioctl(vcpu->fd, KVM_GET_LAPIC, &s) < 0)
+		return -errno;
+	memcpy(&v, s.regs + LAPIC_LVT0, 4);
+	v = (v & ~LVT_DELIVERY_MASK) | LVT_EXTINT;
+	memcpy(s.regs + LAPIC_LVT0, &v, 4);
+	memcpy(&v, s.regs + LAPIC_LVT1, 4);
+	v = (v & ~LVT_DELIVERY_MASK) | LVT_NMI;
+	memcpy(s.regs + LAPIC_LVT1, &v, 4);
+	if (ioctl(vcpu->fd, KVM_SET_LAPIC, &s) < 0)
+		return -errno;
+	return 0;
+}
+
+int vcpu_configure(struct vcpu *vcpu, const struct kvm_cpuid_entry2 *cpuid, unsigned int n)
+{
+	struct kvm_fpu fpu = { .fcw = 0x37f, .mxcsr = 0x1f80 }; /* FNINIT and reset values */
+	int ret;
+
+	if ((ret = set_cpuid(vcpu, cpuid, n)) < 0) {
+		log_err("vCPU %u: KVM_SET_CPUID2: %s", vcpu->index, strerror(-ret));
+		return ret;
+	}
+	if ((ret = set_msrs(vcpu)) < 0) {
+		log_err("vCPU %u: KVM_SET_MSRS: %s", vcpu->index, strerror(-ret));
+		return ret;
+	}
+	if (ioctl(vcpu->fd, KVM_SET_FPU, &fpu) < 0) {
+		ret = -errno;
+		log_err("vCPU %u: KVM_SET_FPU: %s", vcpu->index, strerror(errno));
+		return ret;
+	}
+	if ((ret = set_lints(vcpu)) < 0) {
+		log_err("vCPU %u: setting up its LAPIC: %s", vcpu->index, strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
+unsigned int vcpu_tsc_khz(struct vcpu *vcpu)
+{
+	int khz = ioctl(vcpu->fd, KVM_GET_TSC_KHZ, 0);
+
+	return khz > 0 ? (unsigned int)khz : 0;
+}
+
+int vcpu_get_sregs(struct vcpu *vcpu, struct kvm_sregs *sregs)
+{
+	return ioctl(vcpu->fd, KVM_GET_SREGS, sregs) < 0 ? -errno : 0;
+}
+
+int vcpu_set_boot_state(struct vcpu *vcpu, const struct kvm_regs *regs,
+			const struct kvm_sregs *sregs)
+{
+	if (ioctl(vcpu->fd, KVM_SET_SREGS, sregs) < 0 || ioctl(vcpu->fd, KVM_SET_REGS, regs) < 0)
+		return -errno;
+	return 0;
+}
+
 static void dump_seg(int level, const char *name, const struct kvm_segment *s)
 {
 	log_msg((enum log_level)level,

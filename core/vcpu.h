@@ -7,6 +7,8 @@
 #ifndef EMBER_VCPU_H
 #define EMBER_VCPU_H
 
+#include <linux/kvm.h>
+
 struct vm;
 struct vcpu;
 
@@ -15,6 +17,19 @@ void vcpu_destroy(struct vcpu *vcpu);
 int vcpu_fd(const struct vcpu *vcpu);
 unsigned int vcpu_index(const struct vcpu *vcpu);
 struct kvm_run *vcpu_run_page(const struct vcpu *vcpu);
+
+/*
+ * The state every vCPU starts with: `cpuid` (KVM_SET_CPUID2), MTRRs on with
+ * write-back as the default type, fast strings, a reset FPU, and LINT0/LINT1
+ * wired as ExtINT/NMI so the PIC reaches the boot vCPU before the guest
+ * programs its LAPIC. 0 or a negative errno.
+ */
+int vcpu_configure(struct vcpu *vcpu, const struct kvm_cpuid_entry2 *cpuid, unsigned int n);
+/* The TSC frequency in kHz KVM runs this vCPU at, or 0 when KVM cannot say. */
+unsigned int vcpu_tsc_khz(struct vcpu *vcpu);
+int vcpu_get_sregs(struct vcpu *vcpu, struct kvm_sregs *sregs);
+int vcpu_set_boot_state(struct vcpu *vcpu, const struct kvm_regs *regs,
+			const struct kvm_sregs *sregs);
 
 /* Installs the (empty) handler for the kick signal; once per process, idempotent. */
 int vcpu_signal_setup(void);

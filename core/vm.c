@@ -89,7 +89,7 @@ static int open_kvm(struct vm *vm, const char *kvm_path)
 	}
 	/* Intel needs these three pages (and one more for the identity map) in the hole. */
 	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)VM_TSS_ADDR) < 0 ||
-	    ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &(uint64_t){VM_IDENTITY_MAP_ADDR}) < 0) {
+	    ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &(uint64_t){ VM_IDENTITY_MAP_ADDR }) < 0) {
 		ret = -errno;
 		log_err("placing KVM's TSS and identity map: %s", strerror(errno));
 		return ret;
@@ -214,6 +214,39 @@ int vm_create_vcpus(struct vm *vm, unsigned int n)
 	return 0;
 }
 
+int vm_supported_cpuid(struct vm *vm, struct kvm_cpuid_entry2 **out, unsigned int spare)
+{
+	/* KVM says E2BIG until the array is large enough. */
+	for (unsigned int nent = 64; nent <= 4096; nent *= 2) {
+		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + nent * sizeof(c->entries[0]));
+		struct kvm_cpuid_entry2 *e;
+		int n;
+
+		if (!c)
+			return -ENOMEM;
+		c->nent = nent;
+		if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
+			int err = errno;
+
+			free(c);
+			if (err == E2BIG)
+				continue;
+			return -err;
+		}
+		n = (int)c->nent;
+		e = calloc((size_t)n + spare, sizeof(*e));
+		if (!e) {
+			free(c);
+			return -ENOMEM;
+		}
+		memcpy(e, c->entries, (size_t)n * sizeof(*e));
+		free(c);
+		*out = e;
+		return n;
+	}
+	return -E2BIG;
+}
+
 int vm_start(struct vm *vm)
 {
 	int ret = evloop_start(vm->loop);
@@ -307,6 +340,11 @@ int vm_fd(const struct vm *vm)
 unsigned int vm_max_vcpus(const struct vm *vm)
 {
 	return vm->max_vcpus;
+}
+
+int vm_check_extension(const struct vm *vm, long cap)
+{
+	return ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, cap);
 }
 
 uint64_t vm_gpa_limit(const struct vm *vm)

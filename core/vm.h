@@ -13,6 +13,8 @@
 
 #include "gmem.h"
 
+struct kvm_cpuid_entry2;
+
 /* Process exit codes; also in --help and ember(1). */
 #define EMBER_EXIT_OK 0		   /* the guest powered off or reset */
 #define EMBER_EXIT_FAILURE 1	   /* ember itself failed */
@@ -42,6 +44,12 @@ int vm_add_rom(struct vm *vm, uint64_t gpa, const void *data, size_t size);
 int vm_create_irqchip(struct vm *vm);
 int vm_create_vcpus(struct vm *vm, unsigned int n);
 
+/*
+ * KVM_GET_SUPPORTED_CPUID: fills *out (allocated; the caller frees it) with
+ * the entries, leaving room for `spare` more. Returns the count or -errno.
+ */
+int vm_supported_cpuid(struct vm *vm, struct kvm_cpuid_entry2 **out, unsigned int spare);
+
 /* Starts the event loop thread and one thread per vCPU. */
 int vm_start(struct vm *vm);
 /*
@@ -65,6 +73,8 @@ const struct gmem *vm_gmem(const struct vm *vm);
 struct vcpu *vm_vcpu(struct vm *vm, unsigned int index);
 int vm_fd(const struct vm *vm);
 unsigned int vm_max_vcpus(const struct vm *vm);
+/* KVM_CHECK_EXTENSION: > 0 when KVM has `cap`. */
+int vm_check_extension(const struct vm *vm, long cap);
 /* One past the highest guest-physical address this host's KVM can map. */
 uint64_t vm_gpa_limit(const struct vm *vm);
 

@@ -48,7 +48,7 @@ END_TEST
 
 START_TEST(base_rounds_to_pages)
 {
-	struct bios_image img = {.size = 100};
+	struct bios_image img = { .size = 100 };
 
 	ck_assert_uint_eq(bios_base(&img), 0xfffff000);
 	img.size = 4097;
@@ -76,11 +76,11 @@ START_TEST(empty_and_oversized_files)
 
 	make_file(0);
 	ck_assert_int_eq(bios_load(&img, path, err, sizeof(err)), -EFBIG);
-	ck_assert_ptr_nonnull(strstr(err, "is 0 bytes"));
+	ck_assert_ptr_nonnull(strstr(err, "must be 1 byte to 16 MiB"));
 	unlink(path);
 	make_file(BIOS_MAX_SIZE + 1);
 	ck_assert_int_eq(bios_load(&img, path, err, sizeof(err)), -EFBIG);
-	ck_assert_ptr_nonnull(strstr(err, "16 MiB"));
+	ck_assert_ptr_nonnull(strstr(err, "must be 1 byte to 16 MiB"));
 	unlink(path);
 }
 END_TEST

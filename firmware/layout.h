@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Where ember puts what a booting guest finds in low memory. Everything
+ * below 1 MiB sits in RAM ember owns until the kernel takes over; the e820
+ * map tells the kernel which of it it may reuse.
+ */
+#ifndef EMBER_LAYOUT_H
+#define EMBER_LAYOUT_H
+
+#define BOOT_GDT_ADDR 0x500ULL	      /* 4 descriptors */
+#define BOOT_PVH_INFO_ADDR 0x6000ULL  /* hvm_start_info, module list, memory map */
+#define BOOT_ZERO_PAGE_ADDR 0x7000ULL /* struct boot_params */
+#define BOOT_STACK_TOP 0x8ff0ULL
+#define BOOT_PML4_ADDR 0x9000ULL /* page tables: PML4, PDPT, 4 page directories */
+#define BOOT_PDPT_ADDR 0xa000ULL
+#define BOOT_PD_ADDR 0xb000ULL
+#define BOOT_PT_END 0xf000ULL
+#define BOOT_CMDLINE_ADDR 0x20000ULL
+#define BOOT_CMDLINE_MAX 0x10000ULL	     /* bytes, terminating NUL included */
+#define BOOT_EBDA_START 0x9fc00ULL	     /* low RAM ends here, as on a PC */
+#define BOOT_BIOS_START 0xf0000ULL	     /* MP tables; reserved in e820 */
+#define BOOT_HIMEM_START 0x100000ULL	     /* 1 MiB */
+#define BOOT_IDENTITY_MAP_END 0x100000000ULL /* page tables map the first 4 GiB */
+
+#endif

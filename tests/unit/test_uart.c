@@ -1,0 +1,287 @@
+// SPDX-License-Identifier: MIT
+/* The 8250/16550A UART, driven through a port bus with an IRQ recorder. */
+#include "config.h"
+
+#include "core/bus.h"
+#include "devices/uart8250.h"
+#include "unit.h"
+
+#include <string.h>
+
+#define COM1 0x3f8
+
+static struct bus *pio;
+static struct uart8250 uart;
+static int irq_level, irq_edges;
+static uint8_t sent[256];
+static size_t nsent;
+static unsigned int space_calls;
+
+static void rec_irq(void *opaque, int level)
+{
+	(void)opaque;
+	if (level && !irq_level)
+		irq_edges++;
+	irq_level = level;
+}
+
+static void rec_tx(void *opaque, const uint8_t *buf, size_t len)
+{
+	(void)opaque;
+	memcpy(sent + nsent, buf, len);
+	nsent += len;
+}
+
+static void rec_space(void *opaque)
+{
+	(void)opaque;
+	space_calls++;
+}
+
+static void setup(void)
+{
+	struct uart8250_host host = { .irq_set = rec_irq, .tx = rec_tx, .rx_space = rec_space };
+
+	irq_level = irq_edges = 0;
+	nsent = 0;
+	space_calls = 0;
+	ck_assert_int_eq(bus_create(&pio, "pio", 0x10000), 0);
+	uart8250_init(&uart, &host);
+	ck_assert_int_eq(uart8250_register(&uart, pio, COM1), 0);
+}
+
+static void teardown(void)
+{
+	bus_destroy(pio);
+	uart8250_destroy(&uart);
+}
+
+static uint8_t in(unsigned int reg)
+{
+	uint8_t v;
+
+	bus_read(pio, COM1 + reg, &v, 1);
+	return v;
+}
+
+static void out(unsigned int reg, uint8_t v)
+{
+	bus_write(pio, COM1 + reg, &v, 1);
+}
+
+static void push(const char *s)
+{
+	uart8250_rx_push(&uart, (const uint8_t *)s, strlen(s));
+}
+
+START_TEST(reset_state)
+{
+	ck_assert_uint_eq(in(UART_LSR), UART_LSR_THRE | UART_LSR_TEMT);
+	ck_assert_uint_eq(in(UART_IIR), UART_IIR_NO_INT);
+	ck_assert_uint_eq(in(UART_MSR), UART_MSR_DCD | UART_MSR_DSR | UART_MSR_CTS);
+	ck_assert_uint_eq(in(UART_IER), 0);
+	ck_assert_int_eq(irq_level, 0);
+}
+END_TEST
+
+START_TEST(transmit_and_thr_empty_interrupt)
+{
+	out(UART_THR, 'h');
+	out(UART_THR, 'i');
+	ck_assert_uint_eq(nsent, 2);
+	ck_assert_mem_eq(sent, "hi", 2);
+	ck_assert_int_eq(irq_level, 0); /* THRI not enabled */
+
+	out(UART_IER, UART_IER_THRI); /* enabling it with THR empty raises it */
+	ck_assert_int_eq(irq_level, 1);
+	ck_assert_uint_eq(in(UART_IIR), UART_IIR_THRI);
+	/* Reading IIR acknowledged it. */
+	ck_assert_int_eq(irq_level, 0);
+	ck_assert_uint_eq(in(UART_IIR), UART_IIR_NO_INT);
+	out(UART_THR, '!');
+	ck_assert_int_eq(irq_level, 1);
+	ck_assert_uint_eq(irq_edges, 2);
+}
+END_TEST
+
+START_TEST(receive_without_fifo)
+{
+	out(UART_IER, UART_IER_RDI);
+	push("a");
+	ck_assert_uint_eq(in(UART_LSR)&UART_LSR_DR, UART_LSR_DR);
+	ck_assert_int_eq(irq_level, 1);
+	ck_assert_uint_eq(in(UART_IIR), UART_IIR_RDI);
+	ck_assert_uint_eq(in(UART_RBR), 'a');
+	ck_assert_int_eq(irq_level, 0);
+	ck_assert_uint_eq(in(UART_LSR)&UART_LSR_DR, 0);
+	ck_assert_uint_eq(space_calls, 1);
+
+	/* One holding register: the second byte overruns, the first survives. */
+	ck_assert_uint_eq(uart8250_rx_space(&uart), 1);
+	ck_assert_uint_eq(uart8250_rx_push(&uart, (const uint8_t *)"bc", 2), 1);
+	ck_assert_uint_eq(in(UART_LSR)&UART_LSR_OE, UART_LSR_OE);
+	ck_assert_uint_eq(in(UART_LSR)&UART_LSR_OE, 0); /* cleared by the read */
+	ck_assert_uint_eq(in(UART_RBR), 'b');
+}
+END_TEST
+
+START_TEST(fifo_trigger_levels)
+{
+	static const struct {
+		uint8_t fcr;
+		unsigned int level;
+	} t[] = { { 0x01, 1 }, { 0x41, 4 }, { 0x81, 8 }, { 0xc1, 14 } };
+
+	out(UART_IER, UART_IER_RDI);
+	for (unsigned int i = 0; i < 4; i++) {
+		out(UART_FCR, t[i].fcr | UART_FCR_CLEAR_RX);
+		for (unsigned int k = 0; k + 1 < t[i].level; k++)
+			push("x");
+		/* Below the trigger and more may come: no interrupt yet. */
+		ck_assert_uint_eq(in(UART_IIR), UART_IIR_FIFO | UART_IIR_NO_INT);
+		push("y");
+		ck_assert_uint_eq(in(UART_IIR), UART_IIR_FIFO | UART_IIR_RDI);
+		ck_assert_int_eq(irq_level, 1);
+	}
+}
+END_TEST
+
+START_TEST(character_timeout)
+{
+	out(UART_FCR, 0xc1); /* trigger at 14 */
+	out(UART_IER, UART_IER_RDI);
+	push("ab");
+	ck_assert_int_eq(irq_level, 0);
+	/* The host has nothing more: the data below the trigger times out. */
+	uart8250_rx_idle(&uart);
+	ck_assert_int_eq(irq_level, 1);
+	ck_assert_uint_eq(in(UART_IIR), UART_IIR_FIFO | UART_IIR_TIMEOUT);
+	ck_assert_uint_eq(in(UART_RBR), 'a');
+	ck_assert_uint_eq(in(UART_IIR), UART_IIR_FIFO | UART_IIR_TIMEOUT);
+	ck_assert_uint_eq(in(UART_RBR), 'b');
+	ck_assert_int_eq(irq_level, 0);
+	ck_assert_uint_eq(in(UART_IIR), UART_IIR_FIFO | UART_IIR_NO_INT);
+}
+END_TEST
+
+START_TEST(overrun_keeps_the_fifo)
+{
+	const char *s = "0123456789abcdefXYZ";
+
+	out(UART_FCR, UART_FCR_ENABLE);
+	ck_assert_uint_eq(uart8250_rx_space(&uart), 16);
+	ck_assert_uint_eq(uart8250_rx_push(&uart, (const uint8_t *)s, strlen(s)), 16);
+	ck_assert_uint_eq(uart8250_rx_space(&uart), 0);
+	ck_assert_uint_eq(uart8250_rx_push(&uart, (const uint8_t *)"!", 1), 0);
+	ck_assert_uint_eq(in(UART_LSR) & (UART_LSR_OE | UART_LSR_DR), UART_LSR_OE | UART_LSR_DR);
+	for (unsigned int i = 0; i < 16; i++)
+		ck_assert_uint_eq(in(UART_RBR), (uint8_t)s[i]);
+	ck_assert_uint_eq(in(UART_LSR)&UART_LSR_DR, 0);
+}
+END_TEST
+
+START_TEST(interrupt_priorities)
+{
+	out(UART_FCR, UART_FCR_ENABLE);
+	out(UART_IER, UART_IER_RDI | UART_IER_THRI | UART_IER_RLSI | UART_IER_MSI);
+	/* THR empty is pending from enabling it; add data, an overrun and a modem change. */
+	for (unsigned int i = 0; i < 17; i++)
+		push("z");
+	out(UART_MCR, UART_MCR_LOOP); /* the modem lines drop: deltas */
+	out(UART_MCR, 0);
+	ck_assert_uint_eq(in(UART_IIR)&0x0f, UART_IIR_RLSI);
+	in(UART_LSR);
+	ck_assert_uint_eq(in(UART_IIR)&0x0f, UART_IIR_RDI);
+	for (unsigned int i = 0; i < 16; i++)
+		in(UART_RBR);
+	ck_assert_uint_eq(in(UART_IIR)&0x0f, UART_IIR_THRI); /* and this read acknowledges it */
+	ck_assert_uint_eq(in(UART_IIR)&0x0f, UART_IIR_MSI);
+	ck_assert_uint_ne(in(UART_MSR)&0x0f, 0);
+	ck_assert_uint_eq(in(UART_IIR)&0x0f, UART_IIR_NO_INT);
+	ck_assert_int_eq(irq_level, 0);
+}
+END_TEST
+
+START_TEST(divisor_latch)
+{
+	out(UART_LCR, UART_LCR_DLAB | 0x03);
+	out(UART_DLL, 0);
+	out(UART_DLM, 0); /* a zero divisor is harmless */
+	ck_assert_uint_eq(in(UART_DLL), 0);
+	out(UART_DLL, 0x01);
+	out(UART_DLM, 0x02);
+	ck_assert_uint_eq(in(UART_DLL), 0x01);
+	ck_assert_uint_eq(in(UART_DLM), 0x02);
+	ck_assert_uint_eq(nsent, 0); /* DLL writes are not data */
+	out(UART_LCR, 0x03);
+	ck_assert_uint_eq(in(UART_IER), 0);
+	ck_assert_uint_eq(in(UART_LCR), 0x03);
+	out(UART_THR, 'k');
+	ck_assert_uint_eq(nsent, 1);
+}
+END_TEST
+
+START_TEST(loopback)
+{
+	out(UART_FCR, UART_FCR_ENABLE);
+	out(UART_MCR, UART_MCR_LOOP | UART_MCR_RTS | UART_MCR_DTR | UART_MCR_OUT1 | UART_MCR_OUT2);
+	ck_assert_uint_eq(in(UART_MSR)&0xf0,
+			  UART_MSR_CTS | UART_MSR_DSR | UART_MSR_RI | UART_MSR_DCD);
+	out(UART_MCR, UART_MCR_LOOP | UART_MCR_RTS);
+	ck_assert_uint_eq(in(UART_MSR),
+			  UART_MSR_CTS | UART_MSR_DDSR | UART_MSR_TERI | UART_MSR_DDCD);
+	out(UART_THR, 0x5a);
+	ck_assert_uint_eq(nsent, 0); /* nothing reaches the host */
+	ck_assert_uint_eq(in(UART_LSR)&UART_LSR_DR, UART_LSR_DR);
+	/* Host input waits while the receiver listens to the loop. */
+	ck_assert_uint_eq(uart8250_rx_space(&uart), 0);
+	ck_assert_uint_eq(uart8250_rx_push(&uart, (const uint8_t *)"h", 1), 0);
+	ck_assert_uint_eq(in(UART_RBR), 0x5a);
+	ck_assert_uint_eq(in(UART_LSR)&UART_LSR_DR, 0);
+	ck_assert_uint_eq(space_calls, 0);
+	out(UART_MCR, 0);
+	ck_assert_uint_eq(in(UART_MSR)&0xf0, UART_MSR_DCD | UART_MSR_DSR | UART_MSR_CTS);
+}
+END_TEST
+
+START_TEST(fifo_clear_and_scratch)
+{
+	out(UART_FCR, UART_FCR_ENABLE);
+	push("abc");
+	out(UART_FCR, UART_FCR_ENABLE | UART_FCR_CLEAR_RX);
+	ck_assert_uint_eq(in(UART_LSR)&UART_LSR_DR, 0);
+	push("d");
+	out(UART_FCR, 0); /* disabling the FIFOs empties them too */
+	ck_assert_uint_eq(in(UART_LSR)&UART_LSR_DR, 0);
+	ck_assert_uint_eq(in(UART_IIR)&UART_IIR_FIFO, 0);
+	out(UART_SCR, 0xa5);
+	ck_assert_uint_eq(in(UART_SCR), 0xa5);
+	out(UART_LSR, 0x00); /* read-only */
+	ck_assert_uint_eq(in(UART_LSR), UART_LSR_THRE | UART_LSR_TEMT);
+}
+END_TEST
+
+static Suite *uart_suite(void)
+{
+	Suite *s = suite_create("uart8250");
+	TCase *tc = tcase_create("uart8250");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, reset_state);
+	tcase_add_test(tc, transmit_and_thr_empty_interrupt);
+	tcase_add_test(tc, receive_without_fifo);
+	tcase_add_test(tc, fifo_trigger_levels);
+	tcase_add_test(tc, character_timeout);
+	tcase_add_test(tc, overrun_keeps_the_fifo);
+	tcase_add_test(tc, interrupt_priorities);
+	tcase_add_test(tc, divisor_latch);
+	tcase_add_test(tc, loopback);
+	tcase_add_test(tc, fifo_clear_and_scratch);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return unit_run(uart_suite());
+}
