@@ -23,11 +23,11 @@ struct chardev {
 int chardev_parse(const char *s, struct chardev_spec *out)
 {
 	if (strcmp(s, "stdio") == 0) {
-		*out = (struct chardev_spec){.kind = CHARDEV_STDIO};
+		*out = (struct chardev_spec){ .kind = CHARDEV_STDIO };
 	} else if (strcmp(s, "none") == 0 || strcmp(s, "null") == 0) {
-		*out = (struct chardev_spec){.kind = CHARDEV_NONE};
+		*out = (struct chardev_spec){ .kind = CHARDEV_NONE };
 	} else if (strncmp(s, "file:", 5) == 0 && s[5]) {
-		*out = (struct chardev_spec){.kind = CHARDEV_FILE, .path = s + 5};
+		*out = (struct chardev_spec){ .kind = CHARDEV_FILE, .path = s + 5 };
 	} else {
 		return -EINVAL;
 	}

@@ -12,11 +12,11 @@ int gmem_layout(uint64_t ram_size, struct gmem_region out[2])
 {
 	if (ram_size == 0 || ram_size % GMEM_PAGE_SIZE)
 		return -EINVAL;
-	out[0] = (struct gmem_region){.gpa = 0, .size = ram_size};
+	out[0] = (struct gmem_region){ .gpa = 0, .size = ram_size };
 	if (ram_size <= GMEM_LOW_LIMIT)
 		return 1;
 	out[0].size = GMEM_LOW_LIMIT;
-	out[1] = (struct gmem_region){.gpa = GMEM_HIGH_BASE, .size = ram_size - GMEM_LOW_LIMIT};
+	out[1] = (struct gmem_region){ .gpa = GMEM_HIGH_BASE, .size = ram_size - GMEM_LOW_LIMIT };
 	return 2;
 }
 
@@ -34,7 +34,7 @@ int gmem_add_region(struct gmem *m, uint64_t gpa, void *host, uint64_t size)
 		if (gpa <= r->gpa + (r->size - 1) && r->gpa <= gpa + (size - 1))
 			return -EEXIST;
 	}
-	m->r[m->nr++] = (struct gmem_region){.gpa = gpa, .size = size, .host = host};
+	m->r[m->nr++] = (struct gmem_region){ .gpa = gpa, .size = size, .host = host };
 	m->ram_size += size;
 	return 0;
 }

@@ -31,7 +31,7 @@ struct irqchip {
 static int kvm_set_line(void *ctx, unsigned int gsi, int level)
 {
 	struct irqchip *chip = ctx;
-	struct kvm_irq_level irq = {.irq = gsi, .level = (uint32_t)level};
+	struct kvm_irq_level irq = { .irq = gsi, .level = (uint32_t)level };
 
 	if (ioctl(chip->vm_fd, KVM_IRQ_LINE, &irq) < 0)
 		return -errno;
@@ -143,7 +143,7 @@ void irq_line_set(void *line, int level)
 
 static int irqfd(struct irqchip *chip, unsigned int gsi, int efd, uint32_t flags)
 {
-	struct kvm_irqfd req = {.fd = (uint32_t)efd, .gsi = gsi, .flags = flags};
+	struct kvm_irqfd req = { .fd = (uint32_t)efd, .gsi = gsi, .flags = flags };
 
 	if (chip->vm_fd < 0)
 		return -ENOTSUP;

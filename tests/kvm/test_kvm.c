@@ -106,7 +106,7 @@ static void rec_write(void *opaque, uint64_t off, uint64_t val, unsigned int siz
 	r->last_off = off;
 }
 
-static const struct bus_ops rec_ops = {.read = rec_read, .write = rec_write, .max_access = 1};
+static const struct bus_ops rec_ops = { .read = rec_read, .write = rec_write, .max_access = 1 };
 
 static void request_exit(void *opaque, int code)
 {
@@ -137,7 +137,7 @@ static void fixture_init(struct fixture *f, unsigned int nr_vcpus)
 static void load(struct fixture *f, const uint8_t *start, const uint8_t *end)
 {
 	struct kvm_sregs s;
-	struct kvm_regs r = {.rip = CODE, .rflags = 0x2};
+	struct kvm_regs r = { .rip = CODE, .rflags = 0x2 };
 	int fd = vcpu_fd(vm_vcpu(f->vm, 0));
 
 	ck_assert_int_eq(gmem_write(vm_gmem(f->vm), CODE, start, (uint64_t)(end - start)), 0);
@@ -188,7 +188,7 @@ START_TEST(read_only_memory_exits_on_write)
 {
 	static uint8_t rom[4096];
 	struct fixture f;
-	struct recorder mmio = {0};
+	struct recorder mmio = { 0 };
 
 	fixture_init(&f, 1);
 	memset(rom, 0x77, sizeof(rom));
@@ -209,9 +209,10 @@ END_TEST
 START_TEST(ioeventfd_signals_without_exit)
 {
 	struct ioeventfd_spec spec = {
-		.addr = NOTIFY_PORT, .len = 1, .pio = true, .match = true, .datamatch = 0x42};
+		.addr = NOTIFY_PORT, .len = 1, .pio = true, .match = true, .datamatch = 0x42
+	};
 	struct fixture f;
-	struct recorder port = {0};
+	struct recorder port = { 0 };
 	uint64_t count = 0;
 	int efd;
 
@@ -231,7 +232,7 @@ END_TEST
 /* The master PIC's interrupt request register, read back from KVM. */
 static unsigned int pic_irr(struct vm *vm)
 {
-	struct kvm_irqchip chip = {.chip_id = KVM_IRQCHIP_PIC_MASTER};
+	struct kvm_irqchip chip = { .chip_id = KVM_IRQCHIP_PIC_MASTER };
 
 	ck_assert_int_eq(ioctl(vm_fd(vm), KVM_GET_IRQCHIP, &chip), 0);
 	return chip.chip.pic.irr;

@@ -43,11 +43,12 @@ static void rec_write(void *opaque, uint64_t off, uint64_t val, unsigned int siz
 	r->n++;
 }
 
-static const struct bus_ops any_ops = {.read = rec_read, .write = rec_write};
-static const struct bus_ops max2_ops = {.read = rec_read, .write = rec_write, .max_access = 2};
+static const struct bus_ops any_ops = { .read = rec_read, .write = rec_write };
+static const struct bus_ops max2_ops = { .read = rec_read, .write = rec_write, .max_access = 2 };
 static const struct bus_ops min4_ops = {
-	.read = rec_read, .write = rec_write, .min_access = 4, .max_access = 4};
-static const struct bus_ops write_only_ops = {.write = rec_write};
+	.read = rec_read, .write = rec_write, .min_access = 4, .max_access = 4
+};
+static const struct bus_ops write_only_ops = { .write = rec_write };
 
 static struct bus *bus;
 
@@ -64,7 +65,7 @@ static void teardown(void)
 START_TEST(refuses_zero_length_and_wrapping)
 {
 	struct bus *big;
-	struct rec r = {0};
+	struct rec r = { 0 };
 
 	ck_assert_int_eq(bus_register(bus, 0x100, 0, &any_ops, &r, "z"), -EINVAL);
 	ck_assert_int_eq(bus_create(&big, "mmio", 0), 0);
@@ -78,7 +79,7 @@ END_TEST
 
 START_TEST(refuses_ranges_beyond_the_space)
 {
-	struct rec r = {0};
+	struct rec r = { 0 };
 
 	ck_assert_int_eq(bus_register(bus, 0xffff, 2, &any_ops, &r, "x"), -ERANGE);
 	ck_assert_int_eq(bus_register(bus, 0x10000, 1, &any_ops, &r, "x"), -ERANGE);
@@ -88,7 +89,7 @@ END_TEST
 
 START_TEST(refuses_overlaps)
 {
-	struct rec r = {0};
+	struct rec r = { 0 };
 
 	ck_assert_int_eq(bus_register(bus, 0x100, 0x10, &any_ops, &r, "a"), 0);
 	ck_assert_int_eq(bus_register(bus, 0x100, 0x10, &any_ops, &r, "same"), -EBUSY);
@@ -105,10 +106,10 @@ END_TEST
 
 START_TEST(refuses_bad_access_sizes)
 {
-	struct rec r = {0};
-	const struct bus_ops three = {.read = rec_read, .min_access = 3};
-	const struct bus_ops inverted = {.read = rec_read, .min_access = 4, .max_access = 2};
-	const struct bus_ops sixteen = {.read = rec_read, .max_access = 16};
+	struct rec r = { 0 };
+	const struct bus_ops three = { .read = rec_read, .min_access = 3 };
+	const struct bus_ops inverted = { .read = rec_read, .min_access = 4, .max_access = 2 };
+	const struct bus_ops sixteen = { .read = rec_read, .max_access = 16 };
 
 	ck_assert_int_eq(bus_register(bus, 0, 4, &three, &r, "x"), -EINVAL);
 	ck_assert_int_eq(bus_register(bus, 0, 4, &inverted, &r, "x"), -EINVAL);
@@ -119,8 +120,8 @@ END_TEST
 
 START_TEST(handlers_get_offsets_and_values)
 {
-	struct rec r = {.read_val = 0x1122334455667788ULL};
-	uint8_t b[8] = {0};
+	struct rec r = { .read_val = 0x1122334455667788ULL };
+	uint8_t b[8] = { 0 };
 	uint32_t w = 0xdeadbeef;
 
 	ck_assert_int_eq(bus_register(bus, 0x3f8, 8, &any_ops, &r, "uart"), 0);
@@ -143,8 +144,8 @@ END_TEST
 
 START_TEST(wide_accesses_are_split)
 {
-	struct rec r = {.read_val = 0xabcd};
-	uint8_t b[4] = {0x01, 0x02, 0x03, 0x04};
+	struct rec r = { .read_val = 0xabcd };
+	uint8_t b[4] = { 0x01, 0x02, 0x03, 0x04 };
 
 	ck_assert_int_eq(bus_register(bus, 0x40, 4, &max2_ops, &r, "narrow"), 0);
 	bus_write(bus, 0x40, b, 4);
@@ -167,9 +168,9 @@ END_TEST
 
 START_TEST(narrow_accesses_are_refused)
 {
-	struct rec r = {.read_val = 0};
+	struct rec r = { .read_val = 0 };
 	struct bus_stats st;
-	uint8_t b[2] = {0x12, 0x34};
+	uint8_t b[2] = { 0x12, 0x34 };
 
 	ck_assert_int_eq(bus_register(bus, 0x80, 8, &min4_ops, &r, "wide"), 0);
 	bus_write(bus, 0x80, b, 2);
@@ -186,7 +187,7 @@ START_TEST(unclaimed_reads_are_all_ones)
 {
 	struct bus_stats st;
 	uint8_t b[8];
-	unsigned int len[] = {1, 2, 4, 8};
+	unsigned int len[] = { 1, 2, 4, 8 };
 
 	for (unsigned int i = 0; i < 4; i++) {
 		memset(b, 0, sizeof(b));
@@ -203,7 +204,7 @@ END_TEST
 
 START_TEST(unclaimed_writes_are_dropped)
 {
-	struct rec r = {0};
+	struct rec r = { 0 };
 	struct bus_stats st;
 	uint32_t v = 1;
 
@@ -218,8 +219,8 @@ END_TEST
 
 START_TEST(access_across_a_device_end)
 {
-	struct rec r = {.read_val = 0x5a5a};
-	uint8_t b[4] = {0};
+	struct rec r = { .read_val = 0x5a5a };
+	uint8_t b[4] = { 0 };
 
 	/* The last two bytes of the window belong to the device; the rest is unclaimed. */
 	ck_assert_int_eq(bus_register(bus, 0x200, 2, &any_ops, &r, "two"), 0);
@@ -243,7 +244,7 @@ END_TEST
 
 START_TEST(missing_handlers)
 {
-	struct rec r = {0};
+	struct rec r = { 0 };
 	uint8_t b = 0;
 
 	ck_assert_int_eq(bus_register(bus, 0x10, 1, &write_only_ops, &r, "wo"), 0);
@@ -287,7 +288,7 @@ END_TEST
 START_TEST(two_buses_are_independent)
 {
 	struct bus *other;
-	struct rec a = {0}, b = {0};
+	struct rec a = { 0 }, b = { 0 };
 	uint8_t v = 7;
 
 	ck_assert_int_eq(bus_create(&other, "other", 0x10000), 0);

@@ -57,7 +57,7 @@ END_TEST
 
 START_TEST(stdout_pipe_is_not_made_nonblocking)
 {
-	struct chardev_spec spec = {.kind = CHARDEV_STDIO};
+	struct chardev_spec spec = { .kind = CHARDEV_STDIO };
 	struct chardev *cd;
 	char buf[4096];
 	int p[2];
@@ -100,9 +100,9 @@ END_TEST
 START_TEST(file_is_created_and_truncated)
 {
 	char path[] = "/tmp/ember-chardev-XXXXXX";
-	struct chardev_spec spec = {.kind = CHARDEV_FILE, .path = path};
+	struct chardev_spec spec = { .kind = CHARDEV_FILE, .path = path };
 	struct chardev *cd;
-	char got[32] = {0};
+	char got[32] = { 0 };
 	int fd = mkstemp(path);
 
 	ck_assert_int_ge(fd, 0);
@@ -124,7 +124,7 @@ END_TEST
 
 START_TEST(none_discards)
 {
-	struct chardev_spec spec = {.kind = CHARDEV_NONE};
+	struct chardev_spec spec = { .kind = CHARDEV_NONE };
 	struct chardev *cd;
 
 	ck_assert_int_eq(chardev_open(&cd, &spec), 0);

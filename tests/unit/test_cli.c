@@ -16,7 +16,7 @@ static char err[512];
 /* Parses a NULL-terminated list of arguments (argv[0] is added). */
 static int parse(const char *first, ...)
 {
-	char *argv[32] = {(char *)"ember"};
+	char *argv[32] = { (char *)"ember" };
 	int argc = 1;
 	va_list ap;
 	const char *a;
@@ -53,9 +53,9 @@ START_TEST(memory_sizes)
 		const char *arg;
 		uint64_t bytes;
 	} ok[] = {
-		{"512", 512 * MiB},	   {"512M", 512 * MiB}, {"2G", 2048 * MiB},
-		{"1g", 1024 * MiB},	   {"4096k", 4 * MiB},	{"size=64M", 64 * MiB},
-		{"1T", 1024 * 1024 * MiB}, {"1048576B", MiB},
+		{ "512", 512 * MiB },	     { "512M", 512 * MiB }, { "2G", 2048 * MiB },
+		{ "1g", 1024 * MiB },	     { "4096k", 4 * MiB },  { "size=64M", 64 * MiB },
+		{ "1T", 1024 * 1024 * MiB }, { "1048576B", MiB },
 	};
 
 	for (unsigned int i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {

@@ -49,8 +49,8 @@ static void teardown(void)
 
 START_TEST(debug_exit_codes)
 {
-	struct exits e = {0};
-	struct debug_exit dev = {.request_exit = record_exit, .opaque = &e};
+	struct exits e = { 0 };
+	struct debug_exit dev = { .request_exit = record_exit, .opaque = &e };
 	uint8_t v8 = 0x31;
 	uint16_t v16 = 0x0100;
 	uint32_t v32 = 0x12345678;
@@ -72,8 +72,8 @@ END_TEST
 
 START_TEST(debug_exit_ignores_reads_and_neighbours)
 {
-	struct exits e = {0};
-	struct debug_exit dev = {.request_exit = record_exit, .opaque = &e};
+	struct exits e = { 0 };
+	struct debug_exit dev = { .request_exit = record_exit, .opaque = &e };
 	uint8_t v = 1;
 
 	ck_assert_int_eq(debug_exit_register(&dev, pio, 0x501, 2), 0);
@@ -87,8 +87,8 @@ END_TEST
 
 START_TEST(debugcon_bytes_and_readback)
 {
-	struct sink s = {0};
-	struct debugcon dev = {.out = record_out, .opaque = &s};
+	struct sink s = { 0 };
+	struct debugcon dev = { .out = record_out, .opaque = &s };
 	uint8_t b;
 	uint16_t w = 0x4241; /* "AB": only the byte at 0xe9 is the console's */
 
@@ -105,10 +105,10 @@ END_TEST
 
 START_TEST(devices_cannot_share_ports)
 {
-	struct sink s = {0};
-	struct exits e = {0};
-	struct debugcon con = {.out = record_out, .opaque = &s};
-	struct debug_exit dex = {.request_exit = record_exit, .opaque = &e};
+	struct sink s = { 0 };
+	struct exits e = { 0 };
+	struct debugcon con = { .out = record_out, .opaque = &s };
+	struct debug_exit dex = { .request_exit = record_exit, .opaque = &e };
 
 	ck_assert_int_eq(debugcon_register(&con, pio, 0xe9), 0);
 	ck_assert_int_eq(debug_exit_register(&dex, pio, 0xe8, 2), -EBUSY);

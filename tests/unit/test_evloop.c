@@ -36,7 +36,7 @@ static void on_ready(void *opaque, uint32_t events)
 START_TEST(readable_fd_runs_its_handler)
 {
 	struct evloop *loop;
-	struct hit h = {.remove_fd = -1};
+	struct hit h = { .remove_fd = -1 };
 	int p[2];
 
 	ck_assert_int_eq(evloop_create(&loop), 0);
@@ -57,7 +57,7 @@ END_TEST
 START_TEST(add_and_del_errors)
 {
 	struct evloop *loop;
-	struct hit h = {.remove_fd = -1};
+	struct hit h = { .remove_fd = -1 };
 	int p[2];
 
 	ck_assert_int_eq(evloop_create(&loop), 0);
@@ -78,7 +78,7 @@ END_TEST
 START_TEST(handler_removed_by_an_earlier_one_in_the_batch)
 {
 	struct evloop *loop;
-	struct hit a = {.remove_fd = -1}, b = {.remove_fd = -1};
+	struct hit a = { .remove_fd = -1 }, b = { .remove_fd = -1 };
 	int pa[2], pb[2];
 
 	ck_assert_int_eq(evloop_create(&loop), 0);
@@ -122,7 +122,7 @@ static void on_tick(void *opaque, uint32_t events)
 START_TEST(timers_fire)
 {
 	struct evloop *loop;
-	struct tick t = {0};
+	struct tick t = { 0 };
 	uint64_t start = clock_now_ns();
 
 	ck_assert_int_eq(evloop_create(&loop), 0);
@@ -163,7 +163,8 @@ static void on_event(void *opaque, uint32_t events)
 START_TEST(loop_thread_runs_handlers_and_stops)
 {
 	struct evloop *loop;
-	struct signalled s = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+	struct signalled s = { .lock = PTHREAD_MUTEX_INITIALIZER,
+			       .cond = PTHREAD_COND_INITIALIZER };
 	uint64_t one = 1;
 
 	ck_assert_int_eq(evloop_create(&loop), 0);

@@ -48,7 +48,7 @@ static void wr(void *opaque, uint64_t off, uint64_t val, unsigned int size)
 	r->n++;
 }
 
-static const struct bus_ops ops = {.read = rd, .write = wr};
+static const struct bus_ops ops = { .read = rd, .write = wr };
 
 static void setup(void)
 {

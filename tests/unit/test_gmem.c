@@ -140,7 +140,7 @@ END_TEST
 START_TEST(read_write_copy_or_refuse)
 {
 	struct gmem m;
-	uint8_t out[4] = {1, 2, 3, 4}, in[4] = {0};
+	uint8_t out[4] = { 1, 2, 3, 4 }, in[4] = { 0 };
 
 	two_regions(&m);
 	ck_assert_int_eq(gmem_write(&m, 0x20, out, 4), 0);

@@ -27,11 +27,11 @@ static int rec_set_line(void *ctx, unsigned int gsi, int level)
 	return 0;
 }
 
-static const struct irq_backend rec_backend = {.set_line = rec_set_line};
+static const struct irq_backend rec_backend = { .set_line = rec_set_line };
 
 START_TEST(raise_lower_pulse)
 {
-	struct irq_rec r = {0};
+	struct irq_rec r = { 0 };
 	struct irqchip *chip;
 	struct irq_line *l;
 
@@ -60,7 +60,7 @@ END_TEST
 
 START_TEST(device_callback_shape)
 {
-	struct irq_rec r = {0};
+	struct irq_rec r = { 0 };
 	struct irqchip *chip;
 	void (*irq_set)(void *, int) = irq_line_set;
 	void *opaque;
@@ -79,7 +79,7 @@ END_TEST
 
 START_TEST(lines_out_of_range)
 {
-	struct irq_rec r = {0};
+	struct irq_rec r = { 0 };
 	struct irqchip *chip;
 
 	ck_assert_int_eq(irqchip_create(&chip, &rec_backend, &r), 0);
@@ -93,7 +93,7 @@ END_TEST
 
 START_TEST(backend_errors_reach_the_caller)
 {
-	struct irq_rec r = {.fail = EIO};
+	struct irq_rec r = { .fail = EIO };
 	struct irqchip *chip;
 
 	ck_assert_int_eq(irqchip_create(&chip, &rec_backend, &r), 0);
@@ -105,7 +105,7 @@ END_TEST
 
 START_TEST(two_chips_are_independent)
 {
-	struct irq_rec a = {0}, b = {0};
+	struct irq_rec a = { 0 }, b = { 0 };
 	struct irqchip *ca, *cb;
 
 	ck_assert_int_eq(irqchip_create(&ca, &rec_backend, &a), 0);
@@ -121,7 +121,7 @@ END_TEST
 
 START_TEST(irqfd_needs_kvm)
 {
-	struct irq_rec r = {0};
+	struct irq_rec r = { 0 };
 	struct irqchip *chip;
 	int fd = -1;
 
@@ -134,7 +134,7 @@ END_TEST
 
 START_TEST(ioeventfd_specs)
 {
-	struct ioeventfd_spec s = {.addr = 0x700, .len = 1, .pio = true};
+	struct ioeventfd_spec s = { .addr = 0x700, .len = 1, .pio = true };
 
 	ck_assert_int_eq(ioeventfd_check(&s), 0);
 	s.len = 3;
@@ -145,11 +145,11 @@ START_TEST(ioeventfd_specs)
 	ck_assert_int_eq(ioeventfd_check(&s), 0);
 	s.match = true; /* nothing to match without a length */
 	ck_assert_int_eq(ioeventfd_check(&s), -EINVAL);
-	s = (struct ioeventfd_spec){.addr = 0xffff, .len = 2, .pio = true};
+	s = (struct ioeventfd_spec){ .addr = 0xffff, .len = 2, .pio = true };
 	ck_assert_int_eq(ioeventfd_check(&s), -EINVAL);
-	s = (struct ioeventfd_spec){.addr = UINT64_MAX - 2, .len = 8};
+	s = (struct ioeventfd_spec){ .addr = UINT64_MAX - 2, .len = 8 };
 	ck_assert_int_eq(ioeventfd_check(&s), -EINVAL);
-	s = (struct ioeventfd_spec){.addr = 0xd0000050, .len = 4, .match = true, .datamatch = 2};
+	s = (struct ioeventfd_spec){ .addr = 0xd0000050, .len = 4, .match = true, .datamatch = 2 };
 	ck_assert_int_eq(ioeventfd_check(&s), 0);
 }
 END_TEST

@@ -244,7 +244,7 @@ END_TEST
 START_TEST(test_single_buffer)
 {
 	struct fx f;
-	struct rb_seg seg = {.len = 64};
+	struct rb_seg seg = { .len = 64 };
 	uint32_t id, len;
 	uint16_t head;
 
@@ -277,11 +277,11 @@ START_TEST(test_out_and_in_chain)
 {
 	struct fx f;
 	struct rb_seg segs[] = {
-		{.len = 16},
-		{.len = 512},
-		{.len = 100, .write = true},
-		{.len = 200, .write = true},
-		{.len = 1, .write = true},
+		{ .len = 16 },
+		{ .len = 512 },
+		{ .len = 100, .write = true },
+		{ .len = 200, .write = true },
+		{ .len = 1, .write = true },
 	};
 	uint32_t id, len;
 	uint16_t head;
@@ -363,8 +363,8 @@ START_TEST(test_direct_then_indirect)
 {
 	/* Spec 2.7.5.3.2: zero or more direct descriptors, then one indirect. */
 	struct fx f;
-	struct rb_seg direct[] = {{.len = 10}, {.len = 1}};
-	struct rb_seg table[] = {{.len = 20}, {.len = 30, .write = true}};
+	struct rb_seg direct[] = { { .len = 10 }, { .len = 1 } };
+	struct rb_seg table[] = { { .len = 20 }, { .len = 30, .write = true } };
 	uint64_t t;
 	uint16_t head;
 
@@ -388,9 +388,9 @@ END_TEST
 START_TEST(test_several_in_flight)
 {
 	struct fx f;
-	struct rb_seg a[] = {{.len = 4}, {.len = 4, .write = true}};
-	struct rb_seg b[] = {{.len = 8, .write = true}};
-	struct rb_seg c[] = {{.len = 12}, {.len = 12}, {.len = 12}};
+	struct rb_seg a[] = { { .len = 4 }, { .len = 4, .write = true } };
+	struct rb_seg b[] = { { .len = 8, .write = true } };
+	struct rb_seg c[] = { { .len = 12 }, { .len = 12 }, { .len = 12 } };
 	uint16_t ha, hb, hc;
 	uint32_t id, len;
 
@@ -441,7 +441,7 @@ START_TEST(test_full_ring)
 
 	fx_init(&f, false);
 	for (unsigned int i = 0; i < QSIZE; i++) {
-		seg = (struct rb_seg){.len = 16};
+		seg = (struct rb_seg){ .len = 16 };
 		heads[i] = rb_add_chain(&f.rb, &seg, 1);
 		rb_publish(&f.rb, heads[i]);
 	}
@@ -468,7 +468,7 @@ START_TEST(test_wraparound)
 		unsigned int k = 1 + i % 4;
 
 		for (unsigned int j = 0; j < k; j++) {
-			struct rb_seg segs[] = {{.len = 8}, {.len = 8, .write = true}};
+			struct rb_seg segs[] = { { .len = 8 }, { .len = 8, .write = true } };
 
 			heads[j] = rb_add_chain(&f.rb, segs, j % 2 ? 1 : 2);
 			rb_publish(&f.rb, heads[j]);
@@ -496,7 +496,7 @@ END_TEST
 
 static void pop_push_one(struct fx *f)
 {
-	struct rb_seg seg = {.len = 4, .write = true};
+	struct rb_seg seg = { .len = 4, .write = true };
 
 	rb_publish(&f->rb, rb_add_chain(&f->rb, &seg, 1));
 	ck_assert_int_eq(virtq_pop(f->q, &f->c), 0);
@@ -506,7 +506,7 @@ static void pop_push_one(struct fx *f)
 START_TEST(test_notify_flags)
 {
 	struct fx f;
-	struct rb_seg seg = {.len = 4};
+	struct rb_seg seg = { .len = 4 };
 
 	fx_init(&f, false);
 	/* Nothing pushed yet: nothing to signal. */
@@ -540,7 +540,7 @@ END_TEST
 START_TEST(test_notify_event_idx)
 {
 	struct fx f;
-	struct rb_seg seg = {.len = 4};
+	struct rb_seg seg = { .len = 4 };
 
 	fx_init(&f, true);
 	/* NO_INTERRUPT is ignored with EVENT_IDX; used_event decides. */
@@ -587,7 +587,7 @@ END_TEST
 START_TEST(test_avail_idx_too_far)
 {
 	struct fx f;
-	struct rb_seg seg = {.len = 4};
+	struct rb_seg seg = { .len = 4 };
 	struct ratelimit rl;
 
 	/* Also goes through the rate-limited log line (printed once). */
@@ -651,7 +651,7 @@ END_TEST
 START_TEST(test_loop)
 {
 	struct fx f;
-	struct rb_seg segs[] = {{.len = 4}, {.len = 4}};
+	struct rb_seg segs[] = { { .len = 4 }, { .len = 4 } };
 	uint16_t head;
 
 	fx_init(&f, true);
@@ -667,7 +667,7 @@ END_TEST
 START_TEST(test_self_loop)
 {
 	struct fx f;
-	struct rb_seg seg = {.len = 4};
+	struct rb_seg seg = { .len = 4 };
 	uint16_t head;
 
 	fx_init(&f, true);
@@ -693,7 +693,7 @@ static void publish_indirect(struct fx *f, uint64_t table, uint32_t len, uint16_
 START_TEST(test_indirect_len_zero)
 {
 	struct fx f;
-	struct rb_seg segs[] = {{.len = 4}};
+	struct rb_seg segs[] = { { .len = 4 } };
 
 	fx_init(&f, true);
 	publish_indirect(&f, rb_make_table(&f.rb, segs, 1), 0, VRING_DESC_F_INDIRECT);
@@ -705,7 +705,7 @@ END_TEST
 START_TEST(test_indirect_len_not_multiple)
 {
 	struct fx f;
-	struct rb_seg segs[] = {{.len = 4}};
+	struct rb_seg segs[] = { { .len = 4 } };
 	uint64_t t;
 
 	fx_init(&f, true);
@@ -723,8 +723,8 @@ END_TEST
 START_TEST(test_indirect_nested)
 {
 	struct fx f;
-	struct rb_seg inner[] = {{.len = 4}};
-	struct rb_seg outer[] = {{.len = 4}, {.len = 4}};
+	struct rb_seg inner[] = { { .len = 4 } };
+	struct rb_seg outer[] = { { .len = 4 }, { .len = 4 } };
 	uint64_t in, out;
 
 	fx_init(&f, true);
@@ -740,7 +740,7 @@ END_TEST
 START_TEST(test_indirect_with_next)
 {
 	struct fx f;
-	struct rb_seg segs[] = {{.len = 4}};
+	struct rb_seg segs[] = { { .len = 4 } };
 
 	fx_init(&f, true);
 	publish_indirect(&f, rb_make_table(&f.rb, segs, 1), 16,
@@ -765,7 +765,7 @@ END_TEST
 START_TEST(test_indirect_next_beyond_table)
 {
 	struct fx f;
-	struct rb_seg segs[] = {{.len = 4}, {.len = 4}, {.len = 4}};
+	struct rb_seg segs[] = { { .len = 4 }, { .len = 4 }, { .len = 4 } };
 	uint64_t t;
 
 	fx_init(&f, true);
@@ -782,7 +782,7 @@ END_TEST
 START_TEST(test_indirect_loop)
 {
 	struct fx f;
-	struct rb_seg segs[] = {{.len = 4}, {.len = 4}};
+	struct rb_seg segs[] = { { .len = 4 }, { .len = 4 } };
 	uint64_t t;
 
 	fx_init(&f, true);
@@ -798,7 +798,7 @@ END_TEST
 static void bad_buffer(uint64_t gpa, uint32_t len, bool indirect, int err)
 {
 	struct fx f;
-	struct rb_seg segs[] = {{.len = 4}, {.len = len, .gpa = gpa, .write = true}};
+	struct rb_seg segs[] = { { .len = 4 }, { .len = len, .gpa = gpa, .write = true } };
 	uint16_t head;
 
 	fx_init(&f, true);
@@ -829,7 +829,7 @@ END_TEST
 START_TEST(test_readable_after_writable)
 {
 	struct fx f;
-	struct rb_seg segs[] = {{.len = 4}, {.len = 4, .write = true}, {.len = 4}};
+	struct rb_seg segs[] = { { .len = 4 }, { .len = 4, .write = true }, { .len = 4 } };
 
 	fx_init(&f, true);
 	rb_publish(&f.rb, rb_add_chain(&f.rb, segs, 3));
@@ -842,8 +842,8 @@ START_TEST(test_readable_after_writable_indirect)
 {
 	/* The order holds across the step from direct descriptors into the table. */
 	struct fx f;
-	struct rb_seg direct[] = {{.len = 4, .write = true}, {.len = 1}};
-	struct rb_seg table[] = {{.len = 4}};
+	struct rb_seg direct[] = { { .len = 4, .write = true }, { .len = 1 } };
+	struct rb_seg table[] = { { .len = 4 } };
 	uint16_t head;
 
 	fx_init(&f, true);
@@ -859,7 +859,7 @@ END_TEST
 START_TEST(test_over_capacity)
 {
 	struct fx f;
-	struct rb_seg segs[] = {{.len = 4}, {.len = 4}, {.len = 4, .write = true}};
+	struct rb_seg segs[] = { { .len = 4 }, { .len = 4 }, { .len = 4, .write = true } };
 
 	fx_init(&f, true);
 	f.c.max = 2;
@@ -883,8 +883,8 @@ START_TEST(test_chain_over_4g)
 
 	/* Exactly UINT32_MAX bytes is the most a chain may carry. */
 	{
-		struct rb_seg segs[] = {{.len = 0x80000000U, .gpa = big},
-					{.len = 0x7fffffffU, .gpa = big, .write = true}};
+		struct rb_seg segs[] = { { .len = 0x80000000U, .gpa = big },
+					 { .len = 0x7fffffffU, .gpa = big, .write = true } };
 
 		rb_publish(&f.rb, rb_add_chain(&f.rb, segs, 2));
 		ck_assert_int_eq(virtq_pop(f.q, &f.c), 0);
@@ -894,8 +894,8 @@ START_TEST(test_chain_over_4g)
 	}
 	/* One byte more is refused. */
 	{
-		struct rb_seg segs[] = {{.len = 0x80000000U, .gpa = big},
-					{.len = 0x80000000U, .gpa = big + 4096, .write = true}};
+		struct rb_seg segs[] = { { .len = 0x80000000U, .gpa = big },
+					 { .len = 0x80000000U, .gpa = big + 4096, .write = true } };
 
 		rb_publish(&f.rb, rb_add_chain(&f.rb, segs, 2));
 		expect_refused(&f, -E2BIG);
@@ -910,8 +910,8 @@ START_TEST(test_error_after_traffic)
 {
 	/* A bad chain behind good ones: earlier completions stay, nothing new is written. */
 	struct fx f;
-	struct rb_seg good = {.len = 4};
-	struct rb_seg bad[] = {{.len = 4, .write = true}, {.len = 4}};
+	struct rb_seg good = { .len = 4 };
+	struct rb_seg bad[] = { { .len = 4, .write = true }, { .len = 4 } };
 	uint16_t h1;
 
 	fx_init(&f, true);
@@ -930,7 +930,7 @@ END_TEST
 START_TEST(test_push_refusals)
 {
 	struct fx f;
-	struct rb_seg seg = {.len = 4};
+	struct rb_seg seg = { .len = 4 };
 
 	fx_init(&f, true);
 	/* Device bugs, not driver errors: refused without breaking the queue. */
