@@ -550,13 +550,16 @@ static int firmware_init(struct machine *m)
 {
 	int ret;
 
+	/* What the files held now lives in guest memory: don't keep a second copy. */
 	if (!m->have_kernel) {
 		ret = vm_add_rom(m->vm, bios_base(&m->bios), m->bios.data, m->bios.size);
 		if (ret < 0)
 			set_err(m, "mapping the BIOS image: %s", strerror(-ret));
+		bios_free(&m->bios);
 		return ret;
 	}
 	ret = kernel_load(&m->kernel, vm_gmem(m->vm), m->err, sizeof(m->err));
+	kernel_drop_data(&m->kernel);
 	if (ret == 0)
 		ret = write_mptable(m);
 	return ret;

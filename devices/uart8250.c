@@ -179,9 +179,11 @@ uint8_t uart8250_read(struct uart8250 *u, unsigned int offset)
 
 void uart8250_write(struct uart8250 *u, unsigned int offset, uint8_t value)
 {
-	bool dlab;
+	bool dlab, had_room = false;
+	size_t before;
 
 	pthread_mutex_lock(&u->lock);
+	before = u->rx_count;
 	dlab = u->lcr & UART_LCR_DLAB;
 	switch (offset) {
 	case UART_THR:
@@ -232,7 +234,15 @@ void uart8250_write(struct uart8250 *u, unsigned int offset, uint8_t value)
 		break; /* LSR and MSR are read-only */
 	}
 	update_irq(u);
+	/*
+	 * Emptying the FIFO (FCR) or leaving loopback makes room the host has
+	 * not been told about: tell it, or input waiting there would stall.
+	 */
+	had_room = !(u->mcr & UART_MCR_LOOP) &&
+		   (u->rx_count < before || (offset == UART_MCR && u->rx_count < rx_capacity(u)));
 	pthread_mutex_unlock(&u->lock);
+	if (had_room && u->host.rx_space)
+		u->host.rx_space(u->host.rx_opaque);
 }
 
 size_t uart8250_rx_push(struct uart8250 *u, const uint8_t *buf, size_t len)

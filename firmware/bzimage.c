@@ -107,9 +107,9 @@ int bzimage_plan(const struct bzimage *bz, uint64_t ram_size, uint64_t initrd_si
 	plan->entry = bz->load_addr + 0x200;
 	if (plan->kernel_end > low_end) {
 		snprintf(err, err_len,
-			 "-m: %lluM of RAM is too small for this kernel, which needs %lluM from "
+			 "-m: %lluM of RAM is too small for this kernel, which needs RAM up to "
 			 "%lluM",
-			 MiB(ram_size), MiB(bz->init_size + 0xfffff), MiB(bz->load_addr));
+			 MiB(ram_size), MiB(plan->kernel_end + 0xfffff));
 		return -ENOMEM;
 	}
 

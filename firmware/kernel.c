@@ -129,6 +129,17 @@ void kernel_boot_state(const struct kernel_image *k, struct kvm_regs *regs, stru
 		x86boot_pvh(regs, sregs, k->plan.entry, BOOT_PVH_INFO_ADDR);
 }
 
+void kernel_drop_data(struct kernel_image *k)
+{
+	free(k->data);
+	free(k->cmdline);
+	k->data = NULL;
+	k->cmdline = NULL;
+	k->size = 0;
+	memset(&k->bz, 0, sizeof(k->bz));
+	memset(&k->pvh, 0, sizeof(k->pvh));
+}
+
 void kernel_free(struct kernel_image *k)
 {
 	free(k->data);

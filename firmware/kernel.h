@@ -60,6 +60,8 @@ int kernel_load(struct kernel_image *k, const struct gmem *mem, char *err, size_
 void kernel_boot_state(const struct kernel_image *k, struct kvm_regs *regs,
 		       struct kvm_sregs *sregs);
 
+/* Frees the file contents once they are in guest memory; the boot state stays available. */
+void kernel_drop_data(struct kernel_image *k);
 void kernel_free(struct kernel_image *k);
 
 /*

@@ -92,6 +92,7 @@ START_TEST(smp)
 	fails_with(parse("-bios", "f", "-smp", "x", NULL), "-smp: invalid vCPU count 'x'");
 	fails_with(parse("-bios", "f", "-smp", "-2", NULL), "-smp: invalid");
 	fails_with(parse("-bios", "f", "-smp", "5000", NULL), "more than ember supports");
+	ck_assert_int_eq(parse("-bios", "f", "-smp", "254", NULL), 0);
 	fails_with(parse("-bios", "f", "-smp", "4,sockets=2", NULL), "only a vCPU count");
 }
 END_TEST
@@ -191,6 +192,57 @@ START_TEST(later_options_win)
 }
 END_TEST
 
+START_TEST(linux_options)
+{
+	ck_assert_int_eq(parse("-kernel", "bzImage", "-initrd", "initrd.img", "-append",
+			       "root=/dev/vda rw", "-m", "1G", "-smp", "4", NULL),
+			 0);
+	ck_assert_str_eq(cfg.kernel, "bzImage");
+	ck_assert_str_eq(cfg.initrd, "initrd.img");
+	ck_assert_str_eq(cfg.append, "root=/dev/vda rw");
+	ck_assert_ptr_null(cfg.bios);
+	ck_assert_int_eq(cfg.serial.kind, CHARDEV_STDIO); /* the default */
+	ck_assert_int_eq(parse("-kernel", "k", "-append", "", NULL), 0);
+	ck_assert_str_eq(cfg.append, "");
+}
+END_TEST
+
+START_TEST(serial_and_accepted_flags)
+{
+	ck_assert_int_eq(parse("-kernel", "k", "-serial", "none", NULL), 0);
+	ck_assert_int_eq(cfg.serial.kind, CHARDEV_NONE);
+	ck_assert_int_eq(parse("-kernel", "k", "-serial", "file:console.log", NULL), 0);
+	ck_assert_int_eq(cfg.serial.kind, CHARDEV_FILE);
+	ck_assert_str_eq(cfg.serial.path, "console.log");
+	ck_assert_int_eq(parse("-kernel", "k", "-serial", "mon:stdio", NULL), 0);
+	ck_assert_int_eq(cfg.serial.kind, CHARDEV_STDIO);
+	ck_assert_int_eq(parse("-kernel", "k", "-nographic", "-display", "none", "-no-reboot",
+			       "-enable-kvm", "-nodefaults", NULL),
+			 0);
+	ck_assert_int_eq(parse("-kernel", "k", "-name", "web1", NULL), 0);
+	ck_assert_str_eq(cfg.name, "web1");
+	ck_assert_int_eq(parse("-kernel", "k", "-name", "guest=db", NULL), 0);
+	ck_assert_str_eq(cfg.name, "db");
+}
+END_TEST
+
+START_TEST(linux_option_errors)
+{
+	fails_with(parse("-kernel", "", NULL), "-kernel: empty file name");
+	fails_with(parse("-kernel", "k", "-initrd", "", NULL), "-initrd: empty file name");
+	fails_with(parse("-initrd", "i", NULL), "-initrd needs -kernel");
+	fails_with(parse("-bios", "f", "-append", "x", NULL), "-append needs -kernel");
+	fails_with(parse("-kernel", "k", "-bios", "f", NULL), "cannot be combined");
+	fails_with(parse("-kernel", "k", "-serial", "pty", NULL), "-serial: unknown backend 'pty'");
+	fails_with(parse("-kernel", "k", "-display", "gtk", NULL), "only '-display none'");
+	fails_with(parse("-kernel", "k", "-name", "", NULL), "-name: give a name");
+	fails_with(parse("-kernel", "k", "-name", "a,debug-threads=on", NULL),
+		   "-name: give a name");
+	fails_with(parse("-kernel", "k", "-smp", "255", NULL), "more than ember supports (254)");
+	fails_with(parse("-kernel", NULL), "option '-kernel' needs an argument");
+}
+END_TEST
+
 static Suite *cli_suite(void)
 {
 	Suite *s = suite_create("cli");
@@ -205,6 +257,9 @@ static Suite *cli_suite(void)
 	tcase_add_test(tc, general_errors);
 	tcase_add_test(tc, help_and_version_need_nothing_else);
 	tcase_add_test(tc, later_options_win);
+	tcase_add_test(tc, linux_options);
+	tcase_add_test(tc, serial_and_accepted_flags);
+	tcase_add_test(tc, linux_option_errors);
 	suite_add_tcase(s, tc);
 	return s;
 }
