@@ -39,6 +39,37 @@ int gmem_add_region(struct gmem *m, uint64_t gpa, void *host, uint64_t size)
 	return 0;
 }
 
+/*
+ * Anonymous memory for SIZE bytes of guest RAM, starting on a 2 MiB boundary.
+ * KVM maps a guest huge page only where the host address and the guest
+ * address agree modulo 2 MiB; every region starts on such a boundary, so
+ * aligning the host side lets the nested page tables use 2 MiB pages and
+ * saves one fault per 4 KiB page the guest touches. NULL with errno set.
+ */
+static void *gmem_map_aligned(uint64_t size)
+{
+	uint64_t span = size + GMEM_HUGE_SIZE;
+	uint8_t *p, *start;
+	uint64_t head, tail;
+
+	if (span < size) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		 -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	start = (uint8_t *)(((uintptr_t)p + GMEM_HUGE_SIZE - 1) & ~(uintptr_t)(GMEM_HUGE_SIZE - 1));
+	head = (uint64_t)(start - p);
+	tail = span - head - size;
+	if (head)
+		munmap(p, head);
+	if (tail)
+		munmap(start + size, tail);
+	return start;
+}
+
 int gmem_alloc(struct gmem *m, uint64_t ram_size)
 {
 	struct gmem_region layout[2];
@@ -50,10 +81,9 @@ int gmem_alloc(struct gmem *m, uint64_t ram_size)
 		return n;
 	m->owned = 1;
 	for (int i = 0; i < n; i++) {
-		void *p = mmap(NULL, layout[i].size, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		void *p = gmem_map_aligned(layout[i].size);
 
-		if (p == MAP_FAILED) {
+		if (!p) {
 			ret = -errno;
 			gmem_free(m);
 			return ret;

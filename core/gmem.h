@@ -18,6 +18,7 @@
 #define GMEM_LOW_LIMIT 0xC0000000ULL  /* 3 GiB: RAM below the 32-bit hole */
 #define GMEM_HIGH_BASE 0x100000000ULL /* 4 GiB: where the rest of RAM continues */
 #define GMEM_PAGE_SIZE 4096ULL
+#define GMEM_HUGE_SIZE 0x200000ULL /* 2 MiB: the host mapping's alignment */
 
 struct gmem_region {
 	uint64_t gpa;

@@ -176,6 +176,24 @@ START_TEST(alloc_maps_the_split_layout)
 }
 END_TEST
 
+START_TEST(alloc_aligns_regions_to_huge_pages)
+{
+	struct gmem m;
+
+	/* A size that is not a multiple of 2 MiB still starts on a boundary. */
+	ck_assert_int_eq(gmem_alloc(&m, 3 * GiB + 4 * 4096), 0);
+	for (unsigned int i = 0; i < m.nr; i++)
+		ck_assert_uint_eq((uintptr_t)m.r[i].host % GMEM_HUGE_SIZE, 0);
+	/* The last byte of each region is mapped and writable. */
+	for (unsigned int i = 0; i < m.nr; i++)
+		m.r[i].host[m.r[i].size - 1] = 1;
+	gmem_free(&m);
+	ck_assert_int_eq(gmem_alloc(&m, 256 << 20), 0);
+	ck_assert_uint_eq((uintptr_t)m.r[0].host % GMEM_HUGE_SIZE, 0);
+	gmem_free(&m);
+}
+END_TEST
+
 static Suite *gmem_suite(void)
 {
 	Suite *s = suite_create("gmem");
@@ -192,6 +210,7 @@ static Suite *gmem_suite(void)
 	tcase_add_test(tc, add_region_refusals);
 	tcase_add_test(tc, read_write_copy_or_refuse);
 	tcase_add_test(tc, alloc_maps_the_split_layout);
+	tcase_add_test(tc, alloc_aligns_regions_to_huge_pages);
 	suite_add_tcase(s, tc);
 	return s;
 }
