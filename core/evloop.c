@@ -4,6 +4,7 @@
 #include "evloop.h"
 #include "clock.h"
 #include "log.h"
+#include "thread.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -205,10 +206,9 @@ int evloop_start(struct evloop *loop)
 	if (loop->running)
 		return -EBUSY;
 	atomic_store(&loop->stop, false);
-	ret = pthread_create(&loop->thread, NULL, loop_thread, loop);
-	if (ret)
-		return -ret;
-	pthread_setname_np(loop->thread, "ember-events");
+	ret = thread_start(&loop->thread, loop_thread, loop, "ember-events");
+	if (ret < 0)
+		return ret;
 	loop->running = true;
 	return 0;
 }

@@ -4,6 +4,7 @@
 #include "vcpu.h"
 #include "exit.h"
 #include "log.h"
+#include "thread.h"
 #include "vm_internal.h"
 
 #include <errno.h>
@@ -329,12 +330,11 @@ int vcpu_start(struct vcpu *vcpu)
 	char name[16];
 	int ret;
 
-	ret = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
-	if (ret)
-		return -ret;
-	vcpu->started = true;
 	snprintf(name, sizeof(name), "ember-vcpu%u", vcpu->index);
-	pthread_setname_np(vcpu->thread, name);
+	ret = thread_start(&vcpu->thread, vcpu_thread, vcpu, name);
+	if (ret < 0)
+		return ret;
+	vcpu->started = true;
 	return 0;
 }
 

@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: MIT
+#include "config.h"
+
+#include <check.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "core/thread.h"
+#include "tests/unit/unit.h"
+
+struct seen {
+	size_t stack;
+	char name[16];
+};
+
+static void *probe(void *arg)
+{
+	struct seen *s = arg;
+	pthread_attr_t attr;
+
+	ck_assert_int_eq(pthread_getattr_np(pthread_self(), &attr), 0);
+	ck_assert_int_eq(pthread_attr_getstacksize(&attr, &s->stack), 0);
+	pthread_attr_destroy(&attr);
+	return s;
+}
+
+START_TEST(thread_has_the_small_stack_and_its_name)
+{
+	struct seen s = { 0 };
+	pthread_t t;
+	void *ret;
+
+	ck_assert_int_eq(thread_start(&t, probe, &s, "ember-test"), 0);
+	ck_assert_int_eq(pthread_getname_np(t, s.name, sizeof(s.name)), 0);
+	ck_assert_int_eq(pthread_join(t, &ret), 0);
+	ck_assert_ptr_eq(ret, &s);
+	/* Below a 2 MiB huge page, so transparent huge pages never back it. */
+	ck_assert_uint_ge(s.stack, THREAD_STACK_SIZE);
+	ck_assert_uint_lt(s.stack, 2U << 20);
+	ck_assert_str_eq(s.name, "ember-test");
+}
+END_TEST
+
+static Suite *thread_suite(void)
+{
+	Suite *s = suite_create("thread");
+	TCase *tc = tcase_create("start");
+
+	tcase_add_test(tc, thread_has_the_small_stack_and_its_name);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return unit_run(thread_suite());
+}
