@@ -1,0 +1,720 @@
+// SPDX-License-Identifier: MIT
+/*
+ * A raw disk image: opening and locking it, checking requests, and the
+ * per-request state machine the engines run (see disk_internal.h).
+ */
+#include "config.h"
+
+#include "block/disk.h"
+#include "block/disk_internal.h"
+#include "core/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* What O_DIRECT asks of offsets, lengths and buffer addresses, at least. */
+#define DISK_DIO_ALIGN 512ULL
+#define DISK_BOUNCE_ALIGN 4096
+/* WRITE_ZEROES by hand writes at most this much per system call. */
+#define DISK_ZERO_CHUNK (1024 * 1024)
+
+enum disk_stage {
+	STAGE_NOP,
+	STAGE_RW,
+	STAGE_FLUSH,
+	STAGE_DISCARD,
+	STAGE_ZERO_PUNCH,
+	STAGE_ZERO_RANGE,
+	STAGE_ZERO_WRITE,
+};
+
+__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t err_len,
+							  const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !err_len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, err_len, fmt, ap);
+	va_end(ap);
+}
+
+void disk_signal(int efd)
+{
+	uint64_t one = 1;
+
+	/* EAGAIN means the counter is saturated: still readable, nothing lost. */
+	while (write(efd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}
+
+void disk_clear_signal(int efd)
+{
+	uint64_t v;
+
+	while (read(efd, &v, sizeof(v)) < 0 && errno == EINTR)
+		;
+}
+
+/* ---- opening ---- */
+
+static int disk_type_size(int fd, const char *path, uint64_t *size, char *err, size_t err_len)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0) {
+		int e = errno;
+
+		set_err(err, err_len, "%s: %s", path, strerror(e));
+		return -e;
+	}
+	if (S_ISREG(st.st_mode)) {
+		*size = (uint64_t)st.st_size;
+		return 0;
+	}
+	if (S_ISBLK(st.st_mode)) {
+		if (ioctl(fd, BLKGETSIZE64, size) < 0) {
+			int e = errno;
+
+			set_err(err, err_len, "%s: cannot get the block device's size: %s", path,
+				strerror(e));
+			return -e;
+		}
+		return 0;
+	}
+	set_err(err, err_len, "%s: not a regular file or block device", path);
+	return -EINVAL;
+}
+
+/*
+ * Opens `path` without blocking on a FIFO or a device that waits for a
+ * carrier (the type is checked afterwards), then clears O_NONBLOCK.
+ */
+static int disk_open_fd(const char *path, int flags)
+{
+	int fd = open(path, flags | O_NONBLOCK);
+	int fl;
+
+	if (fd < 0)
+		return -errno;
+	fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	return fd;
+}
+
+static int disk_open_file(struct disk *d, const char *path, int flags, char *err, size_t err_len)
+{
+	int fd = disk_open_fd(path, flags | (d->direct ? O_DIRECT : 0));
+	int ret;
+
+	if (fd == -EINVAL && d->direct) {
+		/* Tell "the filesystem refuses O_DIRECT" from the file being wrong. */
+		fd = disk_open_fd(path, flags);
+		if (fd >= 0) {
+			ret = disk_type_size(fd, path, &d->size, err, err_len);
+			close(fd);
+			if (ret)
+				return ret;
+			set_err(err, err_len,
+				"%s: its filesystem does not support cache=none/directsync "
+				"(O_DIRECT)",
+				path);
+			return -EINVAL;
+		}
+	}
+	if (fd == -EISDIR) {
+		set_err(err, err_len, "%s: is a directory, not a regular file or block device",
+			path);
+		return fd;
+	}
+	if (fd < 0) {
+		set_err(err, err_len, "%s: %s", path, strerror(-fd));
+		return fd;
+	}
+	d->fd = fd;
+	return disk_type_size(fd, path, &d->size, err, err_len);
+}
+
+static int disk_lock(struct disk *d, const char *path, char *err, size_t err_len)
+{
+	struct flock fl = {
+		.l_type = d->readonly ? F_RDLCK : F_WRLCK,
+		.l_whence = SEEK_SET,
+		.l_start = 0,
+		.l_len = 0, /* to the end, however far it grows */
+	};
+	int e;
+
+	if (fcntl(d->fd, F_OFD_SETLK, &fl) == 0)
+		return 0;
+	e = errno;
+	if (e == EAGAIN || e == EACCES) {
+		set_err(err, err_len, "%s: in use by another process (locked)", path);
+		return -EBUSY;
+	}
+	if (e == ENOLCK) {
+		/* Some network filesystems have no lock manager; better unlocked than unusable. */
+		log_warn("%s: cannot lock the image (%s); another process could use it at the "
+			 "same time",
+			 path, strerror(e));
+		return 0;
+	}
+	set_err(err, err_len, "%s: cannot lock the image: %s", path, strerror(e));
+	return -e;
+}
+
+/* The page-cache twin of an O_DIRECT fd: the same file, checked by inode. */
+static int disk_open_cached(struct disk *d, const char *path, int flags, char *err, size_t err_len)
+{
+	struct stat a, b;
+	int fd = disk_open_fd(path, flags);
+
+	if (fd < 0) {
+		set_err(err, err_len, "%s: %s", path, strerror(-fd));
+		return fd;
+	}
+	if (fstat(d->fd, &a) < 0 || fstat(fd, &b) < 0 || a.st_dev != b.st_dev ||
+	    a.st_ino != b.st_ino || a.st_rdev != b.st_rdev) {
+		close(fd);
+		set_err(err, err_len, "%s: was replaced while it was being opened", path);
+		return -ESTALE;
+	}
+	d->fd_cached = fd;
+	return 0;
+}
+
+static int disk_start_engine(struct disk *d, const struct disk_config *cfg, char *err,
+			     size_t err_len)
+{
+	int ret;
+
+	if (cfg->aio == DISK_AIO_IO_URING) {
+		d->engine = &disk_uring_engine;
+		ret = d->engine->init(d);
+		if (ret == 0)
+			return 0;
+		log_warn("%s: io_uring is unavailable (%s); using the thread pool instead",
+			 cfg->path, strerror(-ret));
+	}
+	d->engine = &disk_threads_engine;
+	ret = d->engine->init(d);
+	if (ret) {
+		set_err(err, err_len, "%s: cannot start the I/O threads: %s", cfg->path,
+			strerror(-ret));
+		d->engine = NULL;
+	}
+	return ret;
+}
+
+int disk_open(struct disk **out, const struct disk_config *cfg, char *err, size_t err_len)
+{
+	struct disk *d;
+	int flags, ret;
+
+	*out = NULL;
+	if (!cfg || !cfg->path || !cfg->path[0]) {
+		set_err(err, err_len, "no disk image path given");
+		return -EINVAL;
+	}
+	if ((unsigned int)cfg->cache > DISK_CACHE_DIRECTSYNC ||
+	    (unsigned int)cfg->aio > DISK_AIO_THREADS) {
+		set_err(err, err_len, "%s: unknown cache or aio mode", cfg->path);
+		return -EINVAL;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		set_err(err, err_len, "%s: out of memory", cfg->path);
+		return -ENOMEM;
+	}
+	d->fd = -1;
+	d->fd_cached = -1;
+	d->efd = -1;
+	d->readonly = cfg->readonly;
+	d->cache = cfg->cache;
+	d->direct = cfg->cache == DISK_CACHE_NONE || cfg->cache == DISK_CACHE_DIRECTSYNC;
+	for (unsigned int i = DISK_MAX_INFLIGHT; i-- > 0;) {
+		d->ios[i].next = d->free_ios;
+		d->free_ios = &d->ios[i];
+	}
+
+	flags = (cfg->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+	if (cfg->cache == DISK_CACHE_DIRECTSYNC)
+		flags |= O_DSYNC;
+	ret = disk_open_file(d, cfg->path, flags, err, err_len);
+	if (ret)
+		goto fail;
+	ret = disk_lock(d, cfg->path, err, err_len);
+	if (ret)
+		goto fail;
+	if (d->direct) {
+		ret = disk_open_cached(d, cfg->path, flags, err, err_len);
+		if (ret)
+			goto fail;
+	} else {
+		d->fd_cached = d->fd;
+	}
+	d->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (d->efd < 0) {
+		ret = -errno;
+		set_err(err, err_len, "%s: eventfd: %s", cfg->path, strerror(-ret));
+		goto fail;
+	}
+	ret = disk_start_engine(d, cfg, err, err_len);
+	if (ret)
+		goto fail;
+	*out = d;
+	return 0;
+
+fail:
+	disk_close(d);
+	return ret;
+}
+
+void disk_close(struct disk *d)
+{
+	if (!d)
+		return;
+	if (d->engine) {
+		disk_drain(d);
+		d->engine->fini(d);
+	}
+	if (d->efd >= 0)
+		close(d->efd);
+	if (d->fd_cached >= 0 && d->fd_cached != d->fd)
+		close(d->fd_cached);
+	if (d->fd >= 0)
+		close(d->fd); /* releases the OFD lock */
+	free(d->zeroes);
+	free(d);
+}
+
+uint64_t disk_size(const struct disk *d)
+{
+	return d->size;
+}
+
+bool disk_readonly(const struct disk *d)
+{
+	return d->readonly;
+}
+
+const char *disk_engine_name(const struct disk *d)
+{
+	return d->engine->name;
+}
+
+int disk_event_fd(const struct disk *d)
+{
+	return d->efd;
+}
+
+unsigned int disk_inflight(const struct disk *d)
+{
+	return d->inflight;
+}
+
+void disk_test_inject(struct disk *d, unsigned int ops, unsigned int count, int result)
+{
+	d->inject.ops = ops;
+	d->inject.count = count;
+	d->inject.result = result;
+}
+
+/* ---- the request state machine ---- */
+
+static bool dio_aligned(uint64_t off, const struct iovec *iov, unsigned int cnt)
+{
+	if (off % DISK_DIO_ALIGN)
+		return false;
+	for (unsigned int i = 0; i < cnt; i++) {
+		if (!iov[i].iov_len)
+			continue;
+		if ((uintptr_t)iov[i].iov_base % DISK_DIO_ALIGN || iov[i].iov_len % DISK_DIO_ALIGN)
+			return false;
+	}
+	return true;
+}
+
+static void io_prepare_rw(struct disk *d, struct disk_io *io)
+{
+	uint64_t rem = io->len - io->pos;
+
+	io->prim = io->write ? DISK_PRIM_WRITEV : DISK_PRIM_READV;
+	io->poff = io->off + io->pos;
+	if (io->stage == STAGE_ZERO_WRITE) {
+		io->one.iov_base = d->zeroes;
+		io->one.iov_len = rem < DISK_ZERO_CHUNK ? rem : DISK_ZERO_CHUNK;
+		io->piov = &io->one;
+		io->piovcnt = 1;
+	} else if (io->bounce) {
+		io->one.iov_base = (char *)io->bounce + io->pos;
+		io->one.iov_len = rem;
+		io->piov = &io->one;
+		io->piovcnt = 1;
+	} else {
+		io->piov = io->iov + io->idx;
+		io->piovcnt = io->iovcnt - io->idx;
+	}
+	io->fd = d->fd;
+	if (d->direct && (io->no_direct || !dio_aligned(io->poff, io->piov, io->piovcnt)))
+		io->fd = d->fd_cached;
+}
+
+static void io_prepare_fallocate(struct disk *d, struct disk_io *io, int mode)
+{
+	io->prim = DISK_PRIM_FALLOCATE;
+	io->fd = d->fd;
+	io->pmode = mode;
+	io->poff = io->off;
+	io->plen = io->len;
+}
+
+/* Applies (and counts down) injected faults to the primitive just prepared. */
+static void io_inject(struct disk *d, struct disk_io *io)
+{
+	struct disk_inject *inj = &d->inject;
+
+	if (!inj->count || !(inj->ops & DISK_OP_BIT(io->req->op)) || io->prim == DISK_PRIM_NOP)
+		return;
+	if (inj->result < 0) {
+		io->prim = DISK_PRIM_NOP;
+		io->nop_result = inj->result;
+	} else if (io->prim == DISK_PRIM_READV || io->prim == DISK_PRIM_WRITEV) {
+		io->clip = inj->result;
+	} else {
+		return;
+	}
+	inj->count--;
+}
+
+/* Builds the next primitive for io's stage and hands it to the engine. */
+static void io_issue(struct disk *d, struct disk_io *io)
+{
+	io->clip = -1;
+	switch ((enum disk_stage)io->stage) {
+	case STAGE_NOP:
+		io->prim = DISK_PRIM_NOP;
+		break;
+	case STAGE_RW:
+	case STAGE_ZERO_WRITE:
+		io_prepare_rw(d, io);
+		break;
+	case STAGE_FLUSH:
+		io->prim = DISK_PRIM_FDATASYNC;
+		io->fd = d->fd;
+		break;
+	case STAGE_DISCARD:
+	case STAGE_ZERO_PUNCH:
+		io_prepare_fallocate(d, io, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE);
+		break;
+	case STAGE_ZERO_RANGE:
+		io_prepare_fallocate(d, io, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE);
+		break;
+	}
+	io_inject(d, io);
+	d->engine->start(d, io);
+}
+
+static void io_release(struct disk *d, struct disk_io *io)
+{
+	if (io->iov != io->iov_inline)
+		free(io->iov);
+	free(io->bounce);
+	io->iov = NULL;
+	io->bounce = NULL;
+	io->req = NULL;
+	io->next = d->free_ios;
+	d->free_ios = io;
+	d->inflight--;
+}
+
+static bool io_end(struct disk *d, struct disk_io *io, int result)
+{
+	struct disk_req *req = io->req;
+
+	/* The slot is free before done runs, so that done may submit again. */
+	io_release(d, io);
+	d->delivered++;
+	req->done(req, result);
+	return true;
+}
+
+static void iov_advance(struct disk_io *io, uint64_t n)
+{
+	while (n && io->idx < io->iovcnt) {
+		struct iovec *v = &io->iov[io->idx];
+
+		if (n < v->iov_len) {
+			v->iov_base = (char *)v->iov_base + n;
+			v->iov_len -= n;
+			return;
+		}
+		n -= v->iov_len;
+		io->idx++;
+	}
+}
+
+static void bounce_copy(struct disk_io *io, bool to_bounce)
+{
+	char *b = io->bounce;
+
+	for (unsigned int i = 0; i < io->iovcnt; i++) {
+		if (to_bounce)
+			memcpy(b, io->iov[i].iov_base, io->iov[i].iov_len);
+		else
+			memcpy(io->iov[i].iov_base, b, io->iov[i].iov_len);
+		b += io->iov[i].iov_len;
+	}
+}
+
+static bool io_rw_result(struct disk *d, struct disk_io *io, int res)
+{
+	uint64_t n;
+
+	if (res < 0) {
+		if (res == -EINVAL && io->fd != d->fd_cached && !io->no_direct) {
+			/* O_DIRECT wanted more alignment than we checked for (a 4K-sector disk). */
+			io->no_direct = true;
+			io_issue(d, io);
+			return false;
+		}
+		return io_end(d, io, res);
+	}
+	if (io->clip >= 0 && res > io->clip)
+		res = io->clip;
+	/* No progress: a read at end of file (it shrank), or a write that stalled. */
+	if (res == 0)
+		return io_end(d, io, -EIO);
+	n = (uint64_t)res;
+	if (n > io->len - io->pos)
+		n = io->len - io->pos;
+	io->pos += n;
+	if (io->stage == STAGE_RW && !io->bounce)
+		iov_advance(io, n);
+	if (io->pos < io->len) {
+		io_issue(d, io);
+		return false;
+	}
+	if (io->bounce && !io->write)
+		bounce_copy(io, false);
+	return io_end(d, io, 0);
+}
+
+/* fallocate failures that mean "this file or device can't do that mode". */
+static bool falloc_unsupported(int res)
+{
+	return res == -EOPNOTSUPP || res == -EINVAL || res == -ENODEV || res == -ENOSYS ||
+	       res == -ENOTTY;
+}
+
+static bool io_zero_fallback(struct disk *d, struct disk_io *io, int res)
+{
+	if (!falloc_unsupported(res))
+		return io_end(d, io, res);
+	if (io->stage == STAGE_ZERO_PUNCH) {
+		io->stage = STAGE_ZERO_RANGE;
+		io_issue(d, io);
+		return false;
+	}
+	if (!d->zeroes) {
+		void *z;
+
+		if (posix_memalign(&z, DISK_BOUNCE_ALIGN, DISK_ZERO_CHUNK))
+			return io_end(d, io, -ENOMEM);
+		memset(z, 0, DISK_ZERO_CHUNK);
+		d->zeroes = z;
+	}
+	io->stage = STAGE_ZERO_WRITE;
+	io->write = true;
+	io_issue(d, io);
+	return false;
+}
+
+bool disk_io_finished(struct disk *d, struct disk_io *io, int res)
+{
+	if (io->prim == DISK_PRIM_NOP)
+		res = io->nop_result;
+	if (res == -EINTR || res == -EAGAIN) {
+		io_issue(d, io);
+		return false;
+	}
+	switch ((enum disk_stage)io->stage) {
+	case STAGE_NOP:
+		break;
+	case STAGE_RW:
+	case STAGE_ZERO_WRITE:
+		return io_rw_result(d, io, res);
+	case STAGE_FLUSH:
+		if (res < 0)
+			d->flush_failed = true;
+		/* Also for a FLUSH that raced with the failing one: don't report success after. */
+		res = d->flush_failed ? -EIO : 0;
+		break;
+	case STAGE_DISCARD:
+		/* A hint: a file that can't punch holes just keeps the data. */
+		if (res == -EOPNOTSUPP)
+			res = 0;
+		break;
+	case STAGE_ZERO_PUNCH:
+	case STAGE_ZERO_RANGE:
+		if (res < 0)
+			return io_zero_fallback(d, io, res);
+		break;
+	}
+	return io_end(d, io, res < 0 ? res : 0);
+}
+
+/* Sums the iovec lengths; -EINVAL if they overflow. */
+static int iov_total(const struct iovec *iov, unsigned int cnt, uint64_t *total)
+{
+	uint64_t t = 0;
+
+	for (unsigned int i = 0; i < cnt; i++) {
+		if (iov[i].iov_len > UINT64_MAX - t)
+			return -EINVAL;
+		t += iov[i].iov_len;
+	}
+	*total = t;
+	return 0;
+}
+
+static int io_setup_rw(struct disk *d, struct disk_io *io, const struct disk_req *req)
+{
+	io->iovcnt = req->iovcnt;
+	io->idx = 0;
+	if (req->iovcnt <= DISK_IO_INLINE_IOV) {
+		io->iov = io->iov_inline;
+	} else {
+		io->iov = malloc(sizeof(*io->iov) * req->iovcnt);
+		if (!io->iov)
+			return -ENOMEM;
+	}
+	memcpy(io->iov, req->iov, sizeof(*io->iov) * req->iovcnt);
+	io->write = req->op == DISK_WRITE;
+	if (d->direct && io->off % DISK_DIO_ALIGN == 0 && io->len % DISK_DIO_ALIGN == 0 &&
+	    !dio_aligned(io->off, io->iov, io->iovcnt)) {
+		/*
+		 * Only the buffers are misaligned (the usual case for guest
+		 * memory): copy through an aligned buffer and stay direct. A
+		 * misaligned offset or length goes to the cached fd instead,
+		 * as does everything if the bounce buffer can't be had.
+		 */
+		void *b;
+
+		if (posix_memalign(&b, DISK_BOUNCE_ALIGN, io->len) == 0) {
+			io->bounce = b;
+			if (io->write)
+				bounce_copy(io, true);
+		}
+	}
+	return 0;
+}
+
+int disk_submit(struct disk *d, struct disk_req *req)
+{
+	struct disk_io *io;
+	uint64_t len = 0;
+	bool writes = false;
+	int stage, ret;
+
+	if (!req || !req->done)
+		return -EINVAL;
+	switch (req->op) {
+	case DISK_READ:
+	case DISK_WRITE:
+		if (!req->iov || req->iovcnt < 1 || req->iovcnt > DISK_MAX_IOV)
+			return -EINVAL;
+		if (iov_total(req->iov, req->iovcnt, &len))
+			return -EINVAL;
+		writes = req->op == DISK_WRITE;
+		stage = STAGE_RW;
+		break;
+	case DISK_FLUSH:
+		stage = STAGE_FLUSH;
+		break;
+	case DISK_DISCARD:
+		len = req->len;
+		writes = true;
+		stage = STAGE_DISCARD;
+		break;
+	case DISK_WRITE_ZEROES:
+		len = req->len;
+		writes = true;
+		stage = req->unmap ? STAGE_ZERO_PUNCH : STAGE_ZERO_RANGE;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (req->op != DISK_FLUSH && (req->offset > d->size || len > d->size - req->offset))
+		return -EINVAL;
+	if (writes && d->readonly)
+		return -EROFS;
+	if (!d->free_ios)
+		return -EBUSY;
+
+	/* Nothing to do still completes later: done never runs inside submit. */
+	if (req->op == DISK_FLUSH) {
+		if (d->flush_failed)
+			stage = STAGE_NOP;
+		else if (d->cache == DISK_CACHE_UNSAFE || d->readonly)
+			stage = STAGE_NOP;
+	} else if (len == 0) {
+		stage = STAGE_NOP;
+	}
+
+	io = d->free_ios;
+	io->req = req;
+	io->stage = stage;
+	io->off = req->offset;
+	io->len = len;
+	io->pos = 0;
+	io->no_direct = false;
+	io->write = writes;
+	io->iov = NULL;
+	io->iovcnt = 0;
+	io->bounce = NULL;
+	io->nop_result = d->flush_failed && req->op == DISK_FLUSH ? -EIO : 0;
+	if (stage == STAGE_RW) {
+		ret = io_setup_rw(d, io, req);
+		if (ret) {
+			io->iov = NULL;
+			return ret;
+		}
+	}
+	if (req->op == DISK_READ || req->op == DISK_WRITE)
+		req->len = len;
+	d->free_ios = io->next;
+	io->next = NULL;
+	d->inflight++;
+	io_issue(d, io);
+	return 0;
+}
+
+unsigned int disk_complete(struct disk *d)
+{
+	unsigned int before = d->delivered;
+
+	d->engine->reap(d);
+	return d->delivered - before;
+}
+
+void disk_drain(struct disk *d)
+{
+	while (d->inflight) {
+		if (!d->engine->reap(d))
+			d->engine->wait(d);
+	}
+}

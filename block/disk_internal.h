@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What disk.c shares with its engines (disk_uring.c, disk_threads.c) and
+ * with the unit tests.
+ *
+ * disk.c owns every request's state machine: range checks, continuing
+ * short transfers, O_DIRECT bounce buffers, fallbacks for WRITE_ZEROES,
+ * the sticky FLUSH error. It breaks each request into "primitives", one
+ * system call each, and hands them to the engine one at a time. An engine
+ * only performs a primitive and reports its raw result (bytes or -errno)
+ * back through disk_io_finished(), on the owner's thread. So both engines
+ * behave the same, and the tests drive the shared logic through either.
+ */
+#ifndef EMBER_DISK_INTERNAL_H
+#define EMBER_DISK_INTERNAL_H
+
+#include "block/disk.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+enum disk_prim {
+	DISK_PRIM_NOP, /* no system call: completes with io->nop_result */
+	DISK_PRIM_READV,
+	DISK_PRIM_WRITEV,
+	DISK_PRIM_FDATASYNC,
+	DISK_PRIM_FALLOCATE,
+};
+
+/* iovec arrays up to this long live in the slot; longer ones are malloc'd. */
+#define DISK_IO_INLINE_IOV 8
+
+/* One slot per request in flight; DISK_MAX_INFLIGHT of them per disk. */
+struct disk_io {
+	/* The primitive the engine is to perform, set by disk.c. */
+	enum disk_prim prim;
+	int fd;
+	const struct iovec *piov;
+	unsigned int piovcnt;
+	uint64_t poff;
+	uint64_t plen;	      /* FALLOCATE */
+	int pmode;	      /* FALLOCATE */
+	int nop_result;	      /* NOP */
+	int raw;	      /* the threads engine's result, handed back with the slot */
+	struct disk_io *next; /* free list in disk.c; the engines' queues */
+
+	/* The request's progress; disk.c only. */
+	struct disk_req *req;
+	int stage;
+	bool write;
+	bool no_direct; /* O_DIRECT refused this request: use the cached fd */
+	int clip;	/* injected short transfer: report at most this many bytes; -1 none */
+	uint64_t off;
+	uint64_t len;
+	uint64_t pos;	   /* bytes done so far */
+	struct iovec *iov; /* private copy of the caller's array, advanced as bytes land */
+	unsigned int iovcnt;
+	unsigned int idx;
+	void *bounce; /* aligned copy of the data when O_DIRECT can't take the caller's buffers */
+	struct iovec one;
+	struct iovec iov_inline[DISK_IO_INLINE_IOV];
+};
+
+struct disk_engine {
+	const char *name;
+	/* 0 or -errno; d->efd is already open and must be signalled on completion. */
+	int (*init)(struct disk *d);
+	/* Nothing is in flight when this is called. */
+	void (*fini)(struct disk *d);
+	/* Performs io's primitive asynchronously; its result comes back through reap. */
+	void (*start)(struct disk *d, struct disk_io *io);
+	/*
+	 * Passes every primitive result ready now to disk_io_finished(), without
+	 * waiting; returns how many. Drains d->efd before looking, so that a
+	 * completion arriving meanwhile leaves it readable.
+	 */
+	unsigned int (*reap)(struct disk *d);
+	/* Blocks until reap would find something (or a spurious wakeup). */
+	void (*wait)(struct disk *d);
+};
+
+struct disk_inject {
+	unsigned int ops; /* mask of DISK_OP_BIT(op) */
+	unsigned int count;
+	int result;
+};
+
+struct disk {
+	int fd;
+	int fd_cached; /* == fd unless O_DIRECT: a page-cache fd for what O_DIRECT refuses */
+	int efd;
+	uint64_t size;
+	bool readonly;
+	bool direct;
+	enum disk_cache cache;
+	const struct disk_engine *engine;
+	void *engine_priv;
+	unsigned int inflight;
+	unsigned int delivered; /* requests completed, ever: disk_complete()'s count */
+	/* The kernel reports a writeback error once; later FLUSHes must not pretend it is gone. */
+	bool flush_failed;
+	void *zeroes; /* DISK_ZERO_CHUNK zero bytes, aligned; allocated on first need */
+	struct disk_inject inject;
+	struct disk_io *free_ios;
+	struct disk_io ios[DISK_MAX_INFLIGHT];
+};
+
+extern const struct disk_engine disk_uring_engine;
+extern const struct disk_engine disk_threads_engine;
+
+/*
+ * Called by an engine, on the owner's thread, with the raw result of io's
+ * primitive: bytes transferred, 0, or -errno. Returns true when that
+ * finished the request (its done callback has run).
+ */
+bool disk_io_finished(struct disk *d, struct disk_io *io, int res);
+
+/* Wakes the owner: adds 1 to the eventfd counter. */
+void disk_signal(int efd);
+/* Clears the eventfd counter (it is non-blocking). */
+void disk_clear_signal(int efd);
+
+/* ---- test hooks ---- */
+
+#define DISK_OP_BIT(op) (1u << (op))
+
+/*
+ * Fault injection. The next `count` system calls made for requests whose op
+ * is in `ops` (a mask of DISK_OP_BIT()s):
+ * - result < 0: are not made, and report `result` (-EIO, -ENOSPC, -EAGAIN,
+ *   -EOPNOTSUPP for a fallocate, ...), as if the kernel had returned it;
+ * - result >= 0: if they are reads or writes, report at most `result`
+ *   bytes, a short transfer (0: end of file). The kernel did the whole
+ *   transfer; the engine redoes the rest, as it would after a real one.
+ *   Other system calls are not affected and do not count.
+ * Counts down on the owner's thread as primitives are issued; a new call
+ * replaces what is left of the previous one.
+ */
+void disk_test_inject(struct disk *d, unsigned int ops, unsigned int count, int result);
+
+#endif

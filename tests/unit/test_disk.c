@@ -1,0 +1,1310 @@
+// SPDX-License-Identifier: MIT
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <liburing.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "block/disk.h"
+#include "block/disk_internal.h"
+#include "tests/unit/unit.h"
+
+/* Set in main() before the tests fork; the io_uring runs skip where it is missing. */
+static bool uring_ok;
+
+static const enum disk_aio engines[] = { DISK_AIO_IO_URING, DISK_AIO_THREADS };
+static const char *const engine_names[] = { "io_uring", "threads" };
+
+/* ---- files ---- */
+
+struct fx {
+	char dir[256];
+	char path[320];
+	enum disk_aio aio;
+	const char *engine;
+};
+
+static const char *tmp_base(void)
+{
+	const char *t = getenv("TMPDIR");
+
+	return t && t[0] ? t : "/tmp";
+}
+
+static void file_fill(const char *path, uint64_t size, uint8_t byte)
+{
+	static uint8_t buf[65536];
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	ck_assert_int_ge(fd, 0);
+	memset(buf, byte, sizeof(buf));
+	for (uint64_t off = 0; off < size;) {
+		size_t n = size - off < sizeof(buf) ? (size_t)(size - off) : sizeof(buf);
+
+		ck_assert_int_eq(pwrite(fd, buf, n, (off_t)off), (ssize_t)n);
+		off += n;
+	}
+	close(fd);
+}
+
+static void file_read(const char *path, uint64_t off, void *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, buf, len, (off_t)off), (ssize_t)len);
+	close(fd);
+}
+
+static void file_write(const char *path, uint64_t off, const void *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pwrite(fd, buf, len, (off_t)off), (ssize_t)len);
+	close(fd);
+}
+
+/* Asserts the file holds `byte` over [off, off + len). */
+static void file_expect_byte(const char *path, uint64_t off, size_t len, uint8_t byte)
+{
+	uint8_t *buf = malloc(len ? len : 1);
+
+	ck_assert_ptr_nonnull(buf);
+	file_read(path, off, buf, len);
+	for (size_t i = 0; i < len; i++) {
+		if (buf[i] != byte)
+			ck_abort_msg("byte %llu is 0x%02x, not 0x%02x",
+				     (unsigned long long)(off + i), buf[i], byte);
+	}
+	free(buf);
+}
+
+static void file_expect(const char *path, uint64_t off, const void *want, size_t len)
+{
+	uint8_t *buf = malloc(len ? len : 1);
+
+	ck_assert_ptr_nonnull(buf);
+	file_read(path, off, buf, len);
+	ck_assert_mem_eq(buf, want, len);
+	free(buf);
+}
+
+static void pattern(uint8_t *p, size_t n, unsigned int seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(seed * 131u + i * 7u + (i >> 9) + 1u);
+}
+
+static void fx_init_in(struct fx *f, int engine, const char *base)
+{
+	memset(f, 0, sizeof(*f));
+	f->aio = engines[engine];
+	f->engine = engine_names[engine];
+	snprintf(f->dir, sizeof(f->dir), "%s/ember-disk-XXXXXX", base);
+	ck_assert_ptr_nonnull(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/disk.img", f->dir);
+}
+
+static void fx_init(struct fx *f, int engine, uint64_t size)
+{
+	fx_init_in(f, engine, tmp_base());
+	file_fill(f->path, size, 0);
+}
+
+static void fx_fini(struct fx *f)
+{
+	unlink(f->path);
+	rmdir(f->dir);
+}
+
+static int open_cfg(struct fx *f, struct disk **d, bool ro, enum disk_cache cache, char *err,
+		    size_t err_len)
+{
+	struct disk_config cfg = {
+		.path = f->path,
+		.readonly = ro,
+		.cache = cache,
+		.aio = f->aio,
+	};
+
+	return disk_open(d, &cfg, err, err_len);
+}
+
+static struct disk *open_disk(struct fx *f, bool ro, enum disk_cache cache)
+{
+	struct disk *d = NULL;
+	char err[512] = "";
+	int ret = open_cfg(f, &d, ro, cache, err, sizeof(err));
+
+	ck_assert_msg(ret == 0, "disk_open: %d: %s", ret, err);
+	ck_assert_ptr_nonnull(d);
+	ck_assert_str_eq(disk_engine_name(d), f->engine);
+	return d;
+}
+
+/* ---- requests ---- */
+
+struct rec {
+	int calls;
+	int result;
+};
+
+/* Set around disk_submit(): a done callback must never run inside it. */
+static bool submitting;
+
+static void rec_done(struct disk_req *req, int result)
+{
+	struct rec *r = req->opaque;
+
+	ck_assert_msg(!submitting, "done called inside disk_submit");
+	r->calls++;
+	r->result = result;
+}
+
+static int submit(struct disk *d, struct disk_req *req)
+{
+	int ret;
+
+	submitting = true;
+	ret = disk_submit(d, req);
+	submitting = false;
+	return ret;
+}
+
+/* Submits one request, waits for it, and returns its result. */
+static int run(struct disk *d, struct disk_req *req)
+{
+	struct rec r = { 0, 0 };
+
+	req->done = rec_done;
+	req->opaque = &r;
+	ck_assert_int_eq(submit(d, req), 0);
+	ck_assert_int_eq(r.calls, 0);
+	disk_drain(d);
+	ck_assert_int_eq(r.calls, 1);
+	ck_assert_int_eq(disk_inflight(d), 0);
+	return r.result;
+}
+
+static int run_rw(struct disk *d, enum disk_op op, uint64_t off, const struct iovec *iov,
+		  unsigned int cnt)
+{
+	struct disk_req req = { .op = op, .offset = off, .iov = iov, .iovcnt = cnt };
+
+	return run(d, &req);
+}
+
+static int run_buf(struct disk *d, enum disk_op op, uint64_t off, void *buf, size_t len)
+{
+	struct iovec iov = { buf, len };
+
+	return run_rw(d, op, off, &iov, 1);
+}
+
+static int run_op(struct disk *d, enum disk_op op, uint64_t off, uint64_t len, bool unmap)
+{
+	struct disk_req req = { .op = op, .offset = off, .len = len, .unmap = unmap };
+
+	return run(d, &req);
+}
+
+/* Expects disk_submit to refuse `req` with `err`, and done never to run. */
+static void expect_refused(struct disk *d, struct disk_req *req, int err)
+{
+	struct rec r = { 0, 0 };
+
+	if (!req->done)
+		req->done = rec_done;
+	req->opaque = &r;
+	ck_assert_int_eq(submit(d, req), err);
+	disk_drain(d);
+	ck_assert_int_eq(r.calls, 0);
+	ck_assert_int_eq(disk_inflight(d), 0);
+}
+
+/*
+ * Splits `len` bytes of `buf` into `cnt` iovecs of uneven sizes, one of
+ * them empty, all at odd addresses and lengths (buf itself is odd).
+ */
+static unsigned int split_iov(struct iovec *iov, uint8_t *buf, size_t len, unsigned int cnt)
+{
+	size_t off = 0;
+	unsigned int i;
+
+	for (i = 0; i + 1 < cnt && off < len; i++) {
+		size_t n = (i == 1) ? 0 : 1 + (i * 977u) % 3001u;
+
+		if (n > len - off)
+			n = len - off;
+		iov[i].iov_base = buf + off;
+		iov[i].iov_len = n;
+		off += n;
+	}
+	iov[i].iov_base = buf + off;
+	iov[i].iov_len = len - off;
+	return i + 1;
+}
+
+/* ---- opening ---- */
+
+START_TEST(test_open_basic)
+{
+	struct fx f;
+	struct disk *d;
+	const uint64_t size = 1024 * 1024 + 1000;
+
+	fx_init(&f, _i, size);
+	d = open_disk(&f, false, DISK_CACHE_WRITEBACK);
+	ck_assert_uint_eq(disk_size(d), size);
+	ck_assert(!disk_readonly(d));
+	ck_assert_int_ge(disk_event_fd(d), 0);
+	ck_assert_uint_eq(disk_inflight(d), 0);
+	ck_assert_uint_eq(disk_complete(d), 0);
+	disk_drain(d);
+	disk_close(d);
+	disk_close(NULL);
+
+	d = open_disk(&f, true, DISK_CACHE_WRITEBACK);
+	ck_assert(disk_readonly(d));
+	ck_assert_uint_eq(disk_size(d), size);
+	disk_close(d);
+	fx_fini(&f);
+}
+END_TEST
+
+START_TEST(test_open_errors)
+{
+	struct fx f;
+	struct disk *d = (struct disk *)1;
+	struct disk_config cfg = { .aio = engines[_i] };
+	char err[512];
+	char msg[512];
+	int ret;
+
+	fx_init_in(&f, _i, tmp_base());
+
+	/* Missing: ENOENT, the file and strerror named. */
+	ret = open_cfg(&f, &d, false, DISK_CACHE_WRITEBACK, err, sizeof(err));
+	ck_assert_int_eq(ret, -ENOENT);
+	ck_assert_ptr_null(d);
+	snprintf(msg, sizeof(msg), "%s: %s", f.path, strerror(ENOENT));
+	ck_assert_str_eq(err, msg);
+
+	/* A directory, read-write (open fails) and read-only (fstat says so). */
+	for (int ro = 0; ro < 2; ro++) {
+		struct fx g = f;
+
+		snprintf(g.path, sizeof(g.path), "%s", f.dir);
+		err[0] = 0;
+		ret = open_cfg(&g, &d, ro, DISK_CACHE_WRITEBACK, err, sizeof(err));
+		ck_assert_int_lt(ret, 0);
+		ck_assert_ptr_null(d);
+		ck_assert_msg(strstr(err, f.dir) &&
+				      strstr(err, "not a regular file or block device"),
+			      "message: %s", err);
+		ck_assert_ptr_null(strchr(err, '\n'));
+	}
+
+	/* A character device. */
+	cfg.path = "/dev/null";
+	ret = disk_open(&d, &cfg, err, sizeof(err));
+	ck_assert_int_eq(ret, -EINVAL);
+	ck_assert_str_eq(err, "/dev/null: not a regular file or block device");
+
+	cfg.path = "";
+	ck_assert_int_eq(disk_open(&d, &cfg, err, sizeof(err)), -EINVAL);
+	cfg.path = NULL;
+	ck_assert_int_eq(disk_open(&d, &cfg, NULL, 0), -EINVAL);
+	fx_fini(&f);
+}
+END_TEST
+
+static void expect_locked(struct fx *f, bool ro)
+{
+	struct disk *d = (struct disk *)1;
+	char err[512] = "";
+	char msg[512];
+
+	ck_assert_int_eq(open_cfg(f, &d, ro, DISK_CACHE_WRITEBACK, err, sizeof(err)), -EBUSY);
+	ck_assert_ptr_null(d);
+	snprintf(msg, sizeof(msg), "%s: in use by another process (locked)", f->path);
+	ck_assert_str_eq(err, msg);
+}
+
+/* OFD locks belong to the open file description, so two opens in one process conflict. */
+START_TEST(test_locks)
+{
+	struct fx f;
+	struct disk *a, *b;
+
+	fx_init(&f, _i, 65536);
+
+	a = open_disk(&f, false, DISK_CACHE_WRITEBACK);
+	expect_locked(&f, false);
+	expect_locked(&f, true);
+	disk_close(a);
+
+	a = open_disk(&f, true, DISK_CACHE_WRITEBACK);
+	expect_locked(&f, false);
+	b = open_disk(&f, true, DISK_CACHE_WRITEBACK);
+	disk_close(b);
+	disk_close(a);
+
+	/* Closing released everything. */
+	a = open_disk(&f, false, DISK_CACHE_WRITEBACK);
+	disk_close(a);
+	fx_fini(&f);
+}
+END_TEST
+
+/* ---- data ---- */
+
+START_TEST(test_rw_multi_iov)
+{
+	struct fx f;
+	struct disk *d;
+	const size_t len = 20000;
+	uint8_t *src = malloc(len + 1), *dst = malloc(len + 3);
+	struct iovec iov[16];
+	unsigned int n;
+	struct disk_req req = { .op = DISK_WRITE, .offset = 1234, .len = 7 };
+
+	ck_assert_ptr_nonnull(src);
+	ck_assert_ptr_nonnull(dst);
+	fx_init(&f, _i, 65536);
+	d = open_disk(&f, false, DISK_CACHE_WRITEBACK);
+
+	pattern(src + 1, len, 1);
+	n = split_iov(iov, src + 1, len, 7);
+	req.iov = iov;
+	req.iovcnt = n;
+	ck_assert_int_eq(run(d, &req), 0);
+	ck_assert_uint_eq(req.len, len); /* set from the iovecs, not trusted */
+	file_expect(f.path, 1234, src + 1, len);
+	file_expect_byte(f.path, 0, 1234, 0);
+	file_expect_byte(f.path, 1234 + len, 65536 - 1234 - len, 0);
+
+	/* Read back with another split, into odd addresses. */
+	memset(dst, 0xee, len + 3);
+	n = split_iov(iov, dst + 3, len, 11);
+	ck_assert_int_eq(run_rw(d, DISK_READ, 1234, iov, n), 0);
+	ck_assert_mem_eq(dst + 3, src + 1, len);
+
+	/* The last byte of the disk. */
+	ck_assert_int_eq(run_buf(d, DISK_WRITE, 65535, src, 1), 0);
+	ck_assert_int_eq(run_buf(d, DISK_READ, 65535, dst, 1), 0);
+	ck_assert_uint_eq(dst[0], src[0]);
+
+	/* Many iovecs: one byte each, DISK_MAX_IOV of them. */
+	{
+		struct iovec *many = calloc(DISK_MAX_IOV, sizeof(*many));
+
+		ck_assert_ptr_nonnull(many);
+		for (unsigned int i = 0; i < DISK_MAX_IOV; i++) {
+			many[i].iov_base = src + 1 + (DISK_MAX_IOV - 1 - i);
+			many[i].iov_len = 1;
+		}
+		ck_assert_int_eq(run_rw(d, DISK_WRITE, 40000, many, DISK_MAX_IOV), 0);
+		file_read(f.path, 40000, dst, DISK_MAX_IOV);
+		for (unsigned int i = 0; i < DISK_MAX_IOV; i++)
+			ck_assert_uint_eq(dst[i], src[1 + DISK_MAX_IOV - 1 - i]);
+		free(many);
+	}
+
+	ck_assert_int_eq(run_op(d, DISK_FLUSH, 0, 0, false), 0);
+	disk_close(d);
+	free(src);
+	free(dst);
+	fx_fini(&f);
+}
+END_TEST
+
+START_TEST(test_discard)
+{
+	struct fx f;
+	struct disk *d;
+
+	fx_init(&f, _i, 65536);
+	file_fill(f.path, 65536, 0xaa);
+	d = open_disk(&f, false, DISK_CACHE_WRITEBACK);
+	ck_assert_int_eq(run_op(d, DISK_DISCARD, 4096, 8192, false), 0);
+	file_expect_byte(f.path, 0, 4096, 0xaa);
+	file_expect_byte(f.path, 4096 + 8192, 65536 - 4096 - 8192, 0xaa);
+	/* Unaligned, and to the end. */
+	ck_assert_int_eq(run_op(d, DISK_DISCARD, 20001, 5555, false), 0);
+	file_expect_byte(f.path, 12288, 20001 - 12288, 0xaa);
+	file_expect_byte(f.path, 20001 + 5555, 60000 - 20001 - 5555, 0xaa);
+	ck_assert_int_eq(run_op(d, DISK_DISCARD, 60000, 5536, false), 0);
+	ck_assert_uint_eq(disk_size(d), 65536);
+
+	/* A filesystem that can't punch holes: discard is a hint, so success. */
+	disk_test_inject(d, DISK_OP_BIT(DISK_DISCARD), 1, -EOPNOTSUPP);
+	ck_assert_int_eq(run_op(d, DISK_DISCARD, 0, 4096, false), 0);
+	file_expect_byte(f.path, 0, 4096, 0xaa);
+	/* Other errors are real. */
+	disk_test_inject(d, DISK_OP_BIT(DISK_DISCARD), 1, -EIO);
+	ck_assert_int_eq(run_op(d, DISK_DISCARD, 0, 4096, false), -EIO);
+	disk_close(d);
+
+	{
+		struct stat st;
+
+		ck_assert_int_eq(stat(f.path, &st), 0);
+		ck_assert_int_eq(st.st_size, 65536); /* KEEP_SIZE */
+	}
+	fx_fini(&f);
+}
+END_TEST
+
+static void check_zeroes(struct fx *f, struct disk *d, uint64_t size, uint64_t off, uint64_t len,
+			 bool unmap, unsigned int inject)
+{
+	file_fill(f->path, size, 0xaa);
+	if (inject)
+		disk_test_inject(d, DISK_OP_BIT(DISK_WRITE_ZEROES), inject, -EOPNOTSUPP);
+	ck_assert_int_eq(run_op(d, DISK_WRITE_ZEROES, off, len, unmap), 0);
+	file_expect_byte(f->path, 0, off, 0xaa);
+	file_expect_byte(f->path, off, len, 0);
+	file_expect_byte(f->path, off + len, size - off - len, 0xaa);
+}
+
+START_TEST(test_write_zeroes)
+{
+	const uint64_t size = 4 * 1024 * 1024;
+	struct fx f;
+	struct disk *d;
+
+	fx_init(&f, _i, size);
+	d = open_disk(&f, false, DISK_CACHE_WRITEBACK);
+	for (int unmap = 0; unmap < 2; unmap++) {
+		check_zeroes(&f, d, size, 4096, 8192, unmap, 0);
+		check_zeroes(&f, d, size, 777, 3 * 1024 * 1024 + 555, unmap, 0);
+		check_zeroes(&f, d, size, size - 100, 100, unmap, 0);
+	}
+	/* Falling back: no punch (to ZERO_RANGE), then no fallocate at all (writes, >1 chunk). */
+	check_zeroes(&f, d, size, 777, 3 * 1024 * 1024 + 555, true, 1);
+	check_zeroes(&f, d, size, 777, 3 * 1024 * 1024 + 555, true, 2);
+	check_zeroes(&f, d, size, 777, 3 * 1024 * 1024 + 555, false, 1);
+	/* A real error from ZERO_RANGE is reported, not papered over. */
+	disk_test_inject(d, DISK_OP_BIT(DISK_WRITE_ZEROES), 1, -ENOSPC);
+	ck_assert_int_eq(run_op(d, DISK_WRITE_ZEROES, 0, 4096, false), -ENOSPC);
+	disk_close(d);
+	fx_fini(&f);
+}
+END_TEST
+
+START_TEST(test_range_checks)
+{
+	const uint64_t size = 8192;
+	struct fx f;
+	struct disk *d;
+	static uint8_t buf[1024];
+	struct iovec iov = { buf, 200 };
+	struct iovec huge[2] = { { buf, SIZE_MAX }, { buf, 2 } };
+	struct iovec *many;
+	struct disk_req req;
+
+	fx_init(&f, _i, size);
+	d = open_disk(&f, false, DISK_CACHE_WRITEBACK);
+
+	/* Past the end, by a byte. */
+	req = (struct disk_req){ .op = DISK_READ, .offset = size - 199, .iov = &iov, .iovcnt = 1 };
+	expect_refused(d, &req, -EINVAL);
+	req = (struct disk_req){ .op = DISK_WRITE, .offset = size + 1, .iov = &iov, .iovcnt = 1 };
+	expect_refused(d, &req, -EINVAL);
+	/* Offset + length wrapping around. */
+	req = (struct disk_req){ .op = DISK_DISCARD, .offset = UINT64_MAX - 1, .len = 4 };
+	expect_refused(d, &req, -EINVAL);
+	req = (struct disk_req){ .op = DISK_WRITE_ZEROES, .offset = 512, .len = UINT64_MAX };
+	expect_refused(d, &req, -EINVAL);
+	req = (struct disk_req){ .op = DISK_WRITE_ZEROES, .offset = 0, .len = size + 1 };
+	expect_refused(d, &req, -EINVAL);
+	req = (struct disk_req){
+		.op = DISK_READ, .offset = UINT64_MAX - 100, .iov = &iov, .iovcnt = 1
+	};
+	expect_refused(d, &req, -EINVAL);
+	/* iovecs whose lengths overflow when summed. */
+	req = (struct disk_req){ .op = DISK_READ, .offset = 0, .iov = huge, .iovcnt = 2 };
+	expect_refused(d, &req, -EINVAL);
+	/* Bad iovcnt, missing iov, missing done, unknown op. */
+	req = (struct disk_req){ .op = DISK_READ, .offset = 0, .iov = &iov, .iovcnt = 0 };
+	expect_refused(d, &req, -EINVAL);
+	many = calloc(DISK_MAX_IOV + 1, sizeof(*many));
+	ck_assert_ptr_nonnull(many);
+	for (unsigned int i = 0; i <= DISK_MAX_IOV; i++)
+		many[i] = (struct iovec){ buf, 1 };
+	req = (struct disk_req){
+		.op = DISK_WRITE, .offset = 0, .iov = many, .iovcnt = DISK_MAX_IOV + 1
+	};
+	expect_refused(d, &req, -EINVAL);
+	req = (struct disk_req){ .op = DISK_READ, .offset = 0, .iov = NULL, .iovcnt = 1 };
+	expect_refused(d, &req, -EINVAL);
+	req = (struct disk_req){ .op = DISK_READ, .offset = 0, .iov = &iov, .iovcnt = 1 };
+	ck_assert_int_eq(submit(d, &req), -EINVAL);
+	req = (struct disk_req){ .op = (enum disk_op)99, .offset = 0, .len = 1 };
+	expect_refused(d, &req, -EINVAL);
+	ck_assert_uint_eq(disk_inflight(d), 0);
+
+	/* What is just inside is fine, empty requests included (and completed later). */
+	ck_assert_int_eq(run_rw(d, DISK_READ, size - 200, &iov, 1), 0);
+	ck_assert_int_eq(run_rw(d, DISK_WRITE, size - 200, &iov, 1), 0);
+	iov.iov_len = 0;
+	ck_assert_int_eq(run_rw(d, DISK_READ, size, &iov, 1), 0);
+	ck_assert_int_eq(run_op(d, DISK_DISCARD, size, 0, false), 0);
+	ck_assert_int_eq(run_op(d, DISK_WRITE_ZEROES, 0, size, false), 0);
+	free(many);
+	disk_close(d);
+	fx_fini(&f);
+}
+END_TEST
+
+START_TEST(test_readonly)
+{
+	struct fx f;
+	struct disk *d;
+	uint8_t buf[4096], want[4096];
+	struct iovec iov = { buf, sizeof(buf) };
+	struct disk_req req;
+
+	fx_init(&f, _i, 65536);
+	pattern(want, sizeof(want), 3);
+	file_write(f.path, 8192, want, sizeof(want));
+	d = open_disk(&f, true, DISK_CACHE_WRITEBACK);
+
+	req = (struct disk_req){ .op = DISK_WRITE, .offset = 0, .iov = &iov, .iovcnt = 1 };
+	expect_refused(d, &req, -EROFS);
+	req = (struct disk_req){ .op = DISK_DISCARD, .offset = 0, .len = 4096 };
+	expect_refused(d, &req, -EROFS);
+	for (int unmap = 0; unmap < 2; unmap++) {
+		req = (struct disk_req){
+			.op = DISK_WRITE_ZEROES, .offset = 0, .len = 4096, .unmap = unmap
+		};
+		expect_refused(d, &req, -EROFS);
+	}
+	ck_assert_int_eq(run_rw(d, DISK_READ, 8192, &iov, 1), 0);
+	ck_assert_mem_eq(buf, want, sizeof(buf));
+	ck_assert_int_eq(run_op(d, DISK_FLUSH, 0, 0, false), 0);
+	disk_close(d);
+	fx_fini(&f);
+}
+END_TEST
+
+/* ---- many requests ---- */
+
+#define BLK 4096
+
+START_TEST(test_inflight_limit)
+{
+	const uint64_t size = (uint64_t)DISK_MAX_INFLIGHT * BLK;
+	struct fx f;
+	struct disk *d;
+	uint8_t *buf = malloc(size);
+	struct iovec *iov = calloc(DISK_MAX_INFLIGHT + 1, sizeof(*iov));
+	struct disk_req *req = calloc(DISK_MAX_INFLIGHT + 1, sizeof(*req));
+	struct rec *r = calloc(DISK_MAX_INFLIGHT + 1, sizeof(*r));
+
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_ptr_nonnull(iov);
+	ck_assert_ptr_nonnull(req);
+	ck_assert_ptr_nonnull(r);
+	fx_init(&f, _i, size);
+	d = open_disk(&f, false, DISK_CACHE_WRITEBACK);
+
+	for (unsigned int i = 0; i <= DISK_MAX_INFLIGHT; i++) {
+		unsigned int blk = i % DISK_MAX_INFLIGHT;
+
+		iov[i] = (struct iovec){ buf + (size_t)blk * BLK, BLK };
+		req[i] = (struct disk_req){ .op = DISK_READ,
+					    .offset = (uint64_t)blk * BLK,
+					    .iov = &iov[i],
+					    .iovcnt = 1,
+					    .done = rec_done,
+					    .opaque = &r[i] };
+	}
+	for (unsigned int i = 0; i < DISK_MAX_INFLIGHT; i++)
+		ck_assert_int_eq(submit(d, &req[i]), 0);
+	ck_assert_uint_eq(disk_inflight(d), DISK_MAX_INFLIGHT);
+	ck_assert_int_eq(submit(d, &req[DISK_MAX_INFLIGHT]), -EBUSY);
+	/* Busy stays busy until someone collects completions. */
+	usleep(10000);
+	ck_assert_int_eq(submit(d, &req[DISK_MAX_INFLIGHT]), -EBUSY);
+	disk_drain(d);
+	ck_assert_uint_eq(disk_inflight(d), 0);
+	for (unsigned int i = 0; i < DISK_MAX_INFLIGHT; i++) {
+		ck_assert_int_eq(r[i].calls, 1);
+		ck_assert_int_eq(r[i].result, 0);
+	}
+	ck_assert_int_eq(r[DISK_MAX_INFLIGHT].calls, 0);
+	ck_assert_int_eq(run(d, &req[DISK_MAX_INFLIGHT]), 0);
+	disk_close(d);
+	free(buf);
+	free(iov);
+	free(req);
+	free(r);
+	fx_fini(&f);
+}
+END_TEST
+
+/* Collects completions the way the event loop does: poll the eventfd, then complete. */
+static void complete_by_eventfd(struct disk *d)
+{
+	unsigned int total = 0, start = disk_inflight(d);
+
+	while (disk_inflight(d)) {
+		struct pollfd pfd = { .fd = disk_event_fd(d), .events = POLLIN };
+
+		ck_assert_int_eq(poll(&pfd, 1, 10000), 1);
+		total += disk_complete(d);
+	}
+	ck_assert_uint_eq(total, start);
+}
+
+START_TEST(test_many_inflight)
+{
+	const unsigned int n = DISK_MAX_INFLIGHT;
+	const uint64_t size = (uint64_t)n * BLK;
+	struct fx f;
+	struct disk *d;
+	uint8_t *src = malloc(size), *dst = malloc(size);
+	struct iovec *iov = calloc(n, sizeof(*iov));
+	struct disk_req *req = calloc(n, sizeof(*req));
+	struct rec *r = calloc(n, sizeof(*r));
+
+	ck_assert_ptr_nonnull(src);
+	ck_assert_ptr_nonnull(dst);
+	ck_assert_ptr_nonnull(iov);
+	ck_assert_ptr_nonnull(req);
+	ck_assert_ptr_nonnull(r);
+	fx_init(&f, _i, size);
+	d = open_disk(&f, false, DISK_CACHE_WRITEBACK);
+	pattern(src, size, 9);
+
+	/* Written in a scattered order, then read back the same way. */
+	for (unsigned int k = 0; k < 2; k++) {
+		enum disk_op op = k ? DISK_READ : DISK_WRITE;
+
+		memset(r, 0, n * sizeof(*r));
+		for (unsigned int i = 0; i < n; i++) {
+			unsigned int blk = (i * 37u) % n;
+
+			iov[i] = (struct iovec){ (k ? dst : src) + (size_t)blk * BLK, BLK };
+			req[i] = (struct disk_req){ .op = op,
+						    .offset = (uint64_t)blk * BLK,
+						    .iov = &iov[i],
+						    .iovcnt = 1,
+						    .done = rec_done,
+						    .opaque = &r[i] };
+			ck_assert_int_eq(submit(d, &req[i]), 0);
+		}
+		complete_by_eventfd(d);
+		for (unsigned int i = 0; i < n; i++) {
+			ck_assert_int_eq(r[i].calls, 1);
+			ck_assert_int_eq(r[i].result, 0);
+		}
+	}
+	ck_assert_mem_eq(dst, src, size);
+	file_expect(f.path, 0, src, size);
+	ck_assert_uint_eq(disk_complete(d), 0);
+	disk_close(d);
+	free(src);
+	free(dst);
+	free(iov);
+	free(req);
+	free(r);
+	fx_fini(&f);
+}
+END_TEST
+
+START_TEST(test_drain_and_close)
+{
+	struct fx f;
+	struct disk *d;
+	uint8_t src[8 * BLK];
+	struct iovec iov[8];
+	struct disk_req req[9];
+	struct rec r[9];
+
+	fx_init(&f, _i, 65536);
+	d = open_disk(&f, false, DISK_CACHE_WRITEBACK);
+	pattern(src, sizeof(src), 5);
+	memset(r, 0, sizeof(r));
+	for (unsigned int i = 0; i < 8; i++) {
+		iov[i] = (struct iovec){ src + i * BLK, BLK };
+		req[i] = (struct disk_req){ .op = DISK_WRITE,
+					    .offset = i * BLK,
+					    .iov = &iov[i],
+					    .iovcnt = 1,
+					    .done = rec_done,
+					    .opaque = &r[i] };
+		ck_assert_int_eq(submit(d, &req[i]), 0);
+	}
+	req[8] = (struct disk_req){ .op = DISK_FLUSH, .done = rec_done, .opaque = &r[8] };
+	ck_assert_int_eq(submit(d, &req[8]), 0);
+	ck_assert_uint_eq(disk_inflight(d), 9);
+	disk_drain(d);
+	ck_assert_uint_eq(disk_inflight(d), 0);
+	for (unsigned int i = 0; i < 9; i++) {
+		ck_assert_int_eq(r[i].calls, 1);
+		ck_assert_int_eq(r[i].result, 0);
+	}
+	file_expect(f.path, 0, src, sizeof(src));
+	disk_drain(d); /* nothing in flight: returns at once */
+
+	/* disk_close drains: every request still completes, exactly once. */
+	memset(r, 0, sizeof(r));
+	for (unsigned int i = 0; i < 8; i++)
+		ck_assert_int_eq(submit(d, &req[i]), 0);
+	disk_close(d);
+	for (unsigned int i = 0; i < 8; i++) {
+		ck_assert_int_eq(r[i].calls, 1);
+		ck_assert_int_eq(r[i].result, 0);
+	}
+	fx_fini(&f);
+}
+END_TEST
+
+/* Each completion submits the next write, from inside the callback. */
+struct chain {
+	struct disk *d;
+	struct disk_req req;
+	struct iovec iov;
+	uint8_t *src;
+	unsigned int left;
+	unsigned int calls;
+};
+
+static void chain_done(struct disk_req *req, int result)
+{
+	struct chain *c = req->opaque;
+
+	ck_assert_int_eq(result, 0);
+	c->calls++;
+	if (!c->left)
+		return;
+	c->left--;
+	req->offset += BLK;
+	c->iov.iov_base = (uint8_t *)c->iov.iov_base + BLK;
+	ck_assert_int_eq(disk_submit(c->d, req), 0);
+}
+
+START_TEST(test_resubmit_from_done)
+{
+	const unsigned int n = 20;
+	struct fx f;
+	struct disk *d;
+	uint8_t *src = malloc(n * BLK);
+	struct chain c;
+	struct chain *fc;
+	uint8_t *dst;
+
+	ck_assert_ptr_nonnull(src);
+	fx_init(&f, _i, (uint64_t)DISK_MAX_INFLIGHT * 2 * BLK);
+	d = open_disk(&f, false, DISK_CACHE_WRITEBACK);
+	pattern(src, n * BLK, 11);
+	c = (struct chain){ .d = d, .src = src, .left = n - 1 };
+	c.iov = (struct iovec){ src, BLK };
+	c.req = (struct disk_req){ .op = DISK_WRITE,
+				   .offset = 0,
+				   .iov = &c.iov,
+				   .iovcnt = 1,
+				   .done = chain_done,
+				   .opaque = &c };
+	ck_assert_int_eq(submit(d, &c.req), 0);
+	disk_drain(d);
+	ck_assert_uint_eq(c.calls, n);
+	file_expect(f.path, 0, src, n * BLK);
+
+	/* With every slot taken, a callback still finds its own slot free. */
+	fc = calloc(DISK_MAX_INFLIGHT, sizeof(*fc));
+	dst = malloc((size_t)DISK_MAX_INFLIGHT * 2 * BLK);
+	ck_assert_ptr_nonnull(dst);
+	ck_assert_ptr_nonnull(fc);
+	for (unsigned int i = 0; i < DISK_MAX_INFLIGHT; i++) {
+		/* Each reads its own two blocks, into its own part of dst. */
+		fc[i] = (struct chain){ .d = d, .src = src, .left = 1 };
+		fc[i].iov = (struct iovec){ dst + (size_t)i * 2 * BLK, BLK };
+		fc[i].req = (struct disk_req){ .op = DISK_READ,
+					       .offset = (uint64_t)i * 2 * BLK,
+					       .iov = &fc[i].iov,
+					       .iovcnt = 1,
+					       .done = chain_done,
+					       .opaque = &fc[i] };
+		ck_assert_int_eq(submit(d, &fc[i].req), 0);
+	}
+	disk_drain(d);
+	for (unsigned int i = 0; i < DISK_MAX_INFLIGHT; i++)
+		ck_assert_uint_eq(fc[i].calls, 2);
+	file_expect(f.path, 0, dst, (size_t)DISK_MAX_INFLIGHT * 2 * BLK);
+	free(dst);
+	free(fc);
+	disk_close(d);
+	free(src);
+	fx_fini(&f);
+}
+END_TEST
+
+/* ---- flush ---- */
+
+START_TEST(test_flush_sticky_error)
+{
+	struct fx f;
+	struct disk *d;
+	uint8_t src[BLK], dst[BLK];
+
+	fx_init(&f, _i, 65536);
+	d = open_disk(&f, false, DISK_CACHE_WRITEBACK);
+	pattern(src, sizeof(src), 2);
+	ck_assert_int_eq(run_op(d, DISK_FLUSH, 0, 0, false), 0);
+
+	disk_test_inject(d, DISK_OP_BIT(DISK_FLUSH), 1, -EIO);
+	ck_assert_int_eq(run_op(d, DISK_FLUSH, 0, 0, false), -EIO);
+	/* fdatasync would succeed now; the data it lost stays lost. */
+	ck_assert_int_eq(run_op(d, DISK_FLUSH, 0, 0, false), -EIO);
+	/* Other I/O goes on. */
+	ck_assert_int_eq(run_buf(d, DISK_WRITE, 0, src, sizeof(src)), 0);
+	ck_assert_int_eq(run_buf(d, DISK_READ, 0, dst, sizeof(dst)), 0);
+	ck_assert_mem_eq(dst, src, sizeof(src));
+	ck_assert_int_eq(run_op(d, DISK_FLUSH, 0, 0, false), -EIO);
+	disk_close(d);
+
+	/* Any fdatasync error is a failed FLUSH: ENOSPC from writeback too. */
+	d = open_disk(&f, false, DISK_CACHE_WRITEBACK);
+	disk_test_inject(d, DISK_OP_BIT(DISK_FLUSH), 1, -ENOSPC);
+	ck_assert_int_eq(run_op(d, DISK_FLUSH, 0, 0, false), -EIO);
+	ck_assert_int_eq(run_op(d, DISK_FLUSH, 0, 0, false), -EIO);
+	disk_close(d);
+
+	/* EINTR/EAGAIN from the kernel are retried, not reported or remembered. */
+	d = open_disk(&f, false, DISK_CACHE_WRITEBACK);
+	disk_test_inject(d, DISK_OP_BIT(DISK_FLUSH), 2, -EINTR);
+	ck_assert_int_eq(run_op(d, DISK_FLUSH, 0, 0, false), 0);
+	disk_test_inject(d, DISK_OP_BIT(DISK_FLUSH), 3, -EAGAIN);
+	ck_assert_int_eq(run_op(d, DISK_FLUSH, 0, 0, false), 0);
+	ck_assert_int_eq(run_op(d, DISK_FLUSH, 0, 0, false), 0);
+	disk_close(d);
+	fx_fini(&f);
+}
+END_TEST
+
+START_TEST(test_flush_modes)
+{
+	static const enum disk_cache modes[] = { DISK_CACHE_WRITEBACK, DISK_CACHE_UNSAFE };
+	struct fx f;
+
+	fx_init(&f, _i, 65536);
+	for (unsigned int m = 0; m < 2; m++) {
+		struct disk *d = open_disk(&f, false, modes[m]);
+		struct disk_req req = { .op = DISK_FLUSH };
+		struct rec r = { 0, 1 };
+
+		/* Completes, but never inside submit, even when there is nothing to do. */
+		req.done = rec_done;
+		req.opaque = &r;
+		ck_assert_int_eq(submit(d, &req), 0);
+		ck_assert_int_eq(r.calls, 0);
+		ck_assert_uint_eq(disk_inflight(d), 1);
+		disk_drain(d);
+		ck_assert_int_eq(r.calls, 1);
+		ck_assert_int_eq(r.result, 0);
+		disk_close(d);
+	}
+	fx_fini(&f);
+}
+END_TEST
+
+/* ---- injected faults ---- */
+
+START_TEST(test_injected_errors)
+{
+	struct fx f;
+	struct disk *d;
+	uint8_t src[BLK], dst[BLK];
+
+	fx_init(&f, _i, 65536);
+	d = open_disk(&f, false, DISK_CACHE_WRITEBACK);
+	pattern(src, sizeof(src), 4);
+
+	disk_test_inject(d, DISK_OP_BIT(DISK_WRITE), 1, -ENOSPC);
+	ck_assert_int_eq(run_buf(d, DISK_WRITE, 0, src, sizeof(src)), -ENOSPC);
+	file_expect_byte(f.path, 0, sizeof(src), 0);
+	ck_assert_int_eq(run_buf(d, DISK_WRITE, 0, src, sizeof(src)), 0);
+	file_expect(f.path, 0, src, sizeof(src));
+
+	disk_test_inject(d, DISK_OP_BIT(DISK_READ), 1, -EIO);
+	ck_assert_int_eq(run_buf(d, DISK_READ, 0, dst, sizeof(dst)), -EIO);
+	ck_assert_int_eq(run_buf(d, DISK_READ, 0, dst, sizeof(dst)), 0);
+	ck_assert_mem_eq(dst, src, sizeof(src));
+
+	disk_test_inject(d, DISK_OP_BIT(DISK_WRITE), 1, -EFBIG);
+	ck_assert_int_eq(run_buf(d, DISK_WRITE, 0, src, sizeof(src)), -EFBIG);
+
+	/* Only the ops named are affected. */
+	disk_test_inject(d, DISK_OP_BIT(DISK_WRITE), 1, -EIO);
+	ck_assert_int_eq(run_buf(d, DISK_READ, 0, dst, sizeof(dst)), 0);
+	ck_assert_int_eq(run_buf(d, DISK_WRITE, 0, src, sizeof(src)), -EIO);
+
+	/* Interrupted and would-block are retried until the transfer happens. */
+	disk_test_inject(d, DISK_OP_BIT(DISK_WRITE) | DISK_OP_BIT(DISK_READ), 3, -EAGAIN);
+	ck_assert_int_eq(run_buf(d, DISK_WRITE, BLK, src, sizeof(src)), 0);
+	disk_test_inject(d, DISK_OP_BIT(DISK_READ), 2, -EINTR);
+	ck_assert_int_eq(run_buf(d, DISK_READ, BLK, dst, sizeof(dst)), 0);
+	ck_assert_mem_eq(dst, src, sizeof(src));
+	disk_close(d);
+	fx_fini(&f);
+}
+END_TEST
+
+START_TEST(test_short_transfers)
+{
+	const size_t len = 10000;
+	struct fx f;
+	struct disk *d;
+	uint8_t *src = malloc(len + 1), *dst = malloc(len + 1);
+	struct iovec iov[8];
+	unsigned int n;
+
+	ck_assert_ptr_nonnull(src);
+	ck_assert_ptr_nonnull(dst);
+	fx_init(&f, _i, 65536);
+	d = open_disk(&f, false, DISK_CACHE_WRITEBACK);
+	pattern(src + 1, len, 6);
+
+	/* Five writes of 100 bytes at most, then the rest at once: all of it lands. */
+	n = split_iov(iov, src + 1, len, 6);
+	disk_test_inject(d, DISK_OP_BIT(DISK_WRITE), 5, 100);
+	ck_assert_int_eq(run_rw(d, DISK_WRITE, 333, iov, n), 0);
+	file_expect(f.path, 333, src + 1, len);
+	file_expect_byte(f.path, 333 + len, 1000, 0);
+
+	/* Reads a byte at a time for a while, across iovec boundaries. */
+	memset(dst, 0, len + 1);
+	n = split_iov(iov, dst + 1, len, 8);
+	disk_test_inject(d, DISK_OP_BIT(DISK_READ), 50, 1);
+	ck_assert_int_eq(run_rw(d, DISK_READ, 333, iov, n), 0);
+	ck_assert_mem_eq(dst + 1, src + 1, len);
+
+	/* Stopping at the first iovec boundary exactly. */
+	n = split_iov(iov, dst + 1, len, 8);
+	memset(dst, 0, len + 1);
+	disk_test_inject(d, DISK_OP_BIT(DISK_READ), 1, (int)iov[0].iov_len);
+	ck_assert_int_eq(run_rw(d, DISK_READ, 333, iov, n), 0);
+	ck_assert_mem_eq(dst + 1, src + 1, len);
+
+	/* A read that gets nothing before the end (the file shrank) fails; the next is fine. */
+	disk_test_inject(d, DISK_OP_BIT(DISK_READ), 1, 0);
+	ck_assert_int_eq(run_buf(d, DISK_READ, 0, dst, len), -EIO);
+	ck_assert_int_eq(run_buf(d, DISK_READ, 333, dst, len), 0);
+	ck_assert_mem_eq(dst, src + 1, len);
+
+	/* A write that makes no progress at all fails rather than spinning. */
+	disk_test_inject(d, DISK_OP_BIT(DISK_WRITE), 1, 0);
+	ck_assert_int_eq(run_buf(d, DISK_WRITE, 0, src, len), -EIO);
+
+	/*
+	 * Progress, then none, or then an error: the continuation's result is
+	 * reported. The first system call is issued inside disk_submit, which
+	 * takes the first injection; the second applies to the continuation.
+	 */
+	for (int k = 0; k < 2; k++) {
+		struct disk_req req = {
+			.op = k ? DISK_WRITE : DISK_READ, .offset = 0, .iov = iov, .iovcnt = 1
+		};
+		struct rec r = { 0, 0 };
+
+		iov[0] = (struct iovec){ k ? src : dst, len };
+		req.done = rec_done;
+		req.opaque = &r;
+		disk_test_inject(d, DISK_OP_BIT(req.op), 1, 100);
+		ck_assert_int_eq(submit(d, &req), 0);
+		ck_assert_uint_eq(d->inject.count, 0);
+		disk_test_inject(d, DISK_OP_BIT(req.op), 1, k ? -ENOSPC : 0);
+		disk_drain(d);
+		ck_assert_int_eq(r.calls, 1);
+		ck_assert_int_eq(r.result, k ? -ENOSPC : -EIO);
+		ck_assert_int_eq(run(d, &req), 0);
+	}
+	disk_close(d);
+	free(src);
+	free(dst);
+	fx_fini(&f);
+}
+END_TEST
+
+/* ---- O_DIRECT ---- */
+
+/* Exercises a disk opened with O_DIRECT: aligned, bounced and unaligned requests. */
+static void direct_io(struct fx *f, struct disk *d, uint64_t size)
+{
+	const size_t len = 64 * 1024;
+	uint8_t *al, *odd = malloc(len + 3), *dst = malloc(len + 3);
+
+	ck_assert_int_eq(posix_memalign((void **)&al, 4096, len), 0);
+	ck_assert_ptr_nonnull(odd);
+	ck_assert_ptr_nonnull(dst);
+
+	/* Aligned buffers and offset: straight through. */
+	pattern(al, len, 21);
+	ck_assert_int_eq(run_buf(d, DISK_WRITE, 8192, al, len), 0);
+	file_expect(f->path, 8192, al, len);
+	memset(dst, 0, len);
+	ck_assert_int_eq(run_buf(d, DISK_READ, 8192, dst + 1, len), 0);
+	ck_assert_mem_eq(dst + 1, al, len);
+
+	/* Guest-like: sector offset and length, buffers anywhere (a bounce buffer). */
+	{
+		struct iovec iov[8];
+		unsigned int n;
+
+		pattern(odd + 3, len, 22);
+		n = split_iov(iov, odd + 3, len, 8);
+		ck_assert_int_eq(run_rw(d, DISK_WRITE, 512 * 7, iov, n), 0);
+		file_expect(f->path, 512 * 7, odd + 3, len);
+		memset(dst, 0, len + 3);
+		n = split_iov(iov, dst + 1, len, 5);
+		ck_assert_int_eq(run_rw(d, DISK_READ, 512 * 7, iov, n), 0);
+		ck_assert_mem_eq(dst + 1, odd + 3, len);
+
+		/* Short transfers through the bounce buffer, leaving it unaligned midway. */
+		pattern(odd + 3, len, 23);
+		n = split_iov(iov, odd + 3, len, 8);
+		disk_test_inject(d, DISK_OP_BIT(DISK_WRITE), 3, 1000);
+		ck_assert_int_eq(run_rw(d, DISK_WRITE, 4096, iov, n), 0);
+		file_expect(f->path, 4096, odd + 3, len);
+		n = split_iov(iov, dst + 1, len, 5);
+		disk_test_inject(d, DISK_OP_BIT(DISK_READ), 3, 777);
+		ck_assert_int_eq(run_rw(d, DISK_READ, 4096, iov, n), 0);
+		ck_assert_mem_eq(dst + 1, odd + 3, len);
+	}
+
+	/* Byte offsets and lengths: done without O_DIRECT, still exact. */
+	pattern(odd, 1001, 24);
+	ck_assert_int_eq(run_buf(d, DISK_WRITE, 100003, odd, 1001), 0);
+	file_expect(f->path, 100003, odd, 1001);
+	ck_assert_int_eq(run_buf(d, DISK_READ, 100003, dst, 1001), 0);
+	ck_assert_mem_eq(dst, odd, 1001);
+	/* The last bytes of an image whose size is not a sector multiple. */
+	ck_assert_int_eq(run_buf(d, DISK_WRITE, size - 77, odd, 77), 0);
+	file_expect(f->path, size - 77, odd, 77);
+	ck_assert_int_eq(run_buf(d, DISK_READ, size - 600, dst, 600), 0);
+	file_expect(f->path, size - 600, dst, 600);
+
+	/* O_DIRECT refusing an aligned request (a 4K-sector disk) is retried without. */
+	pattern(al, len, 25);
+	disk_test_inject(d, DISK_OP_BIT(DISK_WRITE), 1, -EINVAL);
+	ck_assert_int_eq(run_buf(d, DISK_WRITE, 0, al, len), 0);
+	file_expect(f->path, 0, al, len);
+
+	/* Zeroes written by hand go through O_DIRECT too. */
+	disk_test_inject(d, DISK_OP_BIT(DISK_WRITE_ZEROES), 1, -EOPNOTSUPP);
+	ck_assert_int_eq(run_op(d, DISK_WRITE_ZEROES, 4096, 3 * 512 * 1024, false), 0);
+	file_expect_byte(f->path, 4096, 3 * 512 * 1024, 0);
+	disk_test_inject(d, DISK_OP_BIT(DISK_WRITE_ZEROES), 1, -EOPNOTSUPP);
+	ck_assert_int_eq(run_op(d, DISK_WRITE_ZEROES, 1, 1000, false), 0);
+	file_expect_byte(f->path, 1, 1000, 0);
+
+	ck_assert_int_eq(run_op(d, DISK_FLUSH, 0, 0, false), 0);
+	ck_assert_uint_eq(disk_size(d), size);
+	free(al);
+	free(odd);
+	free(dst);
+}
+
+static void direct_case(int engine, const char *base)
+{
+	static const enum disk_cache modes[] = { DISK_CACHE_NONE, DISK_CACHE_DIRECTSYNC };
+	const uint64_t size = 4 * 1024 * 1024 + 100;
+	struct fx f;
+
+	fx_init_in(&f, engine, base);
+	file_fill(f.path, size, 0);
+	for (unsigned int m = 0; m < 2; m++) {
+		struct disk *d = NULL;
+		char err[512] = "";
+		int ret = open_cfg(&f, &d, false, modes[m], err, sizeof(err));
+
+		if (ret == 0) {
+			direct_io(&f, d, size);
+			disk_close(d);
+		} else {
+			char msg[512];
+
+			/* The one acceptable failure: the filesystem refuses O_DIRECT, said
+			 * plainly. */
+			snprintf(msg, sizeof(msg),
+				 "%s: its filesystem does not support cache=none/directsync "
+				 "(O_DIRECT)",
+				 f.path);
+			ck_assert_int_eq(ret, -EINVAL);
+			ck_assert_ptr_null(d);
+			ck_assert_str_eq(err, msg);
+			printf("%s: %s\n", base, err);
+		}
+	}
+	fx_fini(&f);
+}
+
+START_TEST(test_direct)
+{
+	struct stat st;
+
+	direct_case(_i, tmp_base());
+	/* tmpfs, which refused O_DIRECT before Linux 6.6. */
+	if (stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) && access("/dev/shm", W_OK) == 0)
+		direct_case(_i, "/dev/shm");
+}
+END_TEST
+
+/* ---- falling back from io_uring ---- */
+
+#ifdef __NR_io_uring_setup
+/*
+ * In a child: io_uring_setup fails with ENOSYS as under a seccomp policy;
+ * the disk must still work, on threads. Exit codes: 0 ok, 77 no seccomp,
+ * other a failure.
+ */
+static int fallback_child(const char *path)
+{
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(filter) / sizeof(filter[0]), .filter = filter };
+	struct disk_config cfg = { .path = path, .aio = DISK_AIO_IO_URING };
+	struct disk *d;
+	char err[512];
+	uint8_t src[BLK], dst[BLK];
+	struct iovec iov = { src, BLK };
+	struct disk_req req = { .op = DISK_WRITE, .iov = &iov, .iovcnt = 1, .done = rec_done };
+	struct rec r = { 0, 1 };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+		return 77;
+	if (disk_open(&d, &cfg, err, sizeof(err)))
+		return 2;
+	if (strcmp(disk_engine_name(d), "threads"))
+		return 3;
+	pattern(src, BLK, 8);
+	req.opaque = &r;
+	if (disk_submit(d, &req))
+		return 4;
+	disk_drain(d);
+	if (r.calls != 1 || r.result)
+		return 5;
+	iov.iov_base = dst;
+	req.op = DISK_READ;
+	if (disk_submit(d, &req))
+		return 6;
+	disk_drain(d);
+	if (r.calls != 2 || r.result || memcmp(src, dst, BLK))
+		return 7;
+	disk_close(d);
+	return 0;
+}
+
+START_TEST(test_uring_fallback)
+{
+	struct fx f;
+	int pfd[2], status;
+	char out[4096];
+	ssize_t n, total = 0;
+	pid_t pid;
+	int lines = 0;
+
+	fx_init(&f, 1, 65536);
+	ck_assert_int_eq(pipe(pfd), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(pfd[0]);
+		dup2(pfd[1], STDERR_FILENO);
+		_exit(fallback_child(f.path));
+	}
+	close(pfd[1]);
+	while ((n = read(pfd[0], out + total, sizeof(out) - 1 - (size_t)total)) > 0)
+		total += n;
+	out[total] = 0;
+	close(pfd[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77) {
+		printf("test_uring_fallback: seccomp unavailable, not tested\n");
+		fx_fini(&f);
+		return;
+	}
+	ck_assert_msg(WEXITSTATUS(status) == 0, "child failed at step %d; stderr: %s",
+		      WEXITSTATUS(status), out);
+	for (char *p = out; *p; p++)
+		lines += *p == '\n';
+	ck_assert_msg(lines == 1, "expected one log line, got: %s", out);
+	ck_assert_msg(strstr(out, "io_uring is unavailable") && strstr(out, strerror(ENOSYS)) &&
+			      strstr(out, "thread pool") && strstr(out, f.path),
+		      "log line: %s", out);
+	fx_fini(&f);
+}
+END_TEST
+#endif
+
+static Suite *disk_suite(void)
+{
+	Suite *s = suite_create("disk");
+	TCase *tc = tcase_create("engines");
+	/* Every case runs for io_uring (0) and threads (1); io_uring only where it works. */
+	int first = uring_ok ? 0 : 1;
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_loop_test(tc, test_open_basic, first, 2);
+	tcase_add_loop_test(tc, test_open_errors, first, 2);
+	tcase_add_loop_test(tc, test_locks, first, 2);
+	tcase_add_loop_test(tc, test_rw_multi_iov, first, 2);
+	tcase_add_loop_test(tc, test_discard, first, 2);
+	tcase_add_loop_test(tc, test_write_zeroes, first, 2);
+	tcase_add_loop_test(tc, test_range_checks, first, 2);
+	tcase_add_loop_test(tc, test_readonly, first, 2);
+	tcase_add_loop_test(tc, test_inflight_limit, first, 2);
+	tcase_add_loop_test(tc, test_many_inflight, first, 2);
+	tcase_add_loop_test(tc, test_drain_and_close, first, 2);
+	tcase_add_loop_test(tc, test_resubmit_from_done, first, 2);
+	tcase_add_loop_test(tc, test_flush_sticky_error, first, 2);
+	tcase_add_loop_test(tc, test_flush_modes, first, 2);
+	tcase_add_loop_test(tc, test_injected_errors, first, 2);
+	tcase_add_loop_test(tc, test_short_transfers, first, 2);
+	tcase_add_loop_test(tc, test_direct, first, 2);
+#ifdef __NR_io_uring_setup
+	tcase_add_test(tc, test_uring_fallback);
+#endif
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	struct io_uring ring;
+	int ret = io_uring_queue_init(8, &ring, 0);
+
+	uring_ok = ret == 0;
+	if (uring_ok)
+		io_uring_queue_exit(&ring);
+	else
+		printf("io_uring unavailable here (%s): io_uring engine cases skipped, threads "
+		       "cases run\n",
+		       strerror(-ret));
+	return unit_run(disk_suite());
+}
