@@ -1,0 +1,761 @@
+// SPDX-License-Identifier: MIT
+#include "config.h"
+
+#include <check.h>
+#include <endian.h>
+#include <errno.h>
+#include <linux/virtio_blk.h>
+#include <linux/virtio_ring.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/gmem.h"
+#include "tests/unit/ringbuilder.h"
+#include "tests/unit/unit.h"
+#include "virtio/blk.h"
+#include "virtio/virtq.h"
+
+#define RAM_BASE 0x100000ULL
+#define RAM_SIZE (4ULL << 20)
+#define DISK_BYTES (64ULL * 1024) /* 128 sectors */
+#define MAX_PENDING 64
+
+/* --- a backend in memory, completing when the test says ----------------------- */
+
+struct fake_disk {
+	uint8_t data[DISK_BYTES];
+	struct disk_req *pending[MAX_PENDING];
+	unsigned int npending;
+	unsigned int submitted;
+	unsigned int drains;
+	struct disk_req last; /* a copy of the last request submitted */
+	int submit_error;     /* refuse submissions with this */
+	int next_result;      /* the next completion fails with this */
+};
+
+static int fake_submit(void *be, struct disk_req *req)
+{
+	struct fake_disk *d = be;
+
+	if (d->submit_error)
+		return d->submit_error;
+	ck_assert_uint_lt(d->npending, MAX_PENDING);
+	d->pending[d->npending++] = req;
+	d->submitted++;
+	d->last = *req;
+	return 0;
+}
+
+static void fake_execute(struct fake_disk *d, struct disk_req *req)
+{
+	uint64_t off = req->offset;
+	int result = d->next_result;
+
+	d->next_result = 0;
+	if (result == 0) {
+		switch (req->op) {
+		case DISK_READ:
+		case DISK_WRITE:
+			for (unsigned int i = 0; i < req->iovcnt; i++) {
+				ck_assert_uint_le(off + req->iov[i].iov_len, DISK_BYTES);
+				if (req->op == DISK_READ)
+					memcpy(req->iov[i].iov_base, d->data + off,
+					       req->iov[i].iov_len);
+				else
+					memcpy(d->data + off, req->iov[i].iov_base,
+					       req->iov[i].iov_len);
+				off += req->iov[i].iov_len;
+			}
+			break;
+		case DISK_DISCARD:
+		case DISK_WRITE_ZEROES:
+			ck_assert_uint_le(req->offset + req->len, DISK_BYTES);
+			memset(d->data + req->offset, 0, req->len);
+			break;
+		case DISK_FLUSH:
+			break;
+		}
+	}
+	req->done(req, result);
+}
+
+static unsigned int fake_complete(void *be)
+{
+	struct fake_disk *d = be;
+	unsigned int n = d->npending;
+
+	for (unsigned int i = 0; i < n; i++)
+		fake_execute(d, d->pending[i]);
+	d->npending = 0;
+	return n;
+}
+
+static void fake_drain(void *be)
+{
+	struct fake_disk *d = be;
+
+	d->drains++;
+	fake_complete(be);
+}
+
+static const struct blk_backend_ops fake_ops = {
+	.submit = fake_submit,
+	.complete = fake_complete,
+	.drain = fake_drain,
+};
+
+/* --- a transport that only counts ------------------------------------------ */
+
+struct fake_transport {
+	struct virtq *q;
+	unsigned int signals;
+	unsigned int needs_reset;
+	int lock_depth;
+};
+
+static struct virtq *ft_queue(void *t, unsigned int index)
+{
+	return index == 0 ? ((struct fake_transport *)t)->q : NULL;
+}
+
+static void ft_signal(void *t)
+{
+	((struct fake_transport *)t)->signals++;
+}
+
+static void ft_needs_reset(void *t)
+{
+	((struct fake_transport *)t)->needs_reset++;
+}
+
+static void ft_lock(void *t)
+{
+	((struct fake_transport *)t)->lock_depth++;
+}
+
+static void ft_unlock(void *t)
+{
+	((struct fake_transport *)t)->lock_depth--;
+}
+
+static const struct virtio_transport_ops ft_ops = {
+	.queue = ft_queue,
+	.signal_used = ft_signal,
+	.needs_reset = ft_needs_reset,
+	.lock = ft_lock,
+	.unlock = ft_unlock,
+};
+
+/* --- fixture ------------------------------------------------------------------ */
+
+struct fx {
+	struct rb rb;
+	struct fake_disk *disk;
+	struct fake_transport tr;
+	struct blk *blk;
+	struct virtio_device_info info;
+	const struct virtio_device_ops *ops;
+};
+
+static const uint64_t all_features = (1ULL << VIRTIO_BLK_F_FLUSH) | (1ULL << VIRTIO_BLK_F_DISCARD) |
+				     (1ULL << VIRTIO_BLK_F_WRITE_ZEROES);
+
+static void fx_init_ro(struct fx *f, bool readonly, const char *serial)
+{
+	struct virtq_config qc;
+	struct blk_config cfg;
+	struct virtio_transport tr = { .ops = &ft_ops, .t = &f->tr };
+
+	memset(f, 0, sizeof(*f));
+	f->disk = calloc(1, sizeof(*f->disk));
+	ck_assert_ptr_nonnull(f->disk);
+	for (size_t i = 0; i < DISK_BYTES; i++)
+		f->disk->data[i] = (uint8_t)(i * 7 + 3);
+	ck_assert_int_eq(rb_init(&f->rb, RAM_BASE, RAM_SIZE, 16), 0);
+	ck_assert_int_eq(virtq_create(&f->tr.q, &f->rb.mem, NULL), 0);
+	qc = rb_config(&f->rb, false);
+	qc.max_size = BLK_QUEUE_SIZE;
+	ck_assert_int_eq(virtq_setup(f->tr.q, &qc), 0);
+
+	cfg = (struct blk_config){
+		.backend = { .ops = &fake_ops,
+			     .be = f->disk,
+			     .size = DISK_BYTES,
+			     .readonly = readonly },
+		.serial = serial,
+		.name = "test-blk",
+	};
+	ck_assert_int_eq(blk_create(&f->blk, &cfg), 0);
+	blk_device(f->blk, &f->info, &f->ops);
+	blk_attach(f->blk, &tr);
+	ck_assert_int_eq(f->ops->activate(f->blk, all_features & f->info.features), 0);
+}
+
+static void fx_init(struct fx *f)
+{
+	fx_init_ro(f, false, NULL);
+}
+
+static void fx_fini(struct fx *f)
+{
+	f->ops->reset(f->blk);
+	blk_destroy(f->blk);
+	virtq_destroy(f->tr.q);
+	rb_destroy(&f->rb);
+	free(f->disk);
+}
+
+/* A 16-byte header in guest memory; returns its address. */
+static uint64_t put_header(struct fx *f, uint32_t type, uint64_t sector)
+{
+	uint64_t gpa = rb_alloc(&f->rb, 16, 16);
+	struct virtio_blk_outhdr h = {
+		.type = htole32(type),
+		.sector = htole64(sector),
+	};
+
+	memcpy(rb_host(&f->rb, gpa), &h, sizeof(h));
+	return gpa;
+}
+
+/* Publishes a chain, kicks the device, runs the backend; returns the status byte. */
+static uint8_t run(struct fx *f, struct rb_seg *segs, unsigned int n, uint32_t *used_len)
+{
+	uint64_t status_gpa;
+	uint32_t id, len;
+	uint16_t head;
+
+	head = rb_add_chain(&f->rb, segs, n);
+	status_gpa = segs[n - 1].gpa + segs[n - 1].len - 1;
+	*(uint8_t *)rb_host(&f->rb, status_gpa) = 0xee;
+	rb_publish(&f->rb, head);
+	f->ops->notify(f->blk, 0);
+	blk_backend_event(f->blk);
+	ck_assert_int_eq(f->tr.lock_depth, 0);
+	ck_assert(rb_get_used(&f->rb, &id, &len));
+	ck_assert_uint_eq(id, head);
+	if (used_len)
+		*used_len = len;
+	return *(uint8_t *)rb_host(&f->rb, status_gpa);
+}
+
+/* header | data (n_data buffers of len each, device-writable for IN) | status */
+static uint8_t rw(struct fx *f, uint32_t type, uint64_t sector, uint32_t n_data, uint32_t len,
+		  uint64_t *data_gpa, uint32_t *used)
+{
+	struct rb_seg segs[16];
+	unsigned int n = 0;
+
+	ck_assert_uint_le(n_data, 14);
+	segs[n++] = (struct rb_seg){ .len = 16, .gpa = put_header(f, type, sector) };
+	for (uint32_t i = 0; i < n_data; i++)
+		segs[n++] = (struct rb_seg){ .len = len, .write = type == VIRTIO_BLK_T_IN };
+	segs[n++] = (struct rb_seg){ .len = 1, .write = true };
+	{
+		uint8_t st;
+		uint16_t head = rb_add_chain(&f->rb, segs, n);
+		uint32_t id, ulen;
+
+		if (data_gpa)
+			for (uint32_t i = 0; i < n_data; i++)
+				data_gpa[i] = segs[1 + i].gpa;
+		if (type == VIRTIO_BLK_T_OUT)
+			for (uint32_t i = 0; i < n_data; i++)
+				memset(rb_host(&f->rb, segs[1 + i].gpa), 0x40 + (int)i, len);
+		*(uint8_t *)rb_host(&f->rb, segs[n - 1].gpa) = 0xee;
+		rb_publish(&f->rb, head);
+		f->ops->notify(f->blk, 0);
+		blk_backend_event(f->blk);
+		ck_assert(rb_get_used(&f->rb, &id, &ulen));
+		ck_assert_uint_eq(id, head);
+		st = *(uint8_t *)rb_host(&f->rb, segs[n - 1].gpa);
+		if (used)
+			*used = ulen;
+		return st;
+	}
+}
+
+/* --- tests -------------------------------------------------------------------- */
+
+START_TEST(config_space_and_features)
+{
+	struct fx f;
+	struct virtio_blk_config c;
+
+	fx_init(&f);
+	ck_assert_uint_eq(f.info.device_id, 2);
+	ck_assert_uint_eq(f.info.nr_queues, 1);
+	ck_assert_uint_eq(f.info.config_size, sizeof(c));
+	f.ops->config_read(f.blk, 0, &c, sizeof(c));
+	ck_assert_uint_eq(le64toh(c.capacity), DISK_BYTES / 512);
+	ck_assert_uint_eq(le32toh(c.seg_max), BLK_SEG_MAX);
+	ck_assert_uint_eq(le32toh(c.size_max), BLK_SIZE_MAX);
+	ck_assert_uint_eq(le32toh(c.blk_size), 512);
+	ck_assert_uint_eq(le32toh(c.max_discard_seg), 1);
+	ck_assert_uint_eq(le32toh(c.max_write_zeroes_seg), 1);
+	ck_assert(f.info.features & (1ULL << VIRTIO_BLK_F_FLUSH));
+	ck_assert(f.info.features & (1ULL << VIRTIO_BLK_F_DISCARD));
+	ck_assert(f.info.features & (1ULL << VIRTIO_BLK_F_WRITE_ZEROES));
+	ck_assert(!(f.info.features & (1ULL << VIRTIO_BLK_F_RO)));
+	/* One byte at an odd offset: the capacity's second byte. */
+	{
+		uint8_t b;
+
+		f.ops->config_read(f.blk, 1, &b, 1);
+		ck_assert_uint_eq(b, ((DISK_BYTES / 512) >> 8) & 0xff);
+	}
+	fx_fini(&f);
+
+	fx_init_ro(&f, true, NULL);
+	ck_assert(f.info.features & (1ULL << VIRTIO_BLK_F_RO));
+	ck_assert(!(f.info.features & (1ULL << VIRTIO_BLK_F_DISCARD)));
+	fx_fini(&f);
+}
+END_TEST
+
+START_TEST(write_then_read_lands_byte_exact)
+{
+	struct fx f;
+	uint64_t gpa[3];
+	uint32_t used;
+
+	fx_init(&f);
+	ck_assert_uint_eq(rw(&f, VIRTIO_BLK_T_OUT, 4, 3, 512, gpa, &used), VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(used, 1); /* only the status was written */
+	for (int i = 0; i < 3; i++)
+		for (int j = 0; j < 512; j++)
+			ck_assert_uint_eq(f.disk->data[4 * 512 + i * 512 + j], 0x40 + i);
+	/* The bytes around it are untouched. */
+	ck_assert_uint_eq(f.disk->data[4 * 512 - 1], (uint8_t)((4 * 512 - 1) * 7 + 3));
+	ck_assert_uint_eq(f.disk->data[7 * 512], (uint8_t)(7 * 512 * 7 + 3));
+
+	ck_assert_uint_eq(rw(&f, VIRTIO_BLK_T_IN, 3, 2, 1024, gpa, &used), VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(used, 2048 + 1);
+	ck_assert_mem_eq(rb_host(&f.rb, gpa[0]), f.disk->data + 3 * 512, 1024);
+	ck_assert_mem_eq(rb_host(&f.rb, gpa[1]), f.disk->data + 5 * 512, 1024);
+	ck_assert_uint_eq(f.disk->last.op, DISK_READ);
+	ck_assert_uint_eq(f.disk->last.offset, 3 * 512);
+	ck_assert_uint_eq(f.disk->last.iovcnt, 2);
+	fx_fini(&f);
+}
+END_TEST
+
+/* The spec lets a driver frame a request any way: header, data and status may share buffers. */
+START_TEST(any_layout_is_accepted)
+{
+	struct fx f;
+	struct rb_seg segs[2];
+	struct virtio_blk_outhdr h = { .type = htole32(VIRTIO_BLK_T_OUT), .sector = htole64(2) };
+	uint8_t *p;
+	uint32_t used;
+
+	fx_init(&f);
+	/* One readable buffer: header and 512 bytes of data; one byte of status. */
+	segs[0] = (struct rb_seg){ .len = 16 + 512 };
+	segs[1] = (struct rb_seg){ .len = 1, .write = true };
+	segs[0].gpa = rb_alloc(&f.rb, segs[0].len, 16);
+	p = rb_host(&f.rb, segs[0].gpa);
+	memcpy(p, &h, sizeof(h));
+	memset(p + 16, 0x5a, 512);
+	ck_assert_uint_eq(run(&f, segs, 2, &used), VIRTIO_BLK_S_OK);
+	for (int i = 0; i < 512; i++)
+		ck_assert_uint_eq(f.disk->data[1024 + i], 0x5a);
+
+	/* A read whose data and status share one writable buffer; the header split in two. */
+	{
+		struct rb_seg s3[3];
+		struct virtio_blk_outhdr r = { .type = htole32(VIRTIO_BLK_T_IN),
+					       .sector = htole64(2) };
+
+		s3[0] = (struct rb_seg){ .len = 5 };
+		s3[1] = (struct rb_seg){ .len = 11 };
+		s3[2] = (struct rb_seg){ .len = 512 + 1, .write = true };
+		s3[0].gpa = rb_alloc(&f.rb, 5, 1);
+		s3[1].gpa = rb_alloc(&f.rb, 11, 1);
+		memcpy(rb_host(&f.rb, s3[0].gpa), &r, 5);
+		memcpy(rb_host(&f.rb, s3[1].gpa), (uint8_t *)&r + 5, 11);
+		ck_assert_uint_eq(run(&f, s3, 3, &used), VIRTIO_BLK_S_OK);
+		ck_assert_uint_eq(used, 513);
+		p = rb_host(&f.rb, s3[2].gpa);
+		for (int i = 0; i < 512; i++)
+			ck_assert_uint_eq(p[i], 0x5a);
+	}
+	fx_fini(&f);
+}
+END_TEST
+
+START_TEST(flush_and_get_id)
+{
+	struct fx f;
+	struct rb_seg segs[3];
+	uint32_t used;
+	uint8_t *id;
+
+	fx_init_ro(&f, false, "disk-serial-0123456789abc");
+	segs[0] = (struct rb_seg){ .len = 16, .gpa = put_header(&f, VIRTIO_BLK_T_FLUSH, 0) };
+	segs[1] = (struct rb_seg){ .len = 1, .write = true };
+	ck_assert_uint_eq(run(&f, segs, 2, &used), VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(f.disk->last.op, DISK_FLUSH);
+
+	segs[0] = (struct rb_seg){ .len = 16, .gpa = put_header(&f, VIRTIO_BLK_T_GET_ID, 0) };
+	segs[1] = (struct rb_seg){ .len = 20, .write = true };
+	segs[2] = (struct rb_seg){ .len = 1, .write = true };
+	ck_assert_uint_eq(run(&f, segs, 3, &used), VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(used, 21);
+	id = rb_host(&f.rb, segs[1].gpa);
+	/* 20 bytes, no terminating NUL when the serial fills them. */
+	ck_assert_mem_eq(id, "disk-serial-01234567", 20);
+	fx_fini(&f);
+
+	fx_init_ro(&f, false, "short");
+	segs[0] = (struct rb_seg){ .len = 16, .gpa = put_header(&f, VIRTIO_BLK_T_GET_ID, 0) };
+	segs[1] = (struct rb_seg){ .len = 20, .write = true };
+	segs[2] = (struct rb_seg){ .len = 1, .write = true };
+	ck_assert_uint_eq(run(&f, segs, 3, &used), VIRTIO_BLK_S_OK);
+	id = rb_host(&f.rb, segs[1].gpa);
+	ck_assert_mem_eq(id, "short\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 20);
+	fx_fini(&f);
+}
+END_TEST
+
+/* Each bad request gets its status and reaches no backend. */
+START_TEST(bad_requests_touch_nothing)
+{
+	struct fx f;
+	struct rb_seg segs[4];
+	uint32_t used;
+
+	fx_init(&f);
+	/* Not a multiple of 512. */
+	ck_assert_uint_eq(rw(&f, VIRTIO_BLK_T_IN, 0, 1, 500, NULL, &used), VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(used, 1);
+	ck_assert_uint_eq(rw(&f, VIRTIO_BLK_T_OUT, 0, 1, 513, NULL, NULL), VIRTIO_BLK_S_IOERR);
+	/* Past the end, ending exactly at it (fine), overflowing. */
+	ck_assert_uint_eq(rw(&f, VIRTIO_BLK_T_IN, 128, 1, 512, NULL, NULL), VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(rw(&f, VIRTIO_BLK_T_OUT, 127, 2, 512, NULL, NULL), VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(rw(&f, VIRTIO_BLK_T_IN, UINT64_MAX, 1, 512, NULL, NULL),
+			  VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(rw(&f, VIRTIO_BLK_T_IN, UINT64_MAX / 512 + 1, 1, 512, NULL, NULL),
+			  VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(f.disk->submitted, 0);
+	ck_assert_uint_eq(rw(&f, VIRTIO_BLK_T_IN, 127, 1, 512, NULL, NULL), VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(f.disk->submitted, 1);
+	/* A buffer over size_max. */
+	ck_assert_uint_eq(rw(&f, VIRTIO_BLK_T_IN, 0, 1, BLK_SIZE_MAX + 512, NULL, NULL),
+			  VIRTIO_BLK_S_IOERR);
+	/* Unknown and unsupported types. */
+	ck_assert_uint_eq(rw(&f, 0x77, 0, 0, 0, NULL, NULL), VIRTIO_BLK_S_UNSUPP);
+	ck_assert_uint_eq(rw(&f, VIRTIO_BLK_T_SCSI_CMD, 0, 0, 0, NULL, NULL), VIRTIO_BLK_S_UNSUPP);
+	/* No data. */
+	ck_assert_uint_eq(rw(&f, VIRTIO_BLK_T_IN, 0, 0, 0, NULL, NULL), VIRTIO_BLK_S_IOERR);
+
+	/* A read with readable data after the header. */
+	segs[0] = (struct rb_seg){ .len = 16, .gpa = put_header(&f, VIRTIO_BLK_T_IN, 0) };
+	segs[1] = (struct rb_seg){ .len = 512 };
+	segs[2] = (struct rb_seg){ .len = 1, .write = true };
+	ck_assert_uint_eq(run(&f, segs, 3, NULL), VIRTIO_BLK_S_IOERR);
+	/* A write with writable data before the status. */
+	segs[0] = (struct rb_seg){ .len = 16, .gpa = put_header(&f, VIRTIO_BLK_T_OUT, 0) };
+	segs[1] = (struct rb_seg){ .len = 512, .write = true };
+	segs[2] = (struct rb_seg){ .len = 1, .write = true };
+	ck_assert_uint_eq(run(&f, segs, 3, NULL), VIRTIO_BLK_S_IOERR);
+	/* A header too short. */
+	segs[0] = (struct rb_seg){ .len = 8, .gpa = put_header(&f, VIRTIO_BLK_T_IN, 0) };
+	segs[1] = (struct rb_seg){ .len = 512, .write = true };
+	segs[2] = (struct rb_seg){ .len = 1, .write = true };
+	ck_assert_uint_eq(run(&f, segs, 3, NULL), VIRTIO_BLK_S_IOERR);
+	/* A flush carrying data. */
+	segs[0] = (struct rb_seg){ .len = 16, .gpa = put_header(&f, VIRTIO_BLK_T_FLUSH, 0) };
+	segs[1] = (struct rb_seg){ .len = 512 };
+	segs[2] = (struct rb_seg){ .len = 1, .write = true };
+	ck_assert_uint_eq(run(&f, segs, 3, NULL), VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(f.disk->submitted, 1);
+	ck_assert_uint_eq(f.tr.needs_reset, 0);
+	fx_fini(&f);
+}
+END_TEST
+
+START_TEST(no_status_byte_returns_the_chain)
+{
+	struct fx f;
+	struct rb_seg segs[2];
+	uint32_t id, len;
+	uint16_t head;
+
+	fx_init(&f);
+	segs[0] = (struct rb_seg){ .len = 16, .gpa = put_header(&f, VIRTIO_BLK_T_IN, 0) };
+	segs[1] = (struct rb_seg){ .len = 512 };
+	head = rb_add_chain(&f.rb, segs, 2);
+	rb_publish(&f.rb, head);
+	f.ops->notify(f.blk, 0);
+	ck_assert(rb_get_used(&f.rb, &id, &len));
+	ck_assert_uint_eq(id, head);
+	ck_assert_uint_eq(len, 0);
+	ck_assert_uint_eq(f.disk->submitted, 0);
+	fx_fini(&f);
+}
+END_TEST
+
+START_TEST(more_buffers_than_seg_max)
+{
+	struct fx f;
+	struct rb_seg segs[BLK_SEG_MAX + 3];
+	uint32_t n = 0;
+
+	fx_init(&f);
+	/* An indirect table lets one chain carry seg_max + 1 data buffers. */
+	segs[n++] = (struct rb_seg){ .len = 16, .gpa = put_header(&f, VIRTIO_BLK_T_IN, 0) };
+	for (int i = 0; i < BLK_SEG_MAX + 1; i++)
+		segs[n++] = (struct rb_seg){ .len = 512, .write = true };
+	segs[n++] = (struct rb_seg){ .len = 1, .write = true };
+	{
+		uint16_t head;
+		uint32_t id, len;
+		uint64_t status = 0;
+
+		head = rb_add_indirect(&f.rb, segs, n);
+		status = segs[n - 1].gpa;
+		rb_publish(&f.rb, head);
+		f.ops->notify(f.blk, 0);
+		ck_assert(rb_get_used(&f.rb, &id, &len));
+		ck_assert_uint_eq(*(uint8_t *)rb_host(&f.rb, status), VIRTIO_BLK_S_IOERR);
+	}
+	ck_assert_uint_eq(f.disk->submitted, 0);
+	/* Exactly seg_max is fine. */
+	n = 0;
+	segs[n++] = (struct rb_seg){ .len = 16, .gpa = put_header(&f, VIRTIO_BLK_T_IN, 0) };
+	for (int i = 0; i < BLK_SEG_MAX; i++)
+		segs[n++] = (struct rb_seg){ .len = 512, .write = true };
+	segs[n++] = (struct rb_seg){ .len = 1, .write = true };
+	{
+		uint16_t head = rb_add_indirect(&f.rb, segs, n);
+		uint32_t id, len;
+
+		rb_publish(&f.rb, head);
+		f.ops->notify(f.blk, 0);
+		blk_backend_event(f.blk);
+		ck_assert(rb_get_used(&f.rb, &id, &len));
+		ck_assert_uint_eq(*(uint8_t *)rb_host(&f.rb, segs[n - 1].gpa), VIRTIO_BLK_S_OK);
+		ck_assert_uint_eq(len, BLK_SEG_MAX * 512 + 1);
+	}
+	fx_fini(&f);
+}
+END_TEST
+
+START_TEST(read_only_refuses_writes)
+{
+	struct fx f;
+	uint8_t before[DISK_BYTES];
+
+	fx_init_ro(&f, true, NULL);
+	memcpy(before, f.disk->data, DISK_BYTES);
+	ck_assert_uint_eq(rw(&f, VIRTIO_BLK_T_OUT, 0, 1, 512, NULL, NULL), VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(rw(&f, VIRTIO_BLK_T_IN, 0, 1, 512, NULL, NULL), VIRTIO_BLK_S_OK);
+	ck_assert_mem_eq(before, f.disk->data, DISK_BYTES);
+	ck_assert_uint_eq(f.disk->submitted, 1);
+	fx_fini(&f);
+}
+END_TEST
+
+static uint8_t range_req(struct fx *f, uint32_t type, uint64_t sector, uint32_t num, uint32_t flags,
+			 unsigned int nranges)
+{
+	struct rb_seg segs[3];
+	struct virtio_blk_discard_write_zeroes r[2] = {
+		{ .sector = htole64(sector), .num_sectors = htole32(num), .flags = htole32(flags) },
+		{ .sector = htole64(sector), .num_sectors = htole32(num), .flags = htole32(flags) },
+	};
+
+	segs[0] = (struct rb_seg){ .len = 16, .gpa = put_header(f, type, 0) };
+	segs[1] = (struct rb_seg){ .len = 16 * nranges };
+	segs[1].gpa = rb_alloc(&f->rb, segs[1].len, 16);
+	memcpy(rb_host(&f->rb, segs[1].gpa), r, segs[1].len);
+	segs[2] = (struct rb_seg){ .len = 1, .write = true };
+	return run(f, segs, 3, NULL);
+}
+
+START_TEST(discard_and_write_zeroes)
+{
+	struct fx f;
+
+	fx_init(&f);
+	ck_assert_uint_eq(range_req(&f, VIRTIO_BLK_T_WRITE_ZEROES, 2, 3, 0, 1), VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(f.disk->last.op, DISK_WRITE_ZEROES);
+	ck_assert_uint_eq(f.disk->last.offset, 1024);
+	ck_assert_uint_eq(f.disk->last.len, 1536);
+	ck_assert(!f.disk->last.unmap);
+	for (int i = 1024; i < 1024 + 1536; i++)
+		ck_assert_uint_eq(f.disk->data[i], 0);
+	ck_assert_uint_eq(f.disk->data[1023], (uint8_t)(1023 * 7 + 3));
+	ck_assert_uint_eq(range_req(&f, VIRTIO_BLK_T_WRITE_ZEROES, 0, 1,
+				    VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP, 1),
+			  VIRTIO_BLK_S_OK);
+	ck_assert(f.disk->last.unmap);
+	ck_assert_uint_eq(range_req(&f, VIRTIO_BLK_T_DISCARD, 8, 8, 0, 1), VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(f.disk->last.op, DISK_DISCARD);
+	ck_assert_uint_eq(f.disk->submitted, 3);
+
+	/* Unmap on a discard and unknown flags are unsupported; the rest are errors. */
+	ck_assert_uint_eq(range_req(&f, VIRTIO_BLK_T_DISCARD, 8, 8, 1, 1), VIRTIO_BLK_S_UNSUPP);
+	ck_assert_uint_eq(range_req(&f, VIRTIO_BLK_T_WRITE_ZEROES, 8, 8, 4, 1),
+			  VIRTIO_BLK_S_UNSUPP);
+	ck_assert_uint_eq(range_req(&f, VIRTIO_BLK_T_DISCARD, 8, 8, 0, 2), VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(range_req(&f, VIRTIO_BLK_T_DISCARD, 8, 0, 0, 1), VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(range_req(&f, VIRTIO_BLK_T_DISCARD, 127, 2, 0, 1), VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(range_req(&f, VIRTIO_BLK_T_WRITE_ZEROES, UINT64_MAX, 1, 0, 1),
+			  VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(f.disk->submitted, 3);
+	fx_fini(&f);
+
+	fx_init_ro(&f, true, NULL);
+	/* Not offered to a read-only disk's driver. */
+	ck_assert_uint_eq(range_req(&f, VIRTIO_BLK_T_DISCARD, 0, 1, 0, 1), VIRTIO_BLK_S_UNSUPP);
+	ck_assert_uint_eq(f.disk->submitted, 0);
+	fx_fini(&f);
+}
+END_TEST
+
+START_TEST(backend_errors_fail_one_request)
+{
+	static const int errs[] = { -EIO, -ENOSPC, -EFBIG };
+	struct fx f;
+
+	fx_init(&f);
+	for (unsigned int i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
+		f.disk->next_result = errs[i];
+		ck_assert_uint_eq(rw(&f, VIRTIO_BLK_T_OUT, 0, 1, 512, NULL, NULL),
+				  VIRTIO_BLK_S_IOERR);
+		ck_assert_uint_eq(rw(&f, VIRTIO_BLK_T_OUT, 0, 1, 512, NULL, NULL), VIRTIO_BLK_S_OK);
+	}
+	/* A refused submission is an error for that request only. */
+	f.disk->submit_error = -EBUSY;
+	ck_assert_uint_eq(rw(&f, VIRTIO_BLK_T_IN, 0, 1, 512, NULL, NULL), VIRTIO_BLK_S_IOERR);
+	f.disk->submit_error = 0;
+	ck_assert_uint_eq(rw(&f, VIRTIO_BLK_T_IN, 0, 1, 512, NULL, NULL), VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(f.tr.needs_reset, 0);
+	fx_fini(&f);
+}
+END_TEST
+
+START_TEST(reset_drains_and_reports_nothing)
+{
+	struct fx f;
+	struct rb_seg segs[3];
+	uint16_t head;
+	uint32_t id, len;
+
+	fx_init(&f);
+	segs[0] = (struct rb_seg){ .len = 16, .gpa = put_header(&f, VIRTIO_BLK_T_IN, 0) };
+	segs[1] = (struct rb_seg){ .len = 512, .write = true };
+	segs[2] = (struct rb_seg){ .len = 1, .write = true };
+	head = rb_add_chain(&f.rb, segs, 3);
+	rb_publish(&f.rb, head);
+	f.ops->notify(f.blk, 0);
+	ck_assert_uint_eq(f.disk->npending, 1);
+	f.ops->reset(f.blk);
+	ck_assert_uint_eq(f.disk->drains, 1);
+	ck_assert_uint_eq(f.disk->npending, 0);
+	ck_assert(!rb_get_used(&f.rb, &id, &len));
+	/* A kick after the reset finds a device not running. */
+	f.ops->notify(f.blk, 0);
+	ck_assert_uint_eq(f.disk->submitted, 1);
+	ck_assert_int_eq(f.ops->activate(f.blk, 0), 0);
+	blk_destroy(f.blk);
+	virtq_destroy(f.tr.q);
+	rb_destroy(&f.rb);
+	free(f.disk);
+}
+END_TEST
+
+START_TEST(hostile_chain_needs_reset)
+{
+	struct fx f;
+	struct rb_seg segs[2] = { { .len = 16 }, { .len = 1, .write = true } };
+	uint16_t head;
+
+	fx_init(&f);
+	head = rb_add_chain(&f.rb, segs, 2);
+	/* The second descriptor points back at the first: a loop. */
+	rb_desc(&f.rb, (uint16_t)(head + 1))->next = htole16(head);
+	rb_desc(&f.rb, (uint16_t)(head + 1))->flags |= htole16(VRING_DESC_F_NEXT);
+	rb_publish(&f.rb, head);
+	f.ops->notify(f.blk, 0);
+	ck_assert_uint_eq(f.tr.needs_reset, 1);
+	ck_assert_uint_eq(f.disk->submitted, 0);
+	fx_fini(&f);
+}
+END_TEST
+
+START_TEST(interrupts_follow_the_driver)
+{
+	struct fx f;
+
+	fx_init(&f);
+	ck_assert_uint_eq(rw(&f, VIRTIO_BLK_T_IN, 0, 1, 512, NULL, NULL), VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(f.tr.signals, 1);
+	rb_set_avail_flags(&f.rb, VRING_AVAIL_F_NO_INTERRUPT);
+	ck_assert_uint_eq(rw(&f, VIRTIO_BLK_T_IN, 0, 1, 512, NULL, NULL), VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(f.tr.signals, 1);
+	fx_fini(&f);
+}
+END_TEST
+
+START_TEST(many_requests_in_flight)
+{
+	struct fx f;
+	struct rb_seg segs[10][3];
+	uint32_t id, len;
+	unsigned int n = 0;
+
+	fx_init(&f);
+	for (int i = 0; i < 5; i++) {
+		segs[i][0] =
+			(struct rb_seg){ .len = 16, .gpa = put_header(&f, VIRTIO_BLK_T_IN, i) };
+		segs[i][1] = (struct rb_seg){ .len = 512, .write = true };
+		segs[i][2] = (struct rb_seg){ .len = 1, .write = true };
+		rb_publish(&f.rb, rb_add_chain(&f.rb, segs[i], 3));
+	}
+	f.ops->notify(f.blk, 0);
+	ck_assert_uint_eq(f.disk->npending, 5);
+	ck_assert(!rb_get_used(&f.rb, &id, &len));
+	blk_backend_event(f.blk);
+	while (rb_get_used(&f.rb, &id, &len))
+		n++;
+	ck_assert_uint_eq(n, 5);
+	/* One interrupt for the batch. */
+	ck_assert_uint_eq(f.tr.signals, 1);
+	for (int i = 0; i < 5; i++) {
+		ck_assert_uint_eq(*(uint8_t *)rb_host(&f.rb, segs[i][2].gpa), VIRTIO_BLK_S_OK);
+		ck_assert_mem_eq(rb_host(&f.rb, segs[i][1].gpa), f.disk->data + i * 512, 512);
+	}
+	fx_fini(&f);
+}
+END_TEST
+
+static Suite *blk_suite(void)
+{
+	Suite *s = suite_create("blk");
+	TCase *tc = tcase_create("requests");
+
+	tcase_add_test(tc, config_space_and_features);
+	tcase_add_test(tc, write_then_read_lands_byte_exact);
+	tcase_add_test(tc, any_layout_is_accepted);
+	tcase_add_test(tc, flush_and_get_id);
+	tcase_add_test(tc, bad_requests_touch_nothing);
+	tcase_add_test(tc, no_status_byte_returns_the_chain);
+	tcase_add_test(tc, more_buffers_than_seg_max);
+	tcase_add_test(tc, read_only_refuses_writes);
+	tcase_add_test(tc, discard_and_write_zeroes);
+	tcase_add_test(tc, backend_errors_fail_one_request);
+	tcase_add_test(tc, reset_drains_and_reports_nothing);
+	tcase_add_test(tc, hostile_chain_needs_reset);
+	tcase_add_test(tc, interrupts_follow_the_driver);
+	tcase_add_test(tc, many_requests_in_flight);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return unit_run(blk_suite());
+}
