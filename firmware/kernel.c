@@ -5,6 +5,8 @@
 #include "e820.h"
 #include "layout.h"
 #include "x86boot.h"
+#include "pvh.h"
+#include <asm/bootparam.h>
 #include "core/file.h"
 #include "core/gmem.h"
 
@@ -60,6 +62,14 @@ int kernel_prepare(struct kernel_image *k, const struct kernel_args *args, char 
 		k->initrd_path = args->initrd;
 	}
 	k->cmdline = kernel_cmdline(args->append, args->serial_console);
+	if (k->cmdline && args->extra && *args->extra) {
+		char *both;
+
+		if (asprintf(&both, "%s%s%s", k->cmdline, *k->cmdline ? " " : "", args->extra) < 0)
+			both = NULL;
+		free(k->cmdline);
+		k->cmdline = both;
+	}
 	if (!k->cmdline) {
 		ret = -ENOMEM;
 		snprintf(err, err_len, "out of memory");
@@ -113,6 +123,22 @@ int kernel_load(struct kernel_image *k, const struct gmem *mem, char *err, size_
 		ret = bzimage_load(&k->bz, &k->plan, mem, k->cmdline, e820, (unsigned int)n);
 	else
 		ret = pvh_load(&k->pvh, &k->plan, mem, k->cmdline, e820, (unsigned int)n);
+	/* Where the ACPI tables start: Linux need not scan the BIOS area for them. */
+	if (ret == 0 && k->acpi_rsdp) {
+		if (k->kind == KERNEL_BZIMAGE) {
+			struct boot_params *zp =
+				gmem_translate(mem, BOOT_ZERO_PAGE_ADDR, sizeof(*zp));
+
+			if (zp)
+				zp->acpi_rsdp_addr = k->acpi_rsdp;
+		} else {
+			struct pvh_start_info *si =
+				gmem_translate(mem, BOOT_PVH_INFO_ADDR, sizeof(*si));
+
+			if (si)
+				si->rsdp_paddr = k->acpi_rsdp;
+		}
+	}
 	/* Page tables for the 64-bit entry; the GDT both entries' selectors name. */
 	if (ret == 0)
 		ret = x86boot_write_tables(mem);

@@ -29,6 +29,7 @@ struct kernel_args {
 	const char *initrd;  /* NULL: none */
 	const char *append;  /* NULL: empty */
 	bool serial_console; /* a COM1 exists: add console=ttyS0 unless append has console= */
+	const char *extra;   /* NULL, or what ember adds last (virtio_mmio.device= hints) */
 	uint64_t ram_size;
 };
 
@@ -41,6 +42,7 @@ struct kernel_image {
 	struct bzimage bz;
 	struct pvh_image pvh;
 	struct boot_plan plan;
+	uint64_t acpi_rsdp; /* 0: no ACPI; else where the RSDP is, for the boot protocol */
 };
 
 /* Largest kernel file ember reads. */

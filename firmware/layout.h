@@ -18,8 +18,17 @@
 #define BOOT_CMDLINE_ADDR 0x20000ULL
 #define BOOT_CMDLINE_MAX 0x10000ULL	     /* bytes, terminating NUL included */
 #define BOOT_EBDA_START 0x9fc00ULL	     /* low RAM ends here, as on a PC */
+#define BOOT_ACPI_START 0xe0000ULL	     /* ACPI tables, RSDP first; reserved in e820 */
 #define BOOT_BIOS_START 0xf0000ULL	     /* MP tables; reserved in e820 */
 #define BOOT_HIMEM_START 0x100000ULL	     /* 1 MiB */
 #define BOOT_IDENTITY_MAP_END 0x100000000ULL /* page tables map the first 4 GiB */
+
+/*
+ * virtio-mmio windows: one page each from VIRTIO_MMIO_BASE, in the hole
+ * below 4 GiB that RAM never reaches (it stops at 3 GiB), away from the
+ * IOAPIC and local APIC pages at 0xfec00000 and 0xfee00000.
+ */
+#define VIRTIO_MMIO_BASE 0xd0000000ULL
+#define VIRTIO_MMIO_STRIDE 0x1000ULL
 
 #endif

@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: MIT
+#include "config.h"
+
+#include "acpi_pm.h"
+#include "core/bus.h"
+
+#include <string.h>
+
+void acpi_pm_init(struct acpi_pm *pm, uint8_t s5_typ, void (*power_off)(void *), void *opaque)
+{
+	memset(pm, 0, sizeof(*pm));
+	pm->power_off = power_off;
+	pm->opaque = opaque;
+	pm->s5_typ = s5_typ;
+	pm->cnt = ACPI_PM1_SCI_EN;
+	pthread_mutex_init(&pm->lock, NULL);
+}
+
+void acpi_pm_destroy(struct acpi_pm *pm)
+{
+	pthread_mutex_destroy(&pm->lock);
+}
+
+/* Byte `offset` of the 4-byte event block: PM1_STS (0-1), PM1_EN (2-3). */
+static uint64_t evt_read(void *opaque, uint64_t offset, unsigned int size)
+{
+	struct acpi_pm *pm = opaque;
+	uint32_t both;
+
+	pthread_mutex_lock(&pm->lock);
+	both = pm->sts | (uint32_t)pm->en << 16;
+	pthread_mutex_unlock(&pm->lock);
+	return (both >> (8 * offset)) & (size == 1 ? 0xff : 0xffff);
+}
+
+static void evt_write(void *opaque, uint64_t offset, uint64_t value, unsigned int size)
+{
+	struct acpi_pm *pm = opaque;
+	uint32_t mask = (size == 1 ? 0xffU : 0xffffU) << (8 * offset);
+	uint32_t v = (uint32_t)(value << (8 * offset)) & mask;
+
+	pthread_mutex_lock(&pm->lock);
+	/* Status bits clear when written with 1; enable bits are plain storage. */
+	pm->sts &= (uint16_t)~v;
+	pm->en = (uint16_t)((pm->en & ~(mask >> 16)) | (v >> 16));
+	pthread_mutex_unlock(&pm->lock);
+}
+
+static uint64_t cnt_read(void *opaque, uint64_t offset, unsigned int size)
+{
+	struct acpi_pm *pm = opaque;
+	uint16_t cnt;
+
+	pthread_mutex_lock(&pm->lock);
+	cnt = pm->cnt;
+	pthread_mutex_unlock(&pm->lock);
+	return (cnt >> (8 * offset)) & (size == 1 ? 0xff : 0xffff);
+}
+
+static void cnt_write(void *opaque, uint64_t offset, uint64_t value, unsigned int size)
+{
+	struct acpi_pm *pm = opaque;
+	uint16_t mask = (uint16_t)((size == 1 ? 0xffU : 0xffffU) << (8 * offset));
+	uint16_t v = (uint16_t)((value << (8 * offset)) & mask);
+	uint16_t cnt;
+	bool off;
+
+	pthread_mutex_lock(&pm->lock);
+	cnt = (uint16_t)((pm->cnt & ~mask) | v);
+	off = (cnt & ACPI_PM1_SLP_EN) &&
+	      ((cnt & ACPI_PM1_SLP_TYP_MASK) >> ACPI_PM1_SLP_TYP_SHIFT) == pm->s5_typ;
+	/* SCI_EN stays set: there is no legacy mode to go back to. */
+	pm->cnt = (uint16_t)((cnt & ~ACPI_PM1_SLP_EN) | ACPI_PM1_SCI_EN);
+	pthread_mutex_unlock(&pm->lock);
+	if (off)
+		pm->power_off(pm->opaque);
+}
+
+static const struct bus_ops evt_ops = {
+	.read = evt_read,
+	.write = evt_write,
+	.min_access = 1,
+	.max_access = 2,
+};
+
+static const struct bus_ops cnt_ops = {
+	.read = cnt_read,
+	.write = cnt_write,
+	.min_access = 1,
+	.max_access = 2,
+};
+
+int acpi_pm_register(struct acpi_pm *pm, struct bus *pio)
+{
+	int ret = bus_register(pio, ACPI_PM_EVT_BASE, 4, &evt_ops, pm, "acpi-pm1-evt");
+
+	if (ret < 0)
+		return ret;
+	return bus_register(pio, ACPI_PM_CNT_BASE, 2, &cnt_ops, pm, "acpi-pm1-cnt");
+}

@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: MIT
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "firmware/acpi.h"
+#include "tests/unit/unit.h"
+
+#define GPA 0xe0000ULL
+#define BUF_SIZE 0x10000
+
+static uint8_t buf[BUF_SIZE];
+
+static uint32_t rd32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return v;
+}
+
+static uint64_t rd64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static uint8_t sum(const uint8_t *p, size_t n)
+{
+	uint8_t s = 0;
+
+	while (n--)
+		s = (uint8_t)(s + *p++);
+	return s;
+}
+
+/* The table at guest address `gpa`, after checking its signature and checksum. */
+static const uint8_t *table(uint64_t gpa, const char *sig)
+{
+	const uint8_t *t;
+
+	ck_assert_uint_ge(gpa, GPA);
+	ck_assert_uint_lt(gpa, GPA + BUF_SIZE);
+	t = buf + (gpa - GPA);
+	ck_assert_mem_eq(t, sig, 4);
+	ck_assert_uint_eq(sum(t, rd32(t + 4)), 0);
+	return t;
+}
+
+static struct acpi_config config(unsigned int cpus, unsigned int virtio)
+{
+	struct acpi_config c = {
+		.nr_cpus = cpus,
+		.ioapic_id = (uint8_t)cpus,
+		.ioapic_addr = 0xfec00000,
+		.lapic_addr = 0xfee00000,
+		.pm1a_evt = 0x600,
+		.pm1a_cnt = 0x604,
+		.rtc_century = 0x32,
+		.com1 = true,
+		.nr_virtio = virtio,
+	};
+
+	for (unsigned int i = 0; i < virtio; i++)
+		c.virtio[i] = (struct acpi_virtio){ 0xd0000000 + 0x1000ULL * i, 0x200, 5 + i };
+	return c;
+}
+
+/* How many times `needle` occurs in [p, p + n). */
+static unsigned int count(const uint8_t *p, size_t n, const void *needle, size_t len)
+{
+	unsigned int c = 0;
+
+	for (size_t i = 0; i + len <= n; i++)
+		c += memcmp(p + i, needle, len) == 0;
+	return c;
+}
+
+START_TEST(tables_chain_and_checksum)
+{
+	struct acpi_config c = config(4, 3);
+	ssize_t n = acpi_write(buf, sizeof(buf), GPA, &c);
+	const uint8_t *xsdt, *fadt, *madt, *dsdt;
+
+	ck_assert_int_gt(n, 0);
+	/* RSDP: both checksums, revision 2, the XSDT. */
+	ck_assert_mem_eq(buf, "RSD PTR ", 8);
+	ck_assert_uint_eq(sum(buf, 20), 0);
+	ck_assert_uint_eq(sum(buf, 36), 0);
+	ck_assert_uint_eq(buf[15], 2);
+	xsdt = table(rd64(buf + 24), "XSDT");
+	ck_assert_uint_eq(rd32(xsdt + 4), 36 + 16);
+	fadt = table(rd64(xsdt + 36), "FACP");
+	madt = table(rd64(xsdt + 44), "APIC");
+	ck_assert_uint_eq(rd32(fadt + 4), 276);
+	dsdt = table(rd64(fadt + 140), "DSDT"); /* X_DSDT */
+	ck_assert_uint_eq(rd32(fadt + 40), rd64(fadt + 140));
+	ck_assert_uint_le((size_t)(dsdt - buf) + rd32(dsdt + 4), (size_t)n);
+
+	/* FADT: SCI 9, PM1a blocks, not hardware-reduced, the century index. */
+	ck_assert_uint_eq(fadt[46] | fadt[47] << 8, ACPI_SCI_IRQ);
+	ck_assert_uint_eq(rd32(fadt + 56), 0x600);
+	ck_assert_uint_eq(rd32(fadt + 64), 0x604);
+	ck_assert_uint_eq(fadt[88], 4);
+	ck_assert_uint_eq(fadt[89], 2);
+	ck_assert_uint_eq(fadt[108], 0x32);
+	ck_assert_uint_eq(rd32(fadt + 112) & (1U << 20), 0);
+
+	/* MADT: one enabled local APIC per vCPU with IDs 0..3, then the IOAPIC. */
+	{
+		const uint8_t *e = madt + 44, *end = madt + rd32(madt + 4);
+		unsigned int lapics = 0, ioapics = 0, isos = 0;
+
+		ck_assert_uint_eq(rd32(madt + 36), 0xfee00000);
+		while (e < end) {
+			ck_assert_uint_ge(e[1], 2);
+			if (e[0] == 0) {
+				ck_assert_uint_eq(e[3], lapics);
+				ck_assert_uint_eq(rd32(e + 4) & 1, 1);
+				lapics++;
+			} else if (e[0] == 1) {
+				ck_assert_uint_eq(e[2], 4);
+				ck_assert_uint_eq(rd32(e + 4), 0xfec00000);
+				ioapics++;
+			} else if (e[0] == 2) {
+				ck_assert_uint_eq(e[3], ACPI_SCI_IRQ);
+				isos++;
+			}
+			e += e[1];
+		}
+		ck_assert_ptr_eq(e, end);
+		ck_assert_uint_eq(lapics, 4);
+		ck_assert_uint_eq(ioapics, 1);
+		ck_assert_uint_eq(isos, 1);
+	}
+
+	/* DSDT: each virtio window by its ID, base and interrupt; COM1; \_S5. */
+	{
+		size_t len = rd32(dsdt + 4);
+		const uint32_t base1 = 0xd0001000, gsi2 = 7;
+
+		ck_assert_uint_eq(count(dsdt, len, "LNRO0005", 8), 3);
+		ck_assert_uint_eq(count(dsdt, len, "VR02", 4), 1);
+		ck_assert_uint_eq(count(dsdt, len, &base1, 4), 1);
+		ck_assert_uint_eq(count(dsdt, len, &gsi2, 4), 1);
+		ck_assert_uint_eq(count(dsdt, len, "COM1", 4), 1);
+		ck_assert_uint_eq(count(dsdt, len, "_S5_", 4), 1);
+	}
+}
+END_TEST
+
+START_TEST(many_devices_need_long_package_lengths)
+{
+	struct acpi_config c = config(255, ACPI_MAX_VIRTIO);
+	ssize_t n = acpi_write(buf, sizeof(buf), GPA, &c);
+	const uint8_t *dsdt;
+	size_t len;
+
+	ck_assert_int_gt(n, 0);
+	dsdt = table(rd64(table(rd64(buf + 24), "XSDT") + 36), "FACP");
+	dsdt = table(rd64(dsdt + 140), "DSDT");
+	len = rd32(dsdt + 4);
+	ck_assert_uint_eq(count(dsdt, len, "LNRO0005", 8), ACPI_MAX_VIRTIO);
+	/* The \_SB scope spans more than 63 bytes: a two-byte PkgLength (0x4N). */
+	{
+		const uint8_t *scope = NULL;
+
+		for (size_t i = 36; i + 5 < len; i++)
+			if (dsdt[i] == 0x10 && memcmp(dsdt + i + 3, "\\_SB_", 5) == 0)
+				scope = dsdt + i;
+		ck_assert_ptr_nonnull(scope);
+		ck_assert_uint_eq(scope[1] >> 6, 1);
+		/* PkgLength counts from itself to the end of the DSDT. */
+		ck_assert_uint_eq((size_t)((scope[1] & 0xf) | scope[2] << 4),
+				  len - (size_t)(scope + 1 - dsdt));
+	}
+}
+END_TEST
+
+START_TEST(bad_configs_and_small_buffers)
+{
+	struct acpi_config c = config(1, 1);
+
+	ck_assert_int_eq(acpi_write(buf, sizeof(buf), GPA + 8, &c), -EINVAL);
+	ck_assert_int_eq(acpi_write(buf, 64, GPA, &c), -ENOSPC);
+	ck_assert_int_eq(acpi_write(buf, 400, GPA, &c), -ENOSPC);
+	c.nr_cpus = 0;
+	ck_assert_int_eq(acpi_write(buf, sizeof(buf), GPA, &c), -EINVAL);
+	c = config(1, 1);
+	c.virtio[0].base = 0xfffff000;
+	c.virtio[0].size = 0x2000;
+	ck_assert_int_eq(acpi_write(buf, sizeof(buf), GPA, &c), -EINVAL);
+	c = config(1, 0);
+	c.com1 = false;
+	ck_assert_int_gt(acpi_write(buf, sizeof(buf), GPA, &c), 0);
+}
+END_TEST
+
+static Suite *acpi_suite(void)
+{
+	Suite *s = suite_create("acpi");
+	TCase *tc = tcase_create("tables");
+
+	tcase_add_test(tc, tables_chain_and_checksum);
+	tcase_add_test(tc, many_devices_need_long_package_lengths);
+	tcase_add_test(tc, bad_configs_and_small_buffers);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return unit_run(acpi_suite());
+}
