@@ -13,6 +13,8 @@ struct parser {
 	struct ember_config *cfg;
 	char *err;
 	size_t err_len;
+	/* For each cfg->blk[i] made by -device: the drive= it names, resolved at the end. */
+	const char *blk_ref[CLI_MAX_DRIVES];
 };
 
 __attribute__((format(printf, 2, 3))) static int fail(struct parser *p, const char *fmt, ...)
@@ -250,6 +252,246 @@ static int device_debug_exit(struct parser *p, const char *props)
 	return 0;
 }
 
+/* --- QEMU-style property lists: key=value,key=value with ",," for a comma ------ */
+
+/* Copies n bytes of s into the config's string room, turning ",," into ','. */
+static const char *unescape(struct parser *p, const char *s, size_t n)
+{
+	struct ember_config *cfg = p->cfg;
+	char *dst = cfg->strings + cfg->strings_used;
+	size_t k = 0;
+
+	if (n >= sizeof(cfg->strings) - cfg->strings_used)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		dst[k++] = s[i];
+		if (s[i] == ',')
+			i++; /* the second comma of ",," */
+	}
+	dst[k] = '\0';
+	cfg->strings_used += k + 1;
+	return dst;
+}
+
+/*
+ * Takes the next property off *list: sets `key` (its length in *key_len)
+ * and `val` (unescaped; NULL when the property has no '='). Returns 1, 0 at
+ * the end of the list, or -EINVAL (message set) when out of room.
+ */
+static int next_prop(struct parser *p, const char *opt, const char **list, const char **key,
+		     size_t *key_len, const char **val)
+{
+	const char *s = *list, *eq, *end;
+
+	if (!s || !*s)
+		return 0;
+	/* The value ends at a comma that is not doubled. */
+	for (end = s; *end; end++) {
+		if (*end == ',') {
+			if (end[1] != ',')
+				break;
+			end++;
+		}
+	}
+	eq = memchr(s, '=', (size_t)(end - s));
+	*key = s;
+	*key_len = eq ? (size_t)(eq - s) : (size_t)(end - s);
+	*val = NULL;
+	if (eq) {
+		*val = unescape(p, eq + 1, (size_t)(end - eq - 1));
+		if (!*val)
+			return fail(p, "%s: option values too long", opt);
+	}
+	*list = *end ? end + 1 : end;
+	return 1;
+}
+
+static bool key_is(const char *key, size_t len, const char *name)
+{
+	return strlen(name) == len && strncmp(key, name, len) == 0;
+}
+
+static int parse_bool(struct parser *p, const char *opt, const char *key, const char *v, bool *out)
+{
+	if (v && (strcmp(v, "on") == 0 || strcmp(v, "true") == 0 || strcmp(v, "yes") == 0))
+		*out = true;
+	else if (v && (strcmp(v, "off") == 0 || strcmp(v, "false") == 0 || strcmp(v, "no") == 0))
+		*out = false;
+	else
+		return fail(p, "%s: %s must be on or off, not '%s'", opt, key, v ? v : "");
+	return 0;
+}
+
+static int drive_prop(struct parser *p, struct cli_drive *d, const char *key, size_t klen,
+		      const char *v)
+{
+	static const char *const caches[] = { "writeback", "none", "unsafe", "directsync" };
+	static const char *const aios[] = { "io_uring", "threads" };
+
+	if (!v)
+		return fail(p, "-drive: '%.*s' needs a value (%.*s=...)", (int)klen, key, (int)klen,
+			    key);
+	if (key_is(key, klen, "file")) {
+		if (!*v)
+			return fail(p, "-drive: empty file name");
+		d->file = v;
+	} else if (key_is(key, klen, "format")) {
+		if (strcmp(v, "qcow2") == 0)
+			return fail(p, "-drive: format=qcow2 is not supported yet; convert the "
+				       "image with 'qemu-img convert -O raw'");
+		if (strcmp(v, "raw") != 0)
+			return fail(p, "-drive: unknown format '%s' (ember reads raw images)", v);
+	} else if (key_is(key, klen, "if")) {
+		if (strcmp(v, "none") == 0)
+			d->if_none = true;
+		else if (strcmp(v, "virtio") == 0)
+			d->if_none = false;
+		else
+			return fail(p, "-drive: if=%s is not available; use if=virtio or if=none",
+				    v);
+	} else if (key_is(key, klen, "readonly")) {
+		return parse_bool(p, "-drive", "readonly", v, &d->readonly);
+	} else if (key_is(key, klen, "cache")) {
+		unsigned int i;
+
+		for (i = 0; i < 4 && strcmp(v, caches[i]) != 0; i++)
+			;
+		if (i == 4)
+			return fail(p,
+				    "-drive: unknown cache mode '%s' (writeback, none, unsafe or "
+				    "directsync)",
+				    v);
+		d->cache = (enum cli_cache)i;
+	} else if (key_is(key, klen, "aio")) {
+		unsigned int i;
+
+		for (i = 0; i < 2 && strcmp(v, aios[i]) != 0; i++)
+			;
+		if (i == 2)
+			return fail(p, "-drive: unknown aio '%s' (io_uring or threads)", v);
+		d->aio = (enum cli_aio)i;
+	} else if (key_is(key, klen, "serial")) {
+		if (strlen(v) > CLI_SERIAL_MAX)
+			return fail(p, "-drive: serial '%s' is longer than %d bytes", v,
+				    CLI_SERIAL_MAX);
+		d->serial = v;
+	} else if (key_is(key, klen, "id")) {
+		if (!*v)
+			return fail(p, "-drive: empty id");
+		d->id = v;
+	} else if (key_is(key, klen, "media")) {
+		if (strcmp(v, "disk") != 0)
+			return fail(p, "-drive: media=%s is not available (only disk)", v);
+	} else {
+		return fail(p,
+			    "-drive: unknown property '%.*s' (file, format, if, readonly, cache, "
+			    "aio, serial, id)",
+			    (int)klen, key);
+	}
+	return 0;
+}
+
+static int opt_drive(struct parser *p, const char *arg)
+{
+	struct ember_config *cfg = p->cfg;
+	struct cli_drive d = { 0 };
+	const char *key, *v, *list = arg;
+	size_t klen;
+	int ret;
+
+	while ((ret = next_prop(p, "-drive", &list, &key, &klen, &v)) > 0) {
+		ret = drive_prop(p, &d, key, klen, v);
+		if (ret < 0)
+			return ret;
+	}
+	if (ret < 0)
+		return ret;
+	if (!d.file)
+		return fail(p, "-drive: give the image with file=PATH");
+	if (d.if_none && !d.id)
+		return fail(p, "-drive: if=none needs an id= for -device to name");
+	for (unsigned int i = 0; i < cfg->nr_drives; i++)
+		if (d.id && cfg->drives[i].id && strcmp(d.id, cfg->drives[i].id) == 0)
+			return fail(p, "-drive: id '%s' is used twice", d.id);
+	if (cfg->nr_drives == CLI_MAX_DRIVES)
+		return fail(p, "-drive: at most %d drives", CLI_MAX_DRIVES);
+	cfg->drives[cfg->nr_drives] = d;
+	if (!d.if_none)
+		cfg->blk[cfg->nr_blk++] = (struct cli_blk){ .drive = cfg->nr_drives };
+	cfg->nr_drives++;
+	return 0;
+}
+
+/* -device virtio-blk-device,drive=ID[,serial=S][,id=NAME] */
+static int device_virtio_blk(struct parser *p, const char *props)
+{
+	struct ember_config *cfg = p->cfg;
+	const char *key, *v, *drive = NULL, *serial = NULL;
+	size_t klen;
+	int ret;
+
+	while ((ret = next_prop(p, "-device virtio-blk-device", &props, &key, &klen, &v)) > 0) {
+		if (!v)
+			return fail(p, "-device virtio-blk-device: '%.*s' needs a value", (int)klen,
+				    key);
+		if (key_is(key, klen, "drive")) {
+			drive = v;
+		} else if (key_is(key, klen, "serial")) {
+			if (strlen(v) > CLI_SERIAL_MAX)
+				return fail(p,
+					    "-device virtio-blk-device: serial '%s' is longer "
+					    "than %d bytes",
+					    v, CLI_SERIAL_MAX);
+			serial = v;
+		} else if (!key_is(key, klen, "id")) {
+			return fail(p,
+				    "-device virtio-blk-device: unknown property '%.*s' (drive, "
+				    "serial, id)",
+				    (int)klen, key);
+		}
+	}
+	if (ret < 0)
+		return ret;
+	if (!drive)
+		return fail(p, "-device virtio-blk-device: give its drive with drive=ID");
+	if (cfg->nr_blk == CLI_MAX_DRIVES)
+		return fail(p, "-device virtio-blk-device: at most %d disks", CLI_MAX_DRIVES);
+	p->blk_ref[cfg->nr_blk] = drive;
+	cfg->blk[cfg->nr_blk++] = (struct cli_blk){ .serial = serial };
+	return 0;
+}
+
+/* Every -device virtio-blk-device names an if=none drive no other device took. */
+static int resolve_drives(struct parser *p)
+{
+	struct ember_config *cfg = p->cfg;
+	bool taken[CLI_MAX_DRIVES] = { false };
+
+	for (unsigned int i = 0; i < cfg->nr_blk; i++) {
+		unsigned int k;
+
+		if (!p->blk_ref[i])
+			continue;
+		for (k = 0; k < cfg->nr_drives; k++)
+			if (cfg->drives[k].id && strcmp(cfg->drives[k].id, p->blk_ref[i]) == 0)
+				break;
+		if (k == cfg->nr_drives)
+			return fail(p, "-device virtio-blk-device: no -drive with id '%s'",
+				    p->blk_ref[i]);
+		if (!cfg->drives[k].if_none)
+			return fail(p,
+				    "-device virtio-blk-device: drive '%s' already has a disk "
+				    "(give it if=none)",
+				    p->blk_ref[i]);
+		if (taken[k])
+			return fail(p, "-device virtio-blk-device: drive '%s' is used twice",
+				    p->blk_ref[i]);
+		taken[k] = true;
+		cfg->blk[i].drive = k;
+	}
+	return 0;
+}
+
 static int opt_device(struct parser *p, const char *arg)
 {
 	const char *comma = strchr(arg, ',');
@@ -261,6 +503,11 @@ static int opt_device(struct parser *p, const char *arg)
 	}
 	if (len == 14 && strncmp(arg, "isa-debug-exit", 14) == 0)
 		return device_debug_exit(p, comma ? comma + 1 : NULL);
+	if (len == 17 && strncmp(arg, "virtio-blk-device", 17) == 0)
+		return device_virtio_blk(p, comma ? comma + 1 : NULL);
+	if (len == 14 && strncmp(arg, "virtio-blk-pci", 14) == 0)
+		return fail(p, "-device virtio-blk-pci: ember has no PCI bus; use "
+			       "virtio-blk-device");
 	return fail(p, "-device: unknown device '%.*s' (-device help lists them)", (int)len, arg);
 }
 
@@ -276,7 +523,7 @@ static const struct option_def options[] = {
 	{ "append", opt_append }, { "bios", opt_bios },
 	{ "serial", opt_serial }, { "display", opt_display },
 	{ "name", opt_name },	  { "debugcon", opt_debugcon },
-	{ "device", opt_device },
+	{ "device", opt_device }, { "drive", opt_drive },
 };
 /* clang-format on */
 
@@ -317,6 +564,10 @@ int cli_parse(int argc, char *const argv[], struct ember_config *cfg, char *err,
 			cfg->version = true;
 			continue;
 		}
+		if (strcmp(name, "no-acpi") == 0) {
+			cfg->no_acpi = true;
+			continue;
+		}
 		for (k = 0; k < sizeof(accepted_flags) / sizeof(accepted_flags[0]); k++)
 			if (strcmp(name, accepted_flags[k]) == 0)
 				break;
@@ -335,6 +586,8 @@ int cli_parse(int argc, char *const argv[], struct ember_config *cfg, char *err,
 	}
 	if (cfg->help || cfg->version || cfg->list_devices)
 		return 0;
+	if (resolve_drives(&p) < 0)
+		return -EINVAL;
 	if (cfg->kernel && cfg->bios)
 		return fail(&p,
 			    "-kernel and -bios cannot be combined: ember loads the kernel itself");
@@ -349,6 +602,8 @@ int cli_parse(int argc, char *const argv[], struct ember_config *cfg, char *err,
 void cli_print_devices(FILE *f)
 {
 	fputs("Devices for -device:\n"
+	      "  virtio-blk-device,drive=ID[,serial=STR]\n"
+	      "      a virtio disk (virtio-mmio) for the -drive if=none,id=ID\n"
 	      "  isa-debug-exit[,iobase=N][,iosize=N]\n"
 	      "      a guest write of V ends ember with exit code (V << 1) | 1\n"
 	      "      (defaults: iobase=0x501, iosize=2)\n",
@@ -373,6 +628,14 @@ void cli_print_help(FILE *f)
 	      "  -smp N            number of vCPUs (default 1, at most 254)\n"
 	      "  -serial DEV       COM1 (ttyS0): stdio (default), file:PATH or none; with\n"
 	      "                    stdio on a terminal, C-a x quits and C-a h lists the keys\n"
+	      "  -drive file=PATH[,format=raw][,if=virtio|none][,readonly=on]\n"
+	      "        [,cache=writeback|none|unsafe|directsync][,aio=io_uring|threads]\n"
+	      "        [,serial=STR][,id=ID]\n"
+	      "                    a raw disk image as a virtio disk (vda, vdb, ... in the\n"
+	      "                    order given); with if=none, -device virtio-blk-device\n"
+	      "                    attaches it. A ',' in a value is written ',,'\n"
+	      "  -no-acpi          no ACPI tables: MP tables, and virtio_mmio.device= hints\n"
+	      "                    on the kernel command line, describe the machine\n"
 	      "  -name NAME        name the guest in ember's messages\n"
 	      "  -nographic, -display none, -no-reboot\n"
 	      "                    accepted as in QEMU; ember has no display and a guest\n"

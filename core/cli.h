@@ -18,6 +18,38 @@
 #define CLI_MAX_RAM (1ULL << 40)
 #define CLI_MAX_VCPUS 254 /* APIC IDs 0..253; the IOAPIC takes the next (MP tables) */
 #define CLI_MAX_DEBUG_EXIT 4
+#define CLI_MAX_DRIVES 8  /* virtio-mmio devices have 8 ISA IRQs to share */
+#define CLI_STRINGS 8192  /* room for unescaped option values */
+#define CLI_SERIAL_MAX 20 /* bytes of a virtio-blk serial (VIRTIO_BLK_ID_BYTES) */
+
+enum cli_cache {
+	CLI_CACHE_WRITEBACK,
+	CLI_CACHE_NONE,
+	CLI_CACHE_UNSAFE,
+	CLI_CACHE_DIRECTSYNC,
+};
+
+enum cli_aio {
+	CLI_AIO_IO_URING,
+	CLI_AIO_THREADS,
+};
+
+/* A -drive: a disk image and how to open it. */
+struct cli_drive {
+	const char *file;
+	const char *id;	    /* NULL: none given */
+	const char *serial; /* NULL: none given */
+	bool readonly;
+	enum cli_cache cache;
+	enum cli_aio aio;
+	bool if_none; /* if=none: a -device virtio-blk-device,drive=ID attaches it */
+};
+
+/* A virtio-blk device: its drive, and a serial that overrides the drive's. */
+struct cli_blk {
+	unsigned int drive; /* index into drives[] */
+	const char *serial;
+};
 
 struct cli_debug_exit {
 	uint16_t iobase;
@@ -37,6 +69,15 @@ struct ember_config {
 	struct chardev_spec debugcon;
 	unsigned int nr_debug_exit;
 	struct cli_debug_exit debug_exit[CLI_MAX_DEBUG_EXIT];
+	bool no_acpi;
+	unsigned int nr_drives;
+	struct cli_drive drives[CLI_MAX_DRIVES];
+	/* virtio-blk devices, in the order their options came: vda, vdb, ... */
+	unsigned int nr_blk;
+	struct cli_blk blk[CLI_MAX_DRIVES];
+	/* Option values that needed unescaping (",," is a comma) live here. */
+	char strings[CLI_STRINGS];
+	size_t strings_used;
 	bool help;
 	bool version;
 	bool list_devices;

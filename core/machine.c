@@ -12,17 +12,22 @@
 #include "irq.h"
 #include "vcpu.h"
 #include "vm.h"
+#include "block/disk.h"
+#include "devices/acpi_pm.h"
 #include "devices/debug_exit.h"
 #include "devices/debugcon.h"
 #include "devices/i8042.h"
 #include "devices/i8254.h"
 #include "devices/rtc.h"
 #include "devices/uart8250.h"
+#include "firmware/acpi.h"
 #include "firmware/bios.h"
 #include "firmware/cpuid.h"
 #include "firmware/kernel.h"
 #include "firmware/layout.h"
 #include "firmware/mptable.h"
+#include "virtio/blk.h"
+#include "virtio/mmio.h"
 
 #include <errno.h>
 #include <linux/kvm.h>
@@ -33,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -40,6 +46,28 @@
 
 /* Room for the entries ember adds to KVM's CPUID (the hypervisor timing leaf). */
 #define CPUID_SPARE 4
+
+/*
+ * The ISA IRQs virtio-mmio devices get, in order: those no PC device ember
+ * has (or Linux probes for) uses. Edge-triggered, through an irqfd.
+ */
+static const unsigned int virtio_irqs[CLI_MAX_DRIVES] = { 5, 6, 7, 10, 11, 12, 14, 15 };
+
+struct machine;
+
+/* A virtio disk: image, device, transport, and the fds that tie them to KVM. */
+struct machine_blk {
+	struct machine *m;
+	char name[32];
+	struct disk *disk;
+	struct blk *blk;
+	struct virtio_mmio *mmio;
+	uint64_t base;
+	unsigned int gsi;
+	int irqfd;
+	int kickfd;
+	bool disk_watched;
+};
 
 struct machine {
 	const struct ember_config *cfg;
@@ -64,6 +92,11 @@ struct machine {
 	struct pit pit;
 	bool have_pit;
 	int pit_timer; /* timerfd driving channel 0 */
+	struct acpi_pm pm;
+	bool have_pm;
+	unsigned int nr_blk;
+	struct machine_blk blk[CLI_MAX_DRIVES];
+	char hints[CLI_MAX_DRIVES * 64]; /* virtio_mmio.device= for -no-acpi */
 	/* Set by a step that failed because of the user's input: exit 2. */
 	bool usage_error;
 	char err[512];
@@ -90,8 +123,18 @@ static int inputs_init(struct machine *m)
 			.initrd = cfg->initrd,
 			.append = cfg->append,
 			.serial_console = cfg->serial.kind != CHARDEV_NONE,
+			.extra = m->hints,
 			.ram_size = cfg->ram_size,
 		};
+		size_t used = 0;
+
+		/* Without ACPI the kernel learns of virtio devices from its command line. */
+		for (unsigned int i = 0; cfg->no_acpi && i < cfg->nr_blk; i++)
+			used += (size_t)snprintf(m->hints + used, sizeof(m->hints) - used,
+						 "%svirtio_mmio.device=%u@0x%llx:%u",
+						 used ? " " : "", (unsigned int)VIRTIO_MMIO_WINDOW,
+						 VIRTIO_MMIO_BASE + i * VIRTIO_MMIO_STRIDE,
+						 virtio_irqs[i]);
 
 		ret = kernel_prepare(&m->kernel, &args, m->err, sizeof(m->err));
 		m->have_kernel = ret == 0;
@@ -464,6 +507,12 @@ static void legacy_fini(struct machine *m)
 	m->have_rtc = m->have_i8042 = false;
 }
 
+static void acpi_power_off(void *opaque)
+{
+	log_info("the guest powered off (ACPI S5)");
+	vm_request_stop(opaque, EMBER_EXIT_OK);
+}
+
 static int devices_init(struct machine *m)
 {
 	const struct ember_config *cfg = m->cfg;
@@ -498,6 +547,17 @@ static int devices_init(struct machine *m)
 		m->usage_error = ret == -EBUSY;
 		return ret;
 	}
+	if (cfg->kernel && !cfg->no_acpi) {
+		acpi_pm_init(&m->pm, ACPI_SLP_TYP_S5, acpi_power_off, m->vm);
+		m->have_pm = true;
+		ret = acpi_pm_register(&m->pm, vm_pio(m->vm));
+		if (ret < 0) {
+			set_err(m, "ACPI PM1 block at 0x%x: %s", ACPI_PM_EVT_BASE,
+				ret == -EBUSY ? "overlaps another device" : strerror(-ret));
+			m->usage_error = ret == -EBUSY;
+			return ret;
+		}
+	}
 	for (unsigned int i = 0; i < cfg->nr_debug_exit; i++) {
 		const struct cli_debug_exit *d = &cfg->debug_exit[i];
 
@@ -517,6 +577,9 @@ static int devices_init(struct machine *m)
 
 static void devices_fini(struct machine *m)
 {
+	if (m->have_pm)
+		acpi_pm_destroy(&m->pm);
+	m->have_pm = false;
 	legacy_fini(m);
 	serial_fini(m);
 	if (m->debugcon_out && chardev_dropped(m->debugcon_out))
@@ -524,6 +587,199 @@ static void devices_fini(struct machine *m)
 			 (unsigned long long)chardev_dropped(m->debugcon_out));
 	chardev_close(m->debugcon_out);
 	m->debugcon_out = NULL;
+}
+
+/* --- virtio disks ---------------------------------------------------------------- */
+
+static void blk_interrupt(void *opaque)
+{
+	struct machine_blk *mb = opaque;
+	uint64_t one = 1;
+
+	/* An irqfd write is an edge on the device's IOAPIC pin, injected by KVM. */
+	if (write(mb->irqfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_warn("%s: interrupt: %s", mb->name, strerror(errno));
+}
+
+static void blk_kicked(void *opaque, uint32_t events)
+{
+	struct machine_blk *mb = opaque;
+	uint64_t n;
+
+	(void)events;
+	if (read(mb->kickfd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_debug("%s: reading its kick: %s", mb->name, strerror(errno));
+	virtio_mmio_notify(mb->mmio, 0);
+}
+
+static void blk_disk_ready(void *opaque, uint32_t events)
+{
+	(void)events;
+	blk_backend_event(((struct machine_blk *)opaque)->blk);
+}
+
+static int blk_open_disk(struct machine *m, unsigned int i)
+{
+	static const enum disk_cache caches[] = {
+		[CLI_CACHE_WRITEBACK] = DISK_CACHE_WRITEBACK,
+		[CLI_CACHE_NONE] = DISK_CACHE_NONE,
+		[CLI_CACHE_UNSAFE] = DISK_CACHE_UNSAFE,
+		[CLI_CACHE_DIRECTSYNC] = DISK_CACHE_DIRECTSYNC,
+	};
+	const struct cli_blk *cb = &m->cfg->blk[i];
+	const struct cli_drive *d = &m->cfg->drives[cb->drive];
+	struct machine_blk *mb = &m->blk[i];
+	struct disk_config dc = {
+		.path = d->file,
+		.readonly = d->readonly,
+		.cache = caches[d->cache],
+		.aio = d->aio == CLI_AIO_THREADS ? DISK_AIO_THREADS : DISK_AIO_IO_URING,
+	};
+	struct blk_config bc = { .serial = cb->serial ? cb->serial : d->serial };
+	int ret;
+
+	mb->m = m;
+	mb->irqfd = mb->kickfd = -1;
+	mb->base = VIRTIO_MMIO_BASE + i * VIRTIO_MMIO_STRIDE;
+	mb->gsi = virtio_irqs[i];
+	snprintf(mb->name, sizeof(mb->name), "virtio-blk vd%c", 'a' + i);
+	ret = disk_open(&mb->disk, &dc, m->err, sizeof(m->err));
+	if (ret < 0) {
+		m->usage_error = true;
+		return ret;
+	}
+	blk_backend_disk(&bc.backend, mb->disk);
+	bc.name = mb->name;
+	ret = blk_create(&mb->blk, &bc);
+	if (ret < 0)
+		set_err(m, "%s: %s", mb->name, strerror(-ret));
+	return ret;
+}
+
+/* One disk's device on the MMIO bus, with its interrupt and kick wired to KVM. */
+static int blk_wire(struct machine *m, struct machine_blk *mb)
+{
+	struct virtio_mmio_host host = {
+		.mem = vm_gmem(m->vm),
+		.interrupt = blk_interrupt,
+		.irq_opaque = mb,
+	};
+	struct ioeventfd_spec kick = {
+		.addr = mb->base + VIRTIO_MMIO_QUEUE_NOTIFY,
+		.len = 4,
+		.match = true,
+		.datamatch = 0,
+	};
+	struct virtio_device_info info;
+	const struct virtio_device_ops *ops;
+	struct virtio_transport tr;
+	int ret;
+
+	blk_device(mb->blk, &info, &ops);
+	ret = virtio_mmio_create(&mb->mmio, &info, ops, mb->blk, &host);
+	if (ret < 0)
+		return ret;
+	virtio_mmio_transport(mb->mmio, &tr);
+	blk_attach(mb->blk, &tr);
+	ret = virtio_mmio_register(mb->mmio, vm_mmio(m->vm), mb->base);
+	if (ret < 0)
+		return ret;
+	ret = irqchip_irqfd_assign(vm_irqchip(m->vm), mb->gsi, &mb->irqfd);
+	if (ret < 0)
+		return ret;
+	/* Queue 0's kicks wake the event loop instead of exiting a vCPU to user space. */
+	ret = ioeventfd_assign(vm_fd(m->vm), &kick, &mb->kickfd);
+	if (ret < 0)
+		return ret;
+	ret = evloop_add(vm_evloop(m->vm), mb->kickfd, EPOLLIN, blk_kicked, mb);
+	if (ret < 0) {
+		ioeventfd_release(vm_fd(m->vm), &kick, mb->kickfd);
+		mb->kickfd = -1;
+		return ret;
+	}
+	ret = evloop_add(vm_evloop(m->vm), disk_event_fd(mb->disk), EPOLLIN, blk_disk_ready, mb);
+	mb->disk_watched = ret == 0;
+	return ret;
+}
+
+static int virtio_init(struct machine *m)
+{
+	int ret;
+
+	for (unsigned int i = 0; i < m->cfg->nr_blk; i++) {
+		m->nr_blk = i + 1;
+		ret = blk_open_disk(m, i);
+		if (ret < 0)
+			return ret;
+		ret = blk_wire(m, &m->blk[i]);
+		if (ret < 0) {
+			set_err(m, "%s at 0x%llx, IRQ %u: %s", m->blk[i].name,
+				(unsigned long long)m->blk[i].base, m->blk[i].gsi, strerror(-ret));
+			return ret;
+		}
+		log_info("%s: %s (%s), %llu bytes at 0x%llx, IRQ %u", m->blk[i].name,
+			 m->cfg->drives[m->cfg->blk[i].drive].file,
+			 disk_engine_name(m->blk[i].disk),
+			 (unsigned long long)disk_size(m->blk[i].disk),
+			 (unsigned long long)m->blk[i].base, m->blk[i].gsi);
+	}
+	return 0;
+}
+
+static void virtio_fini(struct machine *m)
+{
+	for (unsigned int i = m->nr_blk; i-- > 0;) {
+		struct machine_blk *mb = &m->blk[i];
+
+		if (mb->kickfd >= 0) {
+			struct ioeventfd_spec kick = {
+				.addr = mb->base + VIRTIO_MMIO_QUEUE_NOTIFY,
+				.len = 4,
+				.match = true,
+				.datamatch = 0,
+			};
+
+			evloop_del(vm_evloop(m->vm), mb->kickfd);
+			ioeventfd_release(vm_fd(m->vm), &kick, mb->kickfd);
+		}
+		if (mb->disk_watched)
+			evloop_del(vm_evloop(m->vm), disk_event_fd(mb->disk));
+		/* Resets an active device: every request in flight finishes first. */
+		virtio_mmio_destroy(mb->mmio);
+		if (mb->irqfd >= 0)
+			irqchip_irqfd_release(vm_irqchip(m->vm), mb->gsi, mb->irqfd);
+		blk_destroy(mb->blk);
+		disk_close(mb->disk);
+		memset(mb, 0, sizeof(*mb));
+	}
+	m->nr_blk = 0;
+}
+
+/* ACPI tables in the BIOS area, found by the legacy scan and the boot protocol. */
+static int write_acpi(struct machine *m)
+{
+	struct acpi_config ac = {
+		.nr_cpus = m->cfg->nr_vcpus,
+		.ioapic_id = (uint8_t)m->cfg->nr_vcpus,
+		.ioapic_addr = MPTABLE_IOAPIC_DEFAULT,
+		.lapic_addr = MPTABLE_LAPIC_DEFAULT,
+		.pm1a_evt = ACPI_PM_EVT_BASE,
+		.pm1a_cnt = ACPI_PM_CNT_BASE,
+		.rtc_century = RTC_CENTURY,
+		.com1 = m->have_uart,
+		.nr_virtio = m->nr_blk,
+	};
+	size_t len = BOOT_BIOS_START - BOOT_ACPI_START;
+	void *p = gmem_translate(vm_gmem(m->vm), BOOT_ACPI_START, len);
+	ssize_t n;
+
+	for (unsigned int i = 0; i < m->nr_blk; i++)
+		ac.virtio[i] =
+			(struct acpi_virtio){ m->blk[i].base, VIRTIO_MMIO_WINDOW, m->blk[i].gsi };
+	n = p ? acpi_write(p, len, BOOT_ACPI_START, &ac) : -EFAULT;
+	if (n < 0)
+		set_err(m, "writing the ACPI tables: %s", strerror((int)-n));
+	return n < 0 ? (int)n : 0;
 }
 
 /* MP tables in the BIOS area, so a kernel without ACPI finds every vCPU and the IOAPIC. */
@@ -558,10 +814,14 @@ static int firmware_init(struct machine *m)
 		bios_free(&m->bios);
 		return ret;
 	}
+	if (!m->cfg->no_acpi)
+		m->kernel.acpi_rsdp = BOOT_ACPI_START;
 	ret = kernel_load(&m->kernel, vm_gmem(m->vm), m->err, sizeof(m->err));
 	kernel_drop_data(&m->kernel);
 	if (ret == 0)
 		ret = write_mptable(m);
+	if (ret == 0 && !m->cfg->no_acpi)
+		ret = write_acpi(m);
 	return ret;
 }
 
@@ -639,15 +899,11 @@ struct machine_step {
 /* The set-up order; teardown runs it backwards from the last step attempted. */
 /* clang-format off: one step a line */
 static const struct machine_step steps[] = {
-	{ "inputs", inputs_init, inputs_fini },
-	{ "kvm", kvm_init, kvm_fini },
-	{ "memory", memory_init, NULL },
-	{ "irqchip", irqchip_init, NULL },
-	{ "cpuid", cpuid_init, cpuid_fini },
-	{ "signals", signals_init, signals_fini },
-	{ "devices", devices_init, devices_fini },
-	{ "firmware", firmware_init, NULL },
-	{ "vcpus", vcpus_init, NULL },
+	{ "inputs", inputs_init, inputs_fini },	   { "kvm", kvm_init, kvm_fini },
+	{ "memory", memory_init, NULL },	   { "irqchip", irqchip_init, NULL },
+	{ "cpuid", cpuid_init, cpuid_fini },	   { "signals", signals_init, signals_fini },
+	{ "devices", devices_init, devices_fini }, { "virtio", virtio_init, virtio_fini },
+	{ "firmware", firmware_init, NULL },	   { "vcpus", vcpus_init, NULL },
 	{ "start", start_init, start_fini },
 };
 /* clang-format on */

@@ -243,6 +243,88 @@ START_TEST(linux_option_errors)
 }
 END_TEST
 
+START_TEST(drives)
+{
+	ck_assert_int_eq(parse("-kernel", "k", "-drive", "file=a.img,format=raw,if=virtio",
+			       "-drive",
+			       "if=none,id=d1,file=b,,c.img,readonly=on,cache=none,aio=threads",
+			       "-device", "virtio-blk-device,drive=d1,serial=override", "-drive",
+			       "file=c.img,serial=SER-1,cache=unsafe,media=disk", NULL),
+			 0);
+	ck_assert_uint_eq(cfg.nr_drives, 3);
+	ck_assert_str_eq(cfg.drives[0].file, "a.img");
+	ck_assert(!cfg.drives[0].readonly);
+	ck_assert_int_eq(cfg.drives[0].cache, CLI_CACHE_WRITEBACK);
+	ck_assert_int_eq(cfg.drives[0].aio, CLI_AIO_IO_URING);
+	/* ",," is a comma inside a value. */
+	ck_assert_str_eq(cfg.drives[1].file, "b,c.img");
+	ck_assert(cfg.drives[1].readonly);
+	ck_assert(cfg.drives[1].if_none);
+	ck_assert_int_eq(cfg.drives[1].cache, CLI_CACHE_NONE);
+	ck_assert_int_eq(cfg.drives[1].aio, CLI_AIO_THREADS);
+	ck_assert_int_eq(cfg.drives[2].cache, CLI_CACHE_UNSAFE);
+	/* Disks in the order their options came: a, then the -device, then c. */
+	ck_assert_uint_eq(cfg.nr_blk, 3);
+	ck_assert_uint_eq(cfg.blk[0].drive, 0);
+	ck_assert_uint_eq(cfg.blk[1].drive, 1);
+	ck_assert_str_eq(cfg.blk[1].serial, "override");
+	ck_assert_uint_eq(cfg.blk[2].drive, 2);
+	ck_assert_str_eq(cfg.drives[2].serial, "SER-1");
+	ck_assert(!cfg.no_acpi);
+
+	/* A -device may come before its -drive, as in QEMU. */
+	ck_assert_int_eq(parse("-kernel", "k", "-device", "virtio-blk-device,drive=x", "-drive",
+			       "if=none,id=x,file=x.img,cache=directsync", "-no-acpi", NULL),
+			 0);
+	ck_assert_uint_eq(cfg.nr_blk, 1);
+	ck_assert_uint_eq(cfg.blk[0].drive, 0);
+	ck_assert_int_eq(cfg.drives[0].cache, CLI_CACHE_DIRECTSYNC);
+	ck_assert(cfg.no_acpi);
+	/* An unattached if=none drive is accepted and gives no disk. */
+	ck_assert_int_eq(parse("-kernel", "k", "-drive", "if=none,id=x,file=x.img", NULL), 0);
+	ck_assert_uint_eq(cfg.nr_blk, 0);
+}
+END_TEST
+
+START_TEST(drive_errors)
+{
+	fails_with(parse("-kernel", "k", "-drive", "format=raw", NULL), "file=PATH");
+	fails_with(parse("-kernel", "k", "-drive", "file=", NULL), "empty file name");
+	fails_with(parse("-kernel", "k", "-drive", "file=a,bogus=1", NULL),
+		   "unknown property 'bogus'");
+	fails_with(parse("-kernel", "k", "-drive", "file=a,readonly", NULL), "needs a value");
+	fails_with(parse("-kernel", "k", "-drive", "file=a,if=ide", NULL), "if=ide");
+	fails_with(parse("-kernel", "k", "-drive", "file=a,format=qcow2", NULL),
+		   "qcow2 is not supported");
+	fails_with(parse("-kernel", "k", "-drive", "file=a,format=vmdk", NULL), "unknown format");
+	fails_with(parse("-kernel", "k", "-drive", "file=a,cache=fast", NULL), "cache mode");
+	fails_with(parse("-kernel", "k", "-drive", "file=a,aio=native", NULL), "unknown aio");
+	fails_with(parse("-kernel", "k", "-drive", "file=a,readonly=maybe", NULL), "on or off");
+	fails_with(parse("-kernel", "k", "-drive", "file=a,serial=123456789012345678901", NULL),
+		   "longer than 20");
+	fails_with(parse("-kernel", "k", "-drive", "file=a,media=cdrom", NULL), "media=cdrom");
+	fails_with(parse("-kernel", "k", "-drive", "if=none,file=a", NULL), "needs an id=");
+	fails_with(parse("-kernel", "k", "-drive", "file=a,id=x", "-drive", "file=b,id=x", NULL),
+		   "used twice");
+	fails_with(parse("-kernel", "k", "-device", "virtio-blk-device", NULL), "drive=ID");
+	fails_with(parse("-kernel", "k", "-device", "virtio-blk-device,drive=nope", NULL),
+		   "no -drive with id 'nope'");
+	fails_with(parse("-kernel", "k", "-drive", "file=a,id=v", "-device",
+			 "virtio-blk-device,drive=v", NULL),
+		   "give it if=none");
+	fails_with(parse("-kernel", "k", "-drive", "if=none,file=a,id=v", "-device",
+			 "virtio-blk-device,drive=v", "-device", "virtio-blk-device,drive=v", NULL),
+		   "drive 'v' is used twice");
+	fails_with(parse("-kernel", "k", "-device", "virtio-blk-device,drive=v,bus=x", NULL),
+		   "unknown property 'bus'");
+	fails_with(parse("-kernel", "k", "-device", "virtio-blk-pci,drive=v", NULL), "no PCI");
+	fails_with(parse("-kernel", "k", "-drive", "file=1", "-drive", "file=2", "-drive", "file=3",
+			 "-drive", "file=4", "-drive", "file=5", "-drive", "file=6", "-drive",
+			 "file=7", "-drive", "file=8", "-drive", "file=9", NULL),
+		   "at most 8");
+}
+END_TEST
+
 static Suite *cli_suite(void)
 {
 	Suite *s = suite_create("cli");
@@ -260,6 +342,8 @@ static Suite *cli_suite(void)
 	tcase_add_test(tc, linux_options);
 	tcase_add_test(tc, serial_and_accepted_flags);
 	tcase_add_test(tc, linux_option_errors);
+	tcase_add_test(tc, drives);
+	tcase_add_test(tc, drive_errors);
 	suite_add_tcase(s, tc);
 	return s;
 }
