@@ -140,9 +140,17 @@ static void *ring_map(const struct virtq *q, uint64_t gpa, uint64_t len, uint64_
 	return p;
 }
 
+/* Whether [a, a + alen) and [b, b + blen) share a byte. A range that wraps is not RAM. */
+static bool overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	if (a + alen < a || b + blen < b)
+		return false; /* refused as -EFAULT by ring_map() */
+	return a < b + blen && b < a + alen;
+}
+
 int virtq_setup(struct virtq *q, const struct virtq_config *cfg)
 {
-	uint64_t n = cfg->size;
+	uint64_t n = cfg->size, desc_len, avail_len, used_len;
 	void *desc, *avail, *used;
 
 	if (q->ready)
@@ -155,9 +163,21 @@ int virtq_setup(struct virtq *q, const struct virtq_config *cfg)
 		return -EINVAL;
 
 	/* flags, idx, ring[n], then used_event / avail_event (laid out even without EVENT_IDX). */
-	desc = ring_map(q, cfg->desc, sizeof(struct vring_desc) * n, 16);
-	avail = ring_map(q, cfg->avail, 2 + 2 + 2 * n + 2, 2);
-	used = ring_map(q, cfg->used, 2 + 2 + sizeof(struct vring_used_elem) * n + 2, 4);
+	desc_len = sizeof(struct vring_desc) * n;
+	avail_len = 2 + 2 + 2 * n + 2;
+	used_len = 2 + 2 + sizeof(struct vring_used_elem) * n + 2;
+	/*
+	 * Overlapping rings are refused: with the used ring over avail->idx,
+	 * every chain the device returned would make a new one available, and
+	 * the device would never run out of work.
+	 */
+	if (overlap(cfg->desc, desc_len, cfg->avail, avail_len) ||
+	    overlap(cfg->desc, desc_len, cfg->used, used_len) ||
+	    overlap(cfg->avail, avail_len, cfg->used, used_len))
+		return -EINVAL;
+	desc = ring_map(q, cfg->desc, desc_len, 16);
+	avail = ring_map(q, cfg->avail, avail_len, 2);
+	used = ring_map(q, cfg->used, used_len, 4);
 	if (!desc || !avail || !used)
 		return -EFAULT;
 

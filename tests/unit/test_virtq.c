@@ -190,6 +190,35 @@ START_TEST(test_setup_misaligned)
 }
 END_TEST
 
+START_TEST(test_setup_overlapping_rings)
+{
+	struct fx f;
+	struct virtq_config good, cfg;
+
+	fx_init(&f, false);
+	good = rb_config(&f.rb, false);
+	/* The used ring on the avail ring: each push would make a chain available. */
+	cfg = good;
+	cfg.used = cfg.avail & ~3ULL;
+	ck_assert_int_eq(setup_with(&f, cfg), -EINVAL);
+	/* The avail ring starting on the descriptor table's last entry. */
+	cfg = good;
+	cfg.avail = cfg.desc + 16 * (QSIZE - 1);
+	ck_assert_int_eq(setup_with(&f, cfg), -EINVAL);
+	/* The used ring's last byte (avail_event) on the descriptor table's first. */
+	cfg = good;
+	cfg.desc = (cfg.used + 4 + 8 * QSIZE + 2 - 1) & ~15ULL;
+	ck_assert_int_eq(setup_with(&f, cfg), -EINVAL);
+	/* Touching but not overlapping is fine. */
+	cfg = good;
+	cfg.avail = cfg.desc + 16 * QSIZE;
+	cfg.used = (cfg.avail + 6 + 2 * QSIZE + 3) & ~3ULL;
+	ck_assert_int_eq(setup_with(&f, cfg), 0);
+	ck_assert_int_eq(setup_with(&f, good), 0);
+	fx_fini(&f);
+}
+END_TEST
+
 START_TEST(test_setup_outside_ram)
 {
 	struct fx f;
@@ -956,6 +985,7 @@ static Suite *virtq_suite(void)
 	tcase_add_test(geo, test_setup_bad_size);
 	tcase_add_test(geo, test_setup_max_queue);
 	tcase_add_test(geo, test_setup_misaligned);
+	tcase_add_test(geo, test_setup_overlapping_rings);
 	tcase_add_test(geo, test_setup_outside_ram);
 	tcase_add_test(geo, test_setup_twice_and_unconfigured);
 	suite_add_tcase(s, geo);
