@@ -6,9 +6,14 @@
 #include <errno.h>
 #include <linux/virtio_blk.h>
 #include <linux/virtio_ring.h>
+#include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include "block/disk_internal.h"
 #include "core/gmem.h"
 #include "tests/unit/ringbuilder.h"
 #include "tests/unit/unit.h"
@@ -732,6 +737,176 @@ START_TEST(many_requests_in_flight)
 }
 END_TEST
 
+/* --- through the real disk, on a memfd ---------------------------------------- */
+
+struct real {
+	struct fx f;
+	struct disk *disk;
+	int memfd;
+};
+
+static void real_init(struct real *r, enum disk_aio aio)
+{
+	struct virtq_config qc;
+	struct blk_config cfg = { .name = "memfd-blk" };
+	struct virtio_transport tr = { .ops = &ft_ops, .t = &r->f.tr };
+	struct disk_config dc = { .cache = DISK_CACHE_WRITEBACK, .aio = aio };
+	uint8_t pattern[DISK_BYTES];
+	char path[64], err[256];
+
+	memset(r, 0, sizeof(*r));
+	r->memfd = memfd_create("blk-test", MFD_CLOEXEC);
+	ck_assert_int_ge(r->memfd, 0);
+	for (size_t i = 0; i < DISK_BYTES; i++)
+		pattern[i] = (uint8_t)(i * 7 + 3);
+	ck_assert_int_eq(pwrite(r->memfd, pattern, DISK_BYTES, 0), DISK_BYTES);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", r->memfd);
+	dc.path = path;
+	ck_assert_msg(disk_open(&r->disk, &dc, err, sizeof(err)) == 0, "%s", err);
+
+	ck_assert_int_eq(rb_init(&r->f.rb, RAM_BASE, RAM_SIZE, 16), 0);
+	ck_assert_int_eq(virtq_create(&r->f.tr.q, &r->f.rb.mem, NULL), 0);
+	qc = rb_config(&r->f.rb, true);
+	qc.max_size = BLK_QUEUE_SIZE;
+	ck_assert_int_eq(virtq_setup(r->f.tr.q, &qc), 0);
+	blk_backend_disk(&cfg.backend, r->disk);
+	ck_assert_int_eq(blk_create(&r->f.blk, &cfg), 0);
+	blk_device(r->f.blk, &r->f.info, &r->f.ops);
+	blk_attach(r->f.blk, &tr);
+	ck_assert_int_eq(r->f.ops->activate(r->f.blk, all_features), 0);
+}
+
+static void real_fini(struct real *r)
+{
+	r->f.ops->reset(r->f.blk);
+	blk_destroy(r->f.blk);
+	disk_close(r->disk);
+	virtq_destroy(r->f.tr.q);
+	rb_destroy(&r->f.rb);
+	close(r->memfd);
+}
+
+/* Publishes a chain and runs the event loop's part until the device returns it. */
+static uint8_t real_run(struct real *r, struct rb_seg *segs, unsigned int n)
+{
+	uint16_t head = rb_add_chain(&r->f.rb, segs, n);
+	uint8_t *status = rb_host(&r->f.rb, segs[n - 1].gpa + segs[n - 1].len - 1);
+	uint32_t id, len;
+
+	*status = 0xee;
+	rb_publish(&r->f.rb, head);
+	r->f.ops->notify(r->f.blk, 0);
+	for (int spins = 0; !rb_get_used(&r->f.rb, &id, &len); spins++) {
+		struct pollfd p = { .fd = disk_event_fd(r->disk), .events = POLLIN };
+
+		ck_assert_int_lt(spins, 100);
+		ck_assert_int_ge(poll(&p, 1, 1000), 0);
+		blk_backend_event(r->f.blk);
+	}
+	ck_assert_uint_eq(id, head);
+	return *status;
+}
+
+static uint8_t real_rw(struct real *r, uint32_t type, uint64_t sector, uint32_t len,
+		       uint64_t *data)
+{
+	struct rb_seg segs[3] = {
+		{ .len = 16, .gpa = put_header(&r->f, type, sector) },
+		{ .len = len, .write = type == VIRTIO_BLK_T_IN },
+		{ .len = 1, .write = true },
+	};
+
+	segs[1].gpa = rb_alloc(&r->f.rb, len, 512);
+	if (type == VIRTIO_BLK_T_OUT)
+		memset(rb_host(&r->f.rb, segs[1].gpa), 0xa5, len);
+	*data = segs[1].gpa;
+	return real_run(r, segs, 3);
+}
+
+static uint8_t real_range(struct real *r, uint32_t type, uint64_t sector, uint32_t num,
+			  uint32_t flags)
+{
+	struct virtio_blk_discard_write_zeroes seg = {
+		.sector = htole64(sector),
+		.num_sectors = htole32(num),
+		.flags = htole32(flags),
+	};
+	struct rb_seg segs[3] = {
+		{ .len = 16, .gpa = put_header(&r->f, type, 0) },
+		{ .len = 16 },
+		{ .len = 1, .write = true },
+	};
+
+	segs[1].gpa = rb_alloc(&r->f.rb, 16, 16);
+	memcpy(rb_host(&r->f.rb, segs[1].gpa), &seg, sizeof(seg));
+	return real_run(r, segs, 3);
+}
+
+static void expect_bytes(struct real *r, uint64_t off, size_t len, int value)
+{
+	uint8_t buf[4096];
+
+	ck_assert_uint_le(len, sizeof(buf));
+	ck_assert_int_eq(pread(r->memfd, buf, len, (off_t)off), (ssize_t)len);
+	for (size_t i = 0; i < len; i++)
+		ck_assert_uint_eq(buf[i], value < 0 ? (uint8_t)((off + i) * 7 + 3) : value);
+}
+
+static void real_disk_lands_byte_exact(enum disk_aio aio)
+{
+	struct real r;
+	struct rb_seg segs[2];
+	uint64_t data;
+
+	real_init(&r, aio);
+	ck_assert_uint_eq(real_rw(&r, VIRTIO_BLK_T_OUT, 2, 1024, &data), VIRTIO_BLK_S_OK);
+	expect_bytes(&r, 1024, 1024, 0xa5);
+	expect_bytes(&r, 1023, 1, -1);
+	expect_bytes(&r, 2048, 1, -1);
+	ck_assert_uint_eq(real_rw(&r, VIRTIO_BLK_T_IN, 8, 2048, &data), VIRTIO_BLK_S_OK);
+	for (int i = 0; i < 2048; i++)
+		ck_assert_uint_eq(((uint8_t *)rb_host(&r.f.rb, data))[i],
+				  (uint8_t)((4096 + i) * 7 + 3));
+	segs[0] = (struct rb_seg){ .len = 16, .gpa = put_header(&r.f, VIRTIO_BLK_T_FLUSH, 0) };
+	segs[1] = (struct rb_seg){ .len = 1, .write = true };
+	ck_assert_uint_eq(real_run(&r, segs, 2), VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(real_range(&r, VIRTIO_BLK_T_WRITE_ZEROES, 16, 2, 0), VIRTIO_BLK_S_OK);
+	expect_bytes(&r, 8192, 1024, 0);
+	expect_bytes(&r, 9216, 1, -1);
+	ck_assert_uint_eq(real_range(&r, VIRTIO_BLK_T_WRITE_ZEROES, 20, 8,
+				     VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP),
+			  VIRTIO_BLK_S_OK);
+	expect_bytes(&r, 10240, 4096, 0);
+	ck_assert_uint_eq(real_range(&r, VIRTIO_BLK_T_DISCARD, 40, 8, 0), VIRTIO_BLK_S_OK);
+	expect_bytes(&r, 40 * 512 - 1, 1, -1);
+
+	/* A short write is finished by the engine; the guest sees success. */
+	disk_test_inject(r.disk, DISK_OP_BIT(DISK_WRITE), 1, 100);
+	ck_assert_uint_eq(real_rw(&r, VIRTIO_BLK_T_OUT, 64, 1024, &data), VIRTIO_BLK_S_OK);
+	expect_bytes(&r, 64 * 512, 1024, 0xa5);
+	/* EIO and ENOSPC fail their request; the next one succeeds. */
+	disk_test_inject(r.disk, DISK_OP_BIT(DISK_WRITE), 1, -EIO);
+	ck_assert_uint_eq(real_rw(&r, VIRTIO_BLK_T_OUT, 80, 512, &data), VIRTIO_BLK_S_IOERR);
+	expect_bytes(&r, 80 * 512, 512, -1);
+	disk_test_inject(r.disk, DISK_OP_BIT(DISK_READ), 1, -ENOSPC);
+	ck_assert_uint_eq(real_rw(&r, VIRTIO_BLK_T_IN, 80, 512, &data), VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(real_rw(&r, VIRTIO_BLK_T_OUT, 80, 512, &data), VIRTIO_BLK_S_OK);
+	expect_bytes(&r, 80 * 512, 512, 0xa5);
+	real_fini(&r);
+}
+
+START_TEST(memfd_disk_io_uring)
+{
+	real_disk_lands_byte_exact(DISK_AIO_IO_URING);
+}
+END_TEST
+
+START_TEST(memfd_disk_threads)
+{
+	real_disk_lands_byte_exact(DISK_AIO_THREADS);
+}
+END_TEST
+
 static Suite *blk_suite(void)
 {
 	Suite *s = suite_create("blk");
@@ -751,6 +926,8 @@ static Suite *blk_suite(void)
 	tcase_add_test(tc, hostile_chain_needs_reset);
 	tcase_add_test(tc, interrupts_follow_the_driver);
 	tcase_add_test(tc, many_requests_in_flight);
+	tcase_add_test(tc, memfd_disk_io_uring);
+	tcase_add_test(tc, memfd_disk_threads);
 	suite_add_tcase(s, tc);
 	return s;
 }
