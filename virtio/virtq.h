@@ -79,8 +79,9 @@ void virtq_destroy(struct virtq *q);
 /*
  * Validates and adopts the geometry. Returns 0; -EINVAL for a size that is
  * 0, not a power of two or above max_size, for a bad max_size, for a
- * misaligned ring, or for rings that overlap one another; -EFAULT when a ring (the used_event / avail_event trailer
- * included) is not entirely inside one RAM region; -EBUSY when already set up.
+ * misaligned ring, or for rings that overlap one another; -EFAULT when a
+ * ring (the used_event / avail_event trailer included) is not entirely
+ * inside one RAM region; -EBUSY when already set up.
  */
 int virtq_setup(struct virtq *q, const struct virtq_config *cfg);
 

@@ -59,9 +59,11 @@ static unsigned int fake_complete(void *be)
 				if (off + r->iov[k].iov_len > DISK_BYTES)
 					abort();
 				if (r->op == DISK_READ)
-					memcpy(r->iov[k].iov_base, f->disk + off, r->iov[k].iov_len);
+					memcpy(r->iov[k].iov_base, f->disk + off,
+					       r->iov[k].iov_len);
 				else
-					memcpy(f->disk + off, r->iov[k].iov_base, r->iov[k].iov_len);
+					memcpy(f->disk + off, r->iov[k].iov_base,
+					       r->iov[k].iov_len);
 				off += r->iov[k].iov_len;
 			}
 		}
@@ -194,7 +196,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 1: {
 			uint32_t v;
 
-			bus_read(bus, MMIO_BASE + (take(&in, 2) & 0x1ff), &v, 1U << (take(&in, 1) % 3));
+			bus_read(bus, MMIO_BASE + (take(&in, 2) & 0x1ff), &v,
+				 1U << (take(&in, 1) % 3));
 			break;
 		}
 		case 2: {

@@ -807,8 +807,7 @@ static uint8_t real_run(struct real *r, struct rb_seg *segs, unsigned int n)
 	return *status;
 }
 
-static uint8_t real_rw(struct real *r, uint32_t type, uint64_t sector, uint32_t len,
-		       uint64_t *data)
+static uint8_t real_rw(struct real *r, uint32_t type, uint64_t sector, uint32_t len, uint64_t *data)
 {
 	struct rb_seg segs[3] = {
 		{ .len = 16, .gpa = put_header(&r->f, type, sector) },
