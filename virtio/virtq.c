@@ -311,6 +311,20 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
 	return 0;
 }
 
+int virtq_unpop(struct virtq *q, unsigned int n)
+{
+	if (!q->ready)
+		return -ENODEV;
+	if (q->broken)
+		return -EIO;
+	if (n > q->inflight)
+		return -EINVAL;
+	/* The ring slots still hold those heads: the driver may not reuse them before a push. */
+	q->last_avail = (uint16_t)(q->last_avail - n);
+	q->inflight -= n;
+	return 0;
+}
+
 int virtq_push(struct virtq *q, uint16_t head, uint32_t written)
 {
 	struct vring_used_elem *e;

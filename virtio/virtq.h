@@ -107,6 +107,14 @@ bool virtq_broken(const struct virtq *q);
 int virtq_pop(struct virtq *q, struct virtq_chain *c);
 
 /*
+ * Gives back the `n` chains popped last, not pushed: the next pops return
+ * them again (a device that took more buffers than a packet needed).
+ * Returns 0, -ENODEV, -EIO when broken, or -EINVAL for more than are in
+ * flight.
+ */
+int virtq_unpop(struct virtq *q, unsigned int n);
+
+/*
  * Returns chain `head` to the driver with `written` bytes written to its
  * device-writable buffers, and publishes the new used index. Returns 0,
  * -ENODEV, -EIO when broken, or -EINVAL when head is out of range or no

@@ -462,6 +462,81 @@ START_TEST(test_several_in_flight)
 }
 END_TEST
 
+/* A device that took more chains than it needed gives the last ones back. */
+START_TEST(test_unpop)
+{
+	struct fx f;
+	struct rb_seg a = { .len = 16, .write = true };
+	struct rb_seg b[] = { { .len = 8 }, { .len = 32, .write = true } };
+	uint16_t ha, hb;
+	uint32_t id, len;
+
+	fx_init(&f, true);
+	ha = rb_add_chain(&f.rb, &a, 1);
+	hb = rb_add_chain(&f.rb, b, 2);
+	rb_publish(&f.rb, ha);
+	rb_publish(&f.rb, hb);
+	ck_assert_int_eq(virtq_unpop(f.q, 0), 0);
+	ck_assert_int_eq(virtq_unpop(f.q, 1), -EINVAL);
+
+	ck_assert_int_eq(virtq_pop(f.q, &f.c), 0);
+	ck_assert_uint_eq(f.c.head, ha);
+	ck_assert_int_eq(virtq_pop(f.q, &f.c), 0);
+	ck_assert_uint_eq(f.c.head, hb);
+	ck_assert_int_eq(virtq_unpop(f.q, 1), 0);
+	/* The next pop walks the second chain again, the same as before. */
+	memset(f.iov, 0, sizeof(f.iov));
+	ck_assert_int_eq(virtq_pop(f.q, &f.c), 0);
+	ck_assert_uint_eq(f.c.head, hb);
+	ck_assert_uint_eq(f.c.out_num, 1);
+	ck_assert_uint_eq(f.c.in_num, 1);
+	ck_assert_uint_eq(f.c.out_len, 8);
+	ck_assert_uint_eq(f.c.in_len, 32);
+	ck_assert_ptr_eq(f.iov[1].iov_base, rb_host(&f.rb, b[1].gpa));
+	ck_assert_int_eq(virtq_pop(f.q, &f.c), -EAGAIN);
+
+	/* More than are in flight: refused, nothing changes, the queue stays usable. */
+	ck_assert_int_eq(virtq_unpop(f.q, 3), -EINVAL);
+	ck_assert(!virtq_broken(f.q));
+	ck_assert_int_eq(virtq_pop(f.q, &f.c), -EAGAIN);
+	/* Both at once, then in order again. */
+	ck_assert_int_eq(virtq_unpop(f.q, 2), 0);
+	ck_assert_int_eq(virtq_pop(f.q, &f.c), 0);
+	ck_assert_uint_eq(f.c.head, ha);
+	ck_assert_int_eq(virtq_pop(f.q, &f.c), 0);
+	ck_assert_uint_eq(f.c.head, hb);
+
+	/* A chain completed before does not count: the last one popped comes back. */
+	ck_assert_int_eq(virtq_push(f.q, ha, 16), 0);
+	ck_assert_int_eq(virtq_unpop(f.q, 2), -EINVAL);
+	ck_assert_int_eq(virtq_unpop(f.q, 1), 0);
+	ck_assert_int_eq(virtq_pop(f.q, &f.c), 0);
+	ck_assert_uint_eq(f.c.head, hb);
+	ck_assert_int_eq(virtq_push(f.q, hb, 32), 0);
+	ck_assert_int_eq(virtq_unpop(f.q, 1), -EINVAL);
+	ck_assert_uint_eq(rb_used_idx(&f.rb), 2);
+	ck_assert(rb_get_used(&f.rb, &id, &len));
+	ck_assert_uint_eq(id, ha);
+	ck_assert(rb_get_used(&f.rb, &id, &len));
+	ck_assert_uint_eq(id, hb);
+	ck_assert_uint_eq(len, 32);
+
+	/* Not set up, then broken. */
+	virtq_reset(f.q);
+	ck_assert_int_eq(virtq_unpop(f.q, 0), -ENODEV);
+	ck_assert_int_eq(virtq_unpop(f.q, 1), -ENODEV);
+	fx_fini(&f);
+
+	fx_init(&f, false);
+	rb_publish(&f.rb, rb_add_chain(&f.rb, &a, 1));
+	ck_assert_int_eq(virtq_pop(f.q, &f.c), 0);
+	rb_set_avail_idx(&f.rb, (uint16_t)(f.rb.avail_idx + QSIZE + 1));
+	ck_assert_int_eq(virtq_pop(f.q, &f.c), -EPROTO);
+	ck_assert_int_eq(virtq_unpop(f.q, 1), -EIO);
+	fx_fini(&f);
+}
+END_TEST
+
 START_TEST(test_full_ring)
 {
 	struct fx f;
@@ -996,6 +1071,7 @@ static Suite *virtq_suite(void)
 	tcase_add_test(ok, test_indirect_chain);
 	tcase_add_test(ok, test_direct_then_indirect);
 	tcase_add_test(ok, test_several_in_flight);
+	tcase_add_test(ok, test_unpop);
 	tcase_add_test(ok, test_full_ring);
 	tcase_add_test(ok, test_wraparound);
 	tcase_add_test(ok, test_notify_flags);
