@@ -15,6 +15,8 @@ struct parser {
 	size_t err_len;
 	/* For each cfg->blk[i] made by -device: the drive= it names, resolved at the end. */
 	const char *blk_ref[CLI_MAX_DRIVES];
+	/* Likewise the netdev= of each cfg->nics[i] made by -device. */
+	const char *nic_ref[CLI_MAX_VIRTIO];
 };
 
 __attribute__((format(printf, 2, 3))) static int fail(struct parser *p, const char *fmt, ...)
@@ -492,6 +494,236 @@ static int resolve_drives(struct parser *p)
 	return 0;
 }
 
+/* --- networks ------------------------------------------------------------------- */
+
+/* xx:xx:xx:xx:xx:xx, unicast. */
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned int b[6];
+	char tail;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+		   &tail) != 6 ||
+	    strlen(s) != 17)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)b[i];
+	return mac[0] & 1 ? -EINVAL : 0;
+}
+
+/* One property of a tap backend; 1 when it was not a backend property. */
+static int tap_prop(struct parser *p, const char *opt, struct cli_netdev *nd, const char *key,
+		    size_t klen, const char *v)
+{
+	uint64_t fd;
+
+	if (key_is(key, klen, "ifname")) {
+		if (!*v || strlen(v) > 15)
+			return fail(p, "%s: ifname must have 1 to 15 characters", opt);
+		nd->ifname = v;
+	} else if (key_is(key, klen, "fd")) {
+		if (parse_u64(v, &fd) < 0 || fd > INT32_MAX)
+			return fail(p, "%s: fd=%s is not a descriptor number", opt, v);
+		nd->fd = (int)fd;
+	} else if (key_is(key, klen, "script") || key_is(key, klen, "downscript")) {
+		if (strcmp(v, "no") != 0)
+			return fail(p,
+				    "%s: ember runs no scripts (%.*s=no); configure the tap "
+				    "beforehand",
+				    opt, (int)klen, key);
+	} else if (key_is(key, klen, "vhost")) {
+		bool on;
+
+		if (parse_bool(p, opt, "vhost", v, &on) < 0)
+			return -EINVAL;
+		if (on)
+			return fail(p, "%s: ember has no vhost-net; use vhost=off", opt);
+	} else {
+		return 1;
+	}
+	return 0;
+}
+
+static int add_netdev(struct parser *p, const char *opt, const struct cli_netdev *nd)
+{
+	struct ember_config *cfg = p->cfg;
+
+	if (nd->fd >= 0 && nd->ifname)
+		return fail(p, "%s: give ifname= or fd=, not both", opt);
+	if (nd->fd < 0 && !nd->ifname)
+		return fail(p, "%s: name the tap with ifname=NAME (or pass fd=N)", opt);
+	for (unsigned int i = 0; i < cfg->nr_netdevs; i++)
+		if (nd->id && cfg->netdevs[i].id && strcmp(nd->id, cfg->netdevs[i].id) == 0)
+			return fail(p, "%s: id '%s' is used twice", opt, nd->id);
+	if (cfg->nr_netdevs == CLI_MAX_VIRTIO)
+		return fail(p, "%s: at most %d network backends", opt, CLI_MAX_VIRTIO);
+	cfg->netdevs[cfg->nr_netdevs++] = *nd;
+	return 0;
+}
+
+static int add_nic(struct parser *p, const char *opt, const struct cli_nic *nic, const char *ref)
+{
+	struct ember_config *cfg = p->cfg;
+
+	if (cfg->nr_nics == CLI_MAX_VIRTIO)
+		return fail(p, "%s: at most %d NICs", opt, CLI_MAX_VIRTIO);
+	p->nic_ref[cfg->nr_nics] = ref;
+	cfg->nics[cfg->nr_nics++] = *nic;
+	return 0;
+}
+
+/* -nic tap,ifname=NAME|fd=N[,script=no][,downscript=no][,mac=MAC][,model=virtio] */
+static int opt_nic(struct parser *p, const char *arg)
+{
+	struct cli_netdev nd = { .fd = -1 };
+	struct cli_nic nic = { 0 };
+	const char *key, *v, *list = arg;
+	size_t klen;
+	int ret;
+
+	if (strcmp(arg, "none") == 0)
+		return 0;
+	ret = next_prop(p, "-nic", &list, &key, &klen, &v);
+	if (ret < 0)
+		return ret;
+	if (ret == 0 || v || !key_is(key, klen, "tap"))
+		return fail(p, "-nic: only tap networking is available (-nic tap,ifname=NAME)");
+	while ((ret = next_prop(p, "-nic", &list, &key, &klen, &v)) > 0) {
+		if (!v)
+			return fail(p, "-nic: '%.*s' needs a value", (int)klen, key);
+		ret = tap_prop(p, "-nic", &nd, key, klen, v);
+		if (ret <= 0) {
+			if (ret < 0)
+				return ret;
+			continue;
+		}
+		if (key_is(key, klen, "mac")) {
+			if (parse_mac(v, nic.mac) < 0)
+				return fail(p, "-nic: mac=%s is not a unicast xx:xx:xx:xx:xx:xx",
+					    v);
+			nic.has_mac = true;
+		} else if (key_is(key, klen, "model")) {
+			if (strcmp(v, "virtio") != 0 && strcmp(v, "virtio-net-device") != 0)
+				return fail(p, "-nic: model=%s is not available (virtio)", v);
+		} else if (!key_is(key, klen, "id")) {
+			return fail(p,
+				    "-nic: unknown property '%.*s' (ifname, fd, script, "
+				    "downscript, mac, model)",
+				    (int)klen, key);
+		}
+	}
+	if (ret < 0)
+		return ret;
+	ret = add_netdev(p, "-nic", &nd);
+	if (ret < 0)
+		return ret;
+	nic.netdev = p->cfg->nr_netdevs - 1;
+	return add_nic(p, "-nic", &nic, NULL);
+}
+
+/* -netdev tap,id=ID,ifname=NAME|fd=N[,script=no][,downscript=no][,vhost=off] */
+static int opt_netdev(struct parser *p, const char *arg)
+{
+	struct cli_netdev nd = { .fd = -1 };
+	const char *key, *v, *list = arg;
+	size_t klen;
+	int ret;
+
+	ret = next_prop(p, "-netdev", &list, &key, &klen, &v);
+	if (ret < 0)
+		return ret;
+	if (ret == 0 || v || !key_is(key, klen, "tap"))
+		return fail(p, "-netdev: only tap is available (-netdev tap,id=ID,ifname=NAME)");
+	while ((ret = next_prop(p, "-netdev", &list, &key, &klen, &v)) > 0) {
+		if (!v)
+			return fail(p, "-netdev: '%.*s' needs a value", (int)klen, key);
+		ret = tap_prop(p, "-netdev", &nd, key, klen, v);
+		if (ret < 0)
+			return ret;
+		if (ret == 0)
+			continue;
+		if (!key_is(key, klen, "id"))
+			return fail(p,
+				    "-netdev: unknown property '%.*s' (id, ifname, fd, script, "
+				    "downscript, vhost)",
+				    (int)klen, key);
+		if (!*v)
+			return fail(p, "-netdev: empty id");
+		nd.id = v;
+	}
+	if (ret < 0)
+		return ret;
+	if (!nd.id)
+		return fail(p, "-netdev: give it an id= for -device to name");
+	return add_netdev(p, "-netdev", &nd);
+}
+
+/* -device virtio-net-device,netdev=ID[,mac=MAC][,id=NAME] */
+static int device_virtio_net(struct parser *p, const char *props)
+{
+	struct cli_nic nic = { 0 };
+	const char *key, *v, *netdev = NULL;
+	size_t klen;
+	int ret;
+
+	while ((ret = next_prop(p, "-device virtio-net-device", &props, &key, &klen, &v)) > 0) {
+		if (!v)
+			return fail(p, "-device virtio-net-device: '%.*s' needs a value", (int)klen,
+				    key);
+		if (key_is(key, klen, "netdev")) {
+			netdev = v;
+		} else if (key_is(key, klen, "mac")) {
+			if (parse_mac(v, nic.mac) < 0)
+				return fail(p,
+					    "-device virtio-net-device: mac=%s is not a unicast "
+					    "xx:xx:xx:xx:xx:xx",
+					    v);
+			nic.has_mac = true;
+		} else if (!key_is(key, klen, "id")) {
+			return fail(p,
+				    "-device virtio-net-device: unknown property '%.*s' (netdev, "
+				    "mac, id)",
+				    (int)klen, key);
+		}
+	}
+	if (ret < 0)
+		return ret;
+	if (!netdev)
+		return fail(p, "-device virtio-net-device: give its backend with netdev=ID");
+	return add_nic(p, "-device virtio-net-device", &nic, netdev);
+}
+
+/* Every -device virtio-net-device names a -netdev no other NIC took. */
+static int resolve_netdevs(struct parser *p)
+{
+	struct ember_config *cfg = p->cfg;
+	bool taken[CLI_MAX_VIRTIO] = { false };
+
+	for (unsigned int i = 0; i < cfg->nr_nics; i++) {
+		unsigned int k;
+
+		if (!p->nic_ref[i]) {
+			taken[cfg->nics[i].netdev] = true;
+			continue;
+		}
+		for (k = 0; k < cfg->nr_netdevs; k++)
+			if (cfg->netdevs[k].id && strcmp(cfg->netdevs[k].id, p->nic_ref[i]) == 0)
+				break;
+		if (k == cfg->nr_netdevs)
+			return fail(p, "-device virtio-net-device: no -netdev with id '%s'",
+				    p->nic_ref[i]);
+		if (taken[k])
+			return fail(p, "-device virtio-net-device: netdev '%s' is used twice",
+				    p->nic_ref[i]);
+		taken[k] = true;
+		cfg->nics[i].netdev = k;
+	}
+	if (cfg->nr_blk + cfg->nr_nics > CLI_MAX_VIRTIO)
+		return fail(p, "at most %d virtio devices (disks and NICs together)",
+			    CLI_MAX_VIRTIO);
+	return 0;
+}
+
 static int opt_device(struct parser *p, const char *arg)
 {
 	const char *comma = strchr(arg, ',');
@@ -505,6 +737,11 @@ static int opt_device(struct parser *p, const char *arg)
 		return device_debug_exit(p, comma ? comma + 1 : NULL);
 	if (len == 17 && strncmp(arg, "virtio-blk-device", 17) == 0)
 		return device_virtio_blk(p, comma ? comma + 1 : NULL);
+	if (len == 17 && strncmp(arg, "virtio-net-device", 17) == 0)
+		return device_virtio_net(p, comma ? comma + 1 : NULL);
+	if (len == 14 && strncmp(arg, "virtio-net-pci", 14) == 0)
+		return fail(p, "-device virtio-net-pci: ember has no PCI bus; use "
+			       "virtio-net-device");
 	if (len == 14 && strncmp(arg, "virtio-blk-pci", 14) == 0)
 		return fail(p, "-device virtio-blk-pci: ember has no PCI bus; use "
 			       "virtio-blk-device");
@@ -516,7 +753,8 @@ struct option_def {
 	int (*handler)(struct parser *p, const char *arg); /* NULL: a flag handled inline */
 };
 
-/* clang-format off: one option a line */
+/* Two options a line. */
+/* clang-format off */
 static const struct option_def options[] = {
 	{ "m", opt_m },		  { "smp", opt_smp },
 	{ "kernel", opt_kernel }, { "initrd", opt_initrd },
@@ -524,6 +762,7 @@ static const struct option_def options[] = {
 	{ "serial", opt_serial }, { "display", opt_display },
 	{ "name", opt_name },	  { "debugcon", opt_debugcon },
 	{ "device", opt_device }, { "drive", opt_drive },
+	{ "nic", opt_nic },	  { "netdev", opt_netdev },
 };
 /* clang-format on */
 
@@ -586,7 +825,7 @@ int cli_parse(int argc, char *const argv[], struct ember_config *cfg, char *err,
 	}
 	if (cfg->help || cfg->version || cfg->list_devices)
 		return 0;
-	if (resolve_drives(&p) < 0)
+	if (resolve_drives(&p) < 0 || resolve_netdevs(&p) < 0)
 		return -EINVAL;
 	if (cfg->kernel && cfg->bios)
 		return fail(&p,
@@ -604,6 +843,8 @@ void cli_print_devices(FILE *f)
 	fputs("Devices for -device:\n"
 	      "  virtio-blk-device,drive=ID[,serial=STR]\n"
 	      "      a virtio disk (virtio-mmio) for the -drive if=none,id=ID\n"
+	      "  virtio-net-device,netdev=ID[,mac=MAC]\n"
+	      "      a virtio NIC (virtio-mmio) on the -netdev tap,id=ID\n"
 	      "  isa-debug-exit[,iobase=N][,iosize=N]\n"
 	      "      a guest write of V ends ember with exit code (V << 1) | 1\n"
 	      "      (defaults: iobase=0x501, iosize=2)\n",
@@ -634,6 +875,12 @@ void cli_print_help(FILE *f)
 	      "                    a raw disk image as a virtio disk (vda, vdb, ... in the\n"
 	      "                    order given); with if=none, -device virtio-blk-device\n"
 	      "                    attaches it. A ',' in a value is written ',,'\n"
+	      "  -nic tap,ifname=NAME|fd=N[,mac=MAC][,script=no,downscript=no][,model=virtio]\n"
+	      "                    a virtio NIC on a tap (eth0, eth1, ... in order); ember\n"
+	      "                    opens or creates the tap but configures nothing on the\n"
+	      "                    host and runs no scripts; without mac= one is made up\n"
+	      "  -netdev tap,id=ID,ifname=NAME|fd=N[,vhost=off]\n"
+	      "                    a tap for -device virtio-net-device,netdev=ID\n"
 	      "  -no-acpi          no ACPI tables: MP tables, and virtio_mmio.device= hints\n"
 	      "                    on the kernel command line, describe the machine\n"
 	      "  -name NAME        name the guest in ember's messages\n"

@@ -19,6 +19,7 @@
 #define CLI_MAX_VCPUS 254 /* APIC IDs 0..253; the IOAPIC takes the next (MP tables) */
 #define CLI_MAX_DEBUG_EXIT 4
 #define CLI_MAX_DRIVES 8  /* virtio-mmio devices have 8 ISA IRQs to share */
+#define CLI_MAX_VIRTIO 8  /* disks and NICs together */
 #define CLI_STRINGS 8192  /* room for unescaped option values */
 #define CLI_SERIAL_MAX 20 /* bytes of a virtio-blk serial (VIRTIO_BLK_ID_BYTES) */
 
@@ -43,6 +44,20 @@ struct cli_drive {
 	enum cli_cache cache;
 	enum cli_aio aio;
 	bool if_none; /* if=none: a -device virtio-blk-device,drive=ID attaches it */
+};
+
+/* A -netdev tap (or the tap of a -nic): the interface, or a descriptor passed in. */
+struct cli_netdev {
+	const char *id;	    /* NULL for -nic's own */
+	const char *ifname; /* NULL with fd */
+	int fd;		    /* -1: open ifname */
+};
+
+/* A virtio-net device and its tap. */
+struct cli_nic {
+	unsigned int netdev; /* index into netdevs[] */
+	bool has_mac;
+	uint8_t mac[6];
 };
 
 /* A virtio-blk device: its drive, and a serial that overrides the drive's. */
@@ -75,6 +90,11 @@ struct ember_config {
 	/* virtio-blk devices, in the order their options came: vda, vdb, ... */
 	unsigned int nr_blk;
 	struct cli_blk blk[CLI_MAX_DRIVES];
+	unsigned int nr_netdevs;
+	struct cli_netdev netdevs[CLI_MAX_VIRTIO];
+	/* virtio-net devices in the order their options came: eth0, eth1, ... */
+	unsigned int nr_nics;
+	struct cli_nic nics[CLI_MAX_VIRTIO];
 	/* Option values that needed unescaping (",," is a comma) live here. */
 	char strings[CLI_STRINGS];
 	size_t strings_used;

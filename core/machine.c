@@ -26,8 +26,10 @@
 #include "firmware/kernel.h"
 #include "firmware/layout.h"
 #include "firmware/mptable.h"
+#include "net/tap.h"
 #include "virtio/blk.h"
 #include "virtio/mmio.h"
+#include "virtio/net.h"
 
 #include <errno.h>
 #include <linux/kvm.h>
@@ -39,6 +41,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -51,7 +54,7 @@
  * The ISA IRQs virtio-mmio devices get, in order: those no PC device ember
  * has (or Linux probes for) uses. Edge-triggered, through an irqfd.
  */
-static const unsigned int virtio_irqs[CLI_MAX_DRIVES] = { 5, 6, 7, 10, 11, 12, 14, 15 };
+static const unsigned int virtio_irqs[CLI_MAX_VIRTIO] = { 5, 6, 7, 10, 11, 12, 14, 15 };
 
 struct machine;
 
@@ -67,6 +70,20 @@ struct machine_blk {
 	int irqfd;
 	int kickfd;
 	bool disk_watched;
+};
+
+/* A virtio NIC: its tap, device and transport, and their fds in the event loop. */
+struct machine_net {
+	struct machine *m;
+	char name[32];
+	struct tap tap;
+	struct net *net;
+	struct virtio_mmio *mmio;
+	uint64_t base;
+	unsigned int gsi;
+	int irqfd;
+	int kickfd[2]; /* receive and transmit queue */
+	bool tap_watched;
 };
 
 struct machine {
@@ -96,7 +113,9 @@ struct machine {
 	bool have_pm;
 	unsigned int nr_blk;
 	struct machine_blk blk[CLI_MAX_DRIVES];
-	char hints[CLI_MAX_DRIVES * 64]; /* virtio_mmio.device= for -no-acpi */
+	unsigned int nr_net;
+	struct machine_net net[CLI_MAX_VIRTIO];
+	char hints[CLI_MAX_VIRTIO * 64]; /* virtio_mmio.device= for -no-acpi */
 	/* Set by a step that failed because of the user's input: exit 2. */
 	bool usage_error;
 	char err[512];
@@ -129,7 +148,7 @@ static int inputs_init(struct machine *m)
 		size_t used = 0;
 
 		/* Without ACPI the kernel learns of virtio devices from its command line. */
-		for (unsigned int i = 0; cfg->no_acpi && i < cfg->nr_blk; i++)
+		for (unsigned int i = 0; cfg->no_acpi && i < cfg->nr_blk + cfg->nr_nics; i++)
 			used += (size_t)snprintf(m->hints + used, sizeof(m->hints) - used,
 						 "%svirtio_mmio.device=%u@0x%llx:%u",
 						 used ? " " : "", (unsigned int)VIRTIO_MMIO_WINDOW,
@@ -507,6 +526,219 @@ static void legacy_fini(struct machine *m)
 	m->have_rtc = m->have_i8042 = false;
 }
 
+/* --- virtio NICs ------------------------------------------------------------------ */
+
+static void net_interrupt(void *opaque)
+{
+	struct machine_net *mn = opaque;
+	uint64_t one = 1;
+
+	if (write(mn->irqfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_warn("%s: interrupt: %s", mn->name, strerror(errno));
+}
+
+static void net_kicked(struct machine_net *mn, unsigned int q)
+{
+	uint64_t n;
+
+	if (read(mn->kickfd[q], &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_debug("%s: reading its kick: %s", mn->name, strerror(errno));
+	virtio_mmio_notify(mn->mmio, q);
+}
+
+static void net_rx_kicked(void *opaque, uint32_t events)
+{
+	(void)events;
+	net_kicked(opaque, 0);
+}
+
+static void net_tx_kicked(void *opaque, uint32_t events)
+{
+	(void)events;
+	net_kicked(opaque, 1);
+}
+
+static void net_tap_ready(void *opaque, uint32_t events)
+{
+	struct machine_net *mn = opaque;
+
+	net_backend_event(mn->net, events);
+	/* A deleted tap reports an error forever: stop listening to it. */
+	if (net_backend_dead(mn->net) && mn->tap_watched) {
+		evloop_del(vm_evloop(mn->m->vm), mn->tap.fd);
+		mn->tap_watched = false;
+	}
+}
+
+/* The device's wish, from any thread: the tap's handler stays, its events change. */
+static void net_watch_tap(void *opaque, uint32_t events)
+{
+	struct machine_net *mn = opaque;
+
+	if (mn->tap_watched)
+		evloop_mod(vm_evloop(mn->m->vm), mn->tap.fd, events);
+}
+
+static int net_offloads(void *opaque, unsigned int tun_flags)
+{
+	return tap_set_offloads(&((struct machine_net *)opaque)->tap, tun_flags);
+}
+
+static struct ioeventfd_spec net_kick_spec(const struct machine_net *mn, unsigned int q)
+{
+	return (struct ioeventfd_spec){
+		.addr = mn->base + VIRTIO_MMIO_QUEUE_NOTIFY,
+		.len = 4,
+		.match = true,
+		.datamatch = q,
+	};
+}
+
+static int net_open_one(struct machine *m, unsigned int i, unsigned int slot)
+{
+	const struct cli_nic *nic = &m->cfg->nics[i];
+	const struct cli_netdev *nd = &m->cfg->netdevs[nic->netdev];
+	struct machine_net *mn = &m->net[i];
+	struct net_config nc = { 0 };
+	int ret;
+
+	mn->m = m;
+	mn->irqfd = mn->kickfd[0] = mn->kickfd[1] = -1;
+	mn->tap.fd = -1;
+	mn->base = VIRTIO_MMIO_BASE + slot * VIRTIO_MMIO_STRIDE;
+	mn->gsi = virtio_irqs[slot];
+	snprintf(mn->name, sizeof(mn->name), "virtio-net eth%u", i);
+	ret = tap_open(&mn->tap, nd->ifname, nd->fd, m->err, sizeof(m->err));
+	if (ret < 0) {
+		m->usage_error = true;
+		return ret;
+	}
+	if (nic->has_mac) {
+		memcpy(nc.mac, nic->mac, 6);
+	} else {
+		/* QEMU's prefix, whose first byte has the locally administered bit. */
+		nc.mac[0] = 0x52;
+		nc.mac[1] = 0x54;
+		nc.mac[2] = 0x00;
+		if (getrandom(nc.mac + 3, 3, 0) != 3)
+			nc.mac[5] = (uint8_t)(0x56 + i);
+	}
+	nc.fd = mn->tap.fd;
+	nc.offloads = tap_virtio_offloads(&mn->tap);
+	nc.set_offloads = net_offloads;
+	nc.watch = net_watch_tap;
+	nc.opaque = mn;
+	nc.name = mn->name;
+	ret = net_create(&mn->net, &nc);
+	if (ret < 0) {
+		set_err(m, "%s: %s", mn->name, strerror(-ret));
+		return ret;
+	}
+	log_info("%s: tap %s, MAC %02x:%02x:%02x:%02x:%02x:%02x", mn->name, mn->tap.ifname,
+		 nc.mac[0], nc.mac[1], nc.mac[2], nc.mac[3], nc.mac[4], nc.mac[5]);
+	return 0;
+}
+
+static int net_wire(struct machine *m, struct machine_net *mn)
+{
+	static evloop_cb const kicked[2] = { net_rx_kicked, net_tx_kicked };
+	struct virtio_mmio_host host = {
+		.mem = vm_gmem(m->vm),
+		.interrupt = net_interrupt,
+		.irq_opaque = mn,
+	};
+	struct virtio_device_info info;
+	const struct virtio_device_ops *ops;
+	struct virtio_transport tr;
+	int ret;
+
+	net_device(mn->net, &info, &ops);
+	ret = virtio_mmio_create(&mn->mmio, &info, ops, mn->net, &host);
+	if (ret < 0)
+		return ret;
+	virtio_mmio_transport(mn->mmio, &tr);
+	net_attach(mn->net, &tr);
+	ret = virtio_mmio_register(mn->mmio, vm_mmio(m->vm), mn->base);
+	if (ret < 0)
+		return ret;
+	ret = irqchip_irqfd_assign(vm_irqchip(m->vm), mn->gsi, &mn->irqfd);
+	if (ret < 0)
+		return ret;
+	for (unsigned int q = 0; q < 2; q++) {
+		struct ioeventfd_spec spec = net_kick_spec(mn, q);
+
+		ret = ioeventfd_assign(vm_fd(m->vm), &spec, &mn->kickfd[q]);
+		if (ret < 0)
+			return ret;
+		ret = evloop_add(vm_evloop(m->vm), mn->kickfd[q], EPOLLIN, kicked[q], mn);
+		if (ret < 0) {
+			ioeventfd_release(vm_fd(m->vm), &spec, mn->kickfd[q]);
+			mn->kickfd[q] = -1;
+			return ret;
+		}
+	}
+	/* Not read until the driver starts the device (events 0 until then). */
+	ret = evloop_add(vm_evloop(m->vm), mn->tap.fd, 0, net_tap_ready, mn);
+	mn->tap_watched = ret == 0;
+	return ret;
+}
+
+static int nics_init(struct machine *m)
+{
+	int ret;
+
+	for (unsigned int i = 0; i < m->cfg->nr_nics; i++) {
+		unsigned int slot = m->cfg->nr_blk + i;
+
+		m->nr_net = i + 1;
+		ret = net_open_one(m, i, slot);
+		if (ret < 0)
+			return ret;
+		ret = net_wire(m, &m->net[i]);
+		if (ret < 0) {
+			set_err(m, "%s at 0x%llx, IRQ %u: %s", m->net[i].name,
+				(unsigned long long)m->net[i].base, m->net[i].gsi, strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static void nics_fini(struct machine *m)
+{
+	for (unsigned int i = m->nr_net; i-- > 0;) {
+		struct machine_net *mn = &m->net[i];
+		struct net_stats st;
+
+		for (unsigned int q = 0; q < 2; q++) {
+			struct ioeventfd_spec spec = net_kick_spec(mn, q);
+
+			if (mn->kickfd[q] < 0)
+				continue;
+			evloop_del(vm_evloop(m->vm), mn->kickfd[q]);
+			ioeventfd_release(vm_fd(m->vm), &spec, mn->kickfd[q]);
+		}
+		if (mn->tap_watched)
+			evloop_del(vm_evloop(m->vm), mn->tap.fd);
+		virtio_mmio_destroy(mn->mmio);
+		if (mn->irqfd >= 0)
+			irqchip_irqfd_release(vm_irqchip(m->vm), mn->gsi, mn->irqfd);
+		if (mn->net) {
+			net_get_stats(mn->net, &st);
+			log_info("%s: %llu frames received, %llu sent, %llu dropped receiving, "
+				 "%llu dropped sending",
+				 mn->name, (unsigned long long)st.rx_frames,
+				 (unsigned long long)st.tx_frames,
+				 (unsigned long long)st.rx_dropped,
+				 (unsigned long long)st.tx_dropped);
+		}
+		net_destroy(mn->net);
+		tap_close(&mn->tap);
+		memset(mn, 0, sizeof(*mn));
+	}
+	m->nr_net = 0;
+}
+
 static void acpi_power_off(void *opaque)
 {
 	log_info("the guest powered off (ACPI S5)");
@@ -767,7 +999,7 @@ static int write_acpi(struct machine *m)
 		.pm1a_cnt = ACPI_PM_CNT_BASE,
 		.rtc_century = RTC_CENTURY,
 		.com1 = m->have_uart,
-		.nr_virtio = m->nr_blk,
+		.nr_virtio = m->nr_blk + m->nr_net,
 	};
 	size_t len = BOOT_BIOS_START - BOOT_ACPI_START;
 	void *p = gmem_translate(vm_gmem(m->vm), BOOT_ACPI_START, len);
@@ -776,6 +1008,9 @@ static int write_acpi(struct machine *m)
 	for (unsigned int i = 0; i < m->nr_blk; i++)
 		ac.virtio[i] =
 			(struct acpi_virtio){ m->blk[i].base, VIRTIO_MMIO_WINDOW, m->blk[i].gsi };
+	for (unsigned int i = 0; i < m->nr_net; i++)
+		ac.virtio[m->nr_blk + i] =
+			(struct acpi_virtio){ m->net[i].base, VIRTIO_MMIO_WINDOW, m->net[i].gsi };
 	n = p ? acpi_write(p, len, BOOT_ACPI_START, &ac) : -EFAULT;
 	if (n < 0)
 		set_err(m, "writing the ACPI tables: %s", strerror((int)-n));
@@ -897,13 +1132,20 @@ struct machine_step {
 };
 
 /* The set-up order; teardown runs it backwards from the last step attempted. */
-/* clang-format off: one step a line */
+/* One step a line. */
+/* clang-format off */
 static const struct machine_step steps[] = {
-	{ "inputs", inputs_init, inputs_fini },	   { "kvm", kvm_init, kvm_fini },
-	{ "memory", memory_init, NULL },	   { "irqchip", irqchip_init, NULL },
-	{ "cpuid", cpuid_init, cpuid_fini },	   { "signals", signals_init, signals_fini },
-	{ "devices", devices_init, devices_fini }, { "virtio", virtio_init, virtio_fini },
-	{ "firmware", firmware_init, NULL },	   { "vcpus", vcpus_init, NULL },
+	{ "inputs", inputs_init, inputs_fini },
+	{ "kvm", kvm_init, kvm_fini },
+	{ "memory", memory_init, NULL },
+	{ "irqchip", irqchip_init, NULL },
+	{ "cpuid", cpuid_init, cpuid_fini },
+	{ "signals", signals_init, signals_fini },
+	{ "devices", devices_init, devices_fini },
+	{ "virtio", virtio_init, virtio_fini },
+	{ "nics", nics_init, nics_fini },
+	{ "firmware", firmware_init, NULL },
+	{ "vcpus", vcpus_init, NULL },
 	{ "start", start_init, start_fini },
 };
 /* clang-format on */

@@ -325,6 +325,73 @@ START_TEST(drive_errors)
 }
 END_TEST
 
+START_TEST(nics)
+{
+	ck_assert_int_eq(parse("-kernel", "k", "-nic",
+			       "tap,ifname=tap0,script=no,downscript=no,mac=52:54:00:12:34:56,"
+			       "model=virtio",
+			       "-device", "virtio-net-device,netdev=n1,mac=02:00:00:00:00:01",
+			       "-netdev", "tap,id=n1,fd=3,vhost=off", "-nic", "tap,ifname=tap1",
+			       "-drive", "file=d.img", NULL),
+			 0);
+	ck_assert_uint_eq(cfg.nr_netdevs, 3);
+	ck_assert_uint_eq(cfg.nr_nics, 3);
+	/* NICs in the order their options came; the -device's backend came later. */
+	ck_assert_str_eq(cfg.netdevs[cfg.nics[0].netdev].ifname, "tap0");
+	ck_assert_int_eq(cfg.netdevs[cfg.nics[0].netdev].fd, -1);
+	ck_assert(cfg.nics[0].has_mac);
+	ck_assert_uint_eq(cfg.nics[0].mac[5], 0x56);
+	ck_assert_int_eq(cfg.netdevs[cfg.nics[1].netdev].fd, 3);
+	ck_assert_ptr_null(cfg.netdevs[cfg.nics[1].netdev].ifname);
+	ck_assert_uint_eq(cfg.nics[1].mac[0], 0x02);
+	ck_assert_str_eq(cfg.netdevs[cfg.nics[2].netdev].ifname, "tap1");
+	ck_assert(!cfg.nics[2].has_mac);
+	ck_assert_uint_eq(cfg.nr_blk, 1);
+	ck_assert_int_eq(parse("-kernel", "k", "-nic", "none", NULL), 0);
+	ck_assert_uint_eq(cfg.nr_nics, 0);
+}
+END_TEST
+
+START_TEST(nic_errors)
+{
+	fails_with(parse("-kernel", "k", "-nic", "user", NULL), "only tap");
+	fails_with(parse("-kernel", "k", "-nic", "tap", NULL), "ifname=NAME");
+	fails_with(parse("-kernel", "k", "-nic", "tap,ifname=a,fd=3", NULL), "not both");
+	fails_with(parse("-kernel", "k", "-nic", "tap,ifname=abcdefghijklmnop", NULL),
+		   "1 to 15 characters");
+	fails_with(parse("-kernel", "k", "-nic", "tap,ifname=t,script=/etc/qemu-ifup", NULL),
+		   "runs no scripts");
+	fails_with(parse("-kernel", "k", "-nic", "tap,ifname=t,mac=01:00:00:00:00:01", NULL),
+		   "unicast");
+	fails_with(parse("-kernel", "k", "-nic", "tap,ifname=t,mac=52:54:00:12:34", NULL),
+		   "unicast");
+	fails_with(parse("-kernel", "k", "-nic", "tap,ifname=t,model=e1000", NULL), "e1000");
+	fails_with(parse("-kernel", "k", "-nic", "tap,ifname=t,queues=4", NULL),
+		   "unknown property 'queues'");
+	fails_with(parse("-kernel", "k", "-nic", "tap,fd=x", NULL), "not a descriptor");
+	fails_with(parse("-kernel", "k", "-netdev", "tap,ifname=t", NULL), "id=");
+	fails_with(parse("-kernel", "k", "-netdev", "user,id=n", NULL), "only tap");
+	fails_with(parse("-kernel", "k", "-netdev", "tap,id=n,ifname=t,vhost=on", NULL),
+		   "no vhost-net");
+	fails_with(parse("-kernel", "k", "-netdev", "tap,id=n,ifname=t", "-netdev",
+			 "tap,id=n,ifname=u", NULL),
+		   "used twice");
+	fails_with(parse("-kernel", "k", "-device", "virtio-net-device", NULL), "netdev=ID");
+	fails_with(parse("-kernel", "k", "-device", "virtio-net-device,netdev=x", NULL),
+		   "no -netdev with id 'x'");
+	fails_with(parse("-kernel", "k", "-netdev", "tap,id=n,ifname=t", "-device",
+			 "virtio-net-device,netdev=n", "-device", "virtio-net-device,netdev=n",
+			 NULL),
+		   "netdev 'n' is used twice");
+	fails_with(parse("-kernel", "k", "-device", "virtio-net-pci,netdev=n", NULL), "no PCI");
+	fails_with(parse("-kernel", "k", "-nic", "tap,ifname=a", "-nic", "tap,ifname=b", "-nic",
+			 "tap,ifname=c", "-nic", "tap,ifname=d", "-nic", "tap,ifname=e", "-drive",
+			 "file=1", "-drive", "file=2", "-drive", "file=3", "-drive", "file=4",
+			 NULL),
+		   "at most 8 virtio devices");
+}
+END_TEST
+
 static Suite *cli_suite(void)
 {
 	Suite *s = suite_create("cli");
@@ -344,6 +411,8 @@ static Suite *cli_suite(void)
 	tcase_add_test(tc, linux_option_errors);
 	tcase_add_test(tc, drives);
 	tcase_add_test(tc, drive_errors);
+	tcase_add_test(tc, nics);
+	tcase_add_test(tc, nic_errors);
 	suite_add_tcase(s, tc);
 	return s;
 }
