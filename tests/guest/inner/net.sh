@@ -1,0 +1,35 @@
+# Runs inside a Linux guest under ember with virtio NICs: reports the MACs,
+# brings eth0 up on 169.254.0.2/16, then takes its cues from ember's stdin
+# (the host test) for the transfers.
+echo "inner guest: user space reached"
+mkdir -p /tmp
+for i in 0 1; do
+	echo "eth$i mac: $(cat /sys/class/net/eth$i/address 2>/dev/null)"
+done
+ip link set lo up
+ip link set eth0 up
+ip addr add 169.254.0.2/16 dev eth0
+n=0
+until ping -c 1 -W 1 169.254.0.1 >/dev/null 2>&1; do
+	n=$((n + 1))
+	[ $n -lt 120 ] || break
+done
+echo "network up"
+if ping -c 3 -W 5 169.254.0.1 >/dev/null 2>&1; then echo "ping host: ok"; else echo "ping host: failed"; fi
+# busybox nc ends when its stdin does: a listener reads a FIFO that a
+# sleeping writer keeps open (not a pipeline: "wait" would wait for the sleep).
+mkfifo /tmp/hold
+sleep 600 >/tmp/hold &
+nc -l -p 5001 </tmp/hold >/tmp/in &
+listener=$!
+sleep 1
+echo "listening"
+wait $listener
+echo "received: $(sha256sum </tmp/in | cut -d' ' -f1) $(wc -c </tmp/in)"
+read -r _
+yes guest-to-host | head -c 16777216 | nc 169.254.0.1 5002
+echo "sent"
+read -r _
+# The host deleted the tap: sending fails quietly, the guest and ember go on.
+ping -c 2 -W 1 169.254.0.1 >/dev/null 2>&1
+echo "after the tap went: still running"
