@@ -179,6 +179,11 @@ static void rx_run(struct net *n)
 
 	if (!n->active)
 		return;
+	/*
+	 * While the driver has buffers posted it need not kick: each kick is an
+	 * exit. rx_deliver() asks for kicks again when it runs out.
+	 */
+	virtq_disable_notify(n->rxq);
 	for (unsigned int budget = NET_BUDGET; budget; budget--) {
 		int ret;
 
