@@ -283,13 +283,26 @@ fail:
 	return ret;
 }
 
-void disk_close(struct disk *d)
+int disk_close(struct disk *d)
 {
+	int ret = 0;
+
 	if (!d)
-		return;
+		return 0;
 	if (d->engine) {
 		disk_drain(d);
 		d->engine->fini(d);
+	}
+	if (d->fd >= 0 && !d->readonly && d->cache != DISK_CACHE_UNSAFE) {
+		int r;
+
+		do
+			r = fdatasync(d->fd);
+		while (r < 0 && errno == EINTR);
+		if (r < 0)
+			ret = -errno;
+		else if (d->flush_failed)
+			ret = -EIO;
 	}
 	if (d->efd >= 0)
 		close(d->efd);
@@ -299,6 +312,7 @@ void disk_close(struct disk *d)
 		close(d->fd); /* releases the OFD lock */
 	free(d->zeroes);
 	free(d);
+	return ret;
 }
 
 uint64_t disk_size(const struct disk *d)

@@ -78,8 +78,13 @@ struct disk;
  * refused by its filesystem, ...).
  */
 int disk_open(struct disk **out, const struct disk_config *cfg, char *err, size_t err_len);
-/* Drains, then closes the file (releasing the lock). NULL is fine. */
-void disk_close(struct disk *d);
+/*
+ * Drains, writes the page cache back (fdatasync; not for readonly or
+ * cache=unsafe), then closes the file, releasing the lock. Returns 0, or
+ * -errno when the write-back failed (or an earlier FLUSH had): the guest's
+ * last writes may be lost. NULL is fine.
+ */
+int disk_close(struct disk *d);
 
 /* Bytes, from the file's size (or the block device's); never changes while open. */
 uint64_t disk_size(const struct disk *d);

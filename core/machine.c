@@ -116,6 +116,8 @@ struct machine {
 	unsigned int nr_net;
 	struct machine_net net[CLI_MAX_VIRTIO];
 	char hints[CLI_MAX_VIRTIO * 64]; /* virtio_mmio.device= for -no-acpi */
+	/* A disk's last writes could not be written back at exit: exit 1. */
+	bool lost_writes;
 	/* Set by a step that failed because of the user's input: exit 2. */
 	bool usage_error;
 	char err[512];
@@ -962,6 +964,7 @@ static void virtio_fini(struct machine *m)
 {
 	for (unsigned int i = m->nr_blk; i-- > 0;) {
 		struct machine_blk *mb = &m->blk[i];
+		int ret;
 
 		if (mb->kickfd >= 0) {
 			struct ioeventfd_spec kick = {
@@ -981,7 +984,13 @@ static void virtio_fini(struct machine *m)
 		if (mb->irqfd >= 0)
 			irqchip_irqfd_release(vm_irqchip(m->vm), mb->gsi, mb->irqfd);
 		blk_destroy(mb->blk);
-		disk_close(mb->disk);
+		ret = disk_close(mb->disk);
+		if (ret < 0) {
+			log_err("%s: writing the image back at exit failed (%s); the guest's "
+				"last writes may be lost",
+				mb->name, strerror(-ret));
+			m->lost_writes = true;
+		}
 		memset(mb, 0, sizeof(*mb));
 	}
 	m->nr_blk = 0;
@@ -1190,5 +1199,7 @@ int machine_run(const struct ember_config *cfg)
 	}
 	code = vm_wait(m.vm);
 	teardown(&m, done);
+	if (m.lost_writes && code == EMBER_EXIT_OK)
+		code = EMBER_EXIT_FAILURE;
 	return code;
 }

@@ -880,7 +880,13 @@ START_TEST(test_flush_sticky_error)
 	ck_assert_int_eq(run_buf(d, DISK_READ, 0, dst, sizeof(dst)), 0);
 	ck_assert_mem_eq(dst, src, sizeof(src));
 	ck_assert_int_eq(run_op(d, DISK_FLUSH, 0, 0, false), -EIO);
-	disk_close(d);
+	/* Closing writes back once more, and still reports the loss. */
+	ck_assert_int_eq(disk_close(d), -EIO);
+
+	/* A disk that never failed closes cleanly, written back. */
+	d = open_disk(&f, false, DISK_CACHE_WRITEBACK);
+	ck_assert_int_eq(run_buf(d, DISK_WRITE, 0, src, sizeof(src)), 0);
+	ck_assert_int_eq(disk_close(d), 0);
 
 	/* Any fdatasync error is a failed FLUSH: ENOSPC from writeback too. */
 	d = open_disk(&f, false, DISK_CACHE_WRITEBACK);
