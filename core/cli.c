@@ -126,6 +126,17 @@ static int opt_smp(struct parser *p, const char *arg)
 	return 0;
 }
 
+static int opt_shutdown_timeout(struct parser *p, const char *arg)
+{
+	uint64_t n;
+
+	if (parse_u64(arg, &n) < 0 || n > CLI_MAX_SHUTDOWN_TIMEOUT)
+		return fail(p, "-shutdown-timeout: give whole seconds from 0 to %d, not '%s'",
+			    CLI_MAX_SHUTDOWN_TIMEOUT, arg);
+	p->cfg->shutdown_timeout = (unsigned int)n;
+	return 0;
+}
+
 static int opt_bios(struct parser *p, const char *arg)
 {
 	if (!*arg)
@@ -763,6 +774,7 @@ static const struct option_def options[] = {
 	{ "name", opt_name },	  { "debugcon", opt_debugcon },
 	{ "device", opt_device }, { "drive", opt_drive },
 	{ "nic", opt_nic },	  { "netdev", opt_netdev },
+	{ "shutdown-timeout", opt_shutdown_timeout },
 };
 /* clang-format on */
 
@@ -782,6 +794,7 @@ int cli_parse(int argc, char *const argv[], struct ember_config *cfg, char *err,
 	cfg->ram_size = CLI_DEFAULT_RAM;
 	cfg->nr_vcpus = 1;
 	cfg->serial.kind = CHARDEV_STDIO;
+	cfg->shutdown_timeout = CLI_DEFAULT_SHUTDOWN_TIMEOUT;
 	if (err_len)
 		err[0] = '\0';
 
@@ -882,7 +895,12 @@ void cli_print_help(FILE *f)
 	      "  -netdev tap,id=ID,ifname=NAME|fd=N[,vhost=off]\n"
 	      "                    a tap for -device virtio-net-device,netdev=ID\n"
 	      "  -no-acpi          no ACPI tables: MP tables, and virtio_mmio.device= hints\n"
-	      "                    on the kernel command line, describe the machine\n"
+	      "                    on the kernel command line, describe the machine (the\n"
+	      "                    hints are added for acpi=off in -append too)\n"
+	      "  -shutdown-timeout SECONDS\n"
+	      "                    how long SIGTERM waits for the guest to power off after\n"
+	      "                    pressing its ACPI power button (default 30; 0: SIGTERM\n"
+	      "                    stops the guest at once, as SIGINT does)\n"
 	      "  -name NAME        name the guest in ember's messages\n"
 	      "  -nographic, -display none, -no-reboot\n"
 	      "                    accepted as in QEMU; ember has no display and a guest\n"
@@ -902,6 +920,7 @@ void cli_print_help(FILE *f)
 	      "  1                 ember failed (KVM error, entry failure)\n"
 	      "  2                 bad usage or input; the guest was not started\n"
 	      "  (V << 1) | 1      the guest wrote V to an isa-debug-exit port\n"
-	      "  128 + N           ember was stopped by signal N (SIGINT, SIGTERM)\n",
+	      "  128 + N           ember was stopped by signal N (SIGINT, SIGTERM); a guest\n"
+	      "                    that powers off after SIGTERM's power button ends with 0\n",
 	      f);
 }

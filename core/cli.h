@@ -23,6 +23,10 @@
 #define CLI_STRINGS 8192  /* room for unescaped option values */
 #define CLI_SERIAL_MAX 20 /* bytes of a virtio-blk serial (VIRTIO_BLK_ID_BYTES) */
 
+/* Seconds SIGTERM gives the guest to power off (-shutdown-timeout). */
+#define CLI_DEFAULT_SHUTDOWN_TIMEOUT 30
+#define CLI_MAX_SHUTDOWN_TIMEOUT 86400
+
 enum cli_cache {
 	CLI_CACHE_WRITEBACK,
 	CLI_CACHE_NONE,
@@ -85,6 +89,8 @@ struct ember_config {
 	unsigned int nr_debug_exit;
 	struct cli_debug_exit debug_exit[CLI_MAX_DEBUG_EXIT];
 	bool no_acpi;
+	/* Seconds SIGTERM waits for the guest to power off; 0: stop at once. */
+	unsigned int shutdown_timeout;
 	unsigned int nr_drives;
 	struct cli_drive drives[CLI_MAX_DRIVES];
 	/* virtio-blk devices, in the order their options came: vda, vdb, ... */

@@ -90,6 +90,8 @@ struct machine {
 	const struct ember_config *cfg;
 	struct vm *vm;
 	int sigfd;
+	int shutdown_timer; /* timerfd: how long SIGTERM's power button is given */
+	bool powering_down; /* SIGTERM pressed the power button */
 	struct chardev *debugcon_out;
 	struct debugcon debugcon;
 	struct debug_exit debug_exit[CLI_MAX_DEBUG_EXIT];
@@ -252,6 +254,51 @@ static void cpuid_fini(struct machine *m)
 	m->cpuid = NULL;
 }
 
+static void shutdown_timed_out(void *opaque, uint32_t events)
+{
+	struct machine *m = opaque;
+
+	(void)events;
+	log_warn("the guest did not power off within %u s of SIGTERM; stopping it",
+		 m->cfg->shutdown_timeout);
+	vm_request_stop(m->vm, EMBER_EXIT_SIGNAL_BASE + SIGTERM);
+}
+
+/*
+ * SIGTERM presses the ACPI power button, as QEMU's system_powerdown does,
+ * and gives the guest cfg->shutdown_timeout seconds to power off. Returns
+ * false when that cannot work (no ACPI, a zero timeout, or a guest that has
+ * not enabled the button's event): the caller stops the guest at once.
+ */
+static bool press_power_button(struct machine *m)
+{
+	struct itimerspec its = { .it_value.tv_sec = (time_t)m->cfg->shutdown_timeout };
+	int err;
+
+	if (!m->cfg->shutdown_timeout || !__atomic_load_n(&m->have_pm, __ATOMIC_ACQUIRE))
+		return false;
+	if (!acpi_pm_power_button(&m->pm)) {
+		log_info("SIGTERM: the guest does not handle the ACPI power button");
+		return false;
+	}
+	m->shutdown_timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (m->shutdown_timer < 0 || timerfd_settime(m->shutdown_timer, 0, &its, NULL) < 0)
+		err = errno;
+	else
+		err = -evloop_add(vm_evloop(m->vm), m->shutdown_timer, EPOLLIN, shutdown_timed_out,
+				  m);
+	if (err) {
+		log_warn("SIGTERM: cannot time the guest's shutdown (%s)", strerror(err));
+		if (m->shutdown_timer >= 0)
+			close(m->shutdown_timer);
+		m->shutdown_timer = -1;
+		return false;
+	}
+	log_info("SIGTERM: pressed the ACPI power button; the guest has %u s to power off",
+		 m->cfg->shutdown_timeout);
+	return true;
+}
+
 static void on_signal(void *opaque, uint32_t events)
 {
 	struct machine *m = opaque;
@@ -260,6 +307,12 @@ static void on_signal(void *opaque, uint32_t events)
 	(void)events;
 	if (read(m->sigfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
 		return;
+	/* A second SIGTERM, or SIGINT, stops at once. */
+	if (si.ssi_signo == SIGTERM && !m->powering_down) {
+		m->powering_down = true;
+		if (press_power_button(m))
+			return;
+	}
 	log_info("received signal %u (%s); stopping", si.ssi_signo, strsignal((int)si.ssi_signo));
 	vm_request_stop(m->vm, EMBER_EXIT_SIGNAL_BASE + (int)si.ssi_signo);
 }
@@ -290,6 +343,11 @@ static int signals_init(struct machine *m)
 
 static void signals_fini(struct machine *m)
 {
+	if (m->shutdown_timer >= 0) {
+		evloop_del(vm_evloop(m->vm), m->shutdown_timer);
+		close(m->shutdown_timer);
+		m->shutdown_timer = -1;
+	}
 	if (m->sigfd < 0)
 		return;
 	evloop_del(vm_evloop(m->vm), m->sigfd);
@@ -747,6 +805,12 @@ static void acpi_power_off(void *opaque)
 	vm_request_stop(opaque, EMBER_EXIT_OK);
 }
 
+static void acpi_reset(void *opaque)
+{
+	log_info("the guest reset the machine (ACPI reset register); ending");
+	vm_request_stop(opaque, EMBER_EXIT_OK);
+}
+
 static int devices_init(struct machine *m)
 {
 	const struct ember_config *cfg = m->cfg;
@@ -782,8 +846,17 @@ static int devices_init(struct machine *m)
 		return ret;
 	}
 	if (cfg->kernel && !cfg->no_acpi) {
-		acpi_pm_init(&m->pm, ACPI_SLP_TYP_S5, acpi_power_off, m->vm);
-		m->have_pm = true;
+		struct acpi_pm_host host = {
+			.power_off = acpi_power_off,
+			.reset = acpi_reset,
+			.opaque = m->vm,
+			.sci_set = irq_line_set,
+			.sci_opaque = irqchip_line(vm_irqchip(m->vm), ACPI_SCI_IRQ),
+		};
+
+		acpi_pm_init(&m->pm, ACPI_SLP_TYP_S5, &host);
+		/* The signal handler, on the event loop's thread, presses its button. */
+		__atomic_store_n(&m->have_pm, true, __ATOMIC_RELEASE);
 		ret = acpi_pm_register(&m->pm, vm_pio(m->vm));
 		if (ret < 0) {
 			set_err(m, "ACPI PM1 block at 0x%x: %s", ACPI_PM_EVT_BASE,
@@ -813,7 +886,7 @@ static void devices_fini(struct machine *m)
 {
 	if (m->have_pm)
 		acpi_pm_destroy(&m->pm);
-	m->have_pm = false;
+	__atomic_store_n(&m->have_pm, false, __ATOMIC_RELEASE);
 	legacy_fini(m);
 	serial_fini(m);
 	if (m->debugcon_out && chardev_dropped(m->debugcon_out))
@@ -1006,6 +1079,8 @@ static int write_acpi(struct machine *m)
 		.lapic_addr = MPTABLE_LAPIC_DEFAULT,
 		.pm1a_evt = ACPI_PM_EVT_BASE,
 		.pm1a_cnt = ACPI_PM_CNT_BASE,
+		.reset_port = ACPI_PM_RESET_PORT,
+		.reset_value = ACPI_PM_RESET_VALUE,
 		.rtc_century = RTC_CENTURY,
 		.com1 = m->have_uart,
 		.nr_virtio = m->nr_blk + m->nr_net,
@@ -1171,7 +1246,7 @@ static void teardown(struct machine *m, size_t done)
 
 int machine_run(const struct ember_config *cfg)
 {
-	struct machine m = { .cfg = cfg, .sigfd = -1, .pit_timer = -1 };
+	struct machine m = { .cfg = cfg, .sigfd = -1, .shutdown_timer = -1, .pit_timer = -1 };
 	size_t done;
 	int code;
 

@@ -6,11 +6,10 @@
 
 #include <string.h>
 
-void acpi_pm_init(struct acpi_pm *pm, uint8_t s5_typ, void (*power_off)(void *), void *opaque)
+void acpi_pm_init(struct acpi_pm *pm, uint8_t s5_typ, const struct acpi_pm_host *host)
 {
 	memset(pm, 0, sizeof(*pm));
-	pm->power_off = power_off;
-	pm->opaque = opaque;
+	pm->host = *host;
 	pm->s5_typ = s5_typ;
 	pm->cnt = ACPI_PM1_SCI_EN;
 	pthread_mutex_init(&pm->lock, NULL);
@@ -19,6 +18,18 @@ void acpi_pm_init(struct acpi_pm *pm, uint8_t s5_typ, void (*power_off)(void *),
 void acpi_pm_destroy(struct acpi_pm *pm)
 {
 	pthread_mutex_destroy(&pm->lock);
+}
+
+/* Called with the lock held, after sts or en changed: the SCI follows them. */
+static void sci_update(struct acpi_pm *pm)
+{
+	bool level = (pm->sts & pm->en) != 0;
+
+	if (level == pm->sci)
+		return;
+	pm->sci = level;
+	if (pm->host.sci_set)
+		pm->host.sci_set(pm->host.sci_opaque, level);
 }
 
 /* Byte `offset` of the 4-byte event block: PM1_STS (0-1), PM1_EN (2-3). */
@@ -43,6 +54,7 @@ static void evt_write(void *opaque, uint64_t offset, uint64_t value, unsigned in
 	/* Status bits clear when written with 1; enable bits are plain storage. */
 	pm->sts &= (uint16_t)~v;
 	pm->en = (uint16_t)((pm->en & ~(mask >> 16)) | (v >> 16));
+	sci_update(pm);
 	pthread_mutex_unlock(&pm->lock);
 }
 
@@ -73,7 +85,37 @@ static void cnt_write(void *opaque, uint64_t offset, uint64_t value, unsigned in
 	pm->cnt = (uint16_t)((cnt & ~ACPI_PM1_SLP_EN) | ACPI_PM1_SCI_EN);
 	pthread_mutex_unlock(&pm->lock);
 	if (off)
-		pm->power_off(pm->opaque);
+		pm->host.power_off(pm->host.opaque);
+}
+
+static uint64_t reset_read(void *opaque, uint64_t offset, unsigned int size)
+{
+	(void)opaque;
+	(void)offset;
+	(void)size;
+	return 0;
+}
+
+static void reset_write(void *opaque, uint64_t offset, uint64_t value, unsigned int size)
+{
+	struct acpi_pm *pm = opaque;
+
+	(void)offset;
+	(void)size;
+	if (value == ACPI_PM_RESET_VALUE && pm->host.reset)
+		pm->host.reset(pm->host.opaque);
+}
+
+bool acpi_pm_power_button(struct acpi_pm *pm)
+{
+	bool heard;
+
+	pthread_mutex_lock(&pm->lock);
+	pm->sts |= ACPI_PM1_PWRBTN;
+	heard = pm->en & ACPI_PM1_PWRBTN;
+	sci_update(pm);
+	pthread_mutex_unlock(&pm->lock);
+	return heard;
 }
 
 static const struct bus_ops evt_ops = {
@@ -90,11 +132,20 @@ static const struct bus_ops cnt_ops = {
 	.max_access = 2,
 };
 
+static const struct bus_ops reset_ops = {
+	.read = reset_read,
+	.write = reset_write,
+	.min_access = 1,
+	.max_access = 1,
+};
+
 int acpi_pm_register(struct acpi_pm *pm, struct bus *pio)
 {
 	int ret = bus_register(pio, ACPI_PM_EVT_BASE, 4, &evt_ops, pm, "acpi-pm1-evt");
 
-	if (ret < 0)
-		return ret;
-	return bus_register(pio, ACPI_PM_CNT_BASE, 2, &cnt_ops, pm, "acpi-pm1-cnt");
+	if (ret == 0)
+		ret = bus_register(pio, ACPI_PM_CNT_BASE, 2, &cnt_ops, pm, "acpi-pm1-cnt");
+	if (ret == 0)
+		ret = bus_register(pio, ACPI_PM_RESET_PORT, 1, &reset_ops, pm, "acpi-reset");
+	return ret;
 }

@@ -110,13 +110,14 @@ _Static_assert(sizeof(struct acpi_fadt) == 276, "FADT revision 6");
 /* FADT flags and IA-PC boot architecture flags (ACPI 6.4, tables 5.10 and 5.11). */
 #define FADT_WBINVD (1U << 0)
 #define FADT_PROC_C1 (1U << 2)
-#define FADT_PWR_BUTTON (1U << 4) /* no fixed-feature power button */
 #define FADT_SLP_BUTTON (1U << 5) /* no fixed-feature sleep button */
+#define FADT_RESET_REG_SUP (1U << 10)
 #define BOOT_ARCH_LEGACY_DEVICES (1U << 0)
 #define BOOT_ARCH_8042 (1U << 1)
 #define BOOT_ARCH_NO_VGA (1U << 2)
 #define BOOT_ARCH_NO_MSI (1U << 3)
 #define GAS_SYSTEM_IO 1
+#define GAS_ACCESS_BYTE 1
 #define GAS_ACCESS_WORD 2
 
 /* MADT (ACPI 6.4 section 5.2.12) */
@@ -437,12 +438,12 @@ static void seal(void *table)
 	h->checksum = checksum(table, h->length);
 }
 
-static struct acpi_gas io_gas(uint16_t port, uint8_t bits)
+static struct acpi_gas io_gas(uint16_t port, uint8_t bits, uint8_t access)
 {
 	return (struct acpi_gas){
 		.space_id = GAS_SYSTEM_IO,
 		.bit_width = bits,
-		.access_size = GAS_ACCESS_WORD,
+		.access_size = access,
 		.address = port,
 	};
 }
@@ -501,15 +502,21 @@ ssize_t acpi_write(void *buf, size_t len, uint64_t gpa, const struct acpi_config
 	fadt->pm1a_cnt_blk = cfg->pm1a_cnt;
 	fadt->pm1_evt_len = 4;
 	fadt->pm1_cnt_len = 2;
-	fadt->x_pm1a_evt_blk = io_gas(cfg->pm1a_evt, 32);
-	fadt->x_pm1a_cnt_blk = io_gas(cfg->pm1a_cnt, 16);
+	fadt->x_pm1a_evt_blk = io_gas(cfg->pm1a_evt, 32, GAS_ACCESS_WORD);
+	fadt->x_pm1a_cnt_blk = io_gas(cfg->pm1a_cnt, 16, GAS_ACCESS_WORD);
 	/* Latencies above 100 and 1000 us say C2 and C3 are not there. */
 	fadt->p_lvl2_lat = 101;
 	fadt->p_lvl3_lat = 1001;
 	fadt->century = cfg->rtc_century;
 	fadt->iapc_boot_arch =
 		BOOT_ARCH_LEGACY_DEVICES | BOOT_ARCH_8042 | BOOT_ARCH_NO_VGA | BOOT_ARCH_NO_MSI;
-	fadt->flags = FADT_WBINVD | FADT_PROC_C1 | FADT_PWR_BUTTON | FADT_SLP_BUTTON;
+	/* The power button is the fixed-feature one, in PM1_STS and PM1_EN. */
+	fadt->flags = FADT_WBINVD | FADT_PROC_C1 | FADT_SLP_BUTTON;
+	if (cfg->reset_port) {
+		fadt->flags |= FADT_RESET_REG_SUP;
+		fadt->reset_reg = io_gas(cfg->reset_port, 8, GAS_ACCESS_BYTE);
+		fadt->reset_value = cfg->reset_value;
+	}
 	fadt->minor_version = 4;
 	seal(fadt);
 

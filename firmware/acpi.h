@@ -5,11 +5,14 @@
  * The FADT is a full (not hardware-reduced) one with a PM1a event and
  * control block, so Linux keeps the PC's legacy PIC, PIT and CMOS clock as
  * ember emulates them, and powers off through SLP_TYP/SLP_EN with the \_S5
- * values below. The MADT lists a local APIC per vCPU, the IOAPIC and the
- * SCI's level trigger. The DSDT names COM1 (PNP0501) and every virtio-mmio
- * window (LNRO0005, the ID Linux's virtio_mmio driver matches), with its
- * memory and interrupt: a stock distribution kernel finds its disks and
- * NICs there without command-line hints.
+ * values below. It names the fixed-feature power button (its status and
+ * enable bits in the PM1a event block, signalled by the SCI) and, when
+ * given one, a reset register in I/O space. The MADT lists a local APIC
+ * per vCPU, the IOAPIC and the SCI's level trigger. The DSDT names COM1
+ * (PNP0501) and every virtio-mmio window (LNRO0005, the ID Linux's
+ * virtio_mmio driver matches), with its memory and interrupt: a stock
+ * distribution kernel finds its disks and NICs there without command-line
+ * hints.
  */
 #ifndef EMBER_ACPI_H
 #define EMBER_ACPI_H
@@ -37,6 +40,8 @@ struct acpi_config {
 	uint32_t lapic_addr;
 	uint16_t pm1a_evt;   /* I/O port of the 4-byte PM1a event block */
 	uint16_t pm1a_cnt;   /* I/O port of the 2-byte PM1a control block */
+	uint16_t reset_port; /* I/O port of the reset register, 0: none */
+	uint8_t reset_value; /* what to write there to reset */
 	uint8_t rtc_century; /* CMOS index of the century, 0: none */
 	bool com1;
 	unsigned int nr_virtio;

@@ -61,6 +61,8 @@ static struct acpi_config config(unsigned int cpus, unsigned int virtio)
 		.lapic_addr = 0xfee00000,
 		.pm1a_evt = 0x600,
 		.pm1a_cnt = 0x604,
+		.reset_port = 0x606,
+		.reset_value = 0x01,
 		.rtc_century = 0x32,
 		.com1 = true,
 		.nr_virtio = virtio,
@@ -110,6 +112,14 @@ START_TEST(tables_chain_and_checksum)
 	ck_assert_uint_eq(fadt[89], 2);
 	ck_assert_uint_eq(fadt[108], 0x32);
 	ck_assert_uint_eq(rd32(fadt + 112) & (1U << 20), 0);
+	/* The fixed power button (PWR_BUTTON clear), and the reset register in I/O space. */
+	ck_assert_uint_eq(rd32(fadt + 112) & (1U << 4), 0);
+	ck_assert_uint_eq(rd32(fadt + 112) & (1U << 10), 1U << 10);
+	ck_assert_uint_eq(fadt[116], 1); /* SystemIO */
+	ck_assert_uint_eq(fadt[117], 8);
+	ck_assert_uint_eq(fadt[119], 1); /* byte access */
+	ck_assert_uint_eq(rd64(fadt + 120), 0x606);
+	ck_assert_uint_eq(fadt[128], 0x01);
 
 	/* MADT: one enabled local APIC per vCPU with IDs 0..3, then the IOAPIC. */
 	{
@@ -151,6 +161,19 @@ START_TEST(tables_chain_and_checksum)
 		ck_assert_uint_eq(count(dsdt, len, "COM1", 4), 1);
 		ck_assert_uint_eq(count(dsdt, len, "_S5_", 4), 1);
 	}
+}
+END_TEST
+
+START_TEST(no_reset_register_unless_given)
+{
+	struct acpi_config c = config(1, 0);
+	const uint8_t *fadt;
+
+	c.reset_port = 0;
+	ck_assert_int_gt(acpi_write(buf, sizeof(buf), GPA, &c), 0);
+	fadt = table(rd64(table(rd64(buf + 24), "XSDT") + 36), "FACP");
+	ck_assert_uint_eq(rd32(fadt + 112) & (1U << 10), 0);
+	ck_assert_uint_eq(rd64(fadt + 120), 0);
 }
 END_TEST
 
@@ -207,6 +230,7 @@ static Suite *acpi_suite(void)
 	TCase *tc = tcase_create("tables");
 
 	tcase_add_test(tc, tables_chain_and_checksum);
+	tcase_add_test(tc, no_reset_register_unless_given);
 	tcase_add_test(tc, many_devices_need_long_package_lengths);
 	tcase_add_test(tc, bad_configs_and_small_buffers);
 	suite_add_tcase(s, tc);

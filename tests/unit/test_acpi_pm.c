@@ -12,6 +12,9 @@ struct fx {
 	struct bus *pio;
 	struct acpi_pm pm;
 	unsigned int offs;
+	unsigned int resets;
+	int sci;		  /* the SCI's level */
+	unsigned int sci_changes; /* calls that changed nothing count too */
 };
 
 static void off(void *opaque)
@@ -19,11 +22,33 @@ static void off(void *opaque)
 	((struct fx *)opaque)->offs++;
 }
 
+static void reset(void *opaque)
+{
+	((struct fx *)opaque)->resets++;
+}
+
+static void sci_set(void *opaque, int level)
+{
+	struct fx *f = opaque;
+
+	f->sci = level;
+	f->sci_changes++;
+}
+
 static void fx_init(struct fx *f)
 {
-	f->offs = 0;
+	struct acpi_pm_host host = {
+		.power_off = off,
+		.reset = reset,
+		.opaque = f,
+		.sci_set = sci_set,
+		.sci_opaque = f,
+	};
+
+	f->offs = f->resets = f->sci_changes = 0;
+	f->sci = 0;
 	ck_assert_int_eq(bus_create(&f->pio, "pio", 0x10000), 0);
-	acpi_pm_init(&f->pm, 5, off, f);
+	acpi_pm_init(&f->pm, 5, &host);
 	ck_assert_int_eq(acpi_pm_register(&f->pm, f->pio), 0);
 }
 
@@ -99,6 +124,59 @@ START_TEST(slp_en_with_s5_powers_off)
 }
 END_TEST
 
+START_TEST(power_button_raises_the_sci_while_enabled)
+{
+	struct fx f;
+
+	fx_init(&f);
+	/* Pressed before the guest enabled it: status set, no SCI, nobody listening. */
+	ck_assert(!acpi_pm_power_button(&f.pm));
+	ck_assert_uint_eq(in16(&f, ACPI_PM_EVT_BASE), ACPI_PM1_PWRBTN);
+	ck_assert_uint_eq(f.sci_changes, 0);
+	/* Enabling it with the status still set raises the SCI. */
+	out16(&f, ACPI_PM_EVT_BASE + 2, ACPI_PM1_PWRBTN);
+	ck_assert_int_eq(f.sci, 1);
+	/* Writing 0 to the status changes nothing; writing 1 clears it and lowers the line. */
+	out16(&f, ACPI_PM_EVT_BASE, 0);
+	ck_assert_int_eq(f.sci, 1);
+	out16(&f, ACPI_PM_EVT_BASE, ACPI_PM1_PWRBTN);
+	ck_assert_int_eq(f.sci, 0);
+	ck_assert_uint_eq(in16(&f, ACPI_PM_EVT_BASE), 0);
+	ck_assert_uint_eq(f.sci_changes, 2);
+	/* A press with the event enabled is heard at once. */
+	ck_assert(acpi_pm_power_button(&f.pm));
+	ck_assert_int_eq(f.sci, 1);
+	/* A second press while pending does not pulse the line. */
+	ck_assert(acpi_pm_power_button(&f.pm));
+	ck_assert_uint_eq(f.sci_changes, 3);
+	/* Disabling the event lowers the line; the status stays for the guest to see. */
+	out16(&f, ACPI_PM_EVT_BASE + 2, 0);
+	ck_assert_int_eq(f.sci, 0);
+	ck_assert_uint_eq(in16(&f, ACPI_PM_EVT_BASE), ACPI_PM1_PWRBTN);
+	ck_assert_uint_eq(f.offs, 0);
+	fx_fini(&f);
+}
+END_TEST
+
+START_TEST(reset_register_takes_only_its_value)
+{
+	struct fx f;
+	uint8_t v = 0x02;
+
+	fx_init(&f);
+	bus_write(f.pio, ACPI_PM_RESET_PORT, &v, 1);
+	ck_assert_uint_eq(f.resets, 0);
+	v = ACPI_PM_RESET_VALUE;
+	bus_write(f.pio, ACPI_PM_RESET_PORT, &v, 1);
+	ck_assert_uint_eq(f.resets, 1);
+	v = 0xff;
+	bus_read(f.pio, ACPI_PM_RESET_PORT, &v, 1);
+	ck_assert_uint_eq(v, 0);
+	ck_assert_uint_eq(f.offs, 0);
+	fx_fini(&f);
+}
+END_TEST
+
 static Suite *acpi_pm_suite(void)
 {
 	Suite *s = suite_create("acpi_pm");
@@ -106,6 +184,8 @@ static Suite *acpi_pm_suite(void)
 
 	tcase_add_test(tc, acpi_mode_is_on_and_registers_hold);
 	tcase_add_test(tc, slp_en_with_s5_powers_off);
+	tcase_add_test(tc, power_button_raises_the_sci_while_enabled);
+	tcase_add_test(tc, reset_register_takes_only_its_value);
 	suite_add_tcase(s, tc);
 	return s;
 }

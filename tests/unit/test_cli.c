@@ -44,6 +44,22 @@ START_TEST(defaults)
 	ck_assert_str_eq(cfg.bios, "fw.bin");
 	ck_assert(!cfg.has_debugcon);
 	ck_assert_uint_eq(cfg.nr_debug_exit, 0);
+	ck_assert_uint_eq(cfg.shutdown_timeout, CLI_DEFAULT_SHUTDOWN_TIMEOUT);
+}
+END_TEST
+
+START_TEST(shutdown_timeout)
+{
+	ck_assert_int_eq(parse("-kernel", "k", "-shutdown-timeout", "5", NULL), 0);
+	ck_assert_uint_eq(cfg.shutdown_timeout, 5);
+	ck_assert_int_eq(parse("-kernel", "k", "--shutdown-timeout", "0", NULL), 0);
+	ck_assert_uint_eq(cfg.shutdown_timeout, 0);
+	ck_assert_int_eq(parse("-kernel", "k", "-shutdown-timeout", "86400", NULL), 0);
+	fails_with(parse("-kernel", "k", "-shutdown-timeout", "86401", NULL), "-shutdown-timeout");
+	fails_with(parse("-kernel", "k", "-shutdown-timeout", "-1", NULL), "not '-1'");
+	fails_with(parse("-kernel", "k", "-shutdown-timeout", "5s", NULL), "whole seconds");
+	fails_with(parse("-kernel", "k", "-shutdown-timeout", "", NULL), "-shutdown-timeout");
+	fails_with(parse("-kernel", "k", "-shutdown-timeout", NULL), "needs an argument");
 }
 END_TEST
 
@@ -398,6 +414,7 @@ static Suite *cli_suite(void)
 	TCase *tc = tcase_create("cli");
 
 	tcase_add_test(tc, defaults);
+	tcase_add_test(tc, shutdown_timeout);
 	tcase_add_test(tc, memory_sizes);
 	tcase_add_test(tc, memory_errors);
 	tcase_add_test(tc, smp);
