@@ -151,8 +151,13 @@ static int inputs_init(struct machine *m)
 		};
 		size_t used = 0;
 
-		/* Without ACPI the kernel learns of virtio devices from its command line. */
-		for (unsigned int i = 0; cfg->no_acpi && i < cfg->nr_blk + cfg->nr_nics; i++)
+		/*
+		 * Without ACPI the kernel learns of virtio devices from its command
+		 * line, if it was built to (CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES).
+		 */
+		bool hints = cfg->no_acpi || kernel_cmdline_has(cfg->append, "acpi=off");
+
+		for (unsigned int i = 0; hints && i < cfg->nr_blk + cfg->nr_nics; i++)
 			used += (size_t)snprintf(m->hints + used, sizeof(m->hints) - used,
 						 "%svirtio_mmio.device=%u@0x%llx:%u",
 						 used ? " " : "", (unsigned int)VIRTIO_MMIO_WINDOW,

@@ -26,6 +26,28 @@ static bool has_console(const char *s)
 	return false;
 }
 
+bool kernel_cmdline_has(const char *cmdline, const char *word)
+{
+	size_t wlen = strlen(word);
+	const char *p = cmdline;
+
+	if (!p)
+		return false;
+	for (;;) {
+		size_t n;
+
+		p += strspn(p, " \t\n");
+		if (!*p)
+			return false;
+		n = strcspn(p, " \t\n");
+		if (n == 2 && p[0] == '-' && p[1] == '-')
+			return false;
+		if (n == wlen && memcmp(p, word, n) == 0)
+			return true;
+		p += n;
+	}
+}
+
 char *kernel_cmdline(const char *append, bool serial)
 {
 	const char *add = "console=ttyS0";

@@ -73,4 +73,10 @@ void kernel_free(struct kernel_image *k);
  */
 char *kernel_cmdline(const char *append, bool serial);
 
+/*
+ * Whether the kernel's own part of `cmdline` (the words before a "--"; the
+ * rest goes to init) has the word `word`, such as "acpi=off". NULL has none.
+ */
+bool kernel_cmdline_has(const char *cmdline, const char *word);
+
 #endif

@@ -43,6 +43,22 @@ START_TEST(console_is_added_once)
 }
 END_TEST
 
+START_TEST(cmdline_words)
+{
+	ck_assert(kernel_cmdline_has("acpi=off", "acpi=off"));
+	ck_assert(kernel_cmdline_has("quiet\tacpi=off  root=/dev/vda", "acpi=off"));
+	/* Whole words only. */
+	ck_assert(!kernel_cmdline_has("xacpi=off acpi=offx acpi=of", "acpi=off"));
+	ck_assert(!kernel_cmdline_has("acpi=force", "acpi=off"));
+	/* After "--" the words are init's. */
+	ck_assert(!kernel_cmdline_has("quiet -- acpi=off", "acpi=off"));
+	ck_assert(kernel_cmdline_has("acpi=off --", "acpi=off"));
+	ck_assert(!kernel_cmdline_has("", "acpi=off"));
+	ck_assert(!kernel_cmdline_has("   ", "acpi=off"));
+	ck_assert(!kernel_cmdline_has(NULL, "acpi=off"));
+}
+END_TEST
+
 static char path[64];
 
 static void write_file(const void *data, size_t len)
@@ -109,6 +125,7 @@ static Suite *kernel_suite(void)
 	TCase *tc = tcase_create("kernel");
 
 	tcase_add_test(tc, console_is_added_once);
+	tcase_add_test(tc, cmdline_words);
 	tcase_add_test(tc, bad_kernels_are_usage_errors);
 	tcase_add_test(tc, missing_initrd);
 	suite_add_tcase(s, tc);
