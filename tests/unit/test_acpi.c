@@ -3,8 +3,11 @@
 
 #include <check.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "firmware/acpi.h"
 #include "tests/unit/unit.h"
@@ -224,6 +227,97 @@ START_TEST(bad_configs_and_small_buffers)
 }
 END_TEST
 
+/* The file's contents, NUL-terminated (malloc'd), or NULL when it cannot be read. */
+static char *slurp(const char *dir, const char *name)
+{
+	char path[256];
+	char *text = NULL;
+	long n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
+		text = calloc(1, (size_t)n + 1);
+		if (text && fread(text, 1, (size_t)n, f) != (size_t)n) {
+			free(text);
+			text = NULL;
+		}
+	}
+	fclose(f);
+	return text;
+}
+
+/* Runs `cmd` in `dir` through the shell; its output goes to dir/log. */
+static int run_in(const char *dir, const char *cmd)
+{
+	char line[512];
+
+	snprintf(line, sizeof(line), "cd '%s' && %s >log 2>&1", dir, cmd);
+	return system(line);
+}
+
+/*
+ * ACPICA's iasl, the reference the kernel's own parser comes from,
+ * disassembles every table without an error, a warning or a bad checksum,
+ * and compiles the disassembled DSDT back without errors. The RSDP is not a
+ * table iasl reads alone; the test above checks its checksums.
+ */
+START_TEST(iasl_accepts_every_table)
+{
+	static const char *const sigs[] = { "XSDT", "FACP", "APIC", "DSDT" };
+	struct acpi_config c = config(4, 3);
+	char dir[] = "/tmp/ember-acpi-XXXXXX";
+	const uint8_t *xsdt, *t[4];
+	char *text;
+
+	ck_assert_msg(system("command -v iasl >/dev/null") == 0,
+		      "iasl is not installed (Debian's acpica-tools; scripts/install-deps "
+		      "installs it)");
+	ck_assert_int_gt(acpi_write(buf, sizeof(buf), GPA, &c), 0);
+	xsdt = table(rd64(buf + 24), "XSDT");
+	t[0] = xsdt;
+	t[1] = table(rd64(xsdt + 36), "FACP");
+	t[2] = table(rd64(xsdt + 44), "APIC");
+	t[3] = table(rd64(t[1] + 140), "DSDT");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	for (unsigned int i = 0; i < 4; i++) {
+		char path[64], cmd[64], dsl[16];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/%s.dat", dir, sigs[i]);
+		f = fopen(path, "wb");
+		ck_assert_ptr_nonnull(f);
+		ck_assert_uint_eq(fwrite(t[i], 1, rd32(t[i] + 4), f), rd32(t[i] + 4));
+		ck_assert_int_eq(fclose(f), 0);
+
+		snprintf(cmd, sizeof(cmd), "iasl -d %s.dat", sigs[i]);
+		ck_assert_msg(run_in(dir, cmd) == 0, "iasl -d failed on %s", sigs[i]);
+		text = slurp(dir, "log");
+		ck_assert_ptr_nonnull(text);
+		ck_assert_msg(strstr(text, "Error") == NULL && strstr(text, "Warning") == NULL,
+			      "iasl -d on %s said: %s", sigs[i], text);
+		ck_assert_msg(strstr(text, "valid ACPI table") != NULL, "iasl -d on %s: %s",
+			      sigs[i], text);
+		free(text);
+		snprintf(dsl, sizeof(dsl), "%s.dsl", sigs[i]);
+		text = slurp(dir, dsl);
+		ck_assert_ptr_nonnull(text);
+		ck_assert_msg(strstr(text, "Incorrect") == NULL, "%s: %s", dsl, text);
+		free(text);
+	}
+	ck_assert_int_eq(run_in(dir, "iasl DSDT.dsl"), 0);
+	text = slurp(dir, "log");
+	ck_assert_ptr_nonnull(text);
+	ck_assert_msg(strstr(text, " 0 Errors, 0 Warnings") != NULL, "iasl DSDT.dsl: %s", text);
+	free(text);
+	ck_assert_int_eq(run_in(dir, "rm -f ./*.dat ./*.dsl ./*.aml log"), 0);
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 static Suite *acpi_suite(void)
 {
 	Suite *s = suite_create("acpi");
@@ -233,6 +327,7 @@ static Suite *acpi_suite(void)
 	tcase_add_test(tc, no_reset_register_unless_given);
 	tcase_add_test(tc, many_devices_need_long_package_lengths);
 	tcase_add_test(tc, bad_configs_and_small_buffers);
+	tcase_add_test(tc, iasl_accepts_every_table);
 	suite_add_tcase(s, tc);
 	return s;
 }
