@@ -26,6 +26,8 @@
 /* What O_DIRECT asks of offsets, lengths and buffer addresses, at least. */
 #define DISK_DIO_ALIGN 512ULL
 #define DISK_BOUNCE_ALIGN 4096
+/* A qcow2 read handles at most this much per step. */
+#define DISK_MAP_MAX (1ULL << 30)
 /* WRITE_ZEROES by hand writes at most this much per system call. */
 #define DISK_ZERO_CHUNK (1024 * 1024)
 
@@ -230,8 +232,9 @@ int disk_open(struct disk **out, const struct disk_config *cfg, char *err, size_
 		return -EINVAL;
 	}
 	if ((unsigned int)cfg->cache > DISK_CACHE_DIRECTSYNC ||
-	    (unsigned int)cfg->aio > DISK_AIO_THREADS) {
-		set_err(err, err_len, "%s: unknown cache or aio mode", cfg->path);
+	    (unsigned int)cfg->aio > DISK_AIO_THREADS ||
+	    (unsigned int)cfg->format > DISK_FORMAT_QCOW2) {
+		set_err(err, err_len, "%s: unknown cache, aio mode or format", cfg->path);
 		return -EINVAL;
 	}
 	d = calloc(1, sizeof(*d));
@@ -266,6 +269,9 @@ int disk_open(struct disk **out, const struct disk_config *cfg, char *err, size_
 	} else {
 		d->fd_cached = d->fd;
 	}
+	ret = disk_chain_open(d, cfg->path, cfg->format, err, err_len);
+	if (ret)
+		goto fail;
 	d->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (d->efd < 0) {
 		ret = -errno;
@@ -304,6 +310,7 @@ int disk_close(struct disk *d)
 		else if (d->flush_failed)
 			ret = -EIO;
 	}
+	disk_chain_close(d);
 	if (d->efd >= 0)
 		close(d->efd);
 	if (d->fd_cached >= 0 && d->fd_cached != d->fd)
@@ -362,6 +369,97 @@ static bool dio_aligned(uint64_t off, const struct iovec *iov, unsigned int cnt)
 	return true;
 }
 
+/* Undoes io_cut(): the iovecs are whole again. */
+static void io_uncut(struct disk_io *io)
+{
+	if (io->cut_idx >= 0)
+		io->iov[io->cut_idx].iov_len += io->cut_len;
+	io->cut_idx = -1;
+	io->cut_len = 0;
+}
+
+/* Limits the primitive just prepared to its first n bytes (n > 0, n <= what it covers). */
+static void io_cut(struct disk_io *io, uint64_t n)
+{
+	struct iovec *v = (struct iovec *)io->piov;
+	uint64_t sum = 0;
+
+	for (unsigned int i = 0; i < io->piovcnt; i++) {
+		sum += v[i].iov_len;
+		if (sum >= n) {
+			io->piovcnt = i + 1;
+			if (sum > n) {
+				/* io->one is private; io->iov entries are restored by io_uncut().
+				 */
+				if (v != &io->one)
+					io->cut_idx = (int)(v + i - io->iov);
+				io->cut_len = (size_t)(sum - n);
+				v[i].iov_len -= io->cut_len;
+			}
+			return;
+		}
+	}
+}
+
+/* Copies `len` bytes from `src` (NULL: zeroes) into the primitive's iovecs. */
+static void piov_fill(struct disk_io *io, const uint8_t *src, uint64_t len)
+{
+	for (unsigned int i = 0; i < io->piovcnt && len; i++) {
+		size_t k = io->piov[i].iov_len < len ? io->piov[i].iov_len : (size_t)len;
+
+		if (src) {
+			memcpy(io->piov[i].iov_base, src, k);
+			src += k;
+		} else {
+			memset(io->piov[i].iov_base, 0, k);
+		}
+		len -= k;
+	}
+}
+
+/*
+ * A read from a qcow2 chain: the next run of the request, mapped. Data is
+ * read from its file by the engine; zeroes and compressed clusters are
+ * filled in here, and complete as a NOP of that many bytes.
+ */
+static void io_map_read(struct disk *d, struct disk_io *io, uint64_t rem)
+{
+	struct disk_extent x;
+	int ret = disk_chain_map(d, io->off + io->pos, rem, &x);
+
+	if (ret < 0) {
+		io->prim = DISK_PRIM_NOP;
+		io->nop_result = ret;
+		return;
+	}
+	/* A NOP reports its bytes as an int. */
+	if (x.len > DISK_MAP_MAX)
+		x.len = DISK_MAP_MAX;
+	io_cut(io, x.len);
+	if (x.kind == QCOW2_DATA) {
+		io->poff = x.host;
+		if (x.layer > 0)
+			io->fd = d->layers[x.layer].fd;
+		return;
+	}
+	io->prim = DISK_PRIM_NOP;
+	io->nop_result = (int)x.len;
+	if (x.kind == QCOW2_ZERO) {
+		piov_fill(io, NULL, x.len);
+		return;
+	}
+	/* Compressed: within one cluster, so x.len is small enough for an int. */
+	for (unsigned int i = 0, done = 0; i < io->piovcnt; i++) {
+		ret = disk_chain_read_compressed(d, &x, io->off + io->pos + done,
+						 io->piov[i].iov_base, io->piov[i].iov_len);
+		if (ret < 0) {
+			io->nop_result = ret;
+			return;
+		}
+		done += (unsigned int)io->piov[i].iov_len;
+	}
+}
+
 static void io_prepare_rw(struct disk *d, struct disk_io *io)
 {
 	uint64_t rem = io->len - io->pos;
@@ -381,6 +479,13 @@ static void io_prepare_rw(struct disk *d, struct disk_io *io)
 	} else {
 		io->piov = io->iov + io->idx;
 		io->piovcnt = io->iovcnt - io->idx;
+	}
+	io_uncut(io);
+	if (d->nr_layers && io->stage == STAGE_RW && !io->write) {
+		io->fd = d->fd;
+		io_map_read(d, io, rem);
+		if (io->prim == DISK_PRIM_NOP || io->fd != d->fd)
+			return;
 	}
 	io->fd = d->fd;
 	if (d->direct && (io->no_direct || !dio_aligned(io->poff, io->piov, io->piovcnt)))
@@ -498,8 +603,9 @@ static bool io_rw_result(struct disk *d, struct disk_io *io, int res)
 {
 	uint64_t n;
 
+	io_uncut(io);
 	if (res < 0) {
-		if (res == -EINVAL && io->fd != d->fd_cached && !io->no_direct) {
+		if (res == -EINVAL && io->fd == d->fd && d->fd != d->fd_cached && !io->no_direct) {
 			/* O_DIRECT wanted more alignment than we checked for (a 4K-sector disk). */
 			io->no_direct = true;
 			io_issue(d, io);
@@ -637,6 +743,33 @@ static int io_setup_rw(struct disk *d, struct disk_io *io, const struct disk_req
 	return 0;
 }
 
+/*
+ * Whether a write at the start of a raw disk whose format was probed would
+ * give it the qcow2 magic, so that the next probe would read it as qcow2
+ * (with a backing file of the guest's choosing).
+ */
+static bool would_look_like_qcow2(struct disk *d, const struct disk_req *req)
+{
+	uint8_t head[4] = { 0 };
+	uint64_t at = req->offset;
+	ssize_t r;
+
+	do
+		r = pread(d->fd_cached, head, sizeof(head), 0);
+	while (r < 0 && errno == EINTR);
+	for (unsigned int i = 0; i < req->iovcnt && at < sizeof(head); i++) {
+		const uint8_t *b = req->iov[i].iov_base;
+
+		for (size_t k = 0; k < req->iov[i].iov_len && at < sizeof(head); k++)
+			head[at++] = b[k];
+	}
+	if (!qcow2_probe(head, sizeof(head)))
+		return false;
+	log_warn("a guest write to the start of a raw disk opened without format= would make it "
+		 "look like qcow2: refused");
+	return true;
+}
+
 int disk_submit(struct disk *d, struct disk_req *req)
 {
 	struct disk_io *io;
@@ -676,6 +809,9 @@ int disk_submit(struct disk *d, struct disk_req *req)
 		return -EINVAL;
 	if (writes && d->readonly)
 		return -EROFS;
+	if (req->op == DISK_WRITE && d->probed_raw && req->offset < 4 && len &&
+	    would_look_like_qcow2(d, req))
+		return -EPERM;
 	if (!d->free_ios)
 		return -EBUSY;
 
@@ -700,6 +836,8 @@ int disk_submit(struct disk *d, struct disk_req *req)
 	io->iov = NULL;
 	io->iovcnt = 0;
 	io->bounce = NULL;
+	io->cut_idx = -1;
+	io->cut_len = 0;
 	io->nop_result = d->flush_failed && req->op == DISK_FLUSH ? -EIO : 0;
 	if (stage == STAGE_RW) {
 		ret = io_setup_rw(d, io, req);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A raw disk image: the open, locked file and the engine that does its I/O
- * asynchronously (io_uring, or a pool of threads where io_uring is missing).
+ * A disk image, raw or qcow2 (with its chain of backing files): the open,
+ * locked files and the engine that does their I/O asynchronously (io_uring,
+ * or a pool of threads where io_uring is missing).
  *
  * Requests go in with disk_submit() and each completes exactly once through
  * its `done` callback. Completions are delivered by disk_complete(), which the
@@ -31,6 +32,12 @@ enum disk_cache {
 	DISK_CACHE_DIRECTSYNC, /* O_DIRECT | O_DSYNC: every write is durable when done */
 };
 
+enum disk_format {
+	DISK_FORMAT_PROBE, /* qcow2 if the file starts like one, else raw (with a warning) */
+	DISK_FORMAT_RAW,
+	DISK_FORMAT_QCOW2,
+};
+
 enum disk_aio {
 	DISK_AIO_IO_URING, /* the default; falls back to threads, with a log line saying why */
 	DISK_AIO_THREADS,
@@ -38,6 +45,7 @@ enum disk_aio {
 
 struct disk_config {
 	const char *path;
+	enum disk_format format;
 	bool readonly;
 	enum disk_cache cache;
 	enum disk_aio aio;

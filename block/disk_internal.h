@@ -15,6 +15,7 @@
 #define EMBER_DISK_INTERNAL_H
 
 #include "block/disk.h"
+#include "block/qcow2.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -60,6 +61,29 @@ struct disk_io {
 	void *bounce; /* aligned copy of the data when O_DIRECT can't take the caller's buffers */
 	struct iovec one;
 	struct iovec iov_inline[DISK_IO_INLINE_IOV];
+	/* A primitive covering only part of the iovecs shortened iov[cut_idx] by cut_len. */
+	int cut_idx; /* -1: none */
+	size_t cut_len;
+};
+
+/* Images in a chain: the disk's own first, then its backing files. */
+#define DISK_MAX_CHAIN 16
+
+/* One image of a chain: raw (no q) or qcow2. */
+struct disk_layer {
+	int fd; /* metadata and data; the disk's own is its fd_cached */
+	struct qcow2 *q;
+	uint64_t size; /* guest-visible bytes */
+	char *path;
+};
+
+/* Where a run of a chain's guest bytes comes from. */
+struct disk_extent {
+	enum qcow2_kind kind; /* QCOW2_DATA, QCOW2_ZERO or QCOW2_COMPRESSED */
+	uint64_t len;
+	unsigned int layer; /* DATA, COMPRESSED */
+	uint64_t host;	    /* DATA: the offset in the layer's file */
+	struct qcow2_extent qe;
 };
 
 struct disk_engine {
@@ -102,9 +126,28 @@ struct disk {
 	bool flush_failed;
 	void *zeroes; /* DISK_ZERO_CHUNK zero bytes, aligned; allocated on first need */
 	struct disk_inject inject;
+	/* qcow2: the chain, nr_layers >= 1; raw: nr_layers == 0. */
+	unsigned int nr_layers;
+	struct disk_layer layers[DISK_MAX_CHAIN];
+	/* The format was probed as raw: a guest write must not make it look like qcow2. */
+	bool probed_raw;
 	struct disk_io *free_ios;
 	struct disk_io ios[DISK_MAX_INFLIGHT];
 };
+
+/*
+ * disk_chain.c: opens the image's format (probing it unless given) and its
+ * backing chain, after d->fd and d->fd_cached are open and locked; sets
+ * d->size. 0, or -errno with a one-line message.
+ */
+int disk_chain_open(struct disk *d, const char *path, enum disk_format format, char *err,
+		    size_t err_len);
+void disk_chain_close(struct disk *d);
+/* Where the chain's bytes from `off` come from: one run of at most len bytes. 0 or -EIO. */
+int disk_chain_map(struct disk *d, uint64_t off, uint64_t len, struct disk_extent *x);
+/* Copies [off, off + len) of the compressed run `x` (from disk_chain_map) to buf. */
+int disk_chain_read_compressed(struct disk *d, const struct disk_extent *x, uint64_t off, void *buf,
+			       size_t len);
 
 extern const struct disk_engine disk_uring_engine;
 extern const struct disk_engine disk_threads_engine;

@@ -349,11 +349,13 @@ static int drive_prop(struct parser *p, struct cli_drive *d, const char *key, si
 			return fail(p, "-drive: empty file name");
 		d->file = v;
 	} else if (key_is(key, klen, "format")) {
-		if (strcmp(v, "qcow2") == 0)
-			return fail(p, "-drive: format=qcow2 is not supported yet; convert the "
-				       "image with 'qemu-img convert -O raw'");
-		if (strcmp(v, "raw") != 0)
-			return fail(p, "-drive: unknown format '%s' (ember reads raw images)", v);
+		if (strcmp(v, "raw") == 0)
+			d->format = CLI_FORMAT_RAW;
+		else if (strcmp(v, "qcow2") == 0)
+			d->format = CLI_FORMAT_QCOW2;
+		else
+			return fail(p, "-drive: unknown format '%s' (ember reads raw and qcow2)",
+				    v);
 	} else if (key_is(key, klen, "if")) {
 		if (strcmp(v, "none") == 0)
 			d->if_none = true;
@@ -882,12 +884,14 @@ void cli_print_help(FILE *f)
 	      "  -smp N            number of vCPUs (default 1, at most 254)\n"
 	      "  -serial DEV       COM1 (ttyS0): stdio (default), file:PATH or none; with\n"
 	      "                    stdio on a terminal, C-a x quits and C-a h lists the keys\n"
-	      "  -drive file=PATH[,format=raw][,if=virtio|none][,readonly=on]\n"
+	      "  -drive file=PATH[,format=raw|qcow2][,if=virtio|none][,readonly=on]\n"
 	      "        [,cache=writeback|none|unsafe|directsync][,aio=io_uring|threads]\n"
 	      "        [,serial=STR][,id=ID]\n"
-	      "                    a raw disk image as a virtio disk (vda, vdb, ... in the\n"
+	      "                    a disk image as a virtio disk (vda, vdb, ... in the\n"
 	      "                    order given); with if=none, -device virtio-blk-device\n"
-	      "                    attaches it. A ',' in a value is written ',,'\n"
+	      "                    attaches it. Without format=, a qcow2 image is known\n"
+	      "                    by its header (qcow2: readonly=on for now). A ',' in a\n"
+	      "                    value is written ',,'\n"
 	      "  -nic tap,ifname=NAME|fd=N[,mac=MAC][,script=no,downscript=no][,model=virtio]\n"
 	      "                    a virtio NIC on a tap (eth0, eth1, ... in order); ember\n"
 	      "                    opens or creates the tap but configures nothing on the\n"

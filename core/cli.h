@@ -40,8 +40,15 @@ enum cli_aio {
 };
 
 /* A -drive: a disk image and how to open it. */
+enum cli_format {
+	CLI_FORMAT_PROBE, /* no format= */
+	CLI_FORMAT_RAW,
+	CLI_FORMAT_QCOW2,
+};
+
 struct cli_drive {
 	const char *file;
+	enum cli_format format;
 	const char *id;	    /* NULL: none given */
 	const char *serial; /* NULL: none given */
 	bool readonly;

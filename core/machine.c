@@ -941,8 +941,14 @@ static int blk_open_disk(struct machine *m, unsigned int i)
 	const struct cli_blk *cb = &m->cfg->blk[i];
 	const struct cli_drive *d = &m->cfg->drives[cb->drive];
 	struct machine_blk *mb = &m->blk[i];
+	static const enum disk_format formats[] = {
+		[CLI_FORMAT_PROBE] = DISK_FORMAT_PROBE,
+		[CLI_FORMAT_RAW] = DISK_FORMAT_RAW,
+		[CLI_FORMAT_QCOW2] = DISK_FORMAT_QCOW2,
+	};
 	struct disk_config dc = {
 		.path = d->file,
+		.format = formats[d->format],
 		.readonly = d->readonly,
 		.cache = caches[d->cache],
 		.aio = d->aio == CLI_AIO_THREADS ? DISK_AIO_THREADS : DISK_AIO_IO_URING,

@@ -750,7 +750,9 @@ static void real_init(struct real *r, enum disk_aio aio)
 	struct virtq_config qc;
 	struct blk_config cfg = { .name = "memfd-blk" };
 	struct virtio_transport tr = { .ops = &ft_ops, .t = &r->f.tr };
-	struct disk_config dc = { .cache = DISK_CACHE_WRITEBACK, .aio = aio };
+	struct disk_config dc = { .format = DISK_FORMAT_RAW,
+				  .cache = DISK_CACHE_WRITEBACK,
+				  .aio = aio };
 	uint8_t pattern[DISK_BYTES];
 	char path[64], err[256];
 

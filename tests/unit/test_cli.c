@@ -299,6 +299,13 @@ START_TEST(drives)
 	/* An unattached if=none drive is accepted and gives no disk. */
 	ck_assert_int_eq(parse("-kernel", "k", "-drive", "if=none,id=x,file=x.img", NULL), 0);
 	ck_assert_uint_eq(cfg.nr_blk, 0);
+	/* format=: given, or left for ember to probe. */
+	ck_assert_int_eq(parse("-kernel", "k", "-drive", "file=a.qcow2,format=qcow2", "-drive",
+			       "file=b.img,format=raw", "-drive", "file=c.img", NULL),
+			 0);
+	ck_assert_int_eq(cfg.drives[0].format, CLI_FORMAT_QCOW2);
+	ck_assert_int_eq(cfg.drives[1].format, CLI_FORMAT_RAW);
+	ck_assert_int_eq(cfg.drives[2].format, CLI_FORMAT_PROBE);
 }
 END_TEST
 
@@ -310,8 +317,6 @@ START_TEST(drive_errors)
 		   "unknown property 'bogus'");
 	fails_with(parse("-kernel", "k", "-drive", "file=a,readonly", NULL), "needs a value");
 	fails_with(parse("-kernel", "k", "-drive", "file=a,if=ide", NULL), "if=ide");
-	fails_with(parse("-kernel", "k", "-drive", "file=a,format=qcow2", NULL),
-		   "qcow2 is not supported");
 	fails_with(parse("-kernel", "k", "-drive", "file=a,format=vmdk", NULL), "unknown format");
 	fails_with(parse("-kernel", "k", "-drive", "file=a,cache=fast", NULL), "cache mode");
 	fails_with(parse("-kernel", "k", "-drive", "file=a,aio=native", NULL), "unknown aio");

@@ -137,6 +137,7 @@ static int open_cfg(struct fx *f, struct disk **d, bool ro, enum disk_cache cach
 {
 	struct disk_config cfg = {
 		.path = f->path,
+		.format = DISK_FORMAT_RAW,
 		.readonly = ro,
 		.cache = cache,
 		.aio = f->aio,
@@ -291,7 +292,7 @@ START_TEST(test_open_errors)
 {
 	struct fx f;
 	struct disk *d = (struct disk *)1;
-	struct disk_config cfg = { .aio = engines[_i] };
+	struct disk_config cfg = { .format = DISK_FORMAT_RAW, .aio = engines[_i] };
 	char err[512];
 	char msg[512];
 	int ret;
@@ -1192,7 +1193,9 @@ static int fallback_child(const char *path)
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
 	struct sock_fprog prog = { .len = sizeof(filter) / sizeof(filter[0]), .filter = filter };
-	struct disk_config cfg = { .path = path, .aio = DISK_AIO_IO_URING };
+	struct disk_config cfg = { .path = path,
+				   .format = DISK_FORMAT_RAW,
+				   .aio = DISK_AIO_IO_URING };
 	struct disk *d;
 	char err[512];
 	uint8_t src[BLK], dst[BLK];

@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: MIT
+/*
+ * A disk's format and backing chain: which image format the file is (given,
+ * or probed as QEMU does), the backing files a qcow2 image names, and where
+ * each guest byte of the chain comes from.
+ */
+#include "config.h"
+
+#include "block/disk_internal.h"
+#include "core/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t err_len,
+							  const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !err_len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, err_len, fmt, ap);
+	va_end(ap);
+}
+
+/* Whether the file starts with the qcow2 magic; -errno when it cannot be read. */
+static int starts_like_qcow2(int fd)
+{
+	uint8_t head[4];
+	ssize_t r;
+
+	do
+		r = pread(fd, head, sizeof(head), 0);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	return qcow2_probe(head, (size_t)r);
+}
+
+/*
+ * A backing file's path: absolute as given, or relative to the directory of
+ * the image that names it (as QEMU resolves it). NULL when out of memory.
+ */
+static char *backing_path(const char *image, const char *name)
+{
+	const char *slash = strrchr(image, '/');
+	char *p;
+
+	if (name[0] == '/' || !slash)
+		return strdup(name);
+	if (asprintf(&p, "%.*s/%s", (int)(slash - image), image, name) < 0)
+		return NULL;
+	return p;
+}
+
+static int file_size(int fd, uint64_t *size)
+{
+	off_t end = lseek(fd, 0, SEEK_END);
+
+	if (end < 0)
+		return -errno;
+	*size = (uint64_t)end;
+	return 0;
+}
+
+/* Opens layer `i`'s format on its fd: qcow2 or raw. */
+static int open_layer(struct disk *d, unsigned int i, bool qcow2, char *err, size_t err_len)
+{
+	struct disk_layer *l = &d->layers[i];
+	int ret;
+
+	if (!qcow2) {
+		ret = file_size(l->fd, &l->size);
+		if (ret < 0)
+			set_err(err, err_len, "%s: %s", l->path, strerror(-ret));
+		return ret;
+	}
+	ret = qcow2_open(&l->q, l->fd, l->path, err, err_len);
+	if (ret < 0)
+		return ret;
+	l->size = qcow2_size(l->q);
+	return 0;
+}
+
+/* Opens, locks (shared) and checks the backing file `name` of layer i - 1 as layer i. */
+static int open_backing(struct disk *d, unsigned int i, const char *name, const char *fmt,
+			char *err, size_t err_len)
+{
+	struct disk_layer *l = &d->layers[i], *up = &d->layers[i - 1];
+	struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
+	struct stat st, other;
+	bool qcow2;
+	int ret;
+
+	if (i >= DISK_MAX_CHAIN) {
+		set_err(err, err_len, "%s: more than %d images in its backing chain",
+			d->layers[0].path, DISK_MAX_CHAIN);
+		return -EINVAL;
+	}
+	/* Only plain files: no "json:", "nbd:" or other protocol names. */
+	if (strchr(name, ':') && name[0] != '/' && name[0] != '.') {
+		set_err(err, err_len, "%s: backing file '%s' is not a plain file name", up->path,
+			name);
+		return -EINVAL;
+	}
+	d->nr_layers = i + 1;
+	l->fd = -1;
+	l->path = backing_path(up->path, name);
+	if (!l->path)
+		return -ENOMEM;
+	l->fd = open(l->path, O_RDONLY | O_CLOEXEC);
+	if (l->fd < 0) {
+		ret = -errno;
+		set_err(err, err_len, "%s: backing file %s: %s", up->path, l->path, strerror(-ret));
+		return ret;
+	}
+	if (fstat(l->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		set_err(err, err_len, "%s: backing file %s is not a regular file", up->path,
+			l->path);
+		return -EINVAL;
+	}
+	/* A chain that comes back to one of its images would never end. */
+	for (unsigned int j = 0; j < i; j++) {
+		if (fstat(d->layers[j].fd, &other) == 0 && other.st_dev == st.st_dev &&
+		    other.st_ino == st.st_ino) {
+			set_err(err, err_len, "%s: its backing chain loops back to %s",
+				d->layers[0].path, d->layers[j].path);
+			return -EINVAL;
+		}
+	}
+	/* Shared: other readers are fine, a writer (an ember with it as its disk) is not. */
+	if (fcntl(l->fd, F_OFD_SETLK, &fl) < 0 && errno != ENOLCK) {
+		ret = errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
+		set_err(err, err_len, "%s: backing file %s is %s", up->path, l->path,
+			ret == -EBUSY ? "in use by another process (locked)" : strerror(-ret));
+		return ret;
+	}
+	if (fmt && strcmp(fmt, "raw") == 0) {
+		qcow2 = false;
+	} else if (fmt && strcmp(fmt, "qcow2") == 0) {
+		qcow2 = true;
+	} else if (fmt) {
+		set_err(err, err_len,
+			"%s: backing file %s has format '%s' (ember reads raw and qcow2)", up->path,
+			l->path, fmt);
+		return -EINVAL;
+	} else {
+		ret = starts_like_qcow2(l->fd);
+		if (ret < 0) {
+			set_err(err, err_len, "%s: %s", l->path, strerror(-ret));
+			return ret;
+		}
+		qcow2 = ret;
+	}
+	return open_layer(d, i, qcow2, err, err_len);
+}
+
+int disk_chain_open(struct disk *d, const char *path, enum disk_format format, char *err,
+		    size_t err_len)
+{
+	bool qcow2 = format == DISK_FORMAT_QCOW2;
+	int ret;
+
+	if (format == DISK_FORMAT_PROBE) {
+		ret = starts_like_qcow2(d->fd_cached);
+		if (ret < 0) {
+			set_err(err, err_len, "%s: %s", path, strerror(-ret));
+			return ret;
+		}
+		qcow2 = ret;
+		if (qcow2) {
+			log_warn(
+				"%s: no format= given; it looks like qcow2, so it is read as qcow2 "
+				"(say format=qcow2 to silence this)",
+				path);
+		} else {
+			/*
+			 * As in QEMU: a guest must not turn its raw disk into a qcow2
+			 * image that names a host file as its backing file.
+			 */
+			log_warn("%s: no format= given; reading it as raw, and refusing guest "
+				 "writes that would make it look like another format (say "
+				 "format=raw to lift that)",
+				 path);
+			d->probed_raw = true;
+		}
+	}
+	if (!qcow2)
+		return 0;
+	if (!d->readonly) {
+		set_err(err, err_len,
+			"%s: qcow2 images are read-only in this version of ember; add readonly=on "
+			"(or convert it with 'qemu-img convert -O raw')",
+			path);
+		return -EINVAL;
+	}
+	d->nr_layers = 1;
+	d->layers[0].fd = d->fd_cached;
+	d->layers[0].path = strdup(path);
+	if (!d->layers[0].path)
+		return -ENOMEM;
+	ret = open_layer(d, 0, true, err, err_len);
+	for (unsigned int i = 0; ret == 0 && qcow2_backing_file(d->layers[i].q); i++) {
+		const struct qcow2 *q = d->layers[i].q;
+
+		ret = open_backing(d, i + 1, qcow2_backing_file(q), qcow2_backing_format(q), err,
+				   err_len);
+		if (ret == -ENOMEM)
+			set_err(err, err_len, "%s: out of memory", path);
+		if (ret < 0 || !d->layers[i + 1].q)
+			break;
+	}
+	if (ret == 0)
+		d->size = d->layers[0].size;
+	return ret;
+}
+
+void disk_chain_close(struct disk *d)
+{
+	for (unsigned int i = 0; i < d->nr_layers; i++) {
+		struct disk_layer *l = &d->layers[i];
+
+		qcow2_close(l->q);
+		/* The disk's own fd is closed with the disk. */
+		if (i > 0 && l->fd >= 0)
+			close(l->fd);
+		free(l->path);
+		memset(l, 0, sizeof(*l));
+	}
+	d->nr_layers = 0;
+}
+
+int disk_chain_map(struct disk *d, uint64_t off, uint64_t len, struct disk_extent *x)
+{
+	memset(x, 0, sizeof(*x));
+	for (unsigned int i = 0; i < d->nr_layers; i++) {
+		struct disk_layer *l = &d->layers[i];
+		int ret;
+
+		/* Past the end of a shorter backing file: zeroes. */
+		if (off >= l->size)
+			break;
+		if (len > l->size - off)
+			len = l->size - off;
+		x->layer = i;
+		if (!l->q) {
+			x->kind = QCOW2_DATA;
+			x->host = off;
+			x->len = len;
+			return 0;
+		}
+		ret = qcow2_map(l->q, off, len, &x->qe);
+		if (ret < 0)
+			return ret;
+		if (x->qe.kind == QCOW2_UNALLOCATED) {
+			/* The next image down decides, for this run only. */
+			len = x->qe.len;
+			continue;
+		}
+		x->kind = x->qe.kind;
+		x->host = x->qe.host_off;
+		x->len = x->qe.len;
+		return 0;
+	}
+	x->kind = QCOW2_ZERO;
+	x->len = len;
+	return 0;
+}
+
+int disk_chain_read_compressed(struct disk *d, const struct disk_extent *x, uint64_t off, void *buf,
+			       size_t len)
+{
+	return qcow2_read_compressed(d->layers[x->layer].q, &x->qe, off, buf, len);
+}

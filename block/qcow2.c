@@ -1,0 +1,720 @@
+// SPDX-License-Identifier: MIT
+#include "config.h"
+
+#include "block/qcow2.h"
+#include "core/log.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+/* Header fields (big-endian), by byte offset. */
+#define H_VERSION 4
+#define H_BACKING_OFFSET 8
+#define H_BACKING_SIZE 16
+#define H_CLUSTER_BITS 20
+#define H_SIZE 24
+#define H_CRYPT 32
+#define H_L1_SIZE 36
+#define H_L1_OFFSET 40
+#define H_REFTABLE_OFFSET 48
+#define H_REFTABLE_CLUSTERS 56
+#define H_INCOMPAT 72
+#define H_REFCOUNT_ORDER 96
+#define H_HEADER_LENGTH 100
+#define H_COMPRESSION_TYPE 104
+#define H_V2_LENGTH 72
+#define H_V3_MIN_LENGTH 104
+
+#define INCOMPAT_DIRTY (1ULL << 0)
+#define INCOMPAT_CORRUPT (1ULL << 1)
+#define INCOMPAT_DATA_FILE (1ULL << 2)
+#define INCOMPAT_COMPRESSION (1ULL << 3)
+#define INCOMPAT_EXTL2 (1ULL << 4)
+#define INCOMPAT_KNOWN                                                                             \
+	(INCOMPAT_DIRTY | INCOMPAT_CORRUPT | INCOMPAT_DATA_FILE | INCOMPAT_COMPRESSION |           \
+	 INCOMPAT_EXTL2)
+
+#define EXT_END 0x00000000U
+#define EXT_BACKING_FORMAT 0xe2792acaU
+#define EXT_FEATURE_NAMES 0x6803f857U
+#define FEATURE_NAME_ENTRY 48
+
+#define MIN_CLUSTER_BITS 9
+#define MAX_CLUSTER_BITS 21
+#define MAX_BACKING_NAME 1023
+/* QEMU's limits, so that what it would refuse is refused here too. */
+#define MAX_L1_BYTES (32U << 20)
+#define MAX_REFTABLE_BYTES (8U << 20)
+#define MAX_L2_CACHE_TABLES 64
+
+/* Bits 9-55 of L1 and standard L2 entries: a cluster-aligned host offset. */
+#define ENTRY_OFFSET_MASK 0x00fffffffffffe00ULL
+#define L2_COMPRESSED (1ULL << 62)
+#define L2_ZERO (1ULL << 0)
+
+struct l2_slot {
+	uint64_t off; /* host offset of the table; 0: empty */
+	uint64_t used;
+	uint64_t *table; /* big-endian entries, as on disk */
+};
+
+struct qcow2 {
+	int fd;
+	char *name;
+	uint64_t file_size;
+	unsigned int version;
+	unsigned int cluster_bits;
+	uint64_t cluster_size;
+	uint64_t size;
+	uint64_t incompat;
+	uint32_t l1_size;
+	uint64_t l1_off;
+	uint64_t *l1; /* host byte order */
+	char *backing;
+	char backing_fmt[17];
+	struct l2_slot *l2;
+	unsigned int nr_l2;
+	uint64_t l2_clock;
+	/* The last cluster inflated, for runs of small reads inside it. */
+	uint64_t z_entry;
+	uint8_t *z_data; /* cluster_size bytes; z_valid says whether z_entry's are in it */
+	bool z_valid;
+	uint8_t *z_in;
+	struct ratelimit rl;
+};
+
+__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t err_len,
+							  const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !err_len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, err_len, fmt, ap);
+	va_end(ap);
+}
+
+static uint32_t be32_at(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return be32toh(v);
+}
+
+static uint64_t be64_at(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return be64toh(v);
+}
+
+/* pread of exactly len bytes: 0, -EIO at end of file, or -errno. */
+static int read_exact(int fd, void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t r = pread(fd, (uint8_t *)buf + done, len - done, (off_t)(off + done));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return -EIO;
+		done += (size_t)r;
+	}
+	return 0;
+}
+
+bool qcow2_probe(const void *head, size_t len)
+{
+	return len >= 4 && be32_at(head) == QCOW2_MAGIC;
+}
+
+/* Whether [off, off + len) lies inside the file, without overflow. */
+static bool in_file(const struct qcow2 *q, uint64_t off, uint64_t len)
+{
+	return off <= q->file_size && len <= q->file_size - off;
+}
+
+/* The name the image's feature table gives incompatible bit `bit`, or NULL. */
+static const char *feature_name(const uint8_t *table, size_t len, unsigned int bit, char *out,
+				size_t out_len)
+{
+	for (size_t i = 0; i + FEATURE_NAME_ENTRY <= len; i += FEATURE_NAME_ENTRY) {
+		const uint8_t *e = table + i;
+		size_t n = 0;
+
+		if (e[0] != 0 || e[1] != bit)
+			continue;
+		while (n < FEATURE_NAME_ENTRY - 2 && n + 1 < out_len && e[2 + n] >= 0x20 &&
+		       e[2 + n] < 0x7f) {
+			out[n] = (char)e[2 + n];
+			n++;
+		}
+		out[n] = '\0';
+		return n ? out : NULL;
+	}
+	return NULL;
+}
+
+/*
+ * Walks the header extensions in [start, end) of the first cluster `c`:
+ * the backing format, and the feature names for a message about an
+ * unknown incompatible bit.
+ */
+static int parse_extensions(struct qcow2 *q, const uint8_t *c, size_t start, size_t end,
+			    const uint8_t **names, size_t *names_len, char *err, size_t err_len)
+{
+	size_t at = start;
+
+	while (at + 8 <= end) {
+		uint32_t type = be32_at(c + at), len = be32_at(c + at + 4);
+		size_t padded = ((size_t)len + 7) & ~(size_t)7;
+
+		at += 8;
+		if (type == EXT_END)
+			return 0;
+		if (len > end - at || padded > end - at) {
+			set_err(err, err_len,
+				"%s: qcow2 header extension 0x%08x runs past the header", q->name,
+				type);
+			return -EINVAL;
+		}
+		if (type == EXT_BACKING_FORMAT) {
+			if (len == 0 || len >= sizeof(q->backing_fmt) || memchr(c + at, 0, len)) {
+				set_err(err, err_len,
+					"%s: malformed backing format in the qcow2 header",
+					q->name);
+				return -EINVAL;
+			}
+			memcpy(q->backing_fmt, c + at, len);
+			q->backing_fmt[len] = '\0';
+		} else if (type == EXT_FEATURE_NAMES) {
+			*names = c + at;
+			*names_len = len;
+		}
+		at += padded;
+	}
+	return 0;
+}
+
+/* Refuses what ember cannot read correctly, by name. */
+static int check_features(struct qcow2 *q, const uint8_t *c, const uint8_t *names, size_t names_len,
+			  char *err, size_t err_len)
+{
+	uint64_t unknown = q->incompat & ~INCOMPAT_KNOWN;
+	char buf[48];
+
+	if (q->incompat & INCOMPAT_DATA_FILE) {
+		set_err(err, err_len,
+			"%s: qcow2 images with an external data file are not supported", q->name);
+		return -EINVAL;
+	}
+	if (q->incompat & INCOMPAT_EXTL2) {
+		set_err(err, err_len,
+			"%s: qcow2 extended L2 entries (subclusters) are not supported", q->name);
+		return -EINVAL;
+	}
+	if (q->incompat & INCOMPAT_COMPRESSION) {
+		uint8_t type = c[H_COMPRESSION_TYPE];
+
+		if (type == 1) {
+			set_err(err, err_len,
+				"%s: zstd-compressed qcow2 images are not supported "
+				"(only zlib)",
+				q->name);
+			return -EINVAL;
+		}
+		if (type != 0) {
+			set_err(err, err_len, "%s: unknown qcow2 compression type %u", q->name,
+				type);
+			return -EINVAL;
+		}
+	}
+	if (unknown) {
+		unsigned int bit = (unsigned int)__builtin_ctzll(unknown);
+		const char *name = feature_name(names, names_len, bit, buf, sizeof(buf));
+
+		set_err(err, err_len, "%s: unsupported qcow2 feature: %s%s%u%s", q->name,
+			name ? name : "", name ? " (incompatible bit " : "incompatible bit ", bit,
+			name ? ")" : "");
+		return -EINVAL;
+	}
+	if (q->incompat & INCOMPAT_CORRUPT)
+		log_warn("%s: the qcow2 image is marked corrupt; reading it anyway (read-only)",
+			 q->name);
+	return 0;
+}
+
+static int parse_header(struct qcow2 *q, char *err, size_t err_len)
+{
+	uint8_t h[H_COMPRESSION_TYPE + 8] = { 0 };
+	uint8_t *c = NULL;
+	const uint8_t *names = NULL;
+	size_t names_len = 0, header_len, ext_end;
+	uint64_t backing_off, l1_off, reft_off, need_l1, l2_span;
+	uint32_t backing_len, reft_clusters, refcount_order = 4;
+	int ret;
+
+	if (q->file_size < H_V2_LENGTH) {
+		set_err(err, err_len, "%s: too short for a qcow2 image", q->name);
+		return -EINVAL;
+	}
+	ret = read_exact(q->fd, h, q->file_size < sizeof(h) ? H_V2_LENGTH : sizeof(h), 0);
+	if (ret < 0) {
+		set_err(err, err_len, "%s: reading the qcow2 header: %s", q->name, strerror(-ret));
+		return ret;
+	}
+	if (be32_at(h) != QCOW2_MAGIC) {
+		set_err(err, err_len, "%s: not a qcow2 image", q->name);
+		return -EINVAL;
+	}
+	q->version = be32_at(h + H_VERSION);
+	if (q->version != 2 && q->version != 3) {
+		set_err(err, err_len, "%s: qcow2 version %u is not supported (only 2 and 3)",
+			q->name, q->version);
+		return -EINVAL;
+	}
+	q->cluster_bits = be32_at(h + H_CLUSTER_BITS);
+	if (q->cluster_bits < MIN_CLUSTER_BITS || q->cluster_bits > MAX_CLUSTER_BITS) {
+		set_err(err, err_len, "%s: qcow2 cluster_bits %u is outside 9..21", q->name,
+			q->cluster_bits);
+		return -EINVAL;
+	}
+	q->cluster_size = 1ULL << q->cluster_bits;
+	if (be32_at(h + H_CRYPT) != 0) {
+		set_err(err, err_len, "%s: encrypted qcow2 images are not supported", q->name);
+		return -EINVAL;
+	}
+	header_len = H_V2_LENGTH;
+	if (q->version == 3) {
+		if (q->file_size < H_V3_MIN_LENGTH) {
+			set_err(err, err_len, "%s: too short for a qcow2 version 3 header",
+				q->name);
+			return -EINVAL;
+		}
+		q->incompat = be64_at(h + H_INCOMPAT);
+		refcount_order = be32_at(h + H_REFCOUNT_ORDER);
+		header_len = be32_at(h + H_HEADER_LENGTH);
+		if (header_len < H_V3_MIN_LENGTH || header_len % 8 ||
+		    header_len > q->cluster_size) {
+			set_err(err, err_len, "%s: bad qcow2 header length %zu", q->name,
+				header_len);
+			return -EINVAL;
+		}
+		if (header_len <= H_COMPRESSION_TYPE)
+			h[H_COMPRESSION_TYPE] = 0;
+	}
+	if (refcount_order > 6) {
+		set_err(err, err_len, "%s: qcow2 refcount_order %u is over 6", q->name,
+			refcount_order);
+		return -EINVAL;
+	}
+
+	q->size = be64_at(h + H_SIZE);
+	q->l1_size = be32_at(h + H_L1_SIZE);
+	l1_off = q->l1_off = be64_at(h + H_L1_OFFSET);
+	reft_off = be64_at(h + H_REFTABLE_OFFSET);
+	reft_clusters = be32_at(h + H_REFTABLE_CLUSTERS);
+	/* Each L1 entry covers one L2 table: cluster_size / 8 clusters. */
+	l2_span = q->cluster_size * (q->cluster_size / 8);
+	need_l1 = q->size / l2_span + (q->size % l2_span != 0);
+	if ((uint64_t)q->l1_size * 8 > MAX_L1_BYTES || need_l1 > q->l1_size) {
+		set_err(err, err_len,
+			"%s: qcow2 L1 table of %u entries cannot describe %llu bytes (or is over "
+			"32 MiB)",
+			q->name, q->l1_size, (unsigned long long)q->size);
+		return -EINVAL;
+	}
+	if (q->l1_size && (l1_off % q->cluster_size || l1_off < q->cluster_size ||
+			   !in_file(q, l1_off, (uint64_t)q->l1_size * 8))) {
+		set_err(err, err_len,
+			"%s: the qcow2 L1 table lies outside the file or in the header", q->name);
+		return -EINVAL;
+	}
+	if (reft_off % q->cluster_size || reft_off < q->cluster_size ||
+	    (uint64_t)reft_clusters * q->cluster_size > MAX_REFTABLE_BYTES ||
+	    !in_file(q, reft_off, (uint64_t)reft_clusters * q->cluster_size)) {
+		set_err(err, err_len,
+			"%s: the qcow2 refcount table lies outside the file or in the header",
+			q->name);
+		return -EINVAL;
+	}
+
+	/* The rest of the header (extensions, backing name) lives in the first cluster. */
+	c = calloc(1, q->cluster_size);
+	if (!c)
+		return -ENOMEM;
+	ret = read_exact(q->fd, c,
+			 q->file_size < q->cluster_size ? (size_t)q->file_size : q->cluster_size,
+			 0);
+	if (ret < 0) {
+		set_err(err, err_len, "%s: reading the qcow2 header: %s", q->name, strerror(-ret));
+		goto out;
+	}
+	backing_off = be64_at(h + H_BACKING_OFFSET);
+	backing_len = be32_at(h + H_BACKING_SIZE);
+	ext_end = (size_t)q->cluster_size;
+	if (backing_off) {
+		if (backing_len == 0 || backing_len > MAX_BACKING_NAME ||
+		    backing_off < header_len || backing_off > q->cluster_size ||
+		    backing_len > q->cluster_size - backing_off ||
+		    memchr(c + backing_off, 0, backing_len)) {
+			set_err(err, err_len, "%s: malformed backing file name in the qcow2 header",
+				q->name);
+			ret = -EINVAL;
+			goto out;
+		}
+		q->backing = strndup((const char *)c + backing_off, backing_len);
+		if (!q->backing) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		ext_end = (size_t)backing_off;
+	}
+	ret = parse_extensions(q, c, header_len, ext_end, &names, &names_len, err, err_len);
+	if (ret == 0) {
+		memcpy(c + H_COMPRESSION_TYPE, h + H_COMPRESSION_TYPE, 1);
+		ret = check_features(q, c, names, names_len, err, err_len);
+	}
+out:
+	free(c);
+	return ret;
+}
+
+static int load_l1(struct qcow2 *q, char *err, size_t err_len)
+{
+	int ret;
+
+	if (!q->l1_size)
+		return 0;
+	/* At most 32 MiB, and no more than the file holds: checked with the header. */
+	q->l1 = malloc((size_t)q->l1_size * 8);
+	if (!q->l1)
+		return -ENOMEM;
+	ret = read_exact(q->fd, q->l1, (size_t)q->l1_size * 8, q->l1_off);
+	if (ret < 0) {
+		set_err(err, err_len, "%s: reading the qcow2 L1 table: %s", q->name,
+			strerror(-ret));
+		return ret;
+	}
+	for (uint32_t i = 0; i < q->l1_size; i++)
+		q->l1[i] = be64toh(q->l1[i]);
+	return 0;
+}
+
+static int alloc_caches(struct qcow2 *q)
+{
+	unsigned int n = (unsigned int)(QCOW2_L2_CACHE_BYTES / q->cluster_size);
+
+	if (n < 2)
+		n = 2;
+	if (n > MAX_L2_CACHE_TABLES)
+		n = MAX_L2_CACHE_TABLES;
+	q->l2 = calloc(n, sizeof(*q->l2));
+	if (!q->l2)
+		return -ENOMEM;
+	q->nr_l2 = n;
+	/* Tables and the inflate buffers come with first use. */
+	return 0;
+}
+
+int qcow2_open(struct qcow2 **out, int fd, const char *name, char *err, size_t err_len)
+{
+	struct qcow2 *q;
+	off_t end;
+	int ret;
+
+	*out = NULL;
+	q = calloc(1, sizeof(*q));
+	if (!q) {
+		set_err(err, err_len, "%s: out of memory", name ? name : "qcow2 image");
+		return -ENOMEM;
+	}
+	q->fd = fd;
+	ratelimit_init(&q->rl, 1000000000ULL, 5);
+	q->name = strdup(name ? name : "qcow2 image");
+	if (!q->name) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	end = lseek(fd, 0, SEEK_END);
+	if (end < 0) {
+		ret = -errno;
+		set_err(err, err_len, "%s: %s", q->name, strerror(-ret));
+		goto fail;
+	}
+	q->file_size = (uint64_t)end;
+	ret = parse_header(q, err, err_len);
+	if (ret == 0)
+		ret = load_l1(q, err, err_len);
+	if (ret == 0)
+		ret = alloc_caches(q);
+	if (ret < 0)
+		goto fail;
+	*out = q;
+	return 0;
+fail:
+	if (ret == -ENOMEM)
+		set_err(err, err_len, "%s: out of memory", q->name ? q->name : "qcow2 image");
+	qcow2_close(q);
+	return ret;
+}
+
+void qcow2_close(struct qcow2 *q)
+{
+	if (!q)
+		return;
+	for (unsigned int i = 0; q->l2 && i < q->nr_l2; i++)
+		free(q->l2[i].table);
+	free(q->l2);
+	free(q->l1);
+	free(q->backing);
+	free(q->z_data);
+	free(q->z_in);
+	free(q->name);
+	ratelimit_destroy(&q->rl);
+	free(q);
+}
+
+uint64_t qcow2_size(const struct qcow2 *q)
+{
+	return q->size;
+}
+
+const char *qcow2_backing_file(const struct qcow2 *q)
+{
+	return q->backing;
+}
+
+const char *qcow2_backing_format(const struct qcow2 *q)
+{
+	return q->backing_fmt[0] ? q->backing_fmt : NULL;
+}
+
+bool qcow2_dirty(const struct qcow2 *q)
+{
+	return q->incompat & INCOMPAT_DIRTY;
+}
+
+__attribute__((format(printf, 2, 3))) static int corrupt(struct qcow2 *q, const char *fmt, ...)
+{
+	char msg[160];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_limited(&q->rl, LOG_LVL_ERROR, "%s: corrupt qcow2 image: %s; the request fails",
+		    q->name, msg);
+	return -EIO;
+}
+
+/* The L2 table at host offset `off` (checked by the caller), from the cache or the file. */
+static int l2_table(struct qcow2 *q, uint64_t off, const uint64_t **out)
+{
+	struct l2_slot *victim = &q->l2[0];
+	int ret;
+
+	for (unsigned int i = 0; i < q->nr_l2; i++) {
+		struct l2_slot *s = &q->l2[i];
+
+		if (s->off == off && s->table) {
+			s->used = ++q->l2_clock;
+			*out = s->table;
+			return 0;
+		}
+		if (!s->table || s->used < victim->used)
+			victim = s;
+		if (!s->table)
+			break;
+	}
+	if (!victim->table) {
+		victim->table = malloc(q->cluster_size);
+		if (!victim->table)
+			return -ENOMEM;
+	}
+	victim->off = 0;
+	ret = read_exact(q->fd, victim->table, q->cluster_size, off);
+	if (ret < 0)
+		return corrupt(q, "reading the L2 table at 0x%llx: %s", (unsigned long long)off,
+			       strerror(-ret));
+	victim->off = off;
+	victim->used = ++q->l2_clock;
+	*out = victim->table;
+	return 0;
+}
+
+/* What one L2 entry says, and for data where its cluster starts. */
+static int classify(struct qcow2 *q, uint64_t entry, enum qcow2_kind *kind, uint64_t *host)
+{
+	*host = 0;
+	if (entry & L2_COMPRESSED) {
+		*kind = QCOW2_COMPRESSED;
+		return 0;
+	}
+	if (q->version >= 3 && (entry & L2_ZERO)) {
+		*kind = QCOW2_ZERO;
+		return 0;
+	}
+	/* Bits 1-8 and 56-61 are reserved: set, the entry is not one we understand. */
+	if (entry & ~(ENTRY_OFFSET_MASK | L2_ZERO | (1ULL << 63)))
+		return corrupt(q, "L2 entry 0x%016llx has reserved bits set",
+			       (unsigned long long)entry);
+	*host = entry & ENTRY_OFFSET_MASK;
+	if (!*host) {
+		*kind = QCOW2_UNALLOCATED;
+		return 0;
+	}
+	if (*host % q->cluster_size || *host < q->cluster_size || *host >= q->file_size)
+		return corrupt(q,
+			       "data cluster at 0x%llx is misaligned, in the header or past "
+			       "the end of the file",
+			       (unsigned long long)*host);
+	*kind = QCOW2_DATA;
+	return 0;
+}
+
+int qcow2_map(struct qcow2 *q, uint64_t off, uint64_t len, struct qcow2_extent *e)
+{
+	uint64_t entries = q->cluster_size / 8;
+	uint64_t cluster = off >> q->cluster_bits;
+	uint64_t in = off & (q->cluster_size - 1);
+	uint64_t l1_idx = cluster / entries, l2_idx = cluster % entries;
+	uint64_t l1e, l2_off, host;
+	const uint64_t *table = NULL;
+	enum qcow2_kind kind;
+	int ret;
+
+	if (off >= q->size || len == 0)
+		return -EINVAL;
+	if (len > q->size - off)
+		len = q->size - off;
+	memset(e, 0, sizeof(*e));
+	if (l1_idx >= q->l1_size)
+		return corrupt(q, "offset 0x%llx is past the L1 table", (unsigned long long)off);
+	l1e = q->l1[l1_idx];
+	l2_off = l1e & ENTRY_OFFSET_MASK;
+	if (!l2_off) {
+		/* No L2 table: the rest of what this L1 entry covers is unallocated. */
+		uint64_t span = (entries - l2_idx) * q->cluster_size - in;
+
+		e->kind = QCOW2_UNALLOCATED;
+		e->len = len < span ? len : span;
+		return 0;
+	}
+	if (l2_off % q->cluster_size || l2_off < q->cluster_size ||
+	    !in_file(q, l2_off, q->cluster_size))
+		return corrupt(q,
+			       "L2 table at 0x%llx is misaligned, in the header or past the end "
+			       "of the file",
+			       (unsigned long long)l2_off);
+	ret = l2_table(q, l2_off, &table);
+	if (ret < 0)
+		return ret;
+	ret = classify(q, be64toh(table[l2_idx]), &kind, &host);
+	if (ret < 0)
+		return ret;
+	e->kind = kind;
+	e->len = q->cluster_size - in;
+	if (kind == QCOW2_DATA)
+		e->host_off = host + in;
+	if (kind == QCOW2_COMPRESSED) {
+		e->entry = be64toh(table[l2_idx]);
+	} else {
+		/* Following clusters of the same kind (and, for data, contiguous) join the run. */
+		for (uint64_t i = l2_idx + 1; i < entries && e->len < len; i++) {
+			enum qcow2_kind k;
+			uint64_t h;
+
+			ret = classify(q, be64toh(table[i]), &k, &h);
+			if (ret < 0 || k != kind ||
+			    (kind == QCOW2_DATA && h != host + (i - l2_idx) * q->cluster_size))
+				break;
+			e->len += q->cluster_size;
+		}
+	}
+	if (e->len > len)
+		e->len = len;
+	return 0;
+}
+
+/* Inflates the compressed cluster `entry` into q->z_data. */
+static int inflate_cluster(struct qcow2 *q, uint64_t entry)
+{
+	unsigned int x = 62 - (q->cluster_bits - 8);
+	uint64_t host = entry & ((1ULL << x) - 1);
+	uint64_t sectors = ((entry & ((1ULL << 62) - 1)) >> x) + 1;
+	uint64_t clen = sectors * 512 - (host & 511);
+	z_stream zs;
+	int ret, zret;
+
+	if (q->z_valid && q->z_entry == entry)
+		return 0;
+	q->z_valid = false;
+	if (!q->z_data)
+		q->z_data = malloc(q->cluster_size);
+	/* A compressed cluster may take a little more than a cluster: room for two. */
+	if (!q->z_in)
+		q->z_in = malloc(2 * q->cluster_size);
+	if (!q->z_data || !q->z_in)
+		return -ENOMEM;
+	if (host < q->cluster_size || host >= q->file_size)
+		return corrupt(q,
+			       "compressed cluster at 0x%llx is in the header or past the end "
+			       "of the file",
+			       (unsigned long long)host);
+	if (clen > 2 * q->cluster_size)
+		clen = 2 * q->cluster_size;
+	/* The last compressed cluster may end before its last sector does. */
+	if (clen > q->file_size - host)
+		clen = q->file_size - host;
+	ret = read_exact(q->fd, q->z_in, (size_t)clen, host);
+	if (ret < 0)
+		return corrupt(q, "reading the compressed cluster at 0x%llx: %s",
+			       (unsigned long long)host, strerror(-ret));
+	memset(&zs, 0, sizeof(zs));
+	/* Raw deflate, no zlib header, with a 4 KiB window, as qcow2 writes it. */
+	if (inflateInit2(&zs, -12) != Z_OK)
+		return -ENOMEM;
+	zs.next_in = q->z_in;
+	zs.avail_in = (uInt)clen;
+	zs.next_out = q->z_data;
+	zs.avail_out = (uInt)q->cluster_size;
+	zret = inflate(&zs, Z_FINISH);
+	inflateEnd(&zs);
+	/* It must fill the cluster exactly; trailing input (padding) is fine. */
+	if ((zret != Z_STREAM_END && zret != Z_BUF_ERROR) || zs.avail_out != 0)
+		return corrupt(q, "the compressed cluster at 0x%llx does not inflate to %llu bytes",
+			       (unsigned long long)host, (unsigned long long)q->cluster_size);
+	q->z_entry = entry;
+	q->z_valid = true;
+	return 0;
+}
+
+int qcow2_read_compressed(struct qcow2 *q, const struct qcow2_extent *e, uint64_t off, void *buf,
+			  size_t len)
+{
+	uint64_t in = off & (q->cluster_size - 1);
+	int ret;
+
+	if (e->kind != QCOW2_COMPRESSED || len > q->cluster_size - in)
+		return -EINVAL;
+	ret = inflate_cluster(q, e->entry);
+	if (ret < 0)
+		return ret;
+	memcpy(buf, q->z_data + in, len);
+	return 0;
+}

@@ -1,0 +1,803 @@
+// SPDX-License-Identifier: MIT
+/*
+ * qcow2 headers and mapping: images built here, byte by byte, good and
+ * hostile; and images made by qemu-img (plain and compressed), read back
+ * through the mapping and compared with the raw bytes they came from.
+ */
+#include "config.h"
+
+#include "block/disk.h"
+#include "block/qcow2.h"
+#include "unit.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define CB 12 /* 4 KiB clusters: small images, 512 L2 entries per table */
+#define CS (1U << CB)
+#define C(n) ((uint64_t)(n)*CS)
+/* Layout of the built image: header, refcount table and block, L1, L2, data. */
+#define REFT C(1)
+#define REFB C(2)
+#define L1 C(3)
+#define L2 C(4)
+#define DATA C(5)
+#define SIZE (4ULL << 20) /* two L1 entries' worth */
+
+static uint8_t img[C(16)];
+static size_t img_len;
+static char err[256];
+
+static void put32(uint64_t off, uint32_t v)
+{
+	v = htobe32(v);
+	memcpy(img + off, &v, 4);
+}
+
+static void put64(uint64_t off, uint64_t v)
+{
+	v = htobe64(v);
+	memcpy(img + off, &v, 8);
+}
+
+/* A valid version 3 image: L1[0] -> the L2 table, L1[1] empty; no clusters yet. */
+static void build(void)
+{
+	memset(img, 0, sizeof(img));
+	img_len = C(12);
+	put32(0, QCOW2_MAGIC);
+	put32(4, 3);
+	put32(20, CB);
+	put64(24, SIZE);
+	put32(36, 2); /* l1_size */
+	put64(40, L1);
+	put64(48, REFT);
+	put32(56, 1);	 /* refcount table clusters */
+	put32(96, 4);	 /* refcount_order: 16 bits */
+	put32(100, 104); /* header length */
+	put64(REFT, REFB);
+	put64(L1, L2 | (1ULL << 63));
+}
+
+static void set_l2(unsigned int idx, uint64_t entry)
+{
+	put64(L2 + 8ULL * idx, entry);
+}
+
+/* The image in a memfd, opened; the fd comes back in *fd. */
+static int open_img(struct qcow2 **q, int *fd)
+{
+	int ret;
+
+	*fd = memfd_create("qcow2", 0);
+	ck_assert_int_ge(*fd, 0);
+	ck_assert_int_eq(write(*fd, img, img_len), (ssize_t)img_len);
+	err[0] = '\0';
+	ret = qcow2_open(q, *fd, "t.qcow2", err, sizeof(err));
+	if (ret == 0)
+		ck_assert_ptr_nonnull(*q);
+	else
+		ck_assert_ptr_null(*q);
+	return ret;
+}
+
+/* The built image is refused at open with a message containing `needle`. */
+static void refused(const char *needle)
+{
+	struct qcow2 *q;
+	int fd;
+
+	ck_assert_int_eq(open_img(&q, &fd), -EINVAL);
+	ck_assert_msg(strstr(err, needle) != NULL, "'%s' not in '%s'", needle, err);
+	ck_assert_msg(strstr(err, "t.qcow2") != NULL, "no file name in '%s'", err);
+	close(fd);
+}
+
+START_TEST(probe)
+{
+	static const uint8_t yes[] = { 'Q', 'F', 'I', 0xfb, 0, 0, 0, 3 };
+
+	ck_assert(qcow2_probe(yes, sizeof(yes)));
+	ck_assert(!qcow2_probe(yes, 3));
+	ck_assert(!qcow2_probe("QFI\xfa", 4));
+}
+END_TEST
+
+START_TEST(mapping)
+{
+	struct qcow2_extent e;
+	struct qcow2 *q;
+	int fd;
+
+	build();
+	set_l2(0, DATA | (1ULL << 63));
+	set_l2(1, DATA + C(1));
+	set_l2(2, DATA + C(3)); /* not contiguous with the one before */
+	set_l2(4, 1);		/* zero cluster */
+	set_l2(5, 1);
+	set_l2(6, (DATA + C(4)) | 1); /* preallocated, but reads as zeroes */
+	ck_assert_int_eq(open_img(&q, &fd), 0);
+	ck_assert_uint_eq(qcow2_size(q), SIZE);
+	ck_assert_ptr_null(qcow2_backing_file(q));
+	ck_assert(!qcow2_dirty(q));
+
+	/* Clusters 0 and 1 are one run, from the middle of cluster 0. */
+	ck_assert_int_eq(qcow2_map(q, 100, SIZE, &e), 0);
+	ck_assert_int_eq(e.kind, QCOW2_DATA);
+	ck_assert_uint_eq(e.host_off, DATA + 100);
+	ck_assert_uint_eq(e.len, C(2) - 100);
+	/* A shorter request is a shorter run. */
+	ck_assert_int_eq(qcow2_map(q, 100, 10, &e), 0);
+	ck_assert_uint_eq(e.len, 10);
+	ck_assert_int_eq(qcow2_map(q, C(2) + 5, SIZE, &e), 0);
+	ck_assert_int_eq(e.kind, QCOW2_DATA);
+	ck_assert_uint_eq(e.host_off, DATA + C(3) + 5);
+	ck_assert_uint_eq(e.len, CS - 5);
+	ck_assert_int_eq(qcow2_map(q, C(3), SIZE, &e), 0);
+	ck_assert_int_eq(e.kind, QCOW2_UNALLOCATED);
+	ck_assert_uint_eq(e.len, CS);
+	ck_assert_int_eq(qcow2_map(q, C(4), SIZE, &e), 0);
+	ck_assert_int_eq(e.kind, QCOW2_ZERO);
+	ck_assert_uint_eq(e.len, C(3));
+	/* The rest of the first L2 table is unallocated, up to its end at 2 MiB. */
+	ck_assert_int_eq(qcow2_map(q, C(7), SIZE, &e), 0);
+	ck_assert_int_eq(e.kind, QCOW2_UNALLOCATED);
+	ck_assert_uint_eq(e.len, (2ULL << 20) - C(7));
+	/* L1[1] has no table: 2 MiB unallocated at once. */
+	ck_assert_int_eq(qcow2_map(q, 2ULL << 20, SIZE, &e), 0);
+	ck_assert_int_eq(e.kind, QCOW2_UNALLOCATED);
+	ck_assert_uint_eq(e.len, 2ULL << 20);
+	/* Nothing past the end. */
+	ck_assert_int_eq(qcow2_map(q, SIZE, 1, &e), -EINVAL);
+	ck_assert_int_eq(qcow2_map(q, SIZE - 1, 100, &e), 0);
+	ck_assert_uint_eq(e.len, 1);
+	qcow2_close(q);
+	close(fd);
+}
+END_TEST
+
+/* Compresses one cluster the way qcow2 does (raw deflate, 4 KiB window) at `host`. */
+static uint64_t put_compressed(uint64_t host, const uint8_t *cluster, size_t *clen)
+{
+	z_stream zs = { 0 };
+	unsigned int x = 62 - (CB - 8);
+	uint64_t sectors;
+
+	ck_assert_int_eq(
+		deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9, Z_DEFAULT_STRATEGY),
+		Z_OK);
+	zs.next_in = (Bytef *)cluster;
+	zs.avail_in = CS;
+	zs.next_out = img + host;
+	zs.avail_out = CS;
+	ck_assert_int_eq(deflate(&zs, Z_FINISH), Z_STREAM_END);
+	*clen = zs.total_out;
+	deflateEnd(&zs);
+	/* Additional sectors beyond the one holding the first byte. */
+	sectors = ((host & 511) + *clen - 1) / 512;
+	return (1ULL << 62) | (sectors << x) | host;
+}
+
+START_TEST(compressed_clusters)
+{
+	uint8_t plain[CS], out[CS];
+	struct qcow2_extent e;
+	struct qcow2 *q;
+	size_t clen;
+	int fd;
+
+	for (unsigned int i = 0; i < CS; i++)
+		plain[i] = (uint8_t)(i * 7 / 3);
+	build();
+	/* Not sector-aligned, as qemu-img packs them. */
+	set_l2(3, put_compressed(DATA + 200, plain, &clen));
+	ck_assert_int_eq(open_img(&q, &fd), 0);
+	ck_assert_int_eq(qcow2_map(q, C(3) + 10, SIZE, &e), 0);
+	ck_assert_int_eq(e.kind, QCOW2_COMPRESSED);
+	ck_assert_uint_eq(e.len, CS - 10);
+	ck_assert_int_eq(qcow2_read_compressed(q, &e, C(3) + 10, out, CS - 10), 0);
+	ck_assert_mem_eq(out, plain + 10, CS - 10);
+	/* Again, from the inflated copy; and not past the cluster. */
+	ck_assert_int_eq(qcow2_read_compressed(q, &e, C(3), out, 16), 0);
+	ck_assert_mem_eq(out, plain, 16);
+	ck_assert_int_eq(qcow2_read_compressed(q, &e, C(3) + 10, out, CS), -EINVAL);
+	qcow2_close(q);
+	close(fd);
+
+	/* Damaged deflate data (a block of the reserved type 3): the read fails. */
+	img[DATA + 200] = 0xff;
+	ck_assert_int_eq(open_img(&q, &fd), 0);
+	ck_assert_int_eq(qcow2_map(q, C(3), SIZE, &e), 0);
+	ck_assert_int_eq(qcow2_read_compressed(q, &e, C(3), out, CS), -EIO);
+	qcow2_close(q);
+	close(fd);
+
+	/* A stream that ends early does not fill the cluster. */
+	build();
+	{
+		uint8_t half[CS / 2];
+		z_stream zs = { 0 };
+
+		memset(half, 0x33, sizeof(half));
+		ck_assert_int_eq(deflateInit2(&zs, 6, Z_DEFLATED, -12, 9, Z_DEFAULT_STRATEGY),
+				 Z_OK);
+		zs.next_in = half;
+		zs.avail_in = sizeof(half);
+		zs.next_out = img + DATA;
+		zs.avail_out = CS;
+		ck_assert_int_eq(deflate(&zs, Z_FINISH), Z_STREAM_END);
+		deflateEnd(&zs);
+		set_l2(0, (1ULL << 62) | DATA);
+	}
+	ck_assert_int_eq(open_img(&q, &fd), 0);
+	ck_assert_int_eq(qcow2_map(q, 0, SIZE, &e), 0);
+	ck_assert_int_eq(qcow2_read_compressed(q, &e, 0, out, 8), -EIO);
+	qcow2_close(q);
+	close(fd);
+
+	/* A compressed cluster said to be in the header, or past the end. */
+	build();
+	set_l2(0, (1ULL << 62) | 8);
+	set_l2(1, (1ULL << 62) | C(100));
+	ck_assert_int_eq(open_img(&q, &fd), 0);
+	ck_assert_int_eq(qcow2_map(q, 0, SIZE, &e), 0);
+	ck_assert_int_eq(qcow2_read_compressed(q, &e, 0, out, 8), -EIO);
+	ck_assert_int_eq(qcow2_map(q, C(1), SIZE, &e), 0);
+	ck_assert_int_eq(qcow2_read_compressed(q, &e, C(1), out, 8), -EIO);
+	qcow2_close(q);
+	close(fd);
+}
+END_TEST
+
+START_TEST(hostile_tables_fail_requests)
+{
+	struct qcow2_extent e;
+	struct qcow2 *q;
+	int fd;
+
+	build();
+	set_l2(0, 0x200);		      /* data in the header cluster */
+	set_l2(1, DATA + 0x200);	      /* misaligned */
+	set_l2(2, C(1000));		      /* past the end of the file */
+	set_l2(3, DATA | (1ULL << 56));	      /* a reserved bit */
+	put64(L1 + 8, C(999) | (1ULL << 63)); /* L1[1]: an L2 table past the end */
+	ck_assert_int_eq(open_img(&q, &fd), 0);
+	for (unsigned int i = 0; i < 4; i++)
+		ck_assert_int_eq(qcow2_map(q, C(i), SIZE, &e), -EIO);
+	ck_assert_int_eq(qcow2_map(q, 2ULL << 20, SIZE, &e), -EIO);
+	/* The good entries still map. */
+	ck_assert_int_eq(qcow2_map(q, C(4), SIZE, &e), 0);
+	ck_assert_int_eq(e.kind, QCOW2_UNALLOCATED);
+	qcow2_close(q);
+	close(fd);
+
+	/* An L2 table in the header, or misaligned. */
+	build();
+	put64(L1, 0 | (1ULL << 9));
+	ck_assert_int_eq(open_img(&q, &fd), 0);
+	ck_assert_int_eq(qcow2_map(q, 0, SIZE, &e), -EIO);
+	qcow2_close(q);
+	close(fd);
+	build();
+	put64(L1, L2 + 512);
+	ck_assert_int_eq(open_img(&q, &fd), 0);
+	ck_assert_int_eq(qcow2_map(q, 0, SIZE, &e), -EIO);
+	qcow2_close(q);
+	close(fd);
+}
+END_TEST
+
+START_TEST(hostile_headers_are_refused)
+{
+	build();
+	put32(0, 0x514649fa);
+	refused("not a qcow2 image");
+	build();
+	put32(4, 1);
+	refused("version 1");
+	build();
+	put32(4, 4);
+	refused("version 4");
+	build();
+	put32(20, 8);
+	refused("cluster_bits 8");
+	build();
+	put32(20, 22);
+	refused("cluster_bits 22");
+	build();
+	put32(32, 1);
+	refused("encrypted");
+	build();
+	put32(32, 2);
+	refused("encrypted");
+	/* Sizes the L1 table cannot describe, and absurd ones. */
+	build();
+	put64(24, SIZE + 1);
+	refused("L1 table");
+	build();
+	put64(24, ~0ULL);
+	refused("L1 table");
+	build();
+	put32(36, (32U << 20) / 8 + 1);
+	refused("L1 table");
+	/* Tables outside the file, in the header, or misaligned. */
+	build();
+	put64(40, C(100));
+	refused("L1 table lies outside");
+	build();
+	put64(40, 0);
+	refused("L1 table lies outside");
+	build();
+	put64(40, L1 + 8);
+	refused("L1 table lies outside");
+	build();
+	put64(40, ~0ULL & ~(uint64_t)(CS - 1));
+	refused("L1 table lies outside");
+	build();
+	put64(48, C(100));
+	refused("refcount table");
+	build();
+	put32(56, 0xffffffff);
+	refused("refcount table");
+	build();
+	put64(48, 0);
+	refused("refcount table");
+	build();
+	put32(96, 7);
+	refused("refcount_order");
+	/* Header lengths. */
+	build();
+	put32(100, 100);
+	refused("header length");
+	build();
+	put32(100, 108);
+	refused("header length");
+	build();
+	put32(100, CS + 8);
+	refused("header length");
+	/* Features ember refuses by name. */
+	build();
+	put64(72, 1ULL << 2);
+	refused("external data file");
+	build();
+	put64(72, 1ULL << 4);
+	refused("extended L2");
+	build();
+	put32(100, 112);
+	put64(72, 1ULL << 3);
+	img[104] = 1;
+	refused("zstd");
+	build();
+	put32(100, 112);
+	put64(72, 1ULL << 3);
+	img[104] = 9;
+	refused("compression type 9");
+	build();
+	put64(72, 1ULL << 9);
+	refused("incompatible bit 9");
+	/* An unknown bit the image names in its feature table. */
+	build();
+	put32(104, 0x6803f857);
+	put32(108, 48);
+	img[112] = 0; /* incompatible */
+	img[113] = 9;
+	memcpy(img + 114, "frobnication", 12);
+	put64(72, 1ULL << 9);
+	refused("frobnication");
+	/* Backing file names. */
+	build();
+	put64(8, 512);
+	put32(16, 0);
+	refused("backing file name");
+	build();
+	put64(8, 512);
+	put32(16, 1024);
+	refused("backing file name");
+	build();
+	put64(8, CS - 4);
+	put32(16, 8);
+	refused("backing file name");
+	build();
+	put64(8, 64); /* inside the header */
+	put32(16, 4);
+	refused("backing file name");
+	build();
+	put64(8, 512);
+	put32(16, 4);
+	memcpy(img + 512, "a\0bc", 4);
+	refused("backing file name");
+	/* Header extensions that run past the cluster. */
+	build();
+	put32(104, 0x12345678);
+	put32(108, CS);
+	refused("extension");
+	build();
+	put32(104, 0xe2792aca);
+	put32(108, 40);
+	memset(img + 112, 'r', 40);
+	refused("backing format");
+	/* Too short to hold a header. */
+	build();
+	img_len = 50;
+	refused("too short");
+	build();
+	put32(4, 3);
+	img_len = 80;
+	refused("too short");
+}
+END_TEST
+
+START_TEST(backing_and_flags)
+{
+	struct qcow2 *q;
+	int fd;
+
+	build();
+	put32(104, 0xe2792aca); /* backing format "raw" */
+	put32(108, 3);
+	memcpy(img + 112, "raw", 3);
+	put32(120, 0);
+	put64(8, 1024);
+	put32(16, 11);
+	memcpy(img + 1024, "../base.img", 11);
+	put64(72, 1); /* dirty */
+	ck_assert_int_eq(open_img(&q, &fd), 0);
+	ck_assert_str_eq(qcow2_backing_file(q), "../base.img");
+	ck_assert_str_eq(qcow2_backing_format(q), "raw");
+	ck_assert(qcow2_dirty(q));
+	qcow2_close(q);
+	close(fd);
+
+	/* Version 2: 72-byte header, no zero flag (bit 0 is not read). */
+	build();
+	put32(4, 2);
+	memset(img + 72, 0, 40);
+	set_l2(0, DATA | 1);
+	ck_assert_int_eq(open_img(&q, &fd), 0);
+	{
+		struct qcow2_extent e;
+
+		ck_assert_int_eq(qcow2_map(q, 0, CS, &e), 0);
+		ck_assert_int_eq(e.kind, QCOW2_DATA);
+		ck_assert_uint_eq(e.host_off, DATA);
+	}
+	qcow2_close(q);
+	close(fd);
+}
+END_TEST
+
+/* Reads [0, size) of `q` into `out` through the mapping; unallocated reads as zeroes. */
+static void read_all(struct qcow2 *q, int fd, uint8_t *out)
+{
+	uint64_t size = qcow2_size(q), off = 0;
+
+	while (off < size) {
+		struct qcow2_extent e;
+
+		ck_assert_int_eq(qcow2_map(q, off, size - off, &e), 0);
+		ck_assert_uint_gt(e.len, 0);
+		switch (e.kind) {
+		case QCOW2_DATA:
+			ck_assert_int_eq(pread(fd, out + off, e.len, (off_t)e.host_off),
+					 (ssize_t)e.len);
+			break;
+		case QCOW2_COMPRESSED:
+			ck_assert_int_eq(qcow2_read_compressed(q, &e, off, out + off, e.len), 0);
+			break;
+		case QCOW2_ZERO:
+		case QCOW2_UNALLOCATED:
+			memset(out + off, 0, e.len);
+			break;
+		}
+		off += e.len;
+	}
+}
+
+static int sh(const char *dir, const char *cmd)
+{
+	char line[1024];
+
+	snprintf(line, sizeof(line), "cd '%s' && { %s; } >/dev/null 2>&1", dir, cmd);
+	return system(line);
+}
+
+/*
+ * qemu-img, the reference: images it writes (64 KiB clusters, with and
+ * without compression, with zeroes it leaves unallocated) read back as the
+ * raw image they were converted from.
+ */
+START_TEST(qemu_img_images_read_back)
+{
+	static const char *const variants[] = {
+		"qemu-img convert -f raw -O qcow2 raw.img out.qcow2",
+		"qemu-img convert -c -f raw -O qcow2 raw.img out.qcow2",
+		"qemu-img convert -f raw -O qcow2 -o compat=0.10 raw.img out.qcow2",
+		"qemu-img convert -c -f raw -O qcow2 -o cluster_size=4096 raw.img out.qcow2",
+	};
+	const size_t size = 3 << 20;
+	char dir[] = "/tmp/ember-qcow2-XXXXXX";
+	uint8_t *raw = malloc(size), *got = malloc(size);
+	char path[64];
+	FILE *f;
+
+	ck_assert_msg(system("command -v qemu-img >/dev/null") == 0,
+		      "qemu-img is not installed (Debian's qemu-utils; scripts/install-deps "
+		      "installs it)");
+	ck_assert_ptr_nonnull(raw);
+	ck_assert_ptr_nonnull(got);
+	/* Text (compresses), random bytes (does not), and zeroes (left unallocated). */
+	memset(raw, 0, size);
+	for (size_t i = 0; i < (1 << 20); i++)
+		raw[i] = (uint8_t)("qcow2 reads back "[i % 17]);
+	srand(7);
+	for (size_t i = (1 << 20) + 4096; i < (2 << 20); i++)
+		raw[i] = (uint8_t)rand();
+	raw[size - 1] = 0x42;
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/raw.img", dir);
+	f = fopen(path, "wb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(raw, 1, size, f), size);
+	ck_assert_int_eq(fclose(f), 0);
+
+	for (unsigned int v = 0; v < sizeof(variants) / sizeof(variants[0]); v++) {
+		struct qcow2 *q;
+		int fd;
+
+		ck_assert_msg(sh(dir, variants[v]) == 0, "%s failed", variants[v]);
+		snprintf(path, sizeof(path), "%s/out.qcow2", dir);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		ck_assert_int_ge(fd, 0);
+		ck_assert_msg(qcow2_open(&q, fd, path, err, sizeof(err)) == 0, "%s: %s",
+			      variants[v], err);
+		ck_assert_uint_eq(qcow2_size(q), size);
+		memset(got, 0xee, size);
+		read_all(q, fd, got);
+		ck_assert_msg(memcmp(got, raw, size) == 0, "%s: contents differ", variants[v]);
+		qcow2_close(q);
+		close(fd);
+	}
+	ck_assert_int_eq(sh(dir, "rm -f raw.img out.qcow2"), 0);
+	ck_assert_int_eq(rmdir(dir), 0);
+	free(raw);
+	free(got);
+}
+END_TEST
+
+/* ---- through the disk layer: format probing, chains, both engines ---- */
+
+struct done_rec {
+	int calls, result;
+};
+
+static void rec_done(struct disk_req *req, int result)
+{
+	struct done_rec *r = req->opaque;
+
+	r->calls++;
+	r->result = result;
+}
+
+/* Reads [off, off + len) of `d` into buf; the request's result. */
+static int disk_read(struct disk *d, uint64_t off, void *buf, size_t len)
+{
+	struct done_rec r = { 0 };
+	struct iovec iov = { buf, len };
+	struct disk_req req = {
+		.op = DISK_READ,
+		.offset = off,
+		.iov = &iov,
+		.iovcnt = 1,
+		.done = rec_done,
+		.opaque = &r,
+	};
+	int ret = disk_submit(d, &req);
+
+	if (ret < 0)
+		return ret;
+	disk_drain(d);
+	ck_assert_int_eq(r.calls, 1);
+	return r.result;
+}
+
+static int disk_write(struct disk *d, uint64_t off, const void *buf, size_t len)
+{
+	struct done_rec r = { 0 };
+	struct iovec iov = { (void *)buf, len };
+	struct disk_req req = {
+		.op = DISK_WRITE,
+		.offset = off,
+		.iov = &iov,
+		.iovcnt = 1,
+		.done = rec_done,
+		.opaque = &r,
+	};
+	int ret = disk_submit(d, &req);
+
+	if (ret < 0)
+		return ret;
+	disk_drain(d);
+	return r.result;
+}
+
+static char dir[64];
+
+static void mkdir_tmp(void)
+{
+	strcpy(dir, "/tmp/ember-chain-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void rm_tmp(void)
+{
+	ck_assert_int_eq(sh(dir, "rm -rf ./*"), 0);
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+
+static int open_at(struct disk **d, const char *name, enum disk_format fmt, bool ro,
+		   enum disk_aio aio)
+{
+	char path[128];
+	struct disk_config cfg = { .path = path, .format = fmt, .readonly = ro, .aio = aio };
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	err[0] = '\0';
+	return disk_open(d, &cfg, err, sizeof(err));
+}
+
+static const enum disk_aio engines[] = { DISK_AIO_IO_URING, DISK_AIO_THREADS };
+
+/*
+ * A chain qemu-img made: top.qcow2 (compressed, in a subdirectory, naming
+ * its backing file relatively) -> mid.qcow2 -> base.raw, each with writes
+ * of its own; ember reads what qemu-img reads.
+ */
+START_TEST(chains_read_as_qemu_img_reads)
+{
+	const size_t size = 1 << 20;
+	uint8_t *want = malloc(size), *got = malloc(size);
+	struct disk *d;
+	FILE *f;
+
+	ck_assert_msg(system("command -v qemu-img >/dev/null && command -v qemu-io >/dev/null") ==
+			      0,
+		      "qemu-img and qemu-io are not installed (Debian's qemu-utils)");
+	mkdir_tmp();
+	ck_assert_int_eq(sh(dir,
+			    "head -c 1048576 /dev/urandom >base.raw && mkdir sub && "
+			    "qemu-img create -q -f qcow2 -b base.raw -F raw mid.qcow2 && "
+			    "qemu-io -c 'write -P 0x11 65536 131072' mid.qcow2 && "
+			    "qemu-img create -q -f qcow2 -b ../mid.qcow2 -F qcow2 sub/top.qcow2 && "
+			    "qemu-io -c 'write -P 0x22 131072 4096' -c 'write -z 500000 70000' "
+			    "sub/top.qcow2 && "
+			    "qemu-img convert -O raw sub/top.qcow2 want.raw"),
+			 0);
+	snprintf((char *)got, size, "%s/want.raw", dir);
+	f = fopen((char *)got, "rb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fread(want, 1, size, f), size);
+	fclose(f);
+	for (unsigned int e = 0; e < 2; e++) {
+		ck_assert_msg(open_at(&d, "sub/top.qcow2", DISK_FORMAT_PROBE, true, engines[e]) ==
+				      0,
+			      "%s", err);
+		ck_assert_uint_eq(disk_size(d), size);
+		memset(got, 0xee, size);
+		ck_assert_int_eq(disk_read(d, 0, got, size), 0);
+		ck_assert_msg(memcmp(got, want, size) == 0, "engine %u: contents differ", e);
+		/* Small reads across every boundary of the runs agree too. */
+		for (uint64_t off = 60000; off < size - 9000; off += 65536 - 1000) {
+			ck_assert_int_eq(disk_read(d, off, got, 9000), 0);
+			ck_assert_mem_eq(got, want + off, 9000);
+		}
+		disk_close(d);
+	}
+	/* The same image converted compressed reads the same. */
+	ck_assert_int_eq(sh(dir, "qemu-img convert -c -O qcow2 sub/top.qcow2 c.qcow2"), 0);
+	ck_assert_int_eq(open_at(&d, "c.qcow2", DISK_FORMAT_QCOW2, true, DISK_AIO_IO_URING), 0);
+	memset(got, 0xee, size);
+	ck_assert_int_eq(disk_read(d, 0, got, size), 0);
+	ck_assert(memcmp(got, want, size) == 0);
+	disk_close(d);
+	rm_tmp();
+	free(want);
+	free(got);
+}
+END_TEST
+
+START_TEST(chain_errors)
+{
+	struct disk *d = NULL;
+
+	mkdir_tmp();
+	/* A loop: a -> b -> a. */
+	ck_assert_int_eq(sh(dir, "qemu-img create -q -f qcow2 a.qcow2 1M && "
+				 "qemu-img create -q -f qcow2 -b a.qcow2 -F qcow2 b.qcow2 && "
+				 "qemu-img rebase -u -b b.qcow2 -F qcow2 a.qcow2"),
+			 0);
+	ck_assert_int_eq(open_at(&d, "b.qcow2", DISK_FORMAT_QCOW2, true, DISK_AIO_THREADS),
+			 -EINVAL);
+	ck_assert_msg(strstr(err, "loops back") != NULL, "%s", err);
+	ck_assert_ptr_null(d);
+	/* A missing backing file is named. */
+	ck_assert_int_eq(sh(dir, "qemu-img create -q -f qcow2 -b gone.raw -F raw -u m.qcow2 1M"),
+			 0);
+	ck_assert_int_lt(open_at(&d, "m.qcow2", DISK_FORMAT_QCOW2, true, DISK_AIO_THREADS), 0);
+	ck_assert_msg(strstr(err, "gone.raw") != NULL, "%s", err);
+	/* Another format in the chain. */
+	ck_assert_int_eq(sh(dir, "qemu-img create -q -f vmdk v.vmdk 1M && "
+				 "qemu-img create -q -f qcow2 -b v.vmdk -F vmdk w.qcow2"),
+			 0);
+	ck_assert_int_eq(open_at(&d, "w.qcow2", DISK_FORMAT_QCOW2, true, DISK_AIO_THREADS),
+			 -EINVAL);
+	ck_assert_msg(strstr(err, "vmdk") != NULL, "%s", err);
+	/* Writable qcow2 is not there yet: a clear refusal. */
+	ck_assert_int_eq(open_at(&d, "a.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_THREADS),
+			 -EINVAL);
+	ck_assert_msg(strstr(err, "readonly=on") != NULL, "%s", err);
+	/* format=qcow2 on a raw file. */
+	ck_assert_int_eq(sh(dir, "head -c 65536 /dev/zero >r.raw"), 0);
+	ck_assert_int_eq(open_at(&d, "r.raw", DISK_FORMAT_QCOW2, true, DISK_AIO_THREADS), -EINVAL);
+	ck_assert_msg(strstr(err, "not a qcow2 image") != NULL, "%s", err);
+	rm_tmp();
+}
+END_TEST
+
+/* A raw disk opened without format= must not become a qcow2 image by a guest's write. */
+START_TEST(probed_raw_keeps_its_format)
+{
+	static const uint8_t magic[8] = { 'Q', 'F', 'I', 0xfb, 0, 0, 0, 3 };
+	uint8_t buf[512] = { 0 };
+	struct disk *d;
+
+	mkdir_tmp();
+	ck_assert_int_eq(sh(dir, "head -c 65536 /dev/zero >r.raw"), 0);
+	ck_assert_int_eq(open_at(&d, "r.raw", DISK_FORMAT_PROBE, false, DISK_AIO_THREADS), 0);
+	memcpy(buf, magic, sizeof(magic));
+	ck_assert_int_eq(disk_write(d, 0, buf, sizeof(buf)), -EPERM);
+	/* Byte by byte does not get round it. */
+	ck_assert_int_eq(disk_write(d, 0, magic, 3), 0);
+	ck_assert_int_eq(disk_write(d, 3, magic + 3, 1), -EPERM);
+	/* Anything else goes. */
+	ck_assert_int_eq(disk_write(d, 1, "x", 1), 0);
+	ck_assert_int_eq(disk_write(d, 4096, magic, sizeof(magic)), 0);
+	disk_close(d);
+	/* Said to be raw, it takes the write. */
+	ck_assert_int_eq(open_at(&d, "r.raw", DISK_FORMAT_RAW, false, DISK_AIO_THREADS), 0);
+	ck_assert_int_eq(disk_write(d, 0, buf, sizeof(buf)), 0);
+	disk_close(d);
+	rm_tmp();
+}
+END_TEST
+
+static Suite *qcow2_suite(void)
+{
+	Suite *s = suite_create("qcow2");
+	TCase *tc = tcase_create("qcow2");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, probe);
+	tcase_add_test(tc, mapping);
+	tcase_add_test(tc, compressed_clusters);
+	tcase_add_test(tc, hostile_tables_fail_requests);
+	tcase_add_test(tc, hostile_headers_are_refused);
+	tcase_add_test(tc, backing_and_flags);
+	tcase_add_test(tc, qemu_img_images_read_back);
+	tcase_add_test(tc, chains_read_as_qemu_img_reads);
+	tcase_add_test(tc, chain_errors);
+	tcase_add_test(tc, probed_raw_keeps_its_format);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return unit_run(qcow2_suite());
+}
