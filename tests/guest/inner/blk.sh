@@ -30,6 +30,11 @@ case " $(cat /proc/cmdline) " in
 	echo "guest file: $(md5 </mnt/guest.bin)"
 	umount /mnt && echo "unmounted"
 	;;
+*" test=qcow2 "*)
+	echo "vda md5: $(md5 </dev/vda)"
+	echo "vdb md5: $(md5 </dev/vdb)"
+	echo "vda ro: $(cat /sys/block/vda/ro)"
+	;;
 *" test=wait "*)
 	echo "waiting for the host"
 	read -r line
