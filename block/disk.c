@@ -14,7 +14,6 @@
 #include <linux/falloc.h>
 #include <linux/fs.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,18 +39,6 @@ enum disk_stage {
 	STAGE_ZERO_RANGE,
 	STAGE_ZERO_WRITE,
 };
-
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t err_len,
-							  const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !err_len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, err_len, fmt, ap);
-	va_end(ap);
-}
 
 void disk_signal(int efd)
 {
@@ -79,7 +66,7 @@ static int disk_type_size(int fd, const char *path, uint64_t *size, char *err, s
 	if (fstat(fd, &st) < 0) {
 		int e = errno;
 
-		set_err(err, err_len, "%s: %s", path, strerror(e));
+		log_errbuf(err, err_len, "%s: %s", path, strerror(e));
 		return -e;
 	}
 	if (S_ISREG(st.st_mode)) {
@@ -90,13 +77,13 @@ static int disk_type_size(int fd, const char *path, uint64_t *size, char *err, s
 		if (ioctl(fd, BLKGETSIZE64, size) < 0) {
 			int e = errno;
 
-			set_err(err, err_len, "%s: cannot get the block device's size: %s", path,
-				strerror(e));
+			log_errbuf(err, err_len, "%s: cannot get the block device's size: %s", path,
+				   strerror(e));
 			return -e;
 		}
 		return 0;
 	}
-	set_err(err, err_len, "%s: not a regular file or block device", path);
+	log_errbuf(err, err_len, "%s: not a regular file or block device", path);
 	return -EINVAL;
 }
 
@@ -130,20 +117,20 @@ static int disk_open_file(struct disk *d, const char *path, int flags, char *err
 			close(fd);
 			if (ret)
 				return ret;
-			set_err(err, err_len,
-				"%s: its filesystem does not support cache=none/directsync "
-				"(O_DIRECT)",
-				path);
+			log_errbuf(err, err_len,
+				   "%s: its filesystem does not support cache=none/directsync "
+				   "(O_DIRECT)",
+				   path);
 			return -EINVAL;
 		}
 	}
 	if (fd == -EISDIR) {
-		set_err(err, err_len, "%s: is a directory, not a regular file or block device",
-			path);
+		log_errbuf(err, err_len, "%s: is a directory, not a regular file or block device",
+			   path);
 		return fd;
 	}
 	if (fd < 0) {
-		set_err(err, err_len, "%s: %s", path, strerror(-fd));
+		log_errbuf(err, err_len, "%s: %s", path, strerror(-fd));
 		return fd;
 	}
 	d->fd = fd;
@@ -164,7 +151,7 @@ static int disk_lock(struct disk *d, const char *path, char *err, size_t err_len
 		return 0;
 	e = errno;
 	if (e == EAGAIN || e == EACCES) {
-		set_err(err, err_len, "%s: in use by another process (locked)", path);
+		log_errbuf(err, err_len, "%s: in use by another process (locked)", path);
 		return -EBUSY;
 	}
 	if (e == ENOLCK) {
@@ -174,7 +161,7 @@ static int disk_lock(struct disk *d, const char *path, char *err, size_t err_len
 			 path, strerror(e));
 		return 0;
 	}
-	set_err(err, err_len, "%s: cannot lock the image: %s", path, strerror(e));
+	log_errbuf(err, err_len, "%s: cannot lock the image: %s", path, strerror(e));
 	return -e;
 }
 
@@ -185,13 +172,13 @@ static int disk_open_cached(struct disk *d, const char *path, int flags, char *e
 	int fd = disk_open_fd(path, flags);
 
 	if (fd < 0) {
-		set_err(err, err_len, "%s: %s", path, strerror(-fd));
+		log_errbuf(err, err_len, "%s: %s", path, strerror(-fd));
 		return fd;
 	}
 	if (fstat(d->fd, &a) < 0 || fstat(fd, &b) < 0 || a.st_dev != b.st_dev ||
 	    a.st_ino != b.st_ino || a.st_rdev != b.st_rdev) {
 		close(fd);
-		set_err(err, err_len, "%s: was replaced while it was being opened", path);
+		log_errbuf(err, err_len, "%s: was replaced while it was being opened", path);
 		return -ESTALE;
 	}
 	d->fd_cached = fd;
@@ -214,8 +201,8 @@ static int disk_start_engine(struct disk *d, const struct disk_config *cfg, char
 	d->engine = &disk_threads_engine;
 	ret = d->engine->init(d);
 	if (ret) {
-		set_err(err, err_len, "%s: cannot start the I/O threads: %s", cfg->path,
-			strerror(-ret));
+		log_errbuf(err, err_len, "%s: cannot start the I/O threads: %s", cfg->path,
+			   strerror(-ret));
 		d->engine = NULL;
 	}
 	return ret;
@@ -228,18 +215,18 @@ int disk_open(struct disk **out, const struct disk_config *cfg, char *err, size_
 
 	*out = NULL;
 	if (!cfg || !cfg->path || !cfg->path[0]) {
-		set_err(err, err_len, "no disk image path given");
+		log_errbuf(err, err_len, "no disk image path given");
 		return -EINVAL;
 	}
 	if ((unsigned int)cfg->cache > DISK_CACHE_DIRECTSYNC ||
 	    (unsigned int)cfg->aio > DISK_AIO_THREADS ||
 	    (unsigned int)cfg->format > DISK_FORMAT_QCOW2) {
-		set_err(err, err_len, "%s: unknown cache, aio mode or format", cfg->path);
+		log_errbuf(err, err_len, "%s: unknown cache, aio mode or format", cfg->path);
 		return -EINVAL;
 	}
 	d = calloc(1, sizeof(*d));
 	if (!d) {
-		set_err(err, err_len, "%s: out of memory", cfg->path);
+		log_errbuf(err, err_len, "%s: out of memory", cfg->path);
 		return -ENOMEM;
 	}
 	d->fd = -1;
@@ -275,7 +262,7 @@ int disk_open(struct disk **out, const struct disk_config *cfg, char *err, size_
 	d->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (d->efd < 0) {
 		ret = -errno;
-		set_err(err, err_len, "%s: eventfd: %s", cfg->path, strerror(-ret));
+		log_errbuf(err, err_len, "%s: eventfd: %s", cfg->path, strerror(-ret));
 		goto fail;
 	}
 	ret = disk_start_engine(d, cfg, err, err_len);

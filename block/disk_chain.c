@@ -11,24 +11,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t err_len,
-							  const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !err_len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, err_len, fmt, ap);
-	va_end(ap);
-}
 
 /* Whether the file starts with the qcow2 magic; -errno when it cannot be read. */
 static int starts_like_qcow2(int fd)
@@ -79,7 +66,7 @@ static int open_layer(struct disk *d, unsigned int i, bool qcow2, char *err, siz
 	if (!qcow2) {
 		ret = file_size(l->fd, &l->size);
 		if (ret < 0)
-			set_err(err, err_len, "%s: %s", l->path, strerror(-ret));
+			log_errbuf(err, err_len, "%s: %s", l->path, strerror(-ret));
 		return ret;
 	}
 	ret = qcow2_open(&l->q, l->fd, l->path, err, err_len);
@@ -100,14 +87,14 @@ static int open_backing(struct disk *d, unsigned int i, const char *name, const 
 	int ret;
 
 	if (i >= DISK_MAX_CHAIN) {
-		set_err(err, err_len, "%s: more than %d images in its backing chain",
-			d->layers[0].path, DISK_MAX_CHAIN);
+		log_errbuf(err, err_len, "%s: more than %d images in its backing chain",
+			   d->layers[0].path, DISK_MAX_CHAIN);
 		return -EINVAL;
 	}
 	/* Only plain files: no "json:", "nbd:" or other protocol names. */
 	if (strchr(name, ':') && name[0] != '/' && name[0] != '.') {
-		set_err(err, err_len, "%s: backing file '%s' is not a plain file name", up->path,
-			name);
+		log_errbuf(err, err_len, "%s: backing file '%s' is not a plain file name", up->path,
+			   name);
 		return -EINVAL;
 	}
 	d->nr_layers = i + 1;
@@ -118,28 +105,29 @@ static int open_backing(struct disk *d, unsigned int i, const char *name, const 
 	l->fd = open(l->path, O_RDONLY | O_CLOEXEC);
 	if (l->fd < 0) {
 		ret = -errno;
-		set_err(err, err_len, "%s: backing file %s: %s", up->path, l->path, strerror(-ret));
+		log_errbuf(err, err_len, "%s: backing file %s: %s", up->path, l->path,
+			   strerror(-ret));
 		return ret;
 	}
 	if (fstat(l->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		set_err(err, err_len, "%s: backing file %s is not a regular file", up->path,
-			l->path);
+		log_errbuf(err, err_len, "%s: backing file %s is not a regular file", up->path,
+			   l->path);
 		return -EINVAL;
 	}
 	/* A chain that comes back to one of its images would never end. */
 	for (unsigned int j = 0; j < i; j++) {
 		if (fstat(d->layers[j].fd, &other) == 0 && other.st_dev == st.st_dev &&
 		    other.st_ino == st.st_ino) {
-			set_err(err, err_len, "%s: its backing chain loops back to %s",
-				d->layers[0].path, d->layers[j].path);
+			log_errbuf(err, err_len, "%s: its backing chain loops back to %s",
+				   d->layers[0].path, d->layers[j].path);
 			return -EINVAL;
 		}
 	}
 	/* Shared: other readers are fine, a writer (an ember with it as its disk) is not. */
 	if (fcntl(l->fd, F_OFD_SETLK, &fl) < 0 && errno != ENOLCK) {
 		ret = errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
-		set_err(err, err_len, "%s: backing file %s is %s", up->path, l->path,
-			ret == -EBUSY ? "in use by another process (locked)" : strerror(-ret));
+		log_errbuf(err, err_len, "%s: backing file %s is %s", up->path, l->path,
+			   ret == -EBUSY ? "in use by another process (locked)" : strerror(-ret));
 		return ret;
 	}
 	if (fmt && strcmp(fmt, "raw") == 0) {
@@ -147,14 +135,14 @@ static int open_backing(struct disk *d, unsigned int i, const char *name, const 
 	} else if (fmt && strcmp(fmt, "qcow2") == 0) {
 		qcow2 = true;
 	} else if (fmt) {
-		set_err(err, err_len,
-			"%s: backing file %s has format '%s' (ember reads raw and qcow2)", up->path,
-			l->path, fmt);
+		log_errbuf(err, err_len,
+			   "%s: backing file %s has format '%s' (ember reads raw and qcow2)",
+			   up->path, l->path, fmt);
 		return -EINVAL;
 	} else {
 		ret = starts_like_qcow2(l->fd);
 		if (ret < 0) {
-			set_err(err, err_len, "%s: %s", l->path, strerror(-ret));
+			log_errbuf(err, err_len, "%s: %s", l->path, strerror(-ret));
 			return ret;
 		}
 		qcow2 = ret;
@@ -171,7 +159,7 @@ int disk_chain_open(struct disk *d, const char *path, enum disk_format format, c
 	if (format == DISK_FORMAT_PROBE) {
 		ret = starts_like_qcow2(d->fd_cached);
 		if (ret < 0) {
-			set_err(err, err_len, "%s: %s", path, strerror(-ret));
+			log_errbuf(err, err_len, "%s: %s", path, strerror(-ret));
 			return ret;
 		}
 		qcow2 = ret;
@@ -195,7 +183,8 @@ int disk_chain_open(struct disk *d, const char *path, enum disk_format format, c
 	if (!qcow2)
 		return 0;
 	if (!d->readonly) {
-		set_err(err, err_len,
+		log_errbuf(
+			err, err_len,
 			"%s: qcow2 images are read-only in this version of ember; add readonly=on "
 			"(or convert it with 'qemu-img convert -O raw')",
 			path);
@@ -213,7 +202,7 @@ int disk_chain_open(struct disk *d, const char *path, enum disk_format format, c
 		ret = open_backing(d, i + 1, qcow2_backing_file(q), qcow2_backing_format(q), err,
 				   err_len);
 		if (ret == -ENOMEM)
-			set_err(err, err_len, "%s: out of memory", path);
+			log_errbuf(err, err_len, "%s: out of memory", path);
 		if (ret < 0 || !d->layers[i + 1].q)
 			break;
 	}

@@ -90,18 +90,6 @@ struct qcow2 {
 	struct ratelimit rl;
 };
 
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t err_len,
-							  const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !err_len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, err_len, fmt, ap);
-	va_end(ap);
-}
-
 static uint32_t be32_at(const uint8_t *p)
 {
 	uint32_t v;
@@ -187,16 +175,16 @@ static int parse_extensions(struct qcow2 *q, const uint8_t *c, size_t start, siz
 		if (type == EXT_END)
 			return 0;
 		if (len > end - at || padded > end - at) {
-			set_err(err, err_len,
-				"%s: qcow2 header extension 0x%08x runs past the header", q->name,
-				type);
+			log_errbuf(err, err_len,
+				   "%s: qcow2 header extension 0x%08x runs past the header",
+				   q->name, type);
 			return -EINVAL;
 		}
 		if (type == EXT_BACKING_FORMAT) {
 			if (len == 0 || len >= sizeof(q->backing_fmt) || memchr(c + at, 0, len)) {
-				set_err(err, err_len,
-					"%s: malformed backing format in the qcow2 header",
-					q->name);
+				log_errbuf(err, err_len,
+					   "%s: malformed backing format in the qcow2 header",
+					   q->name);
 				return -EINVAL;
 			}
 			memcpy(q->backing_fmt, c + at, len);
@@ -218,28 +206,30 @@ static int check_features(struct qcow2 *q, const uint8_t *c, const uint8_t *name
 	char buf[48];
 
 	if (q->incompat & INCOMPAT_DATA_FILE) {
-		set_err(err, err_len,
-			"%s: qcow2 images with an external data file are not supported", q->name);
+		log_errbuf(err, err_len,
+			   "%s: qcow2 images with an external data file are not supported",
+			   q->name);
 		return -EINVAL;
 	}
 	if (q->incompat & INCOMPAT_EXTL2) {
-		set_err(err, err_len,
-			"%s: qcow2 extended L2 entries (subclusters) are not supported", q->name);
+		log_errbuf(err, err_len,
+			   "%s: qcow2 extended L2 entries (subclusters) are not supported",
+			   q->name);
 		return -EINVAL;
 	}
 	if (q->incompat & INCOMPAT_COMPRESSION) {
 		uint8_t type = c[H_COMPRESSION_TYPE];
 
 		if (type == 1) {
-			set_err(err, err_len,
-				"%s: zstd-compressed qcow2 images are not supported "
-				"(only zlib)",
-				q->name);
+			log_errbuf(err, err_len,
+				   "%s: zstd-compressed qcow2 images are not supported "
+				   "(only zlib)",
+				   q->name);
 			return -EINVAL;
 		}
 		if (type != 0) {
-			set_err(err, err_len, "%s: unknown qcow2 compression type %u", q->name,
-				type);
+			log_errbuf(err, err_len, "%s: unknown qcow2 compression type %u", q->name,
+				   type);
 			return -EINVAL;
 		}
 	}
@@ -247,9 +237,9 @@ static int check_features(struct qcow2 *q, const uint8_t *c, const uint8_t *name
 		unsigned int bit = (unsigned int)__builtin_ctzll(unknown);
 		const char *name = feature_name(names, names_len, bit, buf, sizeof(buf));
 
-		set_err(err, err_len, "%s: unsupported qcow2 feature: %s%s%u%s", q->name,
-			name ? name : "", name ? " (incompatible bit " : "incompatible bit ", bit,
-			name ? ")" : "");
+		log_errbuf(err, err_len, "%s: unsupported qcow2 feature: %s%s%u%s", q->name,
+			   name ? name : "", name ? " (incompatible bit " : "incompatible bit ",
+			   bit, name ? ")" : "");
 		return -EINVAL;
 	}
 	if (q->incompat & INCOMPAT_CORRUPT)
@@ -269,40 +259,41 @@ static int parse_header(struct qcow2 *q, char *err, size_t err_len)
 	int ret;
 
 	if (q->file_size < H_V2_LENGTH) {
-		set_err(err, err_len, "%s: too short for a qcow2 image", q->name);
+		log_errbuf(err, err_len, "%s: too short for a qcow2 image", q->name);
 		return -EINVAL;
 	}
 	ret = read_exact(q->fd, h, q->file_size < sizeof(h) ? H_V2_LENGTH : sizeof(h), 0);
 	if (ret < 0) {
-		set_err(err, err_len, "%s: reading the qcow2 header: %s", q->name, strerror(-ret));
+		log_errbuf(err, err_len, "%s: reading the qcow2 header: %s", q->name,
+			   strerror(-ret));
 		return ret;
 	}
 	if (be32_at(h) != QCOW2_MAGIC) {
-		set_err(err, err_len, "%s: not a qcow2 image", q->name);
+		log_errbuf(err, err_len, "%s: not a qcow2 image", q->name);
 		return -EINVAL;
 	}
 	q->version = be32_at(h + H_VERSION);
 	if (q->version != 2 && q->version != 3) {
-		set_err(err, err_len, "%s: qcow2 version %u is not supported (only 2 and 3)",
-			q->name, q->version);
+		log_errbuf(err, err_len, "%s: qcow2 version %u is not supported (only 2 and 3)",
+			   q->name, q->version);
 		return -EINVAL;
 	}
 	q->cluster_bits = be32_at(h + H_CLUSTER_BITS);
 	if (q->cluster_bits < MIN_CLUSTER_BITS || q->cluster_bits > MAX_CLUSTER_BITS) {
-		set_err(err, err_len, "%s: qcow2 cluster_bits %u is outside 9..21", q->name,
-			q->cluster_bits);
+		log_errbuf(err, err_len, "%s: qcow2 cluster_bits %u is outside 9..21", q->name,
+			   q->cluster_bits);
 		return -EINVAL;
 	}
 	q->cluster_size = 1ULL << q->cluster_bits;
 	if (be32_at(h + H_CRYPT) != 0) {
-		set_err(err, err_len, "%s: encrypted qcow2 images are not supported", q->name);
+		log_errbuf(err, err_len, "%s: encrypted qcow2 images are not supported", q->name);
 		return -EINVAL;
 	}
 	header_len = H_V2_LENGTH;
 	if (q->version == 3) {
 		if (q->file_size < H_V3_MIN_LENGTH) {
-			set_err(err, err_len, "%s: too short for a qcow2 version 3 header",
-				q->name);
+			log_errbuf(err, err_len, "%s: too short for a qcow2 version 3 header",
+				   q->name);
 			return -EINVAL;
 		}
 		q->incompat = be64_at(h + H_INCOMPAT);
@@ -310,16 +301,16 @@ static int parse_header(struct qcow2 *q, char *err, size_t err_len)
 		header_len = be32_at(h + H_HEADER_LENGTH);
 		if (header_len < H_V3_MIN_LENGTH || header_len % 8 ||
 		    header_len > q->cluster_size) {
-			set_err(err, err_len, "%s: bad qcow2 header length %zu", q->name,
-				header_len);
+			log_errbuf(err, err_len, "%s: bad qcow2 header length %zu", q->name,
+				   header_len);
 			return -EINVAL;
 		}
 		if (header_len <= H_COMPRESSION_TYPE)
 			h[H_COMPRESSION_TYPE] = 0;
 	}
 	if (refcount_order > 6) {
-		set_err(err, err_len, "%s: qcow2 refcount_order %u is over 6", q->name,
-			refcount_order);
+		log_errbuf(err, err_len, "%s: qcow2 refcount_order %u is over 6", q->name,
+			   refcount_order);
 		return -EINVAL;
 	}
 
@@ -332,7 +323,8 @@ static int parse_header(struct qcow2 *q, char *err, size_t err_len)
 	l2_span = q->cluster_size * (q->cluster_size / 8);
 	need_l1 = q->size / l2_span + (q->size % l2_span != 0);
 	if ((uint64_t)q->l1_size * 8 > MAX_L1_BYTES || need_l1 > q->l1_size) {
-		set_err(err, err_len,
+		log_errbuf(
+			err, err_len,
 			"%s: qcow2 L1 table of %u entries cannot describe %llu bytes (or is over "
 			"32 MiB)",
 			q->name, q->l1_size, (unsigned long long)q->size);
@@ -340,16 +332,17 @@ static int parse_header(struct qcow2 *q, char *err, size_t err_len)
 	}
 	if (q->l1_size && (l1_off % q->cluster_size || l1_off < q->cluster_size ||
 			   !in_file(q, l1_off, (uint64_t)q->l1_size * 8))) {
-		set_err(err, err_len,
-			"%s: the qcow2 L1 table lies outside the file or in the header", q->name);
+		log_errbuf(err, err_len,
+			   "%s: the qcow2 L1 table lies outside the file or in the header",
+			   q->name);
 		return -EINVAL;
 	}
 	if (reft_off % q->cluster_size || reft_off < q->cluster_size ||
 	    (uint64_t)reft_clusters * q->cluster_size > MAX_REFTABLE_BYTES ||
 	    !in_file(q, reft_off, (uint64_t)reft_clusters * q->cluster_size)) {
-		set_err(err, err_len,
-			"%s: the qcow2 refcount table lies outside the file or in the header",
-			q->name);
+		log_errbuf(err, err_len,
+			   "%s: the qcow2 refcount table lies outside the file or in the header",
+			   q->name);
 		return -EINVAL;
 	}
 
@@ -361,7 +354,8 @@ static int parse_header(struct qcow2 *q, char *err, size_t err_len)
 			 q->file_size < q->cluster_size ? (size_t)q->file_size : q->cluster_size,
 			 0);
 	if (ret < 0) {
-		set_err(err, err_len, "%s: reading the qcow2 header: %s", q->name, strerror(-ret));
+		log_errbuf(err, err_len, "%s: reading the qcow2 header: %s", q->name,
+			   strerror(-ret));
 		goto out;
 	}
 	backing_off = be64_at(h + H_BACKING_OFFSET);
@@ -372,8 +366,8 @@ static int parse_header(struct qcow2 *q, char *err, size_t err_len)
 		    backing_off < header_len || backing_off > q->cluster_size ||
 		    backing_len > q->cluster_size - backing_off ||
 		    memchr(c + backing_off, 0, backing_len)) {
-			set_err(err, err_len, "%s: malformed backing file name in the qcow2 header",
-				q->name);
+			log_errbuf(err, err_len,
+				   "%s: malformed backing file name in the qcow2 header", q->name);
 			ret = -EINVAL;
 			goto out;
 		}
@@ -406,8 +400,8 @@ static int load_l1(struct qcow2 *q, char *err, size_t err_len)
 		return -ENOMEM;
 	ret = read_exact(q->fd, q->l1, (size_t)q->l1_size * 8, q->l1_off);
 	if (ret < 0) {
-		set_err(err, err_len, "%s: reading the qcow2 L1 table: %s", q->name,
-			strerror(-ret));
+		log_errbuf(err, err_len, "%s: reading the qcow2 L1 table: %s", q->name,
+			   strerror(-ret));
 		return ret;
 	}
 	for (uint32_t i = 0; i < q->l1_size; i++)
@@ -440,7 +434,7 @@ int qcow2_open(struct qcow2 **out, int fd, const char *name, char *err, size_t e
 	*out = NULL;
 	q = calloc(1, sizeof(*q));
 	if (!q) {
-		set_err(err, err_len, "%s: out of memory", name ? name : "qcow2 image");
+		log_errbuf(err, err_len, "%s: out of memory", name ? name : "qcow2 image");
 		return -ENOMEM;
 	}
 	q->fd = fd;
@@ -453,7 +447,7 @@ int qcow2_open(struct qcow2 **out, int fd, const char *name, char *err, size_t e
 	end = lseek(fd, 0, SEEK_END);
 	if (end < 0) {
 		ret = -errno;
-		set_err(err, err_len, "%s: %s", q->name, strerror(-ret));
+		log_errbuf(err, err_len, "%s: %s", q->name, strerror(-ret));
 		goto fail;
 	}
 	q->file_size = (uint64_t)end;
@@ -468,7 +462,7 @@ int qcow2_open(struct qcow2 **out, int fd, const char *name, char *err, size_t e
 	return 0;
 fail:
 	if (ret == -ENOMEM)
-		set_err(err, err_len, "%s: out of memory", q->name ? q->name : "qcow2 image");
+		log_errbuf(err, err_len, "%s: out of memory", q->name ? q->name : "qcow2 image");
 	qcow2_close(q);
 	return ret;
 }

@@ -130,3 +130,14 @@ void log_limited(struct ratelimit *rl, enum log_level level, const char *fmt, ..
 	log_vmsg(level, fmt, ap, suppressed);
 	va_end(ap);
 }
+
+void log_errbuf(char *err, size_t err_len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !err_len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, err_len, fmt, ap);
+	va_end(ap);
+}

@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum log_level {
@@ -28,6 +29,14 @@ int log_parse_level(const char *s, enum log_level *out);
 bool log_enabled(enum log_level level);
 
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * Writes a one-line message into a caller's error buffer, for functions
+ * that report what went wrong to their caller instead of logging it.
+ * Nothing happens when `err` is NULL or `err_len` is 0.
+ */
+void log_errbuf(char *err, size_t err_len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 #define log_err(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_LVL_WARN, __VA_ARGS__)

@@ -57,6 +57,18 @@ START_TEST(levels)
 }
 END_TEST
 
+START_TEST(error_buffers)
+{
+	char buf[8] = "xxxxxxx";
+
+	log_errbuf(buf, sizeof(buf), "%s: %d", "ab", 1234);
+	ck_assert_str_eq(buf, "ab: 123");
+	log_errbuf(buf, 0, "untouched");
+	ck_assert_str_eq(buf, "ab: 123");
+	log_errbuf(NULL, 10, "nowhere");
+}
+END_TEST
+
 static Suite *log_suite(void)
 {
 	Suite *s = suite_create("log");
@@ -65,6 +77,7 @@ static Suite *log_suite(void)
 	tcase_add_test(tc, ratelimit_burst_then_quiet);
 	tcase_add_test(tc, ratelimit_first_event_at_time_zero);
 	tcase_add_test(tc, levels);
+	tcase_add_test(tc, error_buffers);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -585,13 +585,13 @@ static void rec_done(struct disk_req *req, int result)
 	r->result = result;
 }
 
-/* Reads [off, off + len) of `d` into buf; the request's result. */
-static int disk_read(struct disk *d, uint64_t off, void *buf, size_t len)
+/* One READ or WRITE of [off, off + len), waited for; the request's result. */
+static int disk_rw(struct disk *d, enum disk_op op, uint64_t off, void *buf, size_t len)
 {
 	struct done_rec r = { 0 };
 	struct iovec iov = { buf, len };
 	struct disk_req req = {
-		.op = DISK_READ,
+		.op = op,
 		.offset = off,
 		.iov = &iov,
 		.iovcnt = 1,
@@ -607,24 +607,14 @@ static int disk_read(struct disk *d, uint64_t off, void *buf, size_t len)
 	return r.result;
 }
 
+static int disk_read(struct disk *d, uint64_t off, void *buf, size_t len)
+{
+	return disk_rw(d, DISK_READ, off, buf, len);
+}
+
 static int disk_write(struct disk *d, uint64_t off, const void *buf, size_t len)
 {
-	struct done_rec r = { 0 };
-	struct iovec iov = { (void *)buf, len };
-	struct disk_req req = {
-		.op = DISK_WRITE,
-		.offset = off,
-		.iov = &iov,
-		.iovcnt = 1,
-		.done = rec_done,
-		.opaque = &r,
-	};
-	int ret = disk_submit(d, &req);
-
-	if (ret < 0)
-		return ret;
-	disk_drain(d);
-	return r.result;
+	return disk_rw(d, DISK_WRITE, off, (void *)buf, len);
 }
 
 static char dir[64];
