@@ -227,3 +227,36 @@ bool rb_get_used(struct rb *rb, uint32_t *id, uint32_t *len)
 	rb->last_used++;
 	return true;
 }
+
+static struct virtq *ft_queue(void *t, unsigned int index)
+{
+	return index < 2 ? ((struct fake_transport *)t)->q[index] : NULL;
+}
+
+static void ft_signal(void *t)
+{
+	((struct fake_transport *)t)->signals++;
+}
+
+static void ft_needs_reset(void *t)
+{
+	((struct fake_transport *)t)->needs_reset++;
+}
+
+static void ft_lock(void *t)
+{
+	((struct fake_transport *)t)->lock_depth++;
+}
+
+static void ft_unlock(void *t)
+{
+	((struct fake_transport *)t)->lock_depth--;
+}
+
+const struct virtio_transport_ops fake_transport_ops = {
+	.queue = ft_queue,
+	.signal_used = ft_signal,
+	.needs_reset = ft_needs_reset,
+	.lock = ft_lock,
+	.unlock = ft_unlock,
+};

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "core/gmem.h"
+#include "virtio/virtio.h"
 #include "virtio/virtq.h"
 
 struct rb {
@@ -74,5 +75,19 @@ bool rb_get_used(struct rb *rb, uint32_t *id, uint32_t *len);
 uint16_t rb_used_idx(const struct rb *rb);
 uint16_t rb_used_flags(const struct rb *rb);
 uint16_t rb_avail_event(const struct rb *rb);
+
+/*
+ * A transport for a device under test: it hands out q[index] (NULL where
+ * unset) and counts interrupts, NEEDS_RESET requests and lock depth. Pass
+ * &fake_transport_ops with a struct fake_transport as `t`.
+ */
+struct fake_transport {
+	struct virtq *q[2];
+	unsigned int signals;
+	unsigned int needs_reset;
+	int lock_depth;
+};
+
+extern const struct virtio_transport_ops fake_transport_ops;
 
 #endif

@@ -109,48 +109,6 @@ static const struct blk_backend_ops fake_ops = {
 	.drain = fake_drain,
 };
 
-/* --- a transport that only counts ------------------------------------------ */
-
-struct fake_transport {
-	struct virtq *q;
-	unsigned int signals;
-	unsigned int needs_reset;
-	int lock_depth;
-};
-
-static struct virtq *ft_queue(void *t, unsigned int index)
-{
-	return index == 0 ? ((struct fake_transport *)t)->q : NULL;
-}
-
-static void ft_signal(void *t)
-{
-	((struct fake_transport *)t)->signals++;
-}
-
-static void ft_needs_reset(void *t)
-{
-	((struct fake_transport *)t)->needs_reset++;
-}
-
-static void ft_lock(void *t)
-{
-	((struct fake_transport *)t)->lock_depth++;
-}
-
-static void ft_unlock(void *t)
-{
-	((struct fake_transport *)t)->lock_depth--;
-}
-
-static const struct virtio_transport_ops ft_ops = {
-	.queue = ft_queue,
-	.signal_used = ft_signal,
-	.needs_reset = ft_needs_reset,
-	.lock = ft_lock,
-	.unlock = ft_unlock,
-};
-
 /* --- fixture ------------------------------------------------------------------ */
 
 struct fx {
@@ -169,7 +127,7 @@ static void fx_init_ro(struct fx *f, bool readonly, const char *serial)
 {
 	struct virtq_config qc;
 	struct blk_config cfg;
-	struct virtio_transport tr = { .ops = &ft_ops, .t = &f->tr };
+	struct virtio_transport tr = { .ops = &fake_transport_ops, .t = &f->tr };
 
 	memset(f, 0, sizeof(*f));
 	f->disk = calloc(1, sizeof(*f->disk));
@@ -177,10 +135,10 @@ static void fx_init_ro(struct fx *f, bool readonly, const char *serial)
 	for (size_t i = 0; i < DISK_BYTES; i++)
 		f->disk->data[i] = (uint8_t)(i * 7 + 3);
 	ck_assert_int_eq(rb_init(&f->rb, RAM_BASE, RAM_SIZE, 16), 0);
-	ck_assert_int_eq(virtq_create(&f->tr.q, &f->rb.mem, NULL), 0);
+	ck_assert_int_eq(virtq_create(&f->tr.q[0], &f->rb.mem, NULL), 0);
 	qc = rb_config(&f->rb, false);
 	qc.max_size = BLK_QUEUE_SIZE;
-	ck_assert_int_eq(virtq_setup(f->tr.q, &qc), 0);
+	ck_assert_int_eq(virtq_setup(f->tr.q[0], &qc), 0);
 
 	cfg = (struct blk_config){
 		.backend = { .ops = &fake_ops,
@@ -205,7 +163,7 @@ static void fx_fini(struct fx *f)
 {
 	f->ops->reset(f->blk);
 	blk_destroy(f->blk);
-	virtq_destroy(f->tr.q);
+	virtq_destroy(f->tr.q[0]);
 	rb_destroy(&f->rb);
 	free(f->disk);
 }
@@ -666,7 +624,7 @@ START_TEST(reset_drains_and_reports_nothing)
 	ck_assert_uint_eq(f.disk->submitted, 1);
 	ck_assert_int_eq(f.ops->activate(f.blk, 0), 0);
 	blk_destroy(f.blk);
-	virtq_destroy(f.tr.q);
+	virtq_destroy(f.tr.q[0]);
 	rb_destroy(&f.rb);
 	free(f.disk);
 }
@@ -749,7 +707,7 @@ static void real_init(struct real *r, enum disk_aio aio)
 {
 	struct virtq_config qc;
 	struct blk_config cfg = { .name = "memfd-blk" };
-	struct virtio_transport tr = { .ops = &ft_ops, .t = &r->f.tr };
+	struct virtio_transport tr = { .ops = &fake_transport_ops, .t = &r->f.tr };
 	struct disk_config dc = { .format = DISK_FORMAT_RAW,
 				  .cache = DISK_CACHE_WRITEBACK,
 				  .aio = aio };
@@ -767,10 +725,10 @@ static void real_init(struct real *r, enum disk_aio aio)
 	ck_assert_msg(disk_open(&r->disk, &dc, err, sizeof(err)) == 0, "%s", err);
 
 	ck_assert_int_eq(rb_init(&r->f.rb, RAM_BASE, RAM_SIZE, 16), 0);
-	ck_assert_int_eq(virtq_create(&r->f.tr.q, &r->f.rb.mem, NULL), 0);
+	ck_assert_int_eq(virtq_create(&r->f.tr.q[0], &r->f.rb.mem, NULL), 0);
 	qc = rb_config(&r->f.rb, true);
 	qc.max_size = BLK_QUEUE_SIZE;
-	ck_assert_int_eq(virtq_setup(r->f.tr.q, &qc), 0);
+	ck_assert_int_eq(virtq_setup(r->f.tr.q[0], &qc), 0);
 	blk_backend_disk(&cfg.backend, r->disk);
 	ck_assert_int_eq(blk_create(&r->f.blk, &cfg), 0);
 	blk_device(r->f.blk, &r->f.info, &r->f.ops);
@@ -783,7 +741,7 @@ static void real_fini(struct real *r)
 	r->f.ops->reset(r->f.blk);
 	blk_destroy(r->f.blk);
 	disk_close(r->disk);
-	virtq_destroy(r->f.tr.q);
+	virtq_destroy(r->f.tr.q[0]);
 	rb_destroy(&r->f.rb);
 	close(r->memfd);
 }

@@ -33,48 +33,6 @@
 
 static const uint8_t test_mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
 
-/* --- a transport that counts, with the two queues ---------------------------- */
-
-struct fake_transport {
-	struct virtq *q[2];
-	unsigned int signals;
-	unsigned int needs_reset;
-	int lock_depth;
-};
-
-static struct virtq *ft_queue(void *t, unsigned int index)
-{
-	return index < 2 ? ((struct fake_transport *)t)->q[index] : NULL;
-}
-
-static void ft_signal(void *t)
-{
-	((struct fake_transport *)t)->signals++;
-}
-
-static void ft_needs_reset(void *t)
-{
-	((struct fake_transport *)t)->needs_reset++;
-}
-
-static void ft_lock(void *t)
-{
-	((struct fake_transport *)t)->lock_depth++;
-}
-
-static void ft_unlock(void *t)
-{
-	((struct fake_transport *)t)->lock_depth--;
-}
-
-static const struct virtio_transport_ops ft_ops = {
-	.queue = ft_queue,
-	.signal_used = ft_signal,
-	.needs_reset = ft_needs_reset,
-	.lock = ft_lock,
-	.unlock = ft_unlock,
-};
-
 /* --- fixture ------------------------------------------------------------------ */
 
 struct fx {
@@ -133,7 +91,7 @@ static void queues_setup(struct fx *f, bool event_idx)
 /* A device on a fresh socketpair, attached to the fake transport; no queue set up yet. */
 static void fx_create(struct fx *f, uint64_t offloads, bool with_set_offloads)
 {
-	struct virtio_transport tr = { .ops = &ft_ops, .t = &f->tr };
+	struct virtio_transport tr = { .ops = &fake_transport_ops, .t = &f->tr };
 	struct net_config cfg = {
 		.offloads = offloads,
 		.set_offloads = with_set_offloads ? fx_set_offloads : NULL,
