@@ -11,6 +11,7 @@
 struct seen {
 	size_t stack;
 	char name[16];
+	pthread_mutex_t hold; /* held by the test until it has read the thread's name */
 };
 
 static void *probe(void *arg)
@@ -21,17 +22,24 @@ static void *probe(void *arg)
 	ck_assert_int_eq(pthread_getattr_np(pthread_self(), &attr), 0);
 	ck_assert_int_eq(pthread_attr_getstacksize(&attr, &s->stack), 0);
 	pthread_attr_destroy(&attr);
+	/* Stay alive until the test has read the name: an ended thread has none. */
+	pthread_mutex_lock(&s->hold);
+	pthread_mutex_unlock(&s->hold);
 	return s;
 }
 
 START_TEST(thread_has_the_small_stack_and_its_name)
 {
-	struct seen s = { 0 };
+	struct seen s = { .hold = PTHREAD_MUTEX_INITIALIZER };
 	pthread_t t;
 	void *ret;
+	int got;
 
+	pthread_mutex_lock(&s.hold);
 	ck_assert_int_eq(thread_start(&t, probe, &s, "ember-test"), 0);
-	ck_assert_int_eq(pthread_getname_np(t, s.name, sizeof(s.name)), 0);
+	got = pthread_getname_np(t, s.name, sizeof(s.name));
+	pthread_mutex_unlock(&s.hold);
+	ck_assert_int_eq(got, 0);
 	ck_assert_int_eq(pthread_join(t, &ret), 0);
 	ck_assert_ptr_eq(ret, &s);
 	/* Below a 2 MiB huge page, so transparent huge pages never back it. */
