@@ -38,6 +38,7 @@ enum disk_stage {
 	STAGE_ZERO_PUNCH,
 	STAGE_ZERO_RANGE,
 	STAGE_ZERO_WRITE,
+	STAGE_QCOW2_ZERO, /* WRITE_ZEROES or DISCARD on a qcow2 image, done in one step */
 };
 
 void disk_signal(int efd)
@@ -286,6 +287,15 @@ int disk_close(struct disk *d)
 		disk_drain(d);
 		d->engine->fini(d);
 	}
+	if (d->nr_layers && d->layers[0].q && !d->readonly) {
+		/* Freed clusters' refcounts drop, and clusters set aside go back. */
+		int r = qcow2_release(d->layers[0].q);
+
+		/* At worst clusters stay allocated (leaks): the guest's data is all there. */
+		if (r < 0)
+			log_warn("%s: updating the qcow2 refcounts at close: %s", d->layers[0].path,
+				 strerror(-r));
+	}
 	if (d->fd >= 0 && !d->readonly && d->cache != DISK_CACHE_UNSAFE) {
 		int r;
 
@@ -294,7 +304,7 @@ int disk_close(struct disk *d)
 		while (r < 0 && errno == EINTR);
 		if (r < 0)
 			ret = -errno;
-		else if (d->flush_failed)
+		else if (d->flush_failed && !ret)
 			ret = -EIO;
 	}
 	disk_chain_close(d);
@@ -447,6 +457,35 @@ static void io_map_read(struct disk *d, struct disk_io *io, uint64_t rem)
 	}
 }
 
+/*
+ * A write to a qcow2 disk: the next run of the request. Clusters the image
+ * owns alone are written where they are, by the engine; anything else is
+ * allocated and written here, synchronously (qcow2_write.c orders the
+ * metadata), and completes as a NOP of that many bytes.
+ */
+static void io_map_write(struct disk *d, struct disk_io *io, uint64_t rem)
+{
+	struct qcow2_extent e;
+	uint64_t off = io->off + io->pos;
+	int ret = qcow2_map(d->layers[0].q, off, rem, &e);
+
+	if (ret < 0) {
+		io->prim = DISK_PRIM_NOP;
+		io->nop_result = ret;
+		return;
+	}
+	if (e.len > DISK_MAP_MAX)
+		e.len = DISK_MAP_MAX;
+	io_cut(io, e.len);
+	if (e.kind == QCOW2_DATA && e.in_place) {
+		io->poff = e.host_off;
+		return;
+	}
+	ret = disk_chain_write(d, off, io->piov, io->piovcnt, e.len);
+	io->prim = DISK_PRIM_NOP;
+	io->nop_result = ret < 0 ? ret : (int)e.len;
+}
+
 static void io_prepare_rw(struct disk *d, struct disk_io *io)
 {
 	uint64_t rem = io->len - io->pos;
@@ -468,9 +507,12 @@ static void io_prepare_rw(struct disk *d, struct disk_io *io)
 		io->piovcnt = io->iovcnt - io->idx;
 	}
 	io_uncut(io);
-	if (d->nr_layers && io->stage == STAGE_RW && !io->write) {
+	if (d->nr_layers && io->stage == STAGE_RW) {
 		io->fd = d->fd;
-		io_map_read(d, io, rem);
+		if (io->write)
+			io_map_write(d, io, rem);
+		else
+			io_map_read(d, io, rem);
 		if (io->prim == DISK_PRIM_NOP || io->fd != d->fd)
 			return;
 	}
@@ -521,6 +563,14 @@ static void io_issue(struct disk *d, struct disk_io *io)
 	case STAGE_FLUSH:
 		io->prim = DISK_PRIM_FDATASYNC;
 		io->fd = d->fd;
+		/* The qcow2 clusters freed so far may drop their refcounts once this is done. */
+		if (d->nr_layers)
+			io->frees_mark = qcow2_sync_begin(d->layers[0].q);
+		break;
+	case STAGE_QCOW2_ZERO:
+		io->prim = DISK_PRIM_NOP;
+		io->nop_result =
+			disk_chain_zero(d, io->off, io->len, (enum qcow2_zero_mode)io->pmode);
 		break;
 	case STAGE_DISCARD:
 	case STAGE_ZERO_PUNCH:
@@ -664,9 +714,13 @@ bool disk_io_finished(struct disk *d, struct disk_io *io, int res)
 	case STAGE_RW:
 	case STAGE_ZERO_WRITE:
 		return io_rw_result(d, io, res);
+	case STAGE_QCOW2_ZERO:
+		break;
 	case STAGE_FLUSH:
 		if (res < 0)
 			d->flush_failed = true;
+		else if (d->nr_layers && io->prim == DISK_PRIM_FDATASYNC)
+			qcow2_sync_done(d->layers[0].q, io->frees_mark);
 		/* Also for a FLUSH that raced with the failing one: don't report success after. */
 		res = d->flush_failed ? -EIO : 0;
 		break;
@@ -801,6 +855,9 @@ int disk_submit(struct disk *d, struct disk_req *req)
 		return -EPERM;
 	if (!d->free_ios)
 		return -EBUSY;
+	/* Nothing in flight can touch a freed qcow2 cluster now: let its refcount drop. */
+	if (d->nr_layers && !d->readonly && d->inflight == 0)
+		qcow2_apply_frees(d->layers[0].q);
 
 	/* Nothing to do still completes later: done never runs inside submit. */
 	if (req->op == DISK_FLUSH) {
@@ -810,6 +867,8 @@ int disk_submit(struct disk *d, struct disk_req *req)
 			stage = STAGE_NOP;
 	} else if (len == 0) {
 		stage = STAGE_NOP;
+	} else if (d->nr_layers && stage != STAGE_RW) {
+		stage = STAGE_QCOW2_ZERO;
 	}
 
 	io = d->free_ios;
@@ -826,6 +885,9 @@ int disk_submit(struct disk *d, struct disk_req *req)
 	io->cut_idx = -1;
 	io->cut_len = 0;
 	io->nop_result = d->flush_failed && req->op == DISK_FLUSH ? -EIO : 0;
+	io->pmode = req->op == DISK_DISCARD ? QCOW2_DISCARD
+		    : req->unmap	    ? QCOW2_ZERO_UNMAP
+					    : QCOW2_ZERO_KEEP;
 	if (stage == STAGE_RW) {
 		ret = io_setup_rw(d, io, req);
 		if (ret) {

@@ -60,6 +60,8 @@ static int file_size(int fd, uint64_t *size)
 /* Opens layer `i`'s format on its fd: qcow2 or raw. */
 static int open_layer(struct disk *d, unsigned int i, bool qcow2, char *err, size_t err_len)
 {
+	/* Only the disk's own image is written; backing files are only read. */
+	unsigned int flags = 0;
 	struct disk_layer *l = &d->layers[i];
 	int ret;
 
@@ -69,7 +71,9 @@ static int open_layer(struct disk *d, unsigned int i, bool qcow2, char *err, siz
 			log_errbuf(err, err_len, "%s: %s", l->path, strerror(-ret));
 		return ret;
 	}
-	ret = qcow2_open(&l->q, l->fd, l->path, err, err_len);
+	if (i == 0 && !d->readonly)
+		flags = QCOW2_OPEN_WRITE | (d->cache == DISK_CACHE_UNSAFE ? QCOW2_OPEN_NOSYNC : 0);
+	ret = qcow2_open(&l->q, l->fd, l->path, flags, err, err_len);
 	if (ret < 0)
 		return ret;
 	l->size = qcow2_size(l->q);
@@ -182,14 +186,6 @@ int disk_chain_open(struct disk *d, const char *path, enum disk_format format, c
 	}
 	if (!qcow2)
 		return 0;
-	if (!d->readonly) {
-		log_errbuf(
-			err, err_len,
-			"%s: qcow2 images are read-only in this version of ember; add readonly=on "
-			"(or convert it with 'qemu-img convert -O raw')",
-			path);
-		return -EINVAL;
-	}
 	d->nr_layers = 1;
 	d->layers[0].fd = d->fd_cached;
 	d->layers[0].path = strdup(path);
@@ -224,6 +220,8 @@ void disk_chain_close(struct disk *d)
 		memset(l, 0, sizeof(*l));
 	}
 	d->nr_layers = 0;
+	free(d->cow);
+	d->cow = NULL;
 }
 
 int disk_chain_map(struct disk *d, uint64_t off, uint64_t len, struct disk_extent *x)
@@ -267,4 +265,157 @@ int disk_chain_read_compressed(struct disk *d, const struct disk_extent *x, uint
 			       size_t len)
 {
 	return qcow2_read_compressed(d->layers[x->layer].q, &x->qe, off, buf, len);
+}
+
+/* Reads [off, off + len) of the chain as the guest sees it, synchronously. */
+static int chain_read(struct disk *d, uint64_t off, uint8_t *buf, uint64_t len)
+{
+	while (len) {
+		struct disk_extent x;
+		int ret = disk_chain_map(d, off, len, &x);
+
+		if (ret < 0)
+			return ret;
+		if (x.kind == QCOW2_ZERO) {
+			memset(buf, 0, x.len);
+		} else if (x.kind == QCOW2_COMPRESSED) {
+			ret = disk_chain_read_compressed(d, &x, off, buf, x.len);
+		} else {
+			for (uint64_t done = 0; done < x.len && ret == 0;) {
+				ssize_t r = pread(d->layers[x.layer].fd, buf + done, x.len - done,
+						  (off_t)(x.host + done));
+
+				if (r < 0 && errno == EINTR)
+					continue;
+				ret = r < 0 ? -errno : r == 0 ? -EIO : 0;
+				done += r > 0 ? (uint64_t)r : 0;
+			}
+		}
+		if (ret < 0)
+			return ret;
+		off += x.len;
+		buf += x.len;
+		len -= x.len;
+	}
+	return 0;
+}
+
+/* Copies len bytes from the iovecs, skipping their first `skip` bytes; NULL iov: zeroes. */
+static void iov_gather(const struct iovec *iov, unsigned int cnt, uint64_t skip, uint8_t *dst,
+		       uint64_t len)
+{
+	if (!iov) {
+		memset(dst, 0, len);
+		return;
+	}
+	for (unsigned int i = 0; i < cnt && len; i++) {
+		size_t n = iov[i].iov_len;
+
+		if (skip >= n) {
+			skip -= n;
+			continue;
+		}
+		n -= (size_t)skip;
+		if (n > len)
+			n = (size_t)len;
+		memcpy(dst, (const uint8_t *)iov[i].iov_base + skip, n);
+		dst += n;
+		len -= n;
+		skip = 0;
+	}
+}
+
+static int pwrite_all(int fd, const uint8_t *buf, uint64_t len, uint64_t off)
+{
+	for (uint64_t done = 0; done < len;) {
+		ssize_t r = pwrite(fd, buf + done, len - done, (off_t)(off + done));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? -errno : -EIO;
+		done += (uint64_t)r;
+	}
+	return 0;
+}
+
+int disk_chain_write(struct disk *d, uint64_t off, const struct iovec *iov, unsigned int cnt,
+		     uint64_t len)
+{
+	struct qcow2 *q = d->layers[0].q;
+	uint64_t cs = qcow2_cluster_size(q), done = 0;
+
+	if (!d->cow) {
+		d->cow = malloc(cs);
+		if (!d->cow)
+			return -ENOMEM;
+	}
+	while (done < len) {
+		uint64_t at = off + done, start = at & ~(cs - 1), in = at - start;
+		uint64_t n = cs - in < len - done ? cs - in : len - done;
+		uint64_t end = d->size - start < cs ? d->size - start : cs;
+		struct qcow2_extent e;
+		int ret = qcow2_map(q, at, n, &e);
+
+		if (ret < 0)
+			return ret;
+		if (e.kind == QCOW2_DATA && e.in_place) {
+			/* The image's own cluster: just the bytes (zeroes, for WRITE_ZEROES). */
+			iov_gather(iov, cnt, done, d->cow, e.len);
+			ret = pwrite_all(d->layers[0].fd, d->cow, e.len, e.host_off);
+			if (ret < 0)
+				return ret;
+			done += e.len;
+			continue;
+		}
+		/* A new cluster: what the guest does not overwrite comes from below. */
+		if (in > 0 || n < end) {
+			ret = chain_read(d, start, d->cow, end);
+			if (ret < 0)
+				return ret;
+		}
+		memset(d->cow + end, 0, cs - end);
+		iov_gather(iov, cnt, done, d->cow + in, n);
+		ret = qcow2_write_cluster(q, start, d->cow);
+		if (ret < 0)
+			return ret;
+		done += n;
+	}
+	return 0;
+}
+
+int disk_chain_zero(struct disk *d, uint64_t off, uint64_t len, enum qcow2_zero_mode mode)
+{
+	struct qcow2 *q = d->layers[0].q;
+	uint64_t cs = qcow2_cluster_size(q);
+	uint64_t head = (cs - off % cs) % cs, end = off + len, whole_end;
+	bool backing = d->nr_layers > 1;
+	int ret;
+
+	if (head > len)
+		head = len;
+	/* Whole clusters, or up to the end of the disk. */
+	whole_end = end == d->size ? end : end & ~(cs - 1);
+	if (whole_end < off + head)
+		whole_end = off + head;
+	/* Partial clusters: a discard leaves them be; zeroes are written. */
+	if (mode != QCOW2_DISCARD) {
+		if (head && whole_end == off + head) {
+			ret = disk_chain_write(d, off, NULL, 0, len);
+			return ret;
+		}
+		ret = head ? disk_chain_write(d, off, NULL, 0, head) : 0;
+		if (ret == 0 && end > whole_end)
+			ret = disk_chain_write(d, whole_end, NULL, 0, end - whole_end);
+		if (ret < 0)
+			return ret;
+	}
+	if (whole_end <= off + head)
+		return 0;
+	ret = qcow2_zero(q, off + head, whole_end - off - head, mode, backing);
+	if (ret == -EOPNOTSUPP)
+		ret = mode == QCOW2_DISCARD
+			      ? 0
+			      : disk_chain_write(d, off + head, NULL, 0, whole_end - off - head);
+	return ret;
 }

@@ -43,6 +43,7 @@ struct disk_io {
 	uint64_t plen;	      /* FALLOCATE */
 	int pmode;	      /* FALLOCATE */
 	int nop_result;	      /* NOP */
+	size_t frees_mark;    /* FDATASYNC on qcow2: qcow2_sync_begin()'s mark */
 	int raw;	      /* the threads engine's result, handed back with the slot */
 	struct disk_io *next; /* free list in disk.c; the engines' queues */
 
@@ -129,6 +130,7 @@ struct disk {
 	/* qcow2: the chain, nr_layers >= 1; raw: nr_layers == 0. */
 	unsigned int nr_layers;
 	struct disk_layer layers[DISK_MAX_CHAIN];
+	uint8_t *cow; /* qcow2: one cluster, for allocating writes */
 	/* The format was probed as raw: a guest write must not make it look like qcow2. */
 	bool probed_raw;
 	struct disk_io *free_ios;
@@ -148,6 +150,16 @@ int disk_chain_map(struct disk *d, uint64_t off, uint64_t len, struct disk_exten
 /* Copies [off, off + len) of the compressed run `x` (from disk_chain_map) to buf. */
 int disk_chain_read_compressed(struct disk *d, const struct disk_extent *x, uint64_t off, void *buf,
 			       size_t len);
+
+/*
+ * Writes [off, off + len) of a qcow2 disk synchronously, from the iovecs
+ * (NULL: zeroes): clusters it does not own alone are allocated, filled in
+ * from the chain below where the write does not cover them. 0 or -errno.
+ */
+int disk_chain_write(struct disk *d, uint64_t off, const struct iovec *iov, unsigned int cnt,
+		     uint64_t len);
+/* WRITE_ZEROES (ZERO_KEEP, ZERO_UNMAP) or DISCARD of [off, off + len) of a qcow2 disk. */
+int disk_chain_zero(struct disk *d, uint64_t off, uint64_t len, enum qcow2_zero_mode mode);
 
 extern const struct disk_engine disk_uring_engine;
 extern const struct disk_engine disk_threads_engine;

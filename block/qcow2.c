@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "config.h"
 
-#include "block/qcow2.h"
-#include "core/log.h"
+#include "block/qcow2_internal.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -13,82 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
-
-/* Header fields (big-endian), by byte offset. */
-#define H_VERSION 4
-#define H_BACKING_OFFSET 8
-#define H_BACKING_SIZE 16
-#define H_CLUSTER_BITS 20
-#define H_SIZE 24
-#define H_CRYPT 32
-#define H_L1_SIZE 36
-#define H_L1_OFFSET 40
-#define H_REFTABLE_OFFSET 48
-#define H_REFTABLE_CLUSTERS 56
-#define H_INCOMPAT 72
-#define H_REFCOUNT_ORDER 96
-#define H_HEADER_LENGTH 100
-#define H_COMPRESSION_TYPE 104
-#define H_V2_LENGTH 72
-#define H_V3_MIN_LENGTH 104
-
-#define INCOMPAT_DIRTY (1ULL << 0)
-#define INCOMPAT_CORRUPT (1ULL << 1)
-#define INCOMPAT_DATA_FILE (1ULL << 2)
-#define INCOMPAT_COMPRESSION (1ULL << 3)
-#define INCOMPAT_EXTL2 (1ULL << 4)
-#define INCOMPAT_KNOWN                                                                             \
-	(INCOMPAT_DIRTY | INCOMPAT_CORRUPT | INCOMPAT_DATA_FILE | INCOMPAT_COMPRESSION |           \
-	 INCOMPAT_EXTL2)
-
-#define EXT_END 0x00000000U
-#define EXT_BACKING_FORMAT 0xe2792acaU
-#define EXT_FEATURE_NAMES 0x6803f857U
-#define FEATURE_NAME_ENTRY 48
-
-#define MIN_CLUSTER_BITS 9
-#define MAX_CLUSTER_BITS 21
-#define MAX_BACKING_NAME 1023
-/* QEMU's limits, so that what it would refuse is refused here too. */
-#define MAX_L1_BYTES (32U << 20)
-#define MAX_REFTABLE_BYTES (8U << 20)
-#define MAX_L2_CACHE_TABLES 64
-
-/* Bits 9-55 of L1 and standard L2 entries: a cluster-aligned host offset. */
-#define ENTRY_OFFSET_MASK 0x00fffffffffffe00ULL
-#define L2_COMPRESSED (1ULL << 62)
-#define L2_ZERO (1ULL << 0)
-
-struct l2_slot {
-	uint64_t off; /* host offset of the table; 0: empty */
-	uint64_t used;
-	uint64_t *table; /* big-endian entries, as on disk */
-};
-
-struct qcow2 {
-	int fd;
-	char *name;
-	uint64_t file_size;
-	unsigned int version;
-	unsigned int cluster_bits;
-	uint64_t cluster_size;
-	uint64_t size;
-	uint64_t incompat;
-	uint32_t l1_size;
-	uint64_t l1_off;
-	uint64_t *l1; /* host byte order */
-	char *backing;
-	char backing_fmt[17];
-	struct l2_slot *l2;
-	unsigned int nr_l2;
-	uint64_t l2_clock;
-	/* The last cluster inflated, for runs of small reads inside it. */
-	uint64_t z_entry;
-	uint8_t *z_data; /* cluster_size bytes; z_valid says whether z_entry's are in it */
-	bool z_valid;
-	uint8_t *z_in;
-	struct ratelimit rl;
-};
 
 static uint32_t be32_at(const uint8_t *p)
 {
@@ -107,7 +30,7 @@ static uint64_t be64_at(const uint8_t *p)
 }
 
 /* pread of exactly len bytes: 0, -EIO at end of file, or -errno. */
-static int read_exact(int fd, void *buf, size_t len, uint64_t off)
+int qcow2_read_exact(int fd, void *buf, size_t len, uint64_t off)
 {
 	size_t done = 0;
 
@@ -242,9 +165,6 @@ static int check_features(struct qcow2 *q, const uint8_t *c, const uint8_t *name
 			   bit, name ? ")" : "");
 		return -EINVAL;
 	}
-	if (q->incompat & INCOMPAT_CORRUPT)
-		log_warn("%s: the qcow2 image is marked corrupt; reading it anyway (read-only)",
-			 q->name);
 	return 0;
 }
 
@@ -262,7 +182,7 @@ static int parse_header(struct qcow2 *q, char *err, size_t err_len)
 		log_errbuf(err, err_len, "%s: too short for a qcow2 image", q->name);
 		return -EINVAL;
 	}
-	ret = read_exact(q->fd, h, q->file_size < sizeof(h) ? H_V2_LENGTH : sizeof(h), 0);
+	ret = qcow2_read_exact(q->fd, h, q->file_size < sizeof(h) ? H_V2_LENGTH : sizeof(h), 0);
 	if (ret < 0) {
 		log_errbuf(err, err_len, "%s: reading the qcow2 header: %s", q->name,
 			   strerror(-ret));
@@ -317,8 +237,12 @@ static int parse_header(struct qcow2 *q, char *err, size_t err_len)
 	q->size = be64_at(h + H_SIZE);
 	q->l1_size = be32_at(h + H_L1_SIZE);
 	l1_off = q->l1_off = be64_at(h + H_L1_OFFSET);
-	reft_off = be64_at(h + H_REFTABLE_OFFSET);
-	reft_clusters = be32_at(h + H_REFTABLE_CLUSTERS);
+	reft_off = q->reft_off = be64_at(h + H_REFTABLE_OFFSET);
+	reft_clusters = q->reft_clusters = be32_at(h + H_REFTABLE_CLUSTERS);
+	q->nb_snapshots = be32_at(h + H_SNAPSHOTS);
+	q->refcount_order = refcount_order;
+	if (q->version == 3)
+		q->autoclear = be64_at(h + H_AUTOCLEAR);
 	/* Each L1 entry covers one L2 table: cluster_size / 8 clusters. */
 	l2_span = q->cluster_size * (q->cluster_size / 8);
 	need_l1 = q->size / l2_span + (q->size % l2_span != 0);
@@ -350,9 +274,9 @@ static int parse_header(struct qcow2 *q, char *err, size_t err_len)
 	c = calloc(1, q->cluster_size);
 	if (!c)
 		return -ENOMEM;
-	ret = read_exact(q->fd, c,
-			 q->file_size < q->cluster_size ? (size_t)q->file_size : q->cluster_size,
-			 0);
+	ret = qcow2_read_exact(
+		q->fd, c, q->file_size < q->cluster_size ? (size_t)q->file_size : q->cluster_size,
+		0);
 	if (ret < 0) {
 		log_errbuf(err, err_len, "%s: reading the qcow2 header: %s", q->name,
 			   strerror(-ret));
@@ -398,7 +322,7 @@ static int load_l1(struct qcow2 *q, char *err, size_t err_len)
 	q->l1 = malloc((size_t)q->l1_size * 8);
 	if (!q->l1)
 		return -ENOMEM;
-	ret = read_exact(q->fd, q->l1, (size_t)q->l1_size * 8, q->l1_off);
+	ret = qcow2_read_exact(q->fd, q->l1, (size_t)q->l1_size * 8, q->l1_off);
 	if (ret < 0) {
 		log_errbuf(err, err_len, "%s: reading the qcow2 L1 table: %s", q->name,
 			   strerror(-ret));
@@ -409,6 +333,65 @@ static int load_l1(struct qcow2 *q, char *err, size_t err_len)
 	return 0;
 }
 
+int qcow2_cache_get(struct qcow2 *q, struct qcow2_cache *c, uint64_t off, uint64_t **out)
+{
+	struct cache_slot *victim = &c->s[0];
+	int ret;
+
+	for (unsigned int i = 0; i < c->n; i++) {
+		struct cache_slot *s = &c->s[i];
+
+		if (s->off == off && s->table) {
+			s->used = ++c->clock;
+			*out = s->table;
+			return 0;
+		}
+		if (!s->table || s->used < victim->used)
+			victim = s;
+		if (!s->table)
+			break;
+	}
+	if (!victim->table) {
+		victim->table = malloc(q->cluster_size);
+		if (!victim->table)
+			return -ENOMEM;
+	}
+	victim->off = 0;
+	ret = qcow2_read_exact(q->fd, victim->table, q->cluster_size, off);
+	if (ret < 0)
+		return qcow2_corrupt(q, "reading the table at 0x%llx: %s", (unsigned long long)off,
+				     strerror(-ret));
+	victim->off = off;
+	victim->used = ++c->clock;
+	*out = victim->table;
+	return 0;
+}
+
+void qcow2_cache_drop(struct qcow2_cache *c, uint64_t off)
+{
+	for (unsigned int i = 0; i < c->n; i++)
+		if (c->s[i].off == off)
+			c->s[i].off = 0;
+}
+
+static int cache_init(struct qcow2_cache *c, unsigned int n)
+{
+	c->s = calloc(n, sizeof(*c->s));
+	if (!c->s)
+		return -ENOMEM;
+	c->n = n;
+	/* Tables come with first use. */
+	return 0;
+}
+
+static void cache_fini(struct qcow2_cache *c)
+{
+	for (unsigned int i = 0; c->s && i < c->n; i++)
+		free(c->s[i].table);
+	free(c->s);
+	c->s = NULL;
+}
+
 static int alloc_caches(struct qcow2 *q)
 {
 	unsigned int n = (unsigned int)(QCOW2_L2_CACHE_BYTES / q->cluster_size);
@@ -417,15 +400,12 @@ static int alloc_caches(struct qcow2 *q)
 		n = 2;
 	if (n > MAX_L2_CACHE_TABLES)
 		n = MAX_L2_CACHE_TABLES;
-	q->l2 = calloc(n, sizeof(*q->l2));
-	if (!q->l2)
-		return -ENOMEM;
-	q->nr_l2 = n;
-	/* Tables and the inflate buffers come with first use. */
-	return 0;
+	/* The inflate buffers come with first use. */
+	return cache_init(&q->l2, n);
 }
 
-int qcow2_open(struct qcow2 **out, int fd, const char *name, char *err, size_t err_len)
+int qcow2_open(struct qcow2 **out, int fd, const char *name, unsigned int flags, char *err,
+	       size_t err_len)
 {
 	struct qcow2 *q;
 	off_t end;
@@ -456,6 +436,13 @@ int qcow2_open(struct qcow2 **out, int fd, const char *name, char *err, size_t e
 		ret = load_l1(q, err, err_len);
 	if (ret == 0)
 		ret = alloc_caches(q);
+	if (ret == 0 && (q->incompat & INCOMPAT_CORRUPT) && !(flags & QCOW2_OPEN_WRITE))
+		log_warn("%s: the qcow2 image is marked corrupt; reading it anyway (read-only)",
+			 q->name);
+	if (ret == 0 && (flags & QCOW2_OPEN_WRITE)) {
+		q->sync = !(flags & QCOW2_OPEN_NOSYNC);
+		ret = qcow2_open_write(q, err, err_len);
+	}
 	if (ret < 0)
 		goto fail;
 	*out = q;
@@ -471,9 +458,8 @@ void qcow2_close(struct qcow2 *q)
 {
 	if (!q)
 		return;
-	for (unsigned int i = 0; q->l2 && i < q->nr_l2; i++)
-		free(q->l2[i].table);
-	free(q->l2);
+	qcow2_close_write(q);
+	cache_fini(&q->l2);
 	free(q->l1);
 	free(q->backing);
 	free(q->z_data);
@@ -503,7 +489,17 @@ bool qcow2_dirty(const struct qcow2 *q)
 	return q->incompat & INCOMPAT_DIRTY;
 }
 
-__attribute__((format(printf, 2, 3))) static int corrupt(struct qcow2 *q, const char *fmt, ...)
+uint64_t qcow2_cluster_size(const struct qcow2 *q)
+{
+	return q->cluster_size;
+}
+
+bool qcow2_has_zero_flag(const struct qcow2 *q)
+{
+	return q->version >= 3;
+}
+
+int qcow2_corrupt(struct qcow2 *q, const char *fmt, ...)
 {
 	char msg[160];
 	va_list ap;
@@ -516,68 +512,29 @@ __attribute__((format(printf, 2, 3))) static int corrupt(struct qcow2 *q, const 
 	return -EIO;
 }
 
-/* The L2 table at host offset `off` (checked by the caller), from the cache or the file. */
-static int l2_table(struct qcow2 *q, uint64_t off, const uint64_t **out)
-{
-	struct l2_slot *victim = &q->l2[0];
-	int ret;
-
-	for (unsigned int i = 0; i < q->nr_l2; i++) {
-		struct l2_slot *s = &q->l2[i];
-
-		if (s->off == off && s->table) {
-			s->used = ++q->l2_clock;
-			*out = s->table;
-			return 0;
-		}
-		if (!s->table || s->used < victim->used)
-			victim = s;
-		if (!s->table)
-			break;
-	}
-	if (!victim->table) {
-		victim->table = malloc(q->cluster_size);
-		if (!victim->table)
-			return -ENOMEM;
-	}
-	victim->off = 0;
-	ret = read_exact(q->fd, victim->table, q->cluster_size, off);
-	if (ret < 0)
-		return corrupt(q, "reading the L2 table at 0x%llx: %s", (unsigned long long)off,
-			       strerror(-ret));
-	victim->off = off;
-	victim->used = ++q->l2_clock;
-	*out = victim->table;
-	return 0;
-}
-
-/* What one L2 entry says, and for data where its cluster starts. */
-static int classify(struct qcow2 *q, uint64_t entry, enum qcow2_kind *kind, uint64_t *host)
+int qcow2_classify(struct qcow2 *q, uint64_t entry, enum qcow2_kind *kind, uint64_t *host)
 {
 	*host = 0;
 	if (entry & L2_COMPRESSED) {
 		*kind = QCOW2_COMPRESSED;
 		return 0;
 	}
-	if (q->version >= 3 && (entry & L2_ZERO)) {
-		*kind = QCOW2_ZERO;
-		return 0;
-	}
 	/* Bits 1-8 and 56-61 are reserved: set, the entry is not one we understand. */
-	if (entry & ~(ENTRY_OFFSET_MASK | L2_ZERO | (1ULL << 63)))
-		return corrupt(q, "L2 entry 0x%016llx has reserved bits set",
-			       (unsigned long long)entry);
+	if (entry & ~(ENTRY_OFFSET_MASK | L2_ZERO | ENTRY_COPIED))
+		return qcow2_corrupt(q, "L2 entry 0x%016llx has reserved bits set",
+				     (unsigned long long)entry);
 	*host = entry & ENTRY_OFFSET_MASK;
-	if (!*host) {
+	if (q->version >= 3 && (entry & L2_ZERO))
+		*kind = QCOW2_ZERO;
+	else if (*host)
+		*kind = QCOW2_DATA;
+	else
 		*kind = QCOW2_UNALLOCATED;
-		return 0;
-	}
-	if (*host % q->cluster_size || *host < q->cluster_size || *host >= q->file_size)
-		return corrupt(q,
-			       "data cluster at 0x%llx is misaligned, in the header or past "
-			       "the end of the file",
-			       (unsigned long long)*host);
-	*kind = QCOW2_DATA;
+	if (*host && (*host % q->cluster_size || *host < q->cluster_size || *host >= q->file_size))
+		return qcow2_corrupt(q,
+				     "data cluster at 0x%llx is misaligned, in the header or past "
+				     "the end of the file",
+				     (unsigned long long)*host);
 	return 0;
 }
 
@@ -588,7 +545,7 @@ int qcow2_map(struct qcow2 *q, uint64_t off, uint64_t len, struct qcow2_extent *
 	uint64_t in = off & (q->cluster_size - 1);
 	uint64_t l1_idx = cluster / entries, l2_idx = cluster % entries;
 	uint64_t l1e, l2_off, host;
-	const uint64_t *table = NULL;
+	uint64_t *table = NULL, entry;
 	enum qcow2_kind kind;
 	int ret;
 
@@ -598,7 +555,8 @@ int qcow2_map(struct qcow2 *q, uint64_t off, uint64_t len, struct qcow2_extent *
 		len = q->size - off;
 	memset(e, 0, sizeof(*e));
 	if (l1_idx >= q->l1_size)
-		return corrupt(q, "offset 0x%llx is past the L1 table", (unsigned long long)off);
+		return qcow2_corrupt(q, "offset 0x%llx is past the L1 table",
+				     (unsigned long long)off);
 	l1e = q->l1[l1_idx];
 	l2_off = l1e & ENTRY_OFFSET_MASK;
 	if (!l2_off) {
@@ -611,31 +569,39 @@ int qcow2_map(struct qcow2 *q, uint64_t off, uint64_t len, struct qcow2_extent *
 	}
 	if (l2_off % q->cluster_size || l2_off < q->cluster_size ||
 	    !in_file(q, l2_off, q->cluster_size))
-		return corrupt(q,
-			       "L2 table at 0x%llx is misaligned, in the header or past the end "
-			       "of the file",
-			       (unsigned long long)l2_off);
-	ret = l2_table(q, l2_off, &table);
+		return qcow2_corrupt(
+			q,
+			"L2 table at 0x%llx is misaligned, in the header or past the end "
+			"of the file",
+			(unsigned long long)l2_off);
+	ret = qcow2_cache_get(q, &q->l2, l2_off, &table);
 	if (ret < 0)
 		return ret;
-	ret = classify(q, be64toh(table[l2_idx]), &kind, &host);
+	entry = be64toh(table[l2_idx]);
+	ret = qcow2_classify(q, entry, &kind, &host);
 	if (ret < 0)
 		return ret;
 	e->kind = kind;
 	e->len = q->cluster_size - in;
-	if (kind == QCOW2_DATA)
+	e->entry = entry;
+	if (kind == QCOW2_DATA) {
 		e->host_off = host + in;
-	if (kind == QCOW2_COMPRESSED) {
-		e->entry = be64toh(table[l2_idx]);
-	} else {
+		/* Only a cluster nothing else refers to may be written where it is. */
+		e->in_place = q->writable && (entry & ENTRY_COPIED) && (l1e & ENTRY_COPIED);
+	}
+	if (kind != QCOW2_COMPRESSED) {
 		/* Following clusters of the same kind (and, for data, contiguous) join the run. */
 		for (uint64_t i = l2_idx + 1; i < entries && e->len < len; i++) {
 			enum qcow2_kind k;
 			uint64_t h;
 
-			ret = classify(q, be64toh(table[i]), &k, &h);
+			uint64_t next = be64toh(table[i]);
+
+			ret = qcow2_classify(q, next, &k, &h);
 			if (ret < 0 || k != kind ||
-			    (kind == QCOW2_DATA && h != host + (i - l2_idx) * q->cluster_size))
+			    (kind == QCOW2_DATA &&
+			     (h != host + (i - l2_idx) * q->cluster_size ||
+			      (q->writable && ((next ^ entry) & ENTRY_COPIED)))))
 				break;
 			e->len += q->cluster_size;
 		}
@@ -666,19 +632,20 @@ static int inflate_cluster(struct qcow2 *q, uint64_t entry)
 	if (!q->z_data || !q->z_in)
 		return -ENOMEM;
 	if (host < q->cluster_size || host >= q->file_size)
-		return corrupt(q,
-			       "compressed cluster at 0x%llx is in the header or past the end "
-			       "of the file",
-			       (unsigned long long)host);
+		return qcow2_corrupt(
+			q,
+			"compressed cluster at 0x%llx is in the header or past the end "
+			"of the file",
+			(unsigned long long)host);
 	if (clen > 2 * q->cluster_size)
 		clen = 2 * q->cluster_size;
 	/* The last compressed cluster may end before its last sector does. */
 	if (clen > q->file_size - host)
 		clen = q->file_size - host;
-	ret = read_exact(q->fd, q->z_in, (size_t)clen, host);
+	ret = qcow2_read_exact(q->fd, q->z_in, (size_t)clen, host);
 	if (ret < 0)
-		return corrupt(q, "reading the compressed cluster at 0x%llx: %s",
-			       (unsigned long long)host, strerror(-ret));
+		return qcow2_corrupt(q, "reading the compressed cluster at 0x%llx: %s",
+				     (unsigned long long)host, strerror(-ret));
 	memset(&zs, 0, sizeof(zs));
 	/* Raw deflate, no zlib header, with a 4 KiB window, as qcow2 writes it. */
 	if (inflateInit2(&zs, -12) != Z_OK)
@@ -691,8 +658,9 @@ static int inflate_cluster(struct qcow2 *q, uint64_t entry)
 	inflateEnd(&zs);
 	/* It must fill the cluster exactly; trailing input (padding) is fine. */
 	if ((zret != Z_STREAM_END && zret != Z_BUF_ERROR) || zs.avail_out != 0)
-		return corrupt(q, "the compressed cluster at 0x%llx does not inflate to %llu bytes",
-			       (unsigned long long)host, (unsigned long long)q->cluster_size);
+		return qcow2_corrupt(
+			q, "the compressed cluster at 0x%llx does not inflate to %llu bytes",
+			(unsigned long long)host, (unsigned long long)q->cluster_size);
 	q->z_entry = entry;
 	q->z_valid = true;
 	return 0;

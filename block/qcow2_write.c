@@ -1,0 +1,739 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Writing qcow2 images: refcounts, cluster allocation, and the order of
+ * metadata updates.
+ *
+ * Crash safety rests on one rule: nothing on disk ever points to a cluster
+ * whose refcount on disk does not count that reference. Hence:
+ * - Clusters are set aside in batches before use: their refcounts are raised
+ *   to 1 and synced once per batch, then they are handed out one by one.
+ *   After a crash, those not yet used are leaks (`qemu-img check -r leaks`
+ *   reclaims them), never corruption.
+ * - A new cluster's contents (guest data, an L2 table, a refcount block) are
+ *   written before the entry that points to it.
+ * - A refcount is lowered only after the entries that pointed to the cluster
+ *   are gone on disk (a sync has completed since) and when no request in
+ *   flight can still read or write the cluster (the caller says when).
+ * The order of the system calls alone makes this hold when ember is killed,
+ * since the page cache keeps what was written; the syncs make it hold for a
+ * host crash too, except with cache=unsafe, which skips them.
+ *
+ * Refcounts are kept exact: ember never sets the dirty bit (no lazy
+ * refcounts), and refuses to write images that have it set.
+ */
+#include "config.h"
+
+#include "block/qcow2_internal.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Clusters set aside per batch (and leaked at most by a crash). */
+#define RESV_BATCH 64
+/* Refcount blocks kept in memory. */
+#define RB_CACHE_TABLES 8
+/* Frees waiting for a sync; beyond this, clusters are left allocated. */
+#define MAX_FREES (1U << 20)
+/* Refcount blocks a new refcount block's own refcount may need, nested. */
+#define MAX_RB_DEPTH 2
+/* Host offsets are 56 bits wide in L2 entries. */
+#define MAX_HOST_OFFSET (1ULL << 56)
+
+static int write_exact(struct qcow2 *q, const void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t r =
+			pwrite(q->fd, (const uint8_t *)buf + done, len - done, (off_t)(off + done));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return -EIO;
+		done += (size_t)r;
+	}
+	if (off + len > q->file_size)
+		q->file_size = off + len;
+	return 0;
+}
+
+/* Makes what was written so far durable, before what depends on it. */
+static int sync_file(struct qcow2 *q)
+{
+	int r = 0;
+
+	if (q->sync) {
+		do
+			r = fdatasync(q->fd);
+		while (r < 0 && errno == EINTR);
+		if (r < 0)
+			return -errno;
+	}
+	q->frees_synced = q->nr_frees;
+	return 0;
+}
+
+/* ---- refcounts ---- */
+
+static uint64_t rb_entries(const struct qcow2 *q)
+{
+	return (q->cluster_size * 8) >> q->refcount_order;
+}
+
+static uint64_t rc_max(const struct qcow2 *q)
+{
+	unsigned int w = 1U << q->refcount_order;
+
+	return w == 64 ? UINT64_MAX : (1ULL << w) - 1;
+}
+
+/* Where refcount j lies in its block: first byte and byte count. */
+static void rc_span(const struct qcow2 *q, uint64_t j, size_t *at, size_t *n)
+{
+	unsigned int w = 1U << q->refcount_order;
+
+	*at = (size_t)(j * w / 8);
+	*n = w < 8 ? 1 : w / 8;
+}
+
+/* Sub-byte refcounts are packed from the least significant bit; wider ones are big-endian. */
+static uint64_t rc_get(const struct qcow2 *q, const uint8_t *b, uint64_t j)
+{
+	unsigned int w = 1U << q->refcount_order;
+	size_t at, n;
+	uint64_t v = 0;
+
+	rc_span(q, j, &at, &n);
+	if (w < 8)
+		return (b[at] >> (j * w % 8)) & ((1U << w) - 1);
+	for (size_t k = 0; k < n; k++)
+		v = v << 8 | b[at + k];
+	return v;
+}
+
+static void rc_put(const struct qcow2 *q, uint8_t *b, uint64_t j, uint64_t v)
+{
+	unsigned int w = 1U << q->refcount_order;
+	size_t at, n;
+
+	rc_span(q, j, &at, &n);
+	if (w < 8) {
+		unsigned int shift = (unsigned int)(j * w % 8), mask = ((1U << w) - 1) << shift;
+
+		b[at] = (uint8_t)((b[at] & ~mask) | ((v << shift) & mask));
+		return;
+	}
+	for (size_t k = n; k-- > 0; v >>= 8)
+		b[at + k] = (uint8_t)v;
+}
+
+/* The refcount block for refcount table entry i: its offset, or 0 when there is none. */
+static int refblock(struct qcow2 *q, uint64_t i, uint64_t *off)
+{
+	uint64_t e;
+
+	*off = 0;
+	if (i >= q->reft_entries)
+		return 0;
+	e = q->reft[i];
+	if (e & ~REFT_OFFSET_MASK)
+		return qcow2_corrupt(q, "refcount table entry 0x%016llx has reserved bits set",
+				     (unsigned long long)e);
+	if (e && (e % q->cluster_size || e < q->cluster_size || e > q->file_size ||
+		  q->file_size - e < q->cluster_size))
+		return qcow2_corrupt(q,
+				     "refcount block at 0x%llx is misaligned, in the header or "
+				     "past the end of the file",
+				     (unsigned long long)e);
+	*off = e;
+	return 0;
+}
+
+static int refcount_get(struct qcow2 *q, uint64_t c, uint64_t *rc)
+{
+	uint64_t per = rb_entries(q), boff;
+	uint64_t *t;
+	int ret = refblock(q, c / per, &boff);
+
+	*rc = 0;
+	if (ret < 0 || !boff)
+		return ret;
+	ret = qcow2_cache_get(q, &q->rb, boff, &t);
+	if (ret < 0)
+		return ret;
+	*rc = rc_get(q, (const uint8_t *)t, c % per);
+	return 0;
+}
+
+static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+/*
+ * Whether cluster c holds metadata ember knows of. A cluster about to be
+ * handed out must not: a refcount of 0 on one is corruption, and writing
+ * there would make it worse.
+ */
+static bool is_metadata(const struct qcow2 *q, uint64_t c)
+{
+	uint64_t off = c << q->cluster_bits;
+
+	if (off < q->cluster_size ||
+	    overlaps(off, q->cluster_size, q->l1_off, (uint64_t)q->l1_size * 8) ||
+	    overlaps(off, q->cluster_size, q->reft_off,
+		     (uint64_t)q->reft_clusters * q->cluster_size))
+		return true;
+	for (uint32_t i = 0; i < q->l1_size; i++)
+		if ((q->l1[i] & ENTRY_OFFSET_MASK) == off)
+			return true;
+	for (uint64_t i = 0; i < q->reft_used; i++)
+		if ((q->reft[i] & REFT_OFFSET_MASK) == off)
+			return true;
+	return false;
+}
+
+static bool in_batch(const struct qcow2 *q, uint64_t c)
+{
+	for (unsigned int i = 0; i < q->resv_end; i++)
+		if (q->resv[i] == c)
+			return true;
+	return false;
+}
+
+/* The first cluster at or after `from` that is free: refcount 0, or past the end of the file. */
+static int find_free(struct qcow2 *q, uint64_t from, uint64_t *out)
+{
+	uint64_t per = rb_entries(q);
+
+	for (uint64_t c = from ? from : 1;; c++) {
+		uint64_t rc, boff;
+		int ret;
+
+		if (c >= MAX_HOST_OFFSET >> q->cluster_bits)
+			return -ENOSPC;
+		ret = refblock(q, c / per, &boff);
+		if (ret < 0)
+			return ret;
+		if (boff) {
+			ret = refcount_get(q, c, &rc);
+			if (ret < 0)
+				return ret;
+			/*
+			 * Past the end of the file nothing is stored: a count there is a
+			 * leak from a crash (or nonsense), unless this batch set it.
+			 */
+			if (rc && ((c << q->cluster_bits) < q->file_size || in_batch(q, c)))
+				continue;
+		}
+		if (is_metadata(q, c)) {
+			q->broken = true;
+			return qcow2_corrupt(q,
+					     "cluster 0x%llx holds metadata but its refcount is 0; "
+					     "no more writes",
+					     (unsigned long long)(c << q->cluster_bits));
+		}
+		*out = c;
+		return 0;
+	}
+}
+
+static int refcount_set(struct qcow2 *q, uint64_t c, uint64_t v, unsigned int depth);
+
+/*
+ * Creates refcount block i, for cluster c (whose refcount is being set).
+ * The block goes to a free cluster; when that cluster is one the new block
+ * covers, the block counts itself. It is written and synced before the
+ * refcount table points to it.
+ */
+static int new_refblock(struct qcow2 *q, uint64_t i, uint64_t c, unsigned int depth)
+{
+	uint64_t per = rb_entries(q), b, be;
+	int ret;
+
+	if (depth >= MAX_RB_DEPTH)
+		return -ENOSPC;
+	ret = find_free(q, c + 1, &b);
+	if (ret < 0)
+		return ret;
+	if (b / per != i) {
+		ret = refcount_set(q, b, 1, depth + 1);
+		if (ret < 0)
+			return ret;
+	}
+	memset(q->buf, 0, q->cluster_size);
+	if (b / per == i)
+		rc_put(q, q->buf, b % per, 1);
+	qcow2_cache_drop(&q->l2, b << q->cluster_bits);
+	qcow2_cache_drop(&q->rb, b << q->cluster_bits);
+	ret = write_exact(q, q->buf, q->cluster_size, b << q->cluster_bits);
+	if (ret == 0)
+		ret = sync_file(q);
+	if (ret < 0)
+		return ret;
+	be = htobe64(b << q->cluster_bits);
+	ret = write_exact(q, &be, 8, q->reft_off + i * 8);
+	if (ret < 0)
+		return ret;
+	q->reft[i] = b << q->cluster_bits;
+	if (i >= q->reft_used)
+		q->reft_used = i + 1;
+	return 0;
+}
+
+static int refcount_set(struct qcow2 *q, uint64_t c, uint64_t v, unsigned int depth)
+{
+	uint64_t per = rb_entries(q), i = c / per, boff;
+	uint8_t *b, old[8];
+	size_t at, n;
+	uint64_t *t;
+	int ret;
+
+	if (v > rc_max(q))
+		return qcow2_corrupt(q, "refcount of cluster 0x%llx would overflow",
+				     (unsigned long long)(c << q->cluster_bits));
+	if (i >= q->reft_entries) {
+		log_limited(&q->rl, LOG_LVL_ERROR,
+			    "%s: the qcow2 refcount table is full (it covers %llu bytes); the "
+			    "write fails",
+			    q->name,
+			    (unsigned long long)((q->reft_entries * per) << q->cluster_bits));
+		return -ENOSPC;
+	}
+	ret = refblock(q, i, &boff);
+	if (ret == 0 && !boff) {
+		ret = new_refblock(q, i, c, depth);
+		boff = q->reft[i];
+	}
+	if (ret == 0)
+		ret = qcow2_cache_get(q, &q->rb, boff, &t);
+	if (ret < 0)
+		return ret;
+	b = (uint8_t *)t;
+	rc_span(q, c % per, &at, &n);
+	memcpy(old, b + at, n);
+	rc_put(q, b, c % per, v);
+	ret = write_exact(q, b + at, n, boff + at);
+	if (ret < 0)
+		memcpy(b + at, old, n);
+	return ret;
+}
+
+/* ---- allocation and freeing ---- */
+
+/* Sets a batch of free clusters aside: refcount 1 each, synced once. */
+static int reserve(struct qcow2 *q)
+{
+	int ret = 0;
+
+	q->resv_next = q->resv_end = 0;
+	while (q->resv_end < RESV_BATCH) {
+		uint64_t c;
+
+		ret = find_free(q, q->free_hint, &c);
+		if (ret == 0)
+			ret = refcount_set(q, c, 1, 0);
+		if (ret < 0)
+			break;
+		q->free_hint = c + 1;
+		q->resv[q->resv_end++] = c;
+	}
+	if (q->resv_end == 0)
+		return ret;
+	return sync_file(q);
+}
+
+/* A cluster whose refcount is 1 on disk, for a new reference. */
+static int alloc_cluster(struct qcow2 *q, uint64_t *off)
+{
+	int ret;
+
+	if (q->broken)
+		return -EIO;
+	if (q->resv_next == q->resv_end) {
+		ret = reserve(q);
+		if (ret < 0)
+			return ret;
+	}
+	*off = q->resv[q->resv_next++] << q->cluster_bits;
+	/* Whatever was cached from this cluster's past life is stale. */
+	qcow2_cache_drop(&q->l2, *off);
+	qcow2_cache_drop(&q->rb, *off);
+	return 0;
+}
+
+/* Gives back the cluster alloc_cluster() just handed out, unused. */
+static void unalloc_cluster(struct qcow2 *q)
+{
+	q->resv_next--;
+}
+
+/* Records that one reference to cluster c is gone from disk (or will be, at the next sync). */
+static void free_later(struct qcow2 *q, uint64_t c)
+{
+	if (q->nr_frees == q->cap_frees) {
+		size_t cap = q->cap_frees ? q->cap_frees * 2 : 256;
+		uint64_t *f = cap <= MAX_FREES ? realloc(q->frees, cap * sizeof(*f)) : NULL;
+
+		if (!f) {
+			log_limited(&q->rl, LOG_LVL_WARN,
+				    "%s: too many clusters waiting to be freed; cluster 0x%llx "
+				    "stays allocated (a leak 'qemu-img check -r leaks' repairs)",
+				    q->name, (unsigned long long)(c << q->cluster_bits));
+			return;
+		}
+		q->frees = f;
+		q->cap_frees = cap;
+	}
+	q->frees[q->nr_frees++] = c;
+	if (!q->sync)
+		q->frees_synced = q->nr_frees;
+}
+
+/* Frees what an L2 entry pointed to, once it no longer does. */
+static void free_entry(struct qcow2 *q, uint64_t entry)
+{
+	if (entry & L2_COMPRESSED) {
+		/* The compressed bytes' sectors, and every cluster they touch. */
+		unsigned int x = 62 - (q->cluster_bits - 8);
+		uint64_t host = (entry & ((1ULL << x) - 1)) & ~511ULL;
+		uint64_t sectors = ((entry & ((1ULL << 62) - 1)) >> x) + 1;
+		uint64_t last = host + sectors * 512 - 1;
+
+		for (uint64_t c = host >> q->cluster_bits; c <= last >> q->cluster_bits; c++)
+			free_later(q, c);
+		return;
+	}
+	if (entry & ENTRY_OFFSET_MASK)
+		free_later(q, (entry & ENTRY_OFFSET_MASK) >> q->cluster_bits);
+}
+
+size_t qcow2_sync_begin(const struct qcow2 *q)
+{
+	return q->nr_frees;
+}
+
+void qcow2_sync_done(struct qcow2 *q, size_t mark)
+{
+	if (mark > q->frees_synced && mark <= q->nr_frees)
+		q->frees_synced = mark;
+}
+
+int qcow2_apply_frees(struct qcow2 *q)
+{
+	size_t n = q->frees_synced;
+	int first = 0;
+
+	if (!q->writable || !n)
+		return 0;
+	for (size_t k = 0; k < n; k++) {
+		uint64_t c = q->frees[k], rc;
+		int ret = refcount_get(q, c, &rc);
+
+		if (ret == 0 && rc == 0)
+			ret = qcow2_corrupt(q, "freeing cluster 0x%llx, whose refcount is 0",
+					    (unsigned long long)(c << q->cluster_bits));
+		if (ret == 0)
+			ret = refcount_set(q, c, rc - 1, 0);
+		if (ret < 0) {
+			/* It stays allocated: a leak, not a cluster handed out twice. */
+			if (!first)
+				first = ret;
+			continue;
+		}
+		if (rc == 1 && c < q->free_hint)
+			q->free_hint = c;
+	}
+	memmove(q->frees, q->frees + n, (q->nr_frees - n) * sizeof(*q->frees));
+	q->nr_frees -= n;
+	q->frees_synced = 0;
+	/* A freed compressed cluster's bytes may be reused for other data. */
+	q->z_valid = false;
+	return first;
+}
+
+int qcow2_release(struct qcow2 *q)
+{
+	int ret, r;
+
+	if (!q->writable)
+		return 0;
+	ret = sync_file(q);
+	r = qcow2_apply_frees(q);
+	if (!ret)
+		ret = r;
+	/* Unused clusters set aside: nothing refers to them, so no sync is needed first. */
+	while (q->resv_next < q->resv_end) {
+		r = refcount_set(q, q->resv[q->resv_next++], 0, 0);
+		if (!ret)
+			ret = r;
+	}
+	return ret;
+}
+
+/* ---- L2 entries ---- */
+
+/*
+ * The L2 table for L1 entry l1_idx, one the image owns alone (it may be
+ * written in place): the existing one, or a new one (a copy of a shared
+ * table, or empty), written before the L1 entry points to it.
+ */
+static int l2_for_write(struct qcow2 *q, uint64_t l1_idx, uint64_t **table, uint64_t *l2_off)
+{
+	uint64_t l1e = q->l1[l1_idx], old = l1e & ENTRY_OFFSET_MASK, n, be;
+	uint64_t *t;
+	int ret;
+
+	if (old && (old % q->cluster_size || old < q->cluster_size || old > q->file_size ||
+		    q->file_size - old < q->cluster_size))
+		return qcow2_corrupt(q,
+				     "L2 table at 0x%llx is misaligned, in the header or past the "
+				     "end of the file",
+				     (unsigned long long)old);
+	if (old && (l1e & ENTRY_COPIED)) {
+		*l2_off = old;
+		return qcow2_cache_get(q, &q->l2, old, table);
+	}
+	ret = alloc_cluster(q, &n);
+	if (ret < 0)
+		return ret;
+	if (old) {
+		ret = qcow2_cache_get(q, &q->l2, old, &t);
+		if (ret < 0) {
+			unalloc_cluster(q);
+			return ret;
+		}
+		memcpy(q->buf, t, q->cluster_size);
+	} else {
+		memset(q->buf, 0, q->cluster_size);
+	}
+	ret = write_exact(q, q->buf, q->cluster_size, n);
+	if (ret == 0) {
+		be = htobe64(n | ENTRY_COPIED);
+		ret = write_exact(q, &be, 8, q->l1_off + l1_idx * 8);
+	}
+	if (ret < 0) {
+		unalloc_cluster(q);
+		return ret;
+	}
+	q->l1[l1_idx] = n | ENTRY_COPIED;
+	if (old)
+		free_later(q, old >> q->cluster_bits);
+	*l2_off = n;
+	return qcow2_cache_get(q, &q->l2, n, table);
+}
+
+static int set_l2(struct qcow2 *q, uint64_t l2_off, uint64_t *table, uint64_t idx, uint64_t entry)
+{
+	uint64_t be = htobe64(entry);
+	int ret = write_exact(q, &be, 8, l2_off + idx * 8);
+
+	if (ret == 0)
+		table[idx] = be;
+	return ret;
+}
+
+static int check_write(struct qcow2 *q, uint64_t off)
+{
+	if (!q->writable)
+		return -EROFS;
+	if (q->broken)
+		return -EIO;
+	if (off >= q->size || off % q->cluster_size)
+		return -EINVAL;
+	return 0;
+}
+
+int qcow2_write_cluster(struct qcow2 *q, uint64_t off, const void *data)
+{
+	uint64_t entries = q->cluster_size / 8, cluster = off >> q->cluster_bits;
+	uint64_t *table, l2_off, entry, host, h;
+	enum qcow2_kind kind;
+	int ret = check_write(q, off);
+
+	if (ret == 0)
+		ret = l2_for_write(q, cluster / entries, &table, &l2_off);
+	if (ret < 0)
+		return ret;
+	entry = be64toh(table[cluster % entries]);
+	ret = qcow2_classify(q, entry, &kind, &host);
+	if (ret < 0)
+		return ret;
+	if (host && (entry & ENTRY_COPIED)) {
+		/* Its own cluster (data, or zeroes preallocated): write there, then say so. */
+		ret = write_exact(q, data, q->cluster_size, host);
+		if (ret == 0 && entry != (host | ENTRY_COPIED))
+			ret = set_l2(q, l2_off, table, cluster % entries, host | ENTRY_COPIED);
+		return ret;
+	}
+	ret = alloc_cluster(q, &h);
+	if (ret < 0)
+		return ret;
+	ret = write_exact(q, data, q->cluster_size, h);
+	if (ret == 0)
+		ret = set_l2(q, l2_off, table, cluster % entries, h | ENTRY_COPIED);
+	if (ret < 0) {
+		unalloc_cluster(q);
+		return ret;
+	}
+	/* What it replaced: a compressed cluster, or a cluster shared with another table. */
+	if (kind == QCOW2_COMPRESSED || host)
+		free_entry(q, entry);
+	return 0;
+}
+
+/* The entry cluster `entry` gets for mode, or `entry` itself when it stays. */
+static uint64_t zeroed_entry(uint64_t entry, enum qcow2_kind kind, uint64_t host,
+			     enum qcow2_zero_mode mode, bool backing, bool can_free)
+{
+	/* Deallocated: unallocated reads as zeroes without a backing file, else the zero flag. */
+	uint64_t gone = backing ? L2_ZERO : 0;
+	bool own = host && (entry & ENTRY_COPIED) && kind != QCOW2_COMPRESSED;
+
+	switch (kind) {
+	case QCOW2_UNALLOCATED:
+		return mode == QCOW2_DISCARD || !backing ? entry : L2_ZERO;
+	case QCOW2_ZERO:
+		if (!host || mode == QCOW2_ZERO_KEEP || !can_free)
+			return entry;
+		return gone;
+	case QCOW2_DATA:
+		if (own && (mode == QCOW2_ZERO_KEEP || !can_free))
+			return mode == QCOW2_DISCARD ? entry : host | ENTRY_COPIED | L2_ZERO;
+		return gone;
+	case QCOW2_COMPRESSED:
+		return gone;
+	}
+	return entry;
+}
+
+int qcow2_zero(struct qcow2 *q, uint64_t off, uint64_t len, enum qcow2_zero_mode mode, bool backing)
+{
+	uint64_t entries = q->cluster_size / 8;
+	int ret = check_write(q, off);
+
+	if (ret < 0)
+		return ret;
+	if (len > q->size - off)
+		len = q->size - off;
+	if (q->version < 3) {
+		/* No zero flag: only deallocating to "unallocated" reads as zeroes, and only alone.
+		 */
+		if (backing || mode == QCOW2_ZERO_KEEP)
+			return mode == QCOW2_DISCARD ? 0 : -EOPNOTSUPP;
+	}
+	for (uint64_t c = off >> q->cluster_bits; c << q->cluster_bits < off + len; c++) {
+		uint64_t *table, l2_off, entry, next, host;
+		enum qcow2_kind kind;
+		bool can_free = q->nr_frees < MAX_FREES;
+
+		if (!can_free && q->version < 3)
+			return -EOPNOTSUPP; /* the caller writes zeroes instead */
+		if (!(q->l1[c / entries] & ENTRY_OFFSET_MASK) &&
+		    (mode == QCOW2_DISCARD || !backing)) {
+			/* No L2 table, and unallocated already reads as wanted: skip the table. */
+			c = (c / entries + 1) * entries - 1;
+			continue;
+		}
+		ret = l2_for_write(q, c / entries, &table, &l2_off);
+		if (ret < 0)
+			return ret;
+		entry = be64toh(table[c % entries]);
+		ret = qcow2_classify(q, entry, &kind, &host);
+		if (ret < 0)
+			return ret;
+		next = zeroed_entry(entry, kind, host, mode, backing, can_free);
+		if (next == entry)
+			continue;
+		ret = set_l2(q, l2_off, table, c % entries, next);
+		if (ret < 0)
+			return ret;
+		if ((next & ENTRY_OFFSET_MASK) != host || kind == QCOW2_COMPRESSED)
+			free_entry(q, entry);
+	}
+	return 0;
+}
+
+/* ---- opening for writing ---- */
+
+int qcow2_open_write(struct qcow2 *q, char *err, size_t err_len)
+{
+	int ret;
+
+	if (q->incompat & INCOMPAT_CORRUPT) {
+		log_errbuf(err, err_len,
+			   "%s: the qcow2 image is marked corrupt; repair it with 'qemu-img check "
+			   "-r all', or open it with readonly=on",
+			   q->name);
+		return -EINVAL;
+	}
+	if (q->incompat & INCOMPAT_DIRTY) {
+		log_errbuf(err, err_len,
+			   "%s: the qcow2 image was not closed cleanly (dirty, with lazy "
+			   "refcounts); repair it with 'qemu-img check -r all', or open it with "
+			   "readonly=on",
+			   q->name);
+		return -EINVAL;
+	}
+	if (q->nb_snapshots) {
+		log_errbuf(err, err_len,
+			   "%s: the qcow2 image has %u internal snapshots; ember writes only "
+			   "images without them (readonly=on reads it)",
+			   q->name, q->nb_snapshots);
+		return -EINVAL;
+	}
+	q->reft_entries = (uint64_t)q->reft_clusters * q->cluster_size / 8;
+	q->reft = malloc(q->reft_entries * 8 + 8);
+	q->resv = malloc(RESV_BATCH * sizeof(*q->resv));
+	q->buf = malloc(q->cluster_size);
+	q->rb.s = calloc(RB_CACHE_TABLES, sizeof(*q->rb.s));
+	if (!q->reft || !q->resv || !q->buf || !q->rb.s)
+		return -ENOMEM;
+	q->rb.n = RB_CACHE_TABLES;
+	/* At most 8 MiB, inside the file: checked with the header. */
+	ret = qcow2_read_exact(q->fd, q->reft, q->reft_entries * 8, q->reft_off);
+	if (ret < 0) {
+		log_errbuf(err, err_len, "%s: reading the qcow2 refcount table: %s", q->name,
+			   strerror(-ret));
+		return ret;
+	}
+	for (uint64_t i = 0; i < q->reft_entries; i++) {
+		q->reft[i] = be64toh(q->reft[i]);
+		if (q->reft[i])
+			q->reft_used = i + 1;
+	}
+	if (q->autoclear) {
+		/* Whatever those bits vouch for (bitmaps) stops being true once ember writes. */
+		uint64_t zero = 0;
+
+		ret = write_exact(q, &zero, 8, H_AUTOCLEAR);
+		if (ret == 0)
+			ret = sync_file(q);
+		if (ret < 0) {
+			log_errbuf(err, err_len, "%s: clearing the qcow2 autoclear bits: %s",
+				   q->name, strerror(-ret));
+			return ret;
+		}
+		q->autoclear = 0;
+	}
+	q->free_hint = 1;
+	q->writable = true;
+	return 0;
+}
+
+void qcow2_close_write(struct qcow2 *q)
+{
+	for (unsigned int i = 0; q->rb.s && i < q->rb.n; i++)
+		free(q->rb.s[i].table);
+	free(q->rb.s);
+	free(q->reft);
+	free(q->resv);
+	free(q->frees);
+	free(q->buf);
+}

@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: MIT
+#include "config.h"
+
+#include "diskfix.h"
+#include "unit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+char err[256];
+char dir[64];
+const enum disk_aio engines[2] = { DISK_AIO_IO_URING, DISK_AIO_THREADS };
+
+int sh(const char *where, const char *cmd)
+{
+	char line[2048];
+
+	snprintf(line, sizeof(line), "cd '%s' && { %s; } >/dev/null 2>&1", where, cmd);
+	return system(line);
+}
+
+void mkdir_tmp(void)
+{
+	strcpy(dir, "/tmp/ember-chain-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+void rm_tmp(void)
+{
+	ck_assert_int_eq(sh(dir, "rm -rf ./*"), 0);
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+
+int open_at(struct disk **d, const char *name, enum disk_format fmt, bool ro, enum disk_aio aio)
+{
+	char path[128];
+	struct disk_config cfg = { .path = path, .format = fmt, .readonly = ro, .aio = aio };
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	err[0] = '\0';
+	return disk_open(d, &cfg, err, sizeof(err));
+}
+
+struct done_rec {
+	int calls, result;
+};
+
+static void rec_done(struct disk_req *req, int result)
+{
+	struct done_rec *r = req->opaque;
+
+	r->calls++;
+	r->result = result;
+}
+
+static int run(struct disk *d, struct disk_req *req)
+{
+	struct done_rec r = { 0 };
+	int ret;
+
+	req->done = rec_done;
+	req->opaque = &r;
+	ret = disk_submit(d, req);
+	if (ret < 0)
+		return ret;
+	disk_drain(d);
+	ck_assert_int_eq(r.calls, 1);
+	return r.result;
+}
+
+int disk_rw(struct disk *d, enum disk_op op, uint64_t off, void *buf, size_t len)
+{
+	struct iovec iov = { buf, len };
+	struct disk_req req = { .op = op, .offset = off, .iov = &iov, .iovcnt = 1 };
+
+	return run(d, &req);
+}
+
+int disk_read(struct disk *d, uint64_t off, void *buf, size_t len)
+{
+	return disk_rw(d, DISK_READ, off, buf, len);
+}
+
+int disk_write(struct disk *d, uint64_t off, const void *buf, size_t len)
+{
+	return disk_rw(d, DISK_WRITE, off, (void *)buf, len);
+}
+
+int disk_op(struct disk *d, enum disk_op op, uint64_t off, uint64_t len, bool unmap)
+{
+	struct disk_req req = { .op = op, .offset = off, .len = len, .unmap = unmap };
+
+	return run(d, &req);
+}
+
+uint8_t *slurp(const char *name, size_t *len)
+{
+	char path[128];
+	uint8_t *buf;
+	FILE *f;
+	long n;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "rb");
+	ck_assert_msg(f != NULL, "%s", path);
+	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	ck_assert_int_ge(n, 0);
+	rewind(f);
+	buf = malloc((size_t)n + 1);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	*len = (size_t)n;
+	return buf;
+}

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Disk-layer helpers for the qcow2 tests: a scratch directory, shell
+ * commands run in it (qemu-img is the reference), and requests waited for.
+ */
+#ifndef EMBER_TEST_DISKFIX_H
+#define EMBER_TEST_DISKFIX_H
+
+#include "block/disk.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The last open's error message; the scratch directory's path. */
+extern char err[256];
+extern char dir[64];
+extern const enum disk_aio engines[2];
+
+/* Runs cmd with sh in `where`, output discarded; system()'s status. */
+int sh(const char *where, const char *cmd);
+void mkdir_tmp(void);
+void rm_tmp(void);
+/* Opens dir/name; err holds the message. */
+int open_at(struct disk **d, const char *name, enum disk_format fmt, bool ro, enum disk_aio aio);
+/* One request of op on [off, off + len), waited for; its result (or submit's refusal). */
+int disk_rw(struct disk *d, enum disk_op op, uint64_t off, void *buf, size_t len);
+int disk_read(struct disk *d, uint64_t off, void *buf, size_t len);
+int disk_write(struct disk *d, uint64_t off, const void *buf, size_t len);
+/* FLUSH, DISCARD or WRITE_ZEROES (unmap as given), waited for. */
+int disk_op(struct disk *d, enum disk_op op, uint64_t off, uint64_t len, bool unmap);
+/* Reads dir/name whole into a new buffer of *len bytes. */
+uint8_t *slurp(const char *name, size_t *len);
+
+#endif

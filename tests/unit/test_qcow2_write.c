@@ -1,0 +1,527 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Writing qcow2 images through the disk layer, with qemu-img as the judge:
+ * random writes, zeroes and discards on images of every shape qemu-img
+ * makes leave an image `qemu-img check` finds clean and `qemu-img convert`
+ * reads as ember does; backing files stay untouched; a process killed while
+ * writing leaves at worst leaks, and every write a completed FLUSH covered;
+ * images ember must not write are refused, and hostile refcounts fail the
+ * write instead of overwriting metadata.
+ */
+#include "config.h"
+
+#include "block/disk.h"
+#include "diskfix.h"
+#include "unit.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static uint64_t rng = 0x9e3779b97f4a7c15ULL;
+
+static uint64_t next_rand(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+static void need_qemu_img(void)
+{
+	ck_assert_msg(system("command -v qemu-img >/dev/null && command -v qemu-io >/dev/null") ==
+			      0,
+		      "qemu-img and qemu-io are not installed (Debian's qemu-utils)");
+}
+
+static void assert_same(const uint8_t *got, const uint8_t *want, size_t size, const char *who)
+{
+	size_t i = 0;
+
+	if (memcmp(got, want, size) == 0)
+		return;
+	while (got[i] == want[i])
+		i++;
+	ck_abort_msg("%s: byte %zu is 0x%02x, not 0x%02x", who, i, got[i], want[i]);
+}
+
+/* qemu-img check's exit status: 0 clean, 2 corrupt, 3 leaks only. */
+static int check_status(const char *name)
+{
+	char cmd[256];
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "qemu-img check -q %s", name);
+	st = sh(dir, cmd);
+	ck_assert(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+/* What qemu-img reads in the image equals `want`. */
+static void qemu_img_reads(const char *name, const uint8_t *want, size_t size)
+{
+	char cmd[256];
+	uint8_t *got;
+	size_t len;
+
+	snprintf(cmd, sizeof(cmd), "rm -f conv.raw && qemu-img convert -O raw %s conv.raw", name);
+	ck_assert_int_eq(sh(dir, cmd), 0);
+	got = slurp("conv.raw", &len);
+	ck_assert_uint_eq(len, size);
+	assert_same(got, want, size, name);
+	free(got);
+}
+
+static void ember_reads(struct disk *d, const uint8_t *want, size_t size)
+{
+	uint8_t *got = malloc(size);
+
+	ck_assert_ptr_nonnull(got);
+	memset(got, 0xee, size);
+	ck_assert_int_eq(disk_read(d, 0, got, size), 0);
+	assert_same(got, want, size, "ember");
+	free(got);
+}
+
+/* A random range: byte-granular now and then, mostly sector-aligned, up to 3 clusters of 64K. */
+static void pick_range(size_t size, uint64_t *off, uint64_t *len)
+{
+	uint64_t max = 3 * 65536 + 1000;
+
+	*len = 1 + next_rand() % max;
+	if (*len > size)
+		*len = size;
+	*off = next_rand() % (size - *len + 1);
+	if (next_rand() % 4) {
+		*off &= ~511ULL;
+		*len = (*len + 511) & ~511ULL;
+		if (*off + *len > size)
+			*len = size - *off;
+	}
+}
+
+/*
+ * Random writes, WRITE_ZEROES (with and without unmap), DISCARDs and
+ * FLUSHes, mirrored in `want` (a discarded range becomes what ember then
+ * reads there, as its contents are unspecified).
+ */
+static void random_io(struct disk *d, uint8_t *want, size_t size, unsigned int ops)
+{
+	uint8_t *buf = malloc(4 * 65536);
+
+	ck_assert_ptr_nonnull(buf);
+	for (unsigned int i = 0; i < ops; i++) {
+		unsigned int what = (unsigned int)(next_rand() % 20);
+		uint64_t off, len;
+
+		pick_range(size, &off, &len);
+		if (what < 11) {
+			for (uint64_t k = 0; k < len; k++)
+				buf[k] = (uint8_t)(next_rand() >> 24);
+			ck_assert_int_eq(disk_write(d, off, buf, len), 0);
+			memcpy(want + off, buf, len);
+		} else if (what < 15) {
+			ck_assert_int_eq(disk_op(d, DISK_WRITE_ZEROES, off, len, what < 13), 0);
+			memset(want + off, 0, len);
+		} else if (what < 17) {
+			ck_assert_int_eq(disk_op(d, DISK_DISCARD, off, len, false), 0);
+			ck_assert_int_eq(disk_read(d, off, want + off, len), 0);
+		} else if (what < 18) {
+			ck_assert_int_eq(disk_op(d, DISK_FLUSH, 0, 0, false), 0);
+		} else {
+			ck_assert_int_eq(disk_read(d, off, buf, len), 0);
+			ck_assert_msg(memcmp(buf, want + off, len) == 0,
+				      "op %u: read of %llu bytes at %llu differs", i,
+				      (unsigned long long)len, (unsigned long long)off);
+		}
+	}
+	free(buf);
+}
+
+/* Image shapes, each made by qemu-img from base.raw (random bytes) where it has one. */
+static const struct variant {
+	const char *make;
+	bool backing;	/* t.qcow2's contents start as base.raw's */
+	bool from_base; /* converted from base.raw: starts with its bytes */
+} variants[] = {
+	{ "qemu-img create -q -f qcow2 t.qcow2 8M", false, false },
+	{ "qemu-img create -q -f qcow2 -o compat=0.10 t.qcow2 8M", false, false },
+	{ "qemu-img create -q -f qcow2 -o cluster_size=4096,refcount_bits=1 t.qcow2 8M", false,
+	  false },
+	{ "qemu-img create -q -f qcow2 -o cluster_size=512,refcount_bits=8 t.qcow2 8M", false,
+	  false },
+	{ "qemu-img create -q -f qcow2 -o refcount_bits=64 t.qcow2 8M", false, false },
+	{ "qemu-img convert -c -f raw -O qcow2 base.raw t.qcow2", false, true },
+	{ "qemu-img convert -c -f raw -O qcow2 base.raw c.qcow2 && "
+	  "qemu-img create -q -f qcow2 -b c.qcow2 -F qcow2 t.qcow2",
+	  true, true },
+	{ "qemu-img create -q -f qcow2 -o compat=0.10 -b base.raw -F raw t.qcow2", true, true },
+	{ "qemu-img convert -f raw -O qcow2 base.raw t.qcow2", false, true },
+};
+
+START_TEST(random_io_matches_qemu_img)
+{
+	const struct variant *v = &variants[_i];
+	const size_t size = 8 << 20;
+	uint8_t *want, *base, *after;
+	size_t len;
+	struct disk *d;
+
+	need_qemu_img();
+	mkdir_tmp();
+	rng = 0x9e3779b97f4a7c15ULL + (uint64_t)_i;
+	ck_assert_int_eq(sh(dir, "head -c 8388608 /dev/urandom >base.raw && "
+				 "qemu-io -f raw -c 'write -z 1048576 1048576' base.raw"),
+			 0);
+	ck_assert_msg(sh(dir, v->make) == 0, "%s", v->make);
+	base = slurp("base.raw", &len);
+	ck_assert_uint_eq(len, size);
+	want = calloc(1, size);
+	ck_assert_ptr_nonnull(want);
+	if (v->from_base)
+		memcpy(want, base, size);
+
+	ck_assert_msg(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, engines[_i % 2]) == 0, "%s",
+		      err);
+	ember_reads(d, want, size);
+	random_io(d, want, size, 300);
+	ember_reads(d, want, size);
+	ck_assert_int_eq(disk_close(d), 0);
+	ck_assert_msg(check_status("t.qcow2") == 0, "%s: qemu-img check is not clean", v->make);
+	qemu_img_reads("t.qcow2", want, size);
+
+	/* Reopened: the allocations it finds are respected, and writing goes on. */
+	ck_assert_int_eq(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, engines[(_i + 1) % 2]),
+			 0);
+	ember_reads(d, want, size);
+	random_io(d, want, size, 100);
+	ck_assert_int_eq(disk_close(d), 0);
+	ck_assert_msg(check_status("t.qcow2") == 0, "%s: not clean after reopening", v->make);
+	qemu_img_reads("t.qcow2", want, size);
+
+	/* The backing files were only read. */
+	after = slurp("base.raw", &len);
+	ck_assert(len == size && memcmp(after, base, size) == 0);
+	free(after);
+	free(base);
+	free(want);
+	rm_tmp();
+}
+END_TEST
+
+static uint64_t be64_in(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return be64toh(v);
+}
+
+static void patch(const char *name, uint64_t off, const void *bytes, size_t len)
+{
+	char path[128];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pwrite(fd, bytes, len, (off_t)off), (ssize_t)len);
+	close(fd);
+}
+
+/* Images ember must not write are refused by name, and still read. */
+START_TEST(unwritable_images_are_refused)
+{
+	static const struct {
+		const char *make;
+		const char *needle;
+	} cases[] = {
+		{ "qemu-img snapshot -c s1 t.qcow2", "snapshots" },
+		/* The dirty bit, as lazy refcounts leave it after a crash. */
+		{ "printf '\\001' | dd of=t.qcow2 bs=1 seek=79 conv=notrunc", "dirty" },
+		{ "printf '\\002' | dd of=t.qcow2 bs=1 seek=79 conv=notrunc", "corrupt" },
+	};
+	struct disk *d;
+
+	need_qemu_img();
+	mkdir_tmp();
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_int_eq(sh(dir,
+				    "rm -f t.qcow2 && "
+				    "qemu-img create -q -f qcow2 -o lazy_refcounts=on t.qcow2 1M"),
+				 0);
+		ck_assert_int_eq(sh(dir, cases[i].make), 0);
+		ck_assert_int_eq(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_THREADS),
+				 -EINVAL);
+		ck_assert_msg(strstr(err, cases[i].needle) && strstr(err, "readonly=on"), "%s",
+			      err);
+		ck_assert_int_eq(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, true, DISK_AIO_THREADS),
+				 0);
+		disk_close(d);
+	}
+	rm_tmp();
+}
+END_TEST
+
+/* Autoclear bits (bitmaps, say) are cleared by a writable open only. */
+START_TEST(autoclear_bits_are_cleared)
+{
+	static const uint8_t bits[8] = { 0, 0, 0, 0, 0, 0, 0, 0x81 };
+	struct disk *d;
+	uint8_t *img;
+	size_t len;
+
+	need_qemu_img();
+	mkdir_tmp();
+	ck_assert_int_eq(sh(dir, "qemu-img create -q -f qcow2 t.qcow2 1M"), 0);
+	patch("t.qcow2", 88, bits, sizeof(bits));
+	ck_assert_int_eq(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, true, DISK_AIO_THREADS), 0);
+	disk_close(d);
+	img = slurp("t.qcow2", &len);
+	ck_assert_uint_eq(be64_in(img + 88), 0x81);
+	free(img);
+	ck_assert_int_eq(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_THREADS), 0);
+	disk_close(d);
+	img = slurp("t.qcow2", &len);
+	ck_assert_uint_eq(be64_in(img + 88), 0);
+	free(img);
+	ck_assert_int_eq(check_status("t.qcow2"), 0);
+	rm_tmp();
+}
+END_TEST
+
+/*
+ * A hostile image whose L2 table has refcount 0: the next allocation would
+ * land on the table. The write fails with EIO, the table is untouched, and
+ * later writes fail too.
+ */
+START_TEST(metadata_with_refcount_0_is_not_overwritten)
+{
+	uint8_t data[4096], zero[2] = { 0, 0 }, *img, *before;
+	uint64_t reftable, refblock, l1, l2;
+	struct disk *d;
+	size_t len;
+
+	need_qemu_img();
+	mkdir_tmp();
+	ck_assert_int_eq(sh(dir, "qemu-img create -q -f qcow2 t.qcow2 4M && "
+				 "qemu-io -c 'write -P 0x5a 0 65536' t.qcow2"),
+			 0);
+	img = slurp("t.qcow2", &len);
+	l1 = be64_in(img + 40);
+	reftable = be64_in(img + 48);
+	refblock = be64_in(img + reftable);
+	l2 = be64_in(img + l1) & 0x00fffffffffffe00ULL;
+	free(img);
+	/* 16-bit refcounts, 64 KiB clusters: the L2 table's entry. */
+	patch("t.qcow2", refblock + 2 * (l2 >> 16), zero, 2);
+	before = slurp("t.qcow2", &len);
+	ck_assert_int_eq(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_THREADS), 0);
+	memset(data, 0x77, sizeof(data));
+	ck_assert_int_eq(disk_write(d, 1 << 20, data, sizeof(data)), -EIO);
+	ck_assert_int_eq(disk_write(d, 2 << 20, data, sizeof(data)), -EIO);
+	/* The cluster it owns is still written in place, and reads fine. */
+	ck_assert_int_eq(disk_write(d, 0, data, sizeof(data)), 0);
+	ck_assert_int_eq(disk_read(d, 0, data, sizeof(data)), 0);
+	ck_assert_uint_eq(data[0], 0x77);
+	disk_close(d);
+	img = slurp("t.qcow2", &len);
+	ck_assert_mem_eq(img + l2, before + l2, 65536);
+	free(img);
+	free(before);
+	rm_tmp();
+}
+END_TEST
+
+/* A refcount table that cannot cover more clusters fails writes with ENOSPC; nothing breaks. */
+START_TEST(full_refcount_table_fails_writes)
+{
+	const size_t size = 4 << 20;
+	uint8_t *buf = malloc(size);
+	struct disk *d;
+	uint64_t off;
+	int ret = 0;
+
+	need_qemu_img();
+	mkdir_tmp();
+	/* 512-byte clusters, 64-bit refcounts: 64 refcount blocks of 64 clusters, 2 MiB in all. */
+	ck_assert_int_eq(sh(dir, "qemu-img create -q -f qcow2 -o "
+				 "cluster_size=512,refcount_bits=64 t.qcow2 4M"),
+			 0);
+	ck_assert_int_eq(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_THREADS), 0);
+	memset(buf, 0x3c, size);
+	for (off = 0; off < size && ret == 0; off += 65536)
+		ret = disk_write(d, off, buf, 65536);
+	ck_assert_int_eq(ret, -ENOSPC);
+	/* What was acknowledged reads back; the image stays consistent. */
+	ck_assert_int_eq(disk_read(d, 0, buf, (size_t)(off - 65536)), 0);
+	for (uint64_t i = 0; i < off - 65536; i++)
+		ck_assert_uint_eq(buf[i], 0x3c);
+	disk_close(d);
+	ck_assert_int_eq(check_status("t.qcow2"), 0);
+	free(buf);
+	rm_tmp();
+}
+END_TEST
+
+/*
+ * Killed while writing: a child writes numbered 4 KiB blocks, FLUSHes every
+ * few writes and reports each completed FLUSH's last number through a pipe;
+ * the parent kills it at a random moment. Afterwards qemu-img check finds
+ * no corruption (leaks are fine), and every block holds the last write to
+ * it that a completed FLUSH covered, or a later one.
+ */
+#define KILL_ROUNDS 25
+#define KILL_BLOCKS 512
+#define KILL_WRITES 4096
+
+static uint32_t block_of(uint32_t seq)
+{
+	return (seq * 2654435761U) % KILL_BLOCKS;
+}
+
+/* Each block in a cluster of its own, at one of its 4 KiB places: most writes allocate. */
+static uint64_t block_off(uint32_t blk)
+{
+	return (uint64_t)blk * 131072 + (blk % 16) * 4096;
+}
+
+/* The block whose cluster is discarded after write seq (a multiple of 64). */
+static uint32_t discarded(uint32_t seq)
+{
+	return block_of(seq + 1);
+}
+
+static void fill_block(uint8_t *b, uint32_t round, uint32_t seq)
+{
+	for (unsigned int k = 0; k < 4096; k += 8) {
+		uint32_t w[2] = { round, seq };
+
+		memcpy(b + k, w, 8);
+	}
+}
+
+static void writer(int wfd, uint32_t round, enum disk_aio aio)
+{
+	uint8_t b[4096];
+	struct disk *d;
+
+	if (open_at(&d, "k.qcow2", DISK_FORMAT_QCOW2, false, aio) != 0)
+		_exit(2);
+	for (uint32_t seq = 1; seq <= KILL_WRITES; seq++) {
+		fill_block(b, round, seq);
+		if (disk_write(d, block_off(block_of(seq)), b, sizeof(b)) != 0)
+			_exit(3);
+		if (seq % 8 == 0) {
+			if (disk_op(d, DISK_FLUSH, 0, 0, false) != 0)
+				_exit(4);
+			if (write(wfd, &seq, sizeof(seq)) != sizeof(seq))
+				_exit(5);
+		}
+		if (seq % 64 == 0 && disk_op(d, DISK_DISCARD, block_off(discarded(seq)) & ~65535ULL,
+					     65536, false) != 0)
+			_exit(6);
+	}
+	disk_close(d);
+	_exit(0);
+}
+
+START_TEST(killed_writers_leave_consistent_images)
+{
+	/* Per block: round and seq of the last write a completed FLUSH covered. */
+	static uint32_t want_round[KILL_BLOCKS], want_seq[KILL_BLOCKS];
+	unsigned int leaks = 0;
+	uint8_t b[4096];
+
+	need_qemu_img();
+	mkdir_tmp();
+	ck_assert_int_eq(sh(dir, "qemu-img create -q -f qcow2 k.qcow2 64M"), 0);
+	for (uint32_t round = 1; round <= KILL_ROUNDS; round++) {
+		struct timespec ts = { 0, (long)(1 + next_rand() % 40) * 1000000L };
+		uint32_t acked = 0, seq;
+		struct disk *d;
+		int p[2], st;
+		pid_t pid;
+
+		ck_assert_int_eq(pipe(p), 0);
+		pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			close(p[0]);
+			writer(p[1], round, engines[round % 2]);
+		}
+		close(p[1]);
+		nanosleep(&ts, NULL);
+		kill(pid, SIGKILL);
+		ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+		ck_assert_msg(WIFSIGNALED(st) || (WIFEXITED(st) && WEXITSTATUS(st) == 0),
+			      "round %u: the writer failed (%d)", round, st);
+		while (read(p[0], &seq, sizeof(seq)) == sizeof(seq))
+			acked = seq;
+		close(p[0]);
+		/* Blocks the discards may have hit are unspecified until rewritten. */
+		for (seq = 1; seq <= acked; seq++) {
+			want_round[block_of(seq)] = round;
+			want_seq[block_of(seq)] = seq;
+			if (seq % 64 == 0)
+				want_seq[discarded(seq)] = 0;
+		}
+
+		st = check_status("k.qcow2");
+		ck_assert_msg(st == 0 || st == 3, "round %u: qemu-img check says %d", round, st);
+		leaks += st == 3;
+		ck_assert_int_eq(open_at(&d, "k.qcow2", DISK_FORMAT_QCOW2, true, DISK_AIO_THREADS),
+				 0);
+		for (uint32_t blk = 0; blk < KILL_BLOCKS; blk++) {
+			uint32_t got[2];
+
+			if (!want_seq[blk])
+				continue;
+			ck_assert_int_eq(disk_read(d, block_off(blk), b, sizeof(b)), 0);
+			memcpy(got, b, 8);
+			/* The flushed write, or a later one (later seq this round, or a later
+			 * round). */
+			ck_assert_msg((got[0] == want_round[blk] && got[1] >= want_seq[blk]) ||
+					      got[0] > want_round[blk],
+				      "round %u: block %u holds (%u, %u), flushed was (%u, %u)",
+				      round, blk, got[0], got[1], want_round[blk], want_seq[blk]);
+		}
+		disk_close(d);
+	}
+	/* Leaks are allowed; repairing them gives a clean image. */
+	if (leaks)
+		ck_assert_int_eq(sh(dir, "qemu-img check -q -r leaks k.qcow2"), 0);
+	ck_assert_int_eq(check_status("k.qcow2"), 0);
+	rm_tmp();
+}
+END_TEST
+
+static Suite *qcow2_write_suite(void)
+{
+	Suite *s = suite_create("qcow2_write");
+	TCase *tc = tcase_create("qcow2_write");
+
+	tcase_set_timeout(tc, 300);
+	tcase_add_loop_test(tc, random_io_matches_qemu_img, 0,
+			    (int)(sizeof(variants) / sizeof(variants[0])));
+	tcase_add_test(tc, unwritable_images_are_refused);
+	tcase_add_test(tc, autoclear_bits_are_cleared);
+	tcase_add_test(tc, metadata_with_refcount_0_is_not_overwritten);
+	tcase_add_test(tc, full_refcount_table_fails_writes);
+	tcase_add_test(tc, killed_writers_leave_consistent_images);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return unit_run(qcow2_write_suite());
+}
