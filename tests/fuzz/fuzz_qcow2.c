@@ -2,10 +2,12 @@
 /*
  * libFuzzer target: the input is a qcow2 image. It is opened through the
  * disk layer (format probing, the header checks, the backing chain, which
- * any backing file name in the input makes it look for) and, when that
- * succeeds, read at offsets chosen by the image's own bytes, through the
- * mapping, the L2 cache and the decompressor. Any crash, sanitizer report,
- * leak or hang is a bug; failed opens and failed reads are expected.
+ * any backing file name in the input makes it look for), read-only and
+ * then writable. When that succeeds, requests chosen by the image's own
+ * bytes run on it: reads through the mapping, the L2 cache and the
+ * decompressor, and (writable) writes, zeroes, discards and flushes through
+ * allocation and the refcounts. Any crash, sanitizer report, leak or hang
+ * is a bug; failed opens and failed requests are expected.
  */
 #include "config.h"
 
@@ -33,9 +35,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct disk_config cfg = {
 		.path = path,
 		.format = DISK_FORMAT_PROBE,
-		.readonly = true,
 		.aio = DISK_AIO_THREADS,
 	};
+	static const enum disk_op ops[] = { DISK_READ, DISK_WRITE, DISK_WRITE_ZEROES, DISK_DISCARD,
+					    DISK_FLUSH };
 	struct disk *d;
 	int fd, result;
 
@@ -48,21 +51,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	if (disk_open(&d, &cfg, err, sizeof(err)) == 0) {
-		uint64_t dsize = disk_size(d);
+	for (int writable = 0; writable < 2; writable++) {
+		uint64_t dsize;
 
-		/* A handful of reads at offsets and lengths the input picks. */
-		for (size_t i = 0; i + 8 <= size && i < 8 * 8 && dsize; i += 8) {
+		cfg.readonly = !writable;
+		if (disk_open(&d, &cfg, err, sizeof(err)) != 0)
+			continue;
+		dsize = disk_size(d);
+		/* A handful of requests at offsets and lengths the input picks. */
+		for (size_t i = 0; i + 8 <= size && i < 12 * 8 && dsize; i += 8) {
 			uint64_t v;
 			struct iovec iov;
-			struct disk_req req = { .op = DISK_READ, .iov = &iov, .iovcnt = 1 };
+			struct disk_req req = { .iov = &iov, .iovcnt = 1 };
 
 			memcpy(&v, data + i, 8);
+			req.op = writable ? ops[(v >> 32) % 5] : DISK_READ;
 			req.offset = v % dsize;
+			req.unmap = v & (1ULL << 31);
 			iov.iov_base = buf;
 			iov.iov_len = 1 + (v >> 40) % sizeof(buf);
 			if (iov.iov_len > dsize - req.offset)
 				iov.iov_len = dsize - req.offset;
+			req.len = iov.iov_len;
 			req.done = done;
 			req.opaque = &result;
 			if (disk_submit(d, &req) == 0)
