@@ -27,6 +27,8 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -447,8 +449,14 @@ int qcow2_apply_frees(struct qcow2 *q)
 				first = ret;
 			continue;
 		}
-		if (rc == 1 && c < q->free_hint)
+		if (rc != 1)
+			continue;
+		if (c < q->free_hint)
 			q->free_hint = c;
+		/* Give the space back to the host, as a discard should. */
+		if (fallocate(q->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      (off_t)(c << q->cluster_bits), (off_t)q->cluster_size) < 0)
+			continue; /* only a hint: the file keeps the bytes */
 	}
 	memmove(q->frees, q->frees + n, (q->nr_frees - n) * sizeof(*q->frees));
 	q->nr_frees -= n;

@@ -217,6 +217,67 @@ START_TEST(random_io_matches_qemu_img)
 }
 END_TEST
 
+/* How many clusters qemu-img check finds allocated. */
+static unsigned long allocated(const char *name)
+{
+	char cmd[256], line[256];
+	unsigned long n = 0;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "cd '%s' && qemu-img check %s", dir, name);
+	f = popen(cmd, "r");
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, "allocated"))
+			n = strtoul(line, NULL, 10);
+	pclose(f);
+	return n;
+}
+
+/*
+ * DISCARD and WRITE_ZEROES with unmap free whole clusters: their refcounts
+ * drop and the host file gets the space back; WRITE_ZEROES without unmap
+ * keeps them (as preallocated zero clusters).
+ */
+START_TEST(discards_free_clusters)
+{
+	const size_t size = 4 << 20;
+	uint8_t *buf = malloc(size);
+	struct disk *d;
+
+	need_qemu_img();
+	mkdir_tmp();
+	ck_assert_int_eq(sh(dir, "qemu-img create -q -f qcow2 t.qcow2 4M"), 0);
+	ck_assert_int_eq(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_IO_URING), 0);
+	memset(buf, 0x42, size);
+	ck_assert_int_eq(disk_write(d, 0, buf, size), 0);
+	ck_assert_int_eq(disk_close(d), 0);
+	ck_assert_uint_eq(allocated("t.qcow2"), 64);
+	ck_assert_int_eq(sh(dir, "test $(du -k t.qcow2 | cut -f1) -ge 4096"), 0);
+
+	ck_assert_int_eq(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_IO_URING), 0);
+	/* Partial clusters at either end stay; the 30 whole ones between go. */
+	ck_assert_int_eq(disk_op(d, DISK_DISCARD, 1000, 31 * 65536, false), 0);
+	/* 16 clusters zeroed and freed, 8 zeroed in place. */
+	ck_assert_int_eq(disk_op(d, DISK_WRITE_ZEROES, 2 << 20, 1 << 20, true), 0);
+	ck_assert_int_eq(disk_op(d, DISK_WRITE_ZEROES, 3 << 20, 512 << 10, false), 0);
+	ck_assert_int_eq(disk_op(d, DISK_FLUSH, 0, 0, false), 0);
+	/* The next request, with nothing in flight, lets the refcounts drop. */
+	ck_assert_int_eq(disk_read(d, 0, buf, 4096), 0);
+	memset(buf, 0, size);
+	ck_assert_int_eq(disk_read(d, 2 << 20, buf, 1536 << 10), 0);
+	for (size_t i = 0; i < 1536 << 10; i++)
+		if (buf[i])
+			ck_abort_msg("byte %zu of the zeroed range is 0x%02x", i, buf[i]);
+	ck_assert_int_eq(disk_close(d), 0);
+	ck_assert_int_eq(check_status("t.qcow2"), 0);
+	ck_assert_uint_eq(allocated("t.qcow2"), 64 - 30 - 16);
+	ck_assert_int_eq(sh(dir, "test $(du -k t.qcow2 | cut -f1) -lt 3500"), 0);
+	free(buf);
+	rm_tmp();
+}
+END_TEST
+
 static uint64_t be64_in(const uint8_t *p)
 {
 	uint64_t v;
@@ -512,6 +573,7 @@ static Suite *qcow2_write_suite(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_loop_test(tc, random_io_matches_qemu_img, 0,
 			    (int)(sizeof(variants) / sizeof(variants[0])));
+	tcase_add_test(tc, discards_free_clusters);
 	tcase_add_test(tc, unwritable_images_are_refused);
 	tcase_add_test(tc, autoclear_bits_are_cleared);
 	tcase_add_test(tc, metadata_with_refcount_0_is_not_overwritten);
