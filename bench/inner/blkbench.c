@@ -8,6 +8,7 @@
  *   blkbench DEV seqwrite MIB      the same, writing, then fdatasync
  *   blkbench DEV randread QD SECS  4 KiB reads at random aligned offsets, QD in
  *                                  flight (Linux AIO), for SECS seconds
+ *   blkbench DEV randwrite QD SECS the same, writing, then fdatasync
  *
  * and prints one line: "blkbench MODE ... VALUE UNIT" with MB/s (10^6 bytes
  * per second) or IOPS.
@@ -86,7 +87,7 @@ static uint64_t next_offset(uint64_t blocks)
 	return (rng % blocks) * RAND_BLOCK;
 }
 
-static void random_reads(int fd, unsigned int qd, double secs)
+static void random_io(int fd, int write, unsigned int qd, double secs)
 {
 	struct iocb cbs[MAX_QD], *list[MAX_QD];
 	struct io_event ev[MAX_QD];
@@ -110,7 +111,7 @@ static void random_reads(int fd, unsigned int qd, double secs)
 	for (unsigned int i = 0; i < qd; i++) {
 		memset(&cbs[i], 0, sizeof(cbs[i]));
 		cbs[i].aio_fildes = (uint32_t)fd;
-		cbs[i].aio_lio_opcode = IOCB_CMD_PREAD;
+		cbs[i].aio_lio_opcode = write ? IOCB_CMD_PWRITE : IOCB_CMD_PREAD;
 		cbs[i].aio_buf = (uint64_t)(uintptr_t)(buf + (size_t)i * RAND_BLOCK);
 		cbs[i].aio_nbytes = RAND_BLOCK;
 		cbs[i].aio_offset = (int64_t)next_offset(blocks);
@@ -133,8 +134,8 @@ static void random_reads(int fd, unsigned int qd, double secs)
 			struct iocb *cb = (struct iocb *)(uintptr_t)ev[i].obj;
 
 			if (ev[i].res != (int64_t)RAND_BLOCK) {
-				fprintf(stderr, "blkbench: read returned %lld\n",
-					(long long)ev[i].res);
+				fprintf(stderr, "blkbench: %s returned %lld\n",
+					write ? "write" : "read", (long long)ev[i].res);
 				exit(1);
 			}
 			done++;
@@ -150,10 +151,13 @@ static void random_reads(int fd, unsigned int qd, double secs)
 			inflight += k;
 		}
 	}
+	/* Written data counts once it is on the disk. */
+	if (write && fdatasync(fd) < 0)
+		die("fdatasync");
 	t = now() - t0;
 	syscall(SYS_io_destroy, ctx);
-	printf("blkbench randread qd%u %llu reads in %.3f s: %.0f IOPS\n", qd,
-	       (unsigned long long)done, t, (double)done / t);
+	printf("blkbench rand%s qd%u %llu %ss in %.3f s: %.0f IOPS\n", write ? "write" : "read", qd,
+	       (unsigned long long)done, write ? "write" : "read", t, (double)done / t);
 	free(buf);
 }
 
@@ -162,17 +166,20 @@ int main(int argc, char **argv)
 	int fd, write;
 
 	if (argc < 4) {
-		fprintf(stderr, "usage: blkbench DEV seqread|seqwrite MIB | randread QD SECS\n");
+		fprintf(stderr, "usage: blkbench DEV seqread|seqwrite MIB | randread|randwrite QD "
+				"SECS\n");
 		return 2;
 	}
-	write = strcmp(argv[2], "seqwrite") == 0;
+	write = strcmp(argv[2], "seqwrite") == 0 || strcmp(argv[2], "randwrite") == 0;
 	fd = open(argv[1], (write ? O_RDWR : O_RDONLY) | O_DIRECT);
 	if (fd < 0)
 		die(argv[1]);
-	if (strcmp(argv[2], "seqread") == 0 || write)
+	if (strcmp(argv[2], "seqread") == 0 || strcmp(argv[2], "seqwrite") == 0)
 		sequential(fd, write, strtoul(argv[3], NULL, 0));
-	else if (strcmp(argv[2], "randread") == 0 && argc == 5)
-		random_reads(fd, (unsigned int)strtoul(argv[3], NULL, 0), strtod(argv[4], NULL));
+	else if ((strcmp(argv[2], "randread") == 0 || strcmp(argv[2], "randwrite") == 0) &&
+		 argc == 5)
+		random_io(fd, write, (unsigned int)strtoul(argv[3], NULL, 0),
+			  strtod(argv[4], NULL));
 	else
 		return 2;
 	close(fd);
