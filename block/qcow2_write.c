@@ -19,7 +19,8 @@
  * host crash too, except with cache=unsafe, which skips them.
  *
  * Refcounts are kept exact: ember never sets the dirty bit (no lazy
- * refcounts), and refuses to write images that have it set.
+ * refcounts); an image that has it set gets its refcounts rebuilt from its
+ * tables when opened for writing.
  */
 #include "config.h"
 
@@ -261,7 +262,8 @@ static int new_refblock(struct qcow2 *q, uint64_t i, uint64_t c, unsigned int de
 
 	if (depth >= MAX_RB_DEPTH)
 		return -ENOSPC;
-	ret = find_free(q, c + 1, &b);
+	/* No cluster below the hint is free (a repair puts it past the end of the file). */
+	ret = find_free(q, c + 1 > q->free_hint ? c + 1 : q->free_hint, &b);
 	if (ret < 0)
 		return ret;
 	if (b / per != i) {
@@ -668,6 +670,139 @@ int qcow2_zero(struct qcow2 *q, uint64_t off, uint64_t len, enum qcow2_zero_mode
 	return 0;
 }
 
+/* ---- repairing a dirty image ---- */
+
+/* Clusters a repair counts at most (a 64 MiB table of counts). */
+#define MAX_REPAIR_CLUSTERS (1ULL << 24)
+
+struct tally {
+	uint32_t *n;
+	uint64_t clusters;
+};
+
+/* One more reference to each cluster [off, off + len) touches. */
+static int count_refs(struct qcow2 *q, struct tally *t, uint64_t off, uint64_t len)
+{
+	if (!len)
+		return 0;
+	for (uint64_t c = off >> q->cluster_bits; c <= (off + len - 1) >> q->cluster_bits; c++) {
+		if (c >= t->clusters)
+			return qcow2_corrupt(q, "a table points past the end of the file (0x%llx)",
+					     (unsigned long long)(c << q->cluster_bits));
+		if (t->n[c] == UINT32_MAX)
+			return qcow2_corrupt(q, "cluster 0x%llx has too many references",
+					     (unsigned long long)(c << q->cluster_bits));
+		t->n[c]++;
+	}
+	return 0;
+}
+
+/* Every reference the image's tables make: header, L1, refcount table and blocks, L2, data. */
+static int count_all(struct qcow2 *q, struct tally *t)
+{
+	uint64_t entries = q->cluster_size / 8, boff;
+	int ret;
+
+	ret = count_refs(q, t, 0, q->cluster_size);
+	if (ret == 0)
+		ret = count_refs(q, t, q->l1_off, (uint64_t)q->l1_size * 8);
+	if (ret == 0)
+		ret = count_refs(q, t, q->reft_off, (uint64_t)q->reft_clusters * q->cluster_size);
+	for (uint64_t i = 0; ret == 0 && i < q->reft_used; i++) {
+		ret = refblock(q, i, &boff);
+		if (ret == 0 && boff)
+			ret = count_refs(q, t, boff, q->cluster_size);
+	}
+	for (uint32_t i = 0; ret == 0 && i < q->l1_size; i++) {
+		uint64_t l2 = q->l1[i] & ENTRY_OFFSET_MASK;
+		uint64_t *table;
+
+		if (!l2)
+			continue;
+		if (l2 % q->cluster_size || l2 < q->cluster_size)
+			return qcow2_corrupt(q, "L2 table at 0x%llx is misaligned or in the header",
+					     (unsigned long long)l2);
+		ret = count_refs(q, t, l2, q->cluster_size);
+		if (ret == 0)
+			ret = qcow2_cache_get(q, &q->l2, l2, &table);
+		for (uint64_t k = 0; ret == 0 && k < entries; k++) {
+			uint64_t e = be64toh(table[k]), host;
+			enum qcow2_kind kind;
+
+			ret = qcow2_classify(q, e, &kind, &host);
+			if (ret == 0 && kind == QCOW2_COMPRESSED) {
+				unsigned int x = 62 - (q->cluster_bits - 8);
+				uint64_t start = (e & ((1ULL << x) - 1)) & ~511ULL;
+				uint64_t sectors = ((e & ((1ULL << 62) - 1)) >> x) + 1;
+
+				ret = count_refs(q, t, start, sectors * 512);
+			} else if (ret == 0 && host) {
+				ret = count_refs(q, t, host, q->cluster_size);
+			}
+		}
+	}
+	return ret;
+}
+
+/*
+ * The dirty bit says the refcounts may be stale (lazy refcounts, and a
+ * crash): as the specification asks, they are rebuilt from the tables
+ * before anything is allocated, then the bit is cleared. Refcount blocks
+ * that are missing go past the end of the file, where nothing is stored.
+ */
+static int repair(struct qcow2 *q, char *err, size_t err_len)
+{
+	struct tally t = { 0 };
+	uint64_t fixed = 0, incompat;
+	int ret;
+
+	t.clusters = (q->file_size + q->cluster_size - 1) >> q->cluster_bits;
+	if (t.clusters > MAX_REPAIR_CLUSTERS) {
+		log_errbuf(err, err_len,
+			   "%s: the qcow2 image was not closed cleanly (dirty) and is too big to "
+			   "repair here; use 'qemu-img check -r all', or open it with readonly=on",
+			   q->name);
+		return -EINVAL;
+	}
+	t.n = calloc(t.clusters, sizeof(*t.n));
+	if (!t.n)
+		return -ENOMEM;
+	ret = count_all(q, &t);
+	q->free_hint = t.clusters;
+	for (uint64_t c = 0; ret == 0 && c < t.clusters; c++) {
+		uint64_t rc;
+
+		ret = refcount_get(q, c, &rc);
+		if (ret == 0 && rc != t.n[c]) {
+			ret = refcount_set(q, c, t.n[c], 0);
+			fixed++;
+		}
+	}
+	free(t.n);
+	if (ret == 0)
+		ret = sync_file(q);
+	if (ret == 0) {
+		incompat = htobe64(q->incompat & ~INCOMPAT_DIRTY);
+		ret = write_exact(q, &incompat, 8, H_INCOMPAT);
+	}
+	if (ret == 0)
+		ret = sync_file(q);
+	if (ret < 0) {
+		log_errbuf(err, err_len,
+			   "%s: the qcow2 image was not closed cleanly (dirty) and rebuilding its "
+			   "refcounts failed (%s); use 'qemu-img check -r all', or open it with "
+			   "readonly=on",
+			   q->name, strerror(-ret));
+		return ret == -ENOMEM ? ret : -EINVAL;
+	}
+	q->incompat &= ~INCOMPAT_DIRTY;
+	q->free_hint = 1;
+	log_warn("%s: the qcow2 image was not closed cleanly (dirty); its refcounts were rebuilt "
+		 "(%llu corrected)",
+		 q->name, (unsigned long long)fixed);
+	return 0;
+}
+
 /* ---- opening for writing ---- */
 
 int qcow2_open_write(struct qcow2 *q, char *err, size_t err_len)
@@ -678,14 +813,6 @@ int qcow2_open_write(struct qcow2 *q, char *err, size_t err_len)
 		log_errbuf(err, err_len,
 			   "%s: the qcow2 image is marked corrupt; repair it with 'qemu-img check "
 			   "-r all', or open it with readonly=on",
-			   q->name);
-		return -EINVAL;
-	}
-	if (q->incompat & INCOMPAT_DIRTY) {
-		log_errbuf(err, err_len,
-			   "%s: the qcow2 image was not closed cleanly (dirty, with lazy "
-			   "refcounts); repair it with 'qemu-img check -r all', or open it with "
-			   "readonly=on",
 			   q->name);
 		return -EINVAL;
 	}
@@ -731,6 +858,11 @@ int qcow2_open_write(struct qcow2 *q, char *err, size_t err_len)
 		q->autoclear = 0;
 	}
 	q->free_hint = 1;
+	if (q->incompat & INCOMPAT_DIRTY) {
+		ret = repair(q, err, err_len);
+		if (ret < 0)
+			return ret;
+	}
 	q->writable = true;
 	return 0;
 }
