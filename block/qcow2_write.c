@@ -248,6 +248,8 @@ static int find_free(struct qcow2 *q, uint64_t from, uint64_t *out)
 }
 
 static int refcount_set(struct qcow2 *q, uint64_t c, uint64_t v, unsigned int depth);
+static int grow_reftable(struct qcow2 *q, uint64_t need, uint64_t busy);
+static void free_later(struct qcow2 *q, uint64_t c);
 
 /*
  * Creates refcount block i, for cluster c (whose refcount is being set).
@@ -291,6 +293,103 @@ static int new_refblock(struct qcow2 *q, uint64_t i, uint64_t c, unsigned int de
 	return 0;
 }
 
+/* Whether refcount table entry j has no block, in the table as it is now. */
+static bool no_block(const struct qcow2 *q, uint64_t j)
+{
+	return j >= q->reft_entries || !q->reft[j];
+}
+
+/*
+ * A bigger refcount table, so that entry `need` exists. It goes past the end
+ * of the file, past any cluster set aside and past `busy` (the cluster
+ * whose refcount is being set, about to be used), followed by the refcount
+ * blocks that the new clusters themselves need; all of it is written and
+ * synced before the header points to the new table, and the old table's
+ * clusters are freed after. A crash before the header write leaves leaks.
+ */
+static int grow_reftable(struct qcow2 *q, uint64_t need, uint64_t busy)
+{
+	uint64_t per = rb_entries(q), per_cl = q->cluster_size / 8;
+	uint64_t entries = q->reft_entries * 2 > need + 1 ? q->reft_entries * 2 : need + 1;
+	uint64_t n, m = 0, t, *table, old_off = q->reft_off, old_clusters = q->reft_clusters;
+	uint8_t hdr[12];
+	int ret = 0;
+
+	entries = (entries + per_cl - 1) / per_cl * per_cl;
+	n = entries / per_cl;
+	if (n * q->cluster_size > MAX_REFTABLE_BYTES) {
+		log_limited(&q->rl, LOG_LVL_ERROR,
+			    "%s: the qcow2 refcount table would grow past 8 MiB; the write fails",
+			    q->name);
+		return -ENOSPC;
+	}
+	t = (q->file_size + q->cluster_size - 1) >> q->cluster_bits;
+	if (busy >= t)
+		t = busy + 1;
+	for (unsigned int k = 0; k < q->resv_end; k++)
+		if (q->resv[k] >= t)
+			t = q->resv[k] + 1;
+	/* New blocks for [t, t + n + m) where the old table has none, until that settles. */
+	for (uint64_t prev = UINT64_MAX; prev != m;) {
+		prev = m;
+		m = 0;
+		for (uint64_t j = t / per; j <= (t + n + prev - 1) / per; j++)
+			m += no_block(q, j);
+	}
+	table = calloc(entries, 8);
+	if (!table)
+		return -ENOMEM;
+	memcpy(table, q->reft, q->reft_entries * 8);
+	for (uint64_t j = t / per, b = t + n; ret == 0 && j <= (t + n + m - 1) / per; j++) {
+		if (!no_block(q, j))
+			continue;
+		table[j] = b << q->cluster_bits;
+		/* The block counts the clusters of [t, t + n + m) it covers. */
+		memset(q->buf, 0, q->cluster_size);
+		for (uint64_t c = j * per; c < (j + 1) * per; c++)
+			if (c >= t && c < t + n + m)
+				rc_put(q, q->buf, c % per, 1);
+		ret = write_exact(q, q->buf, q->cluster_size, b << q->cluster_bits);
+		b++;
+	}
+	/* Clusters of the range that blocks already in the table cover. */
+	for (uint64_t c = t; ret == 0 && c < t + n + m; c++)
+		if (!no_block(q, c / per))
+			ret = refcount_set(q, c, 1, MAX_RB_DEPTH);
+	for (uint64_t j = 0; ret == 0 && j < entries; j++) {
+		uint64_t be = htobe64(table[j]);
+
+		ret = write_exact(q, &be, 8, (t << q->cluster_bits) + j * 8);
+	}
+	if (ret == 0)
+		ret = sync_file(q);
+	if (ret == 0) {
+		uint64_t off = htobe64(t << q->cluster_bits);
+		uint32_t cl = htobe32((uint32_t)n);
+
+		memcpy(hdr, &off, 8);
+		memcpy(hdr + 8, &cl, 4);
+		ret = write_exact(q, hdr, sizeof(hdr), H_REFTABLE_OFFSET);
+	}
+	if (ret == 0)
+		ret = sync_file(q);
+	if (ret < 0) {
+		free(table);
+		return ret;
+	}
+	free(q->reft);
+	q->reft = table;
+	q->reft_off = t << q->cluster_bits;
+	q->reft_clusters = (uint32_t)n;
+	q->reft_entries = entries;
+	for (uint64_t j = 0; j < entries; j++)
+		if (table[j])
+			q->reft_used = j + 1;
+	for (uint64_t c = 0; c < old_clusters; c++)
+		free_later(q, (old_off >> q->cluster_bits) + c);
+	return 0;
+}
+
 static int refcount_set(struct qcow2 *q, uint64_t c, uint64_t v, unsigned int depth)
 {
 	uint64_t per = rb_entries(q), i = c / per, boff;
@@ -303,12 +402,9 @@ static int refcount_set(struct qcow2 *q, uint64_t c, uint64_t v, unsigned int de
 		return qcow2_corrupt(q, "refcount of cluster 0x%llx would overflow",
 				     (unsigned long long)(c << q->cluster_bits));
 	if (i >= q->reft_entries) {
-		log_limited(&q->rl, LOG_LVL_ERROR,
-			    "%s: the qcow2 refcount table is full (it covers %llu bytes); the "
-			    "write fails",
-			    q->name,
-			    (unsigned long long)((q->reft_entries * per) << q->cluster_bits));
-		return -ENOSPC;
+		ret = grow_reftable(q, i, c);
+		if (ret < 0)
+			return ret;
 	}
 	ret = refblock(q, i, &boff);
 	if (ret == 0 && !boff) {
