@@ -281,6 +281,53 @@ START_TEST(discards_free_clusters)
 }
 END_TEST
 
+/*
+ * The other cache modes: O_DIRECT for guest data with the page cache for
+ * metadata (none), every write durable (directsync), no syncs (unsafe).
+ */
+START_TEST(cache_modes_write_the_same)
+{
+	static const enum disk_cache modes[] = { DISK_CACHE_NONE, DISK_CACHE_DIRECTSYNC,
+						 DISK_CACHE_UNSAFE };
+	const size_t size = 8 << 20;
+	enum disk_cache mode = modes[_i];
+	uint8_t *want = malloc(size);
+	char path[128];
+	struct disk_config cfg = { .path = path, .format = DISK_FORMAT_QCOW2, .cache = mode };
+	struct disk *d;
+	size_t len;
+	int ret;
+
+	need_qemu_img();
+	mkdir_tmp();
+	rng = 0x1234567ULL + (uint64_t)_i;
+	ck_assert_int_eq(sh(dir, "head -c 8388608 /dev/urandom >base.raw && "
+				 "qemu-img create -q -f qcow2 -b base.raw -F raw t.qcow2"),
+			 0);
+	free(want);
+	want = slurp("base.raw", &len);
+	snprintf(path, sizeof(path), "%s/t.qcow2", dir);
+	for (int e = 0; e < 2; e++) {
+		cfg.aio = engines[e];
+		ret = disk_open(&d, &cfg, err, sizeof(err));
+		if (ret == -EINVAL && strstr(err, "O_DIRECT")) {
+			/* This file system refuses O_DIRECT: nothing to test here. */
+			rm_tmp();
+			free(want);
+			return;
+		}
+		ck_assert_msg(ret == 0, "%s", err);
+		random_io(d, want, size, 150);
+		ember_reads(d, want, size);
+		ck_assert_int_eq(disk_close(d), 0);
+		ck_assert_int_eq(check_status("t.qcow2"), 0);
+		qemu_img_reads("t.qcow2", want, size);
+	}
+	free(want);
+	rm_tmp();
+}
+END_TEST
+
 static uint64_t be64_in(const uint8_t *p)
 {
 	uint64_t v;
@@ -628,6 +675,7 @@ static Suite *qcow2_write_suite(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_loop_test(tc, random_io_matches_qemu_img, 0,
 			    (int)(sizeof(variants) / sizeof(variants[0])));
+	tcase_add_loop_test(tc, cache_modes_write_the_same, 0, 3);
 	tcase_add_test(tc, discards_free_clusters);
 	tcase_add_test(tc, dirty_images_are_repaired);
 	tcase_add_test(tc, unwritable_images_are_refused);
