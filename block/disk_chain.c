@@ -281,15 +281,7 @@ static int chain_read(struct disk *d, uint64_t off, uint8_t *buf, uint64_t len)
 		} else if (x.kind == QCOW2_COMPRESSED) {
 			ret = disk_chain_read_compressed(d, &x, off, buf, x.len);
 		} else {
-			for (uint64_t done = 0; done < x.len && ret == 0;) {
-				ssize_t r = pread(d->layers[x.layer].fd, buf + done, x.len - done,
-						  (off_t)(x.host + done));
-
-				if (r < 0 && errno == EINTR)
-					continue;
-				ret = r < 0 ? -errno : r == 0 ? -EIO : 0;
-				done += r > 0 ? (uint64_t)r : 0;
-			}
+			ret = qcow2_file_io(d->layers[x.layer].fd, buf, x.len, x.host, false);
 		}
 		if (ret < 0)
 			return ret;
@@ -325,20 +317,6 @@ static void iov_gather(const struct iovec *iov, unsigned int cnt, uint64_t skip,
 	}
 }
 
-static int pwrite_all(int fd, const uint8_t *buf, uint64_t len, uint64_t off)
-{
-	for (uint64_t done = 0; done < len;) {
-		ssize_t r = pwrite(fd, buf + done, len - done, (off_t)(off + done));
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return r < 0 ? -errno : -EIO;
-		done += (uint64_t)r;
-	}
-	return 0;
-}
-
 int disk_chain_write(struct disk *d, uint64_t off, const struct iovec *iov, unsigned int cnt,
 		     uint64_t len)
 {
@@ -362,7 +340,7 @@ int disk_chain_write(struct disk *d, uint64_t off, const struct iovec *iov, unsi
 		if (e.kind == QCOW2_DATA && e.in_place) {
 			/* The image's own cluster: just the bytes (zeroes, for WRITE_ZEROES). */
 			iov_gather(iov, cnt, done, d->cow, e.len);
-			ret = pwrite_all(d->layers[0].fd, d->cow, e.len, e.host_off);
+			ret = qcow2_file_io(d->layers[0].fd, d->cow, e.len, e.host_off, true);
 			if (ret < 0)
 				return ret;
 			done += e.len;

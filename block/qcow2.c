@@ -29,13 +29,14 @@ static uint64_t be64_at(const uint8_t *p)
 	return be64toh(v);
 }
 
-/* pread of exactly len bytes: 0, -EIO at end of file, or -errno. */
-int qcow2_read_exact(int fd, void *buf, size_t len, uint64_t off)
+int qcow2_file_io(int fd, void *buf, size_t len, uint64_t off, bool write)
 {
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t r = pread(fd, (uint8_t *)buf + done, len - done, (off_t)(off + done));
+		ssize_t r =
+			write ? pwrite(fd, (uint8_t *)buf + done, len - done, (off_t)(off + done))
+			      : pread(fd, (uint8_t *)buf + done, len - done, (off_t)(off + done));
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -182,7 +183,7 @@ static int parse_header(struct qcow2 *q, char *err, size_t err_len)
 		log_errbuf(err, err_len, "%s: too short for a qcow2 image", q->name);
 		return -EINVAL;
 	}
-	ret = qcow2_read_exact(q->fd, h, q->file_size < sizeof(h) ? H_V2_LENGTH : sizeof(h), 0);
+	ret = qcow2_file_io(q->fd, h, q->file_size < sizeof(h) ? H_V2_LENGTH : sizeof(h), 0, false);
 	if (ret < 0) {
 		log_errbuf(err, err_len, "%s: reading the qcow2 header: %s", q->name,
 			   strerror(-ret));
@@ -274,9 +275,9 @@ static int parse_header(struct qcow2 *q, char *err, size_t err_len)
 	c = calloc(1, q->cluster_size);
 	if (!c)
 		return -ENOMEM;
-	ret = qcow2_read_exact(
-		q->fd, c, q->file_size < q->cluster_size ? (size_t)q->file_size : q->cluster_size,
-		0);
+	ret = qcow2_file_io(q->fd, c,
+			    q->file_size < q->cluster_size ? (size_t)q->file_size : q->cluster_size,
+			    0, false);
 	if (ret < 0) {
 		log_errbuf(err, err_len, "%s: reading the qcow2 header: %s", q->name,
 			   strerror(-ret));
@@ -322,7 +323,7 @@ static int load_l1(struct qcow2 *q, char *err, size_t err_len)
 	q->l1 = malloc((size_t)q->l1_size * 8);
 	if (!q->l1)
 		return -ENOMEM;
-	ret = qcow2_read_exact(q->fd, q->l1, (size_t)q->l1_size * 8, q->l1_off);
+	ret = qcow2_file_io(q->fd, q->l1, (size_t)q->l1_size * 8, q->l1_off, false);
 	if (ret < 0) {
 		log_errbuf(err, err_len, "%s: reading the qcow2 L1 table: %s", q->name,
 			   strerror(-ret));
@@ -357,7 +358,7 @@ int qcow2_cache_get(struct qcow2 *q, struct qcow2_cache *c, uint64_t off, uint64
 			return -ENOMEM;
 	}
 	victim->off = 0;
-	ret = qcow2_read_exact(q->fd, victim->table, q->cluster_size, off);
+	ret = qcow2_file_io(q->fd, victim->table, q->cluster_size, off, false);
 	if (ret < 0)
 		return qcow2_corrupt(q, "reading the table at 0x%llx: %s", (unsigned long long)off,
 				     strerror(-ret));
@@ -642,7 +643,7 @@ static int inflate_cluster(struct qcow2 *q, uint64_t entry)
 	/* The last compressed cluster may end before its last sector does. */
 	if (clen > q->file_size - host)
 		clen = q->file_size - host;
-	ret = qcow2_read_exact(q->fd, q->z_in, (size_t)clen, host);
+	ret = qcow2_file_io(q->fd, q->z_in, (size_t)clen, host, false);
 	if (ret < 0)
 		return qcow2_corrupt(q, "reading the compressed cluster at 0x%llx: %s",
 				     (unsigned long long)host, strerror(-ret));

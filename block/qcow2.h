@@ -91,6 +91,12 @@ int qcow2_map(struct qcow2 *q, uint64_t off, uint64_t len, struct qcow2_extent *
 int qcow2_read_compressed(struct qcow2 *q, const struct qcow2_extent *e, uint64_t off, void *buf,
 			  size_t len);
 
+/*
+ * pread or pwrite of exactly len bytes, however many calls that takes: 0,
+ * -EIO when a call makes no progress (end of file), or -errno.
+ */
+int qcow2_file_io(int fd, void *buf, size_t len, uint64_t off, bool write);
+
 uint64_t qcow2_cluster_size(const struct qcow2 *q);
 /* Whether the image has zero clusters (version 3). */
 bool qcow2_has_zero_flag(const struct qcow2 *q);

@@ -123,7 +123,6 @@ struct qcow2 {
 	uint8_t *buf;	     /* one cluster: a new table's contents */
 };
 
-int qcow2_read_exact(int fd, void *buf, size_t len, uint64_t off);
 /* Logs a corrupt table entry (at a limited rate) and returns -EIO. */
 __attribute__((format(printf, 2, 3))) int qcow2_corrupt(struct qcow2 *q, const char *fmt, ...);
 /* The cached table (L2 or refcount block) at host offset off, checked by the caller. */

@@ -47,23 +47,11 @@
 
 static int write_exact(struct qcow2 *q, const void *buf, size_t len, uint64_t off)
 {
-	size_t done = 0;
+	int ret = qcow2_file_io(q->fd, (void *)buf, len, off, true);
 
-	while (done < len) {
-		ssize_t r =
-			pwrite(q->fd, (const uint8_t *)buf + done, len - done, (off_t)(off + done));
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			return -EIO;
-		done += (size_t)r;
-	}
-	if (off + len > q->file_size)
+	if (ret == 0 && off + len > q->file_size)
 		q->file_size = off + len;
-	return 0;
+	return ret;
 }
 
 /* Makes what was written so far durable, before what depends on it. */
@@ -928,7 +916,7 @@ int qcow2_open_write(struct qcow2 *q, char *err, size_t err_len)
 		return -ENOMEM;
 	q->rb.n = RB_CACHE_TABLES;
 	/* At most 8 MiB, inside the file: checked with the header. */
-	ret = qcow2_read_exact(q->fd, q->reft, q->reft_entries * 8, q->reft_off);
+	ret = qcow2_file_io(q->fd, q->reft, q->reft_entries * 8, q->reft_off, false);
 	if (ret < 0) {
 		log_errbuf(err, err_len, "%s: reading the qcow2 refcount table: %s", q->name,
 			   strerror(-ret));
