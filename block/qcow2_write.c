@@ -518,7 +518,9 @@ int qcow2_apply_frees(struct qcow2 *q)
 	size_t n = q->frees_synced;
 	int first = 0;
 
-	if (!q->writable || !n)
+	/* With the metadata found inconsistent, lowering refcounts could hand out a used cluster.
+	 */
+	if (!q->writable || !n || q->broken)
 		return 0;
 	for (size_t k = 0; k < n; k++) {
 		uint64_t c = q->frees[k], rc;
@@ -563,7 +565,7 @@ int qcow2_release(struct qcow2 *q)
 	if (!ret)
 		ret = r;
 	/* Unused clusters set aside: nothing refers to them, so no sync is needed first. */
-	while (q->resv_next < q->resv_end) {
+	while (!q->broken && q->resv_next < q->resv_end) {
 		r = refcount_set(q, q->resv[q->resv_next++], 0, 0);
 		if (!ret)
 			ret = r;

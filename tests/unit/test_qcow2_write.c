@@ -396,6 +396,39 @@ START_TEST(dirty_images_are_repaired)
 }
 END_TEST
 
+/*
+ * A hostile dirty image: two L2 entries share one data cluster, and its
+ * refcounts are one bit wide, so the rebuilt count (2) would overflow. The
+ * writable open is refused with a message; reading still works.
+ */
+START_TEST(dirty_image_with_refcount_overflow_is_refused)
+{
+	uint8_t *img, dirty = 1;
+	uint64_t l1, l2, entry;
+	struct disk *d;
+	size_t len;
+
+	need_qemu_img();
+	mkdir_tmp();
+	ck_assert_int_eq(sh(dir, "qemu-img create -q -f qcow2 -o refcount_bits=1 t.qcow2 4M && "
+				 "qemu-io -c 'write -P 0x33 0 65536' t.qcow2"),
+			 0);
+	img = slurp("t.qcow2", &len);
+	l1 = be64_in(img + 40);
+	l2 = be64_in(img + l1) & 0x00fffffffffffe00ULL;
+	entry = htobe64(be64_in(img + l2));
+	free(img);
+	patch("t.qcow2", l2 + 8, &entry, 8);
+	patch("t.qcow2", 79, &dirty, 1);
+	ck_assert_int_eq(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_THREADS),
+			 -EINVAL);
+	ck_assert_msg(strstr(err, "dirty") && strstr(err, "readonly=on"), "%s", err);
+	ck_assert_int_eq(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, true, DISK_AIO_THREADS), 0);
+	disk_close(d);
+	rm_tmp();
+}
+END_TEST
+
 /* Images ember must not write are refused by name, and still read. */
 START_TEST(unwritable_images_are_refused)
 {
@@ -678,6 +711,7 @@ static Suite *qcow2_write_suite(void)
 	tcase_add_loop_test(tc, cache_modes_write_the_same, 0, 3);
 	tcase_add_test(tc, discards_free_clusters);
 	tcase_add_test(tc, dirty_images_are_repaired);
+	tcase_add_test(tc, dirty_image_with_refcount_overflow_is_refused);
 	tcase_add_test(tc, unwritable_images_are_refused);
 	tcase_add_test(tc, autoclear_bits_are_cleared);
 	tcase_add_test(tc, metadata_with_refcount_0_is_not_overwritten);
