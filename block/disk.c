@@ -419,14 +419,20 @@ static void piov_fill(struct disk_io *io, const uint8_t *src, uint64_t len)
  * read from its file by the engine; zeroes and compressed clusters are
  * filled in here, and complete as a NOP of that many bytes.
  */
+/* The primitive is no system call after all: it completes with `result`. */
+static void io_nop(struct disk_io *io, int result)
+{
+	io->prim = DISK_PRIM_NOP;
+	io->nop_result = result;
+}
+
 static void io_map_read(struct disk *d, struct disk_io *io, uint64_t rem)
 {
 	struct disk_extent x;
 	int ret = disk_chain_map(d, io->off + io->pos, rem, &x);
 
 	if (ret < 0) {
-		io->prim = DISK_PRIM_NOP;
-		io->nop_result = ret;
+		io_nop(io, ret);
 		return;
 	}
 	/* A NOP reports its bytes as an int. */
@@ -439,8 +445,7 @@ static void io_map_read(struct disk *d, struct disk_io *io, uint64_t rem)
 			io->fd = d->layers[x.layer].fd;
 		return;
 	}
-	io->prim = DISK_PRIM_NOP;
-	io->nop_result = (int)x.len;
+	io_nop(io, (int)x.len);
 	if (x.kind == QCOW2_ZERO) {
 		piov_fill(io, NULL, x.len);
 		return;
@@ -470,8 +475,7 @@ static void io_map_write(struct disk *d, struct disk_io *io, uint64_t rem)
 	int ret = qcow2_map(d->layers[0].q, off, rem, &e);
 
 	if (ret < 0) {
-		io->prim = DISK_PRIM_NOP;
-		io->nop_result = ret;
+		io_nop(io, ret);
 		return;
 	}
 	if (e.len > DISK_MAP_MAX)
@@ -482,8 +486,7 @@ static void io_map_write(struct disk *d, struct disk_io *io, uint64_t rem)
 		return;
 	}
 	ret = disk_chain_write(d, off, io->piov, io->piovcnt, e.len);
-	io->prim = DISK_PRIM_NOP;
-	io->nop_result = ret < 0 ? ret : (int)e.len;
+	io_nop(io, ret < 0 ? ret : (int)e.len);
 }
 
 static void io_prepare_rw(struct disk *d, struct disk_io *io)
@@ -538,8 +541,7 @@ static void io_inject(struct disk *d, struct disk_io *io)
 	if (!inj->count || !(inj->ops & DISK_OP_BIT(io->req->op)) || io->prim == DISK_PRIM_NOP)
 		return;
 	if (inj->result < 0) {
-		io->prim = DISK_PRIM_NOP;
-		io->nop_result = inj->result;
+		io_nop(io, inj->result);
 	} else if (io->prim == DISK_PRIM_READV || io->prim == DISK_PRIM_WRITEV) {
 		io->clip = inj->result;
 	} else {

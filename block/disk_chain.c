@@ -378,10 +378,9 @@ int disk_chain_zero(struct disk *d, uint64_t off, uint64_t len, enum qcow2_zero_
 		whole_end = off + head;
 	/* Partial clusters: a discard leaves them be; zeroes are written. */
 	if (mode != QCOW2_DISCARD) {
-		if (head && whole_end == off + head) {
-			ret = disk_chain_write(d, off, NULL, 0, len);
-			return ret;
-		}
+		/* No whole cluster in between: one write of zeroes does it all. */
+		if (head && whole_end == off + head)
+			return disk_chain_write(d, off, NULL, 0, len);
 		ret = head ? disk_chain_write(d, off, NULL, 0, head) : 0;
 		if (ret == 0 && end > whole_end)
 			ret = disk_chain_write(d, whole_end, NULL, 0, end - whole_end);

@@ -513,6 +513,22 @@ int qcow2_corrupt(struct qcow2 *q, const char *fmt, ...)
 	return -EIO;
 }
 
+bool qcow2_table_ok(const struct qcow2 *q, uint64_t off)
+{
+	return off % q->cluster_size == 0 && off >= q->cluster_size &&
+	       in_file(q, off, q->cluster_size);
+}
+
+void qcow2_compressed_span(const struct qcow2 *q, uint64_t entry, uint64_t *start, uint64_t *len)
+{
+	unsigned int x = 62 - (q->cluster_bits - 8);
+	uint64_t sectors = ((entry & ((1ULL << 62) - 1)) >> x) + 1;
+
+	/* The offset, then how many more 512-byte sectors follow the one it is in. */
+	*start = entry & ((1ULL << x) - 1);
+	*len = sectors * 512 - (*start & 511);
+}
+
 int qcow2_classify(struct qcow2 *q, uint64_t entry, enum qcow2_kind *kind, uint64_t *host)
 {
 	*host = 0;
@@ -568,8 +584,7 @@ int qcow2_map(struct qcow2 *q, uint64_t off, uint64_t len, struct qcow2_extent *
 		e->len = len < span ? len : span;
 		return 0;
 	}
-	if (l2_off % q->cluster_size || l2_off < q->cluster_size ||
-	    !in_file(q, l2_off, q->cluster_size))
+	if (!qcow2_table_ok(q, l2_off))
 		return qcow2_corrupt(
 			q,
 			"L2 table at 0x%llx is misaligned, in the header or past the end "
@@ -615,15 +630,13 @@ int qcow2_map(struct qcow2 *q, uint64_t off, uint64_t len, struct qcow2_extent *
 /* Inflates the compressed cluster `entry` into q->z_data. */
 static int inflate_cluster(struct qcow2 *q, uint64_t entry)
 {
-	unsigned int x = 62 - (q->cluster_bits - 8);
-	uint64_t host = entry & ((1ULL << x) - 1);
-	uint64_t sectors = ((entry & ((1ULL << 62) - 1)) >> x) + 1;
-	uint64_t clen = sectors * 512 - (host & 511);
+	uint64_t host, clen;
 	z_stream zs;
 	int ret, zret;
 
 	if (q->z_valid && q->z_entry == entry)
 		return 0;
+	qcow2_compressed_span(q, entry, &host, &clen);
 	q->z_valid = false;
 	if (!q->z_data)
 		q->z_data = malloc(q->cluster_size);

@@ -129,6 +129,10 @@ __attribute__((format(printf, 2, 3))) int qcow2_corrupt(struct qcow2 *q, const c
 int qcow2_cache_get(struct qcow2 *q, struct qcow2_cache *c, uint64_t off, uint64_t **out);
 /* Forgets a cached copy of the cluster at off, which is being reused. */
 void qcow2_cache_drop(struct qcow2_cache *c, uint64_t off);
+/* Whether a table (L2, refcount block) at off is aligned, past the header and inside the file. */
+bool qcow2_table_ok(const struct qcow2 *q, uint64_t off);
+/* Where compressed L2 entry `entry`'s bytes lie: from *start (a byte offset), *len bytes. */
+void qcow2_compressed_span(const struct qcow2 *q, uint64_t entry, uint64_t *start, uint64_t *len);
 /* What L2 entry `entry` says; for data (and preallocated zeroes) where its cluster starts. */
 int qcow2_classify(struct qcow2 *q, uint64_t entry, enum qcow2_kind *kind, uint64_t *host);
 

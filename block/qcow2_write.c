@@ -136,8 +136,7 @@ static int refblock(struct qcow2 *q, uint64_t i, uint64_t *off)
 	if (e & ~REFT_OFFSET_MASK)
 		return qcow2_corrupt(q, "refcount table entry 0x%016llx has reserved bits set",
 				     (unsigned long long)e);
-	if (e && (e % q->cluster_size || e < q->cluster_size || e > q->file_size ||
-		  q->file_size - e < q->cluster_size))
+	if (e && !qcow2_table_ok(q, e))
 		return qcow2_corrupt(q,
 				     "refcount block at 0x%llx is misaligned, in the header or "
 				     "past the end of the file",
@@ -488,13 +487,12 @@ static void free_later(struct qcow2 *q, uint64_t c)
 static void free_entry(struct qcow2 *q, uint64_t entry)
 {
 	if (entry & L2_COMPRESSED) {
-		/* The compressed bytes' sectors, and every cluster they touch. */
-		unsigned int x = 62 - (q->cluster_bits - 8);
-		uint64_t host = (entry & ((1ULL << x) - 1)) & ~511ULL;
-		uint64_t sectors = ((entry & ((1ULL << 62) - 1)) >> x) + 1;
-		uint64_t last = host + sectors * 512 - 1;
+		/* Every cluster the compressed bytes touch. */
+		uint64_t start, len;
 
-		for (uint64_t c = host >> q->cluster_bits; c <= last >> q->cluster_bits; c++)
+		qcow2_compressed_span(q, entry, &start, &len);
+		for (uint64_t c = start >> q->cluster_bits;
+		     c <= (start + len - 1) >> q->cluster_bits; c++)
 			free_later(q, c);
 		return;
 	}
@@ -586,8 +584,7 @@ static int l2_for_write(struct qcow2 *q, uint64_t l1_idx, uint64_t **table, uint
 	uint64_t *t;
 	int ret;
 
-	if (old && (old % q->cluster_size || old < q->cluster_size || old > q->file_size ||
-		    q->file_size - old < q->cluster_size))
+	if (old && !qcow2_table_ok(q, old))
 		return qcow2_corrupt(q,
 				     "L2 table at 0x%llx is misaligned, in the header or past the "
 				     "end of the file",
@@ -635,6 +632,25 @@ static int set_l2(struct qcow2 *q, uint64_t l2_off, uint64_t *table, uint64_t id
 	return ret;
 }
 
+/* A guest cluster's L2 entry, in a table ready to be written, and what it says. */
+struct slot {
+	uint64_t *table;
+	uint64_t l2_off, idx, entry, host;
+	enum qcow2_kind kind;
+};
+
+static int slot_for_write(struct qcow2 *q, uint64_t cluster, struct slot *s)
+{
+	uint64_t entries = q->cluster_size / 8;
+	int ret = l2_for_write(q, cluster / entries, &s->table, &s->l2_off);
+
+	if (ret < 0)
+		return ret;
+	s->idx = cluster % entries;
+	s->entry = be64toh(s->table[s->idx]);
+	return qcow2_classify(q, s->entry, &s->kind, &s->host);
+}
+
 static int check_write(struct qcow2 *q, uint64_t off)
 {
 	if (!q->writable)
@@ -648,24 +664,19 @@ static int check_write(struct qcow2 *q, uint64_t off)
 
 int qcow2_write_cluster(struct qcow2 *q, uint64_t off, const void *data)
 {
-	uint64_t entries = q->cluster_size / 8, cluster = off >> q->cluster_bits;
-	uint64_t *table, l2_off, entry, host, h;
-	enum qcow2_kind kind;
+	struct slot s;
+	uint64_t h;
 	int ret = check_write(q, off);
 
 	if (ret == 0)
-		ret = l2_for_write(q, cluster / entries, &table, &l2_off);
+		ret = slot_for_write(q, off >> q->cluster_bits, &s);
 	if (ret < 0)
 		return ret;
-	entry = be64toh(table[cluster % entries]);
-	ret = qcow2_classify(q, entry, &kind, &host);
-	if (ret < 0)
-		return ret;
-	if (host && (entry & ENTRY_COPIED)) {
+	if (s.host && (s.entry & ENTRY_COPIED)) {
 		/* Its own cluster (data, or zeroes preallocated): write there, then say so. */
-		ret = write_exact(q, data, q->cluster_size, host);
-		if (ret == 0 && entry != (host | ENTRY_COPIED))
-			ret = set_l2(q, l2_off, table, cluster % entries, host | ENTRY_COPIED);
+		ret = write_exact(q, data, q->cluster_size, s.host);
+		if (ret == 0 && s.entry != (s.host | ENTRY_COPIED))
+			ret = set_l2(q, s.l2_off, s.table, s.idx, s.host | ENTRY_COPIED);
 		return ret;
 	}
 	ret = alloc_cluster(q, &h);
@@ -673,14 +684,14 @@ int qcow2_write_cluster(struct qcow2 *q, uint64_t off, const void *data)
 		return ret;
 	ret = write_exact(q, data, q->cluster_size, h);
 	if (ret == 0)
-		ret = set_l2(q, l2_off, table, cluster % entries, h | ENTRY_COPIED);
+		ret = set_l2(q, s.l2_off, s.table, s.idx, h | ENTRY_COPIED);
 	if (ret < 0) {
 		unalloc_cluster(q);
 		return ret;
 	}
 	/* What it replaced: a compressed cluster, or a cluster shared with another table. */
-	if (kind == QCOW2_COMPRESSED || host)
-		free_entry(q, entry);
+	if (s.kind == QCOW2_COMPRESSED || s.host)
+		free_entry(q, s.entry);
 	return 0;
 }
 
@@ -725,8 +736,8 @@ int qcow2_zero(struct qcow2 *q, uint64_t off, uint64_t len, enum qcow2_zero_mode
 			return mode == QCOW2_DISCARD ? 0 : -EOPNOTSUPP;
 	}
 	for (uint64_t c = off >> q->cluster_bits; c << q->cluster_bits < off + len; c++) {
-		uint64_t *table, l2_off, entry, next, host;
-		enum qcow2_kind kind;
+		struct slot s;
+		uint64_t next;
 		bool can_free = q->nr_frees < MAX_FREES;
 
 		if (!can_free && q->version < 3)
@@ -737,21 +748,17 @@ int qcow2_zero(struct qcow2 *q, uint64_t off, uint64_t len, enum qcow2_zero_mode
 			c = (c / entries + 1) * entries - 1;
 			continue;
 		}
-		ret = l2_for_write(q, c / entries, &table, &l2_off);
+		ret = slot_for_write(q, c, &s);
 		if (ret < 0)
 			return ret;
-		entry = be64toh(table[c % entries]);
-		ret = qcow2_classify(q, entry, &kind, &host);
-		if (ret < 0)
-			return ret;
-		next = zeroed_entry(entry, kind, host, mode, backing, can_free);
-		if (next == entry)
+		next = zeroed_entry(s.entry, s.kind, s.host, mode, backing, can_free);
+		if (next == s.entry)
 			continue;
-		ret = set_l2(q, l2_off, table, c % entries, next);
+		ret = set_l2(q, s.l2_off, s.table, s.idx, next);
 		if (ret < 0)
 			return ret;
-		if ((next & ENTRY_OFFSET_MASK) != host || kind == QCOW2_COMPRESSED)
-			free_entry(q, entry);
+		if ((next & ENTRY_OFFSET_MASK) != s.host || s.kind == QCOW2_COMPRESSED)
+			free_entry(q, s.entry);
 	}
 	return 0;
 }
@@ -805,9 +812,12 @@ static int count_all(struct qcow2 *q, struct tally *t)
 
 		if (!l2)
 			continue;
-		if (l2 % q->cluster_size || l2 < q->cluster_size)
-			return qcow2_corrupt(q, "L2 table at 0x%llx is misaligned or in the header",
-					     (unsigned long long)l2);
+		if (!qcow2_table_ok(q, l2))
+			return qcow2_corrupt(
+				q,
+				"L2 table at 0x%llx is misaligned, in the header or past "
+				"the end of the file",
+				(unsigned long long)l2);
 		ret = count_refs(q, t, l2, q->cluster_size);
 		if (ret == 0)
 			ret = qcow2_cache_get(q, &q->l2, l2, &table);
@@ -817,11 +827,10 @@ static int count_all(struct qcow2 *q, struct tally *t)
 
 			ret = qcow2_classify(q, e, &kind, &host);
 			if (ret == 0 && kind == QCOW2_COMPRESSED) {
-				unsigned int x = 62 - (q->cluster_bits - 8);
-				uint64_t start = (e & ((1ULL << x) - 1)) & ~511ULL;
-				uint64_t sectors = ((e & ((1ULL << 62) - 1)) >> x) + 1;
+				uint64_t start, len;
 
-				ret = count_refs(q, t, start, sectors * 512);
+				qcow2_compressed_span(q, e, &start, &len);
+				ret = count_refs(q, t, start, len);
 			} else if (ret == 0 && host) {
 				ret = count_refs(q, t, host, q->cluster_size);
 			}
