@@ -39,6 +39,18 @@ wait_for_text() {
 	return 1
 }
 
+# host_end TAP: waits (30 s at most) for ember to create TAP, then gives the
+# host's end of the link-local test network 169.254.0.1/16 and brings it up
+host_end() {
+	n=0
+	until ip link show "$1" >/dev/null 2>&1 || [ $n -ge 300 ]; do
+		sleep 0.1
+		n=$((n + 1))
+	done
+	ip addr add 169.254.0.1/16 dev "$1"
+	ip link set "$1" up
+}
+
 finish() {
 	if [ "$failures" -eq 0 ]; then echo "all checks passed"; exit 0; fi
 	echo "$failures check(s) failed"
