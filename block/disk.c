@@ -29,6 +29,8 @@
 #define DISK_MAP_MAX (1ULL << 30)
 /* WRITE_ZEROES by hand writes at most this much per system call. */
 #define DISK_ZERO_CHUNK (1024 * 1024)
+/* Where the qcow2 magic would be: the bytes of a probed raw disk its guard checks. */
+#define DISK_GUARD_BYTES 4
 
 enum disk_stage {
 	STAGE_NOP,
@@ -344,6 +346,11 @@ unsigned int disk_inflight(const struct disk *d)
 	return d->inflight;
 }
 
+void disk_test_guard_hook(struct disk *d, void (*hook)(struct disk *d, struct disk_req *req))
+{
+	d->guard_hook = hook;
+}
+
 void disk_test_inject(struct disk *d, unsigned int ops, unsigned int count, int result)
 {
 	d->inject.ops = ops;
@@ -508,6 +515,17 @@ static void io_prepare_rw(struct disk *d, struct disk_io *io)
 	} else {
 		io->piov = io->iov + io->idx;
 		io->piovcnt = io->iovcnt - io->idx;
+		/*
+		 * The guard's private head can make a request one iovec more
+		 * than a system call takes (IOV_MAX): the rest follows, as
+		 * after a short transfer.
+		 */
+		if (io->piovcnt > DISK_MAX_IOV) {
+			io->piovcnt = DISK_MAX_IOV;
+			rem = 0;
+			for (unsigned int i = 0; i < io->piovcnt; i++)
+				rem += io->piov[i].iov_len;
+		}
 	}
 	io_uncut(io);
 	if (d->nr_layers && io->stage == STAGE_RW) {
@@ -591,8 +609,10 @@ static void io_release(struct disk *d, struct disk_io *io)
 	if (io->iov != io->iov_inline)
 		free(io->iov);
 	free(io->bounce);
+	free(io->head);
 	io->iov = NULL;
 	io->bounce = NULL;
+	io->head = NULL;
 	io->req = NULL;
 	io->next = d->free_ios;
 	d->free_ios = io;
@@ -754,19 +774,103 @@ static int iov_total(const struct iovec *iov, unsigned int cnt, uint64_t *total)
 	return 0;
 }
 
-static int io_setup_rw(struct disk *d, struct disk_io *io, const struct disk_req *req)
+/*
+ * Whether the write of `head` (n bytes at offset `off`, before
+ * DISK_GUARD_BYTES) to a raw disk whose format was probed would give it the
+ * qcow2 magic, so that the next probe would read it as qcow2 (with a backing
+ * file of the guest's choosing).
+ */
+static bool would_look_like_qcow2(struct disk *d, uint64_t off, const uint8_t *head, size_t n)
 {
+	uint8_t magic[DISK_GUARD_BYTES] = { 0 };
+	ssize_t r;
+
+	do
+		r = pread(d->fd_cached, magic, sizeof(magic), 0);
+	while (r < 0 && errno == EINTR);
+	for (size_t k = 0; k < n && off + k < sizeof(magic); k++)
+		magic[off + k] = head[k];
+	if (!qcow2_probe(magic, sizeof(magic)))
+		return false;
+	log_warn("a guest write to the start of a raw disk opened without format= would make it "
+		 "look like qcow2: refused");
+	return true;
+}
+
+/*
+ * A write to the first bytes of a probed raw disk. The guest may change its
+ * buffers while the write is in flight (another vCPU), and the kernel reads
+ * them when it gets to it: so what the write puts in the first sector is
+ * copied once into io->head, checked there, and written from there. The
+ * rest of the write comes from the guest's buffers as usual. io->iov has
+ * room for one more entry than it holds.
+ */
+static int io_guard_head(struct disk *d, struct disk_io *io, struct disk_req *req)
+{
+	size_t n = io->len < DISK_SECTOR - io->off ? (size_t)io->len : DISK_SECTOR - io->off;
+	size_t left = n, in = 0;
+	unsigned int j = 0;
+	uint8_t *p;
+	void *h;
+
+	if (posix_memalign(&h, DISK_BOUNCE_ALIGN, DISK_SECTOR))
+		return -ENOMEM;
+	io->head = h;
+	/* The iovecs hold io->len >= n bytes: j stays below iovcnt while bytes are left. */
+	for (p = h; left; j++) {
+		size_t l = io->iov[j].iov_len, c = l < left ? l : left;
+
+		memcpy(p, io->iov[j].iov_base, c);
+		p += c;
+		left -= c;
+		if (c < l) {
+			in = c;
+			break;
+		}
+	}
+	if (would_look_like_qcow2(d, io->off, h, n))
+		return -EPERM;
+	if (d->guard_hook)
+		d->guard_hook(d, req);
+	/* The head's bytes leave the iovecs: `in` of iov[j]'s, all before it. */
+	if (j < io->iovcnt) {
+		io->iov[j].iov_base = (uint8_t *)io->iov[j].iov_base + in;
+		io->iov[j].iov_len -= in;
+	}
+	memmove(io->iov + 1, io->iov + j, sizeof(*io->iov) * (io->iovcnt - j));
+	io->iov[0] = (struct iovec){ h, n };
+	io->iovcnt = 1 + io->iovcnt - j;
+	return 0;
+}
+
+static int io_setup_rw(struct disk *d, struct disk_io *io, struct disk_req *req)
+{
+	bool guard = req->op == DISK_WRITE && d->probed_raw && io->off < DISK_GUARD_BYTES;
+	/* The guard's private head may split the first iovec in two. */
+	unsigned int room = req->iovcnt + (guard ? 1 : 0);
+	int ret;
+
 	io->iovcnt = req->iovcnt;
 	io->idx = 0;
-	if (req->iovcnt <= DISK_IO_INLINE_IOV) {
+	if (room <= DISK_IO_INLINE_IOV) {
 		io->iov = io->iov_inline;
 	} else {
-		io->iov = malloc(sizeof(*io->iov) * req->iovcnt);
+		io->iov = malloc(sizeof(*io->iov) * room);
 		if (!io->iov)
 			return -ENOMEM;
 	}
 	memcpy(io->iov, req->iov, sizeof(*io->iov) * req->iovcnt);
 	io->write = req->op == DISK_WRITE;
+	if (guard) {
+		ret = io_guard_head(d, io, req);
+		if (ret) {
+			if (io->iov != io->iov_inline)
+				free(io->iov);
+			free(io->head);
+			io->head = NULL;
+			return ret;
+		}
+	}
 	if (d->direct && io->off % DISK_DIO_ALIGN == 0 && io->len % DISK_DIO_ALIGN == 0 &&
 	    !dio_aligned(io->off, io->iov, io->iovcnt)) {
 		/*
@@ -784,33 +888,6 @@ static int io_setup_rw(struct disk *d, struct disk_io *io, const struct disk_req
 		}
 	}
 	return 0;
-}
-
-/*
- * Whether a write at the start of a raw disk whose format was probed would
- * give it the qcow2 magic, so that the next probe would read it as qcow2
- * (with a backing file of the guest's choosing).
- */
-static bool would_look_like_qcow2(struct disk *d, const struct disk_req *req)
-{
-	uint8_t head[4] = { 0 };
-	uint64_t at = req->offset;
-	ssize_t r;
-
-	do
-		r = pread(d->fd_cached, head, sizeof(head), 0);
-	while (r < 0 && errno == EINTR);
-	for (unsigned int i = 0; i < req->iovcnt && at < sizeof(head); i++) {
-		const uint8_t *b = req->iov[i].iov_base;
-
-		for (size_t k = 0; k < req->iov[i].iov_len && at < sizeof(head); k++)
-			head[at++] = b[k];
-	}
-	if (!qcow2_probe(head, sizeof(head)))
-		return false;
-	log_warn("a guest write to the start of a raw disk opened without format= would make it "
-		 "look like qcow2: refused");
-	return true;
 }
 
 int disk_submit(struct disk *d, struct disk_req *req)
@@ -852,9 +929,6 @@ int disk_submit(struct disk *d, struct disk_req *req)
 		return -EINVAL;
 	if (writes && d->readonly)
 		return -EROFS;
-	if (req->op == DISK_WRITE && d->probed_raw && req->offset < 4 && len &&
-	    would_look_like_qcow2(d, req))
-		return -EPERM;
 	if (!d->free_ios)
 		return -EBUSY;
 	/* Nothing in flight can touch a freed qcow2 cluster now: let its refcount drop. */
@@ -884,6 +958,7 @@ int disk_submit(struct disk *d, struct disk_req *req)
 	io->iov = NULL;
 	io->iovcnt = 0;
 	io->bounce = NULL;
+	io->head = NULL;
 	io->cut_idx = -1;
 	io->cut_len = 0;
 	io->nop_result = d->flush_failed && req->op == DISK_FLUSH ? -EIO : 0;

@@ -105,12 +105,16 @@ const char *disk_engine_name(const struct disk *d);
  * -EBUSY when DISK_MAX_INFLIGHT requests are in flight, -EROFS for a write
  * to a read-only disk, -EINVAL for a malformed request (range past the end
  * of the disk or overflowing, bad iovcnt, iovec lengths overflowing when
- * summed, no done callback), -ENOMEM when a READ or WRITE with more than a
- * few iovecs can't get memory for the engine's copy of them. A refused
- * request's done is never called. An accepted READ or WRITE has req->len
- * set to the iovecs' total. Requests may have any byte offset and length;
- * with O_DIRECT (cache=none/directsync), those it can't take as they are
- * go through an aligned bounce buffer or the page cache.
+ * summed, no done callback), -EPERM for a write that would give a raw
+ * disk opened without a format the qcow2 magic, -ENOMEM when a READ or
+ * WRITE with more than a few iovecs can't get memory for the engine's copy
+ * of them, or a write to such a disk's first sector for its private copy of
+ * that sector (checked and written from there, so the guest cannot change
+ * it in between). A refused request's done is never called. An accepted
+ * READ or WRITE has req->len set to the iovecs' total. Requests may have
+ * any byte offset and length; with O_DIRECT (cache=none/directsync), those
+ * it can't take as they are go through an aligned bounce buffer or the
+ * page cache.
  */
 int disk_submit(struct disk *d, struct disk_req *req);
 

@@ -60,6 +60,11 @@ struct disk_io {
 	unsigned int iovcnt;
 	unsigned int idx;
 	void *bounce; /* aligned copy of the data when O_DIRECT can't take the caller's buffers */
+	/*
+	 * A write to the start of a probed raw disk: what it puts in the first
+	 * sector, copied once, checked, and written from here (iov[0]).
+	 */
+	uint8_t *head;
 	struct iovec one;
 	struct iovec iov_inline[DISK_IO_INLINE_IOV];
 	/* A primitive covering only part of the iovecs shortened iov[cut_idx] by cut_len. */
@@ -133,6 +138,8 @@ struct disk {
 	uint8_t *cow; /* qcow2: one cluster, for allocating writes */
 	/* The format was probed as raw: a guest write must not make it look like qcow2. */
 	bool probed_raw;
+	/* Test hook: runs when the probed-raw guard has let a write through. */
+	void (*guard_hook)(struct disk *d, struct disk_req *req);
 	struct disk_io *free_ios;
 	struct disk_io ios[DISK_MAX_INFLIGHT];
 };
@@ -193,5 +200,11 @@ void disk_clear_signal(int efd);
  * replaces what is left of the previous one.
  */
 void disk_test_inject(struct disk *d, unsigned int ops, unsigned int count, int result);
+/*
+ * Calls `hook` each time the guard of a probed raw disk lets a write to its
+ * first bytes through, before the write is started: a test's stand-in for
+ * a vCPU changing the buffer meanwhile. NULL removes it.
+ */
+void disk_test_guard_hook(struct disk *d, void (*hook)(struct disk *d, struct disk_req *req));
 
 #endif

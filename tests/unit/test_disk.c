@@ -1176,6 +1176,130 @@ START_TEST(test_direct)
 }
 END_TEST
 
+/* ---- the guard of a probed raw disk ---- */
+
+static const uint8_t qcow2_magic[4] = { 'Q', 'F', 'I', 0xfb };
+static int guard_calls;
+
+/* A second vCPU at work: once the guard has passed a write, its buffer starts like qcow2. */
+static void flip_to_magic(struct disk *d, struct disk_req *req)
+{
+	unsigned int at = 0;
+
+	(void)d;
+	for (unsigned int i = 0; i < req->iovcnt && at < sizeof(qcow2_magic); i++) {
+		uint8_t *b = req->iov[i].iov_base;
+
+		for (size_t k = 0; k < req->iov[i].iov_len && at < sizeof(qcow2_magic); k++)
+			b[k] = qcow2_magic[at++];
+	}
+	guard_calls++;
+}
+
+static int open_probed(struct fx *f, struct disk **d, enum disk_cache cache, char *err,
+		       size_t err_len)
+{
+	struct disk_config cfg = {
+		.path = f->path,
+		.format = DISK_FORMAT_PROBE,
+		.cache = cache,
+		.aio = f->aio,
+	};
+
+	return disk_open(d, &cfg, err, err_len);
+}
+
+/*
+ * Writes `len` bytes to sector 0 through `iov` (over src) while the buffer
+ * turns into the qcow2 magic after the guard: the file gets the bytes the
+ * guard saw, never the magic.
+ */
+static void guarded_write(struct fx *f, struct disk *d, const struct iovec *iov, unsigned int cnt,
+			  uint8_t *src, size_t len, unsigned int seed)
+{
+	uint8_t *want = malloc(len);
+	uint8_t head[4];
+
+	ck_assert_ptr_nonnull(want);
+	pattern(src, len, seed);
+	memcpy(want, src, len);
+	guard_calls = 0;
+	ck_assert_int_eq(run_rw(d, DISK_WRITE, 0, iov, cnt), 0);
+	ck_assert_int_eq(guard_calls, 1);
+	/* The vCPU did change the buffer. */
+	ck_assert_mem_eq(src, qcow2_magic, sizeof(qcow2_magic));
+	file_read(f->path, 0, head, sizeof(head));
+	ck_assert_msg(memcmp(head, qcow2_magic, sizeof(head)) != 0,
+		      "the disk now starts with the qcow2 magic");
+	file_expect(f->path, 0, want, len);
+	free(want);
+}
+
+static void guard_case(struct fx *f, enum disk_cache cache)
+{
+	const size_t len = 1024 + (DISK_MAX_IOV - 1) * 512;
+	struct iovec *iov = calloc(DISK_MAX_IOV, sizeof(*iov));
+	uint8_t *buf = NULL;
+	struct disk *d = NULL;
+	char err[512] = "";
+	unsigned int n;
+	int ret;
+
+	ck_assert_ptr_nonnull(iov);
+	ck_assert_int_eq(posix_memalign((void **)&buf, 4096, len + 4096), 0);
+	ret = open_probed(f, &d, cache, err, sizeof(err));
+	if (ret == -EINVAL && cache == DISK_CACHE_NONE && strstr(err, "O_DIRECT")) {
+		printf("%s: O_DIRECT refused here, cache=none not tested\n", f->engine);
+		goto out;
+	}
+	ck_assert_msg(ret == 0, "disk_open: %d: %s", ret, err);
+	disk_test_guard_hook(d, flip_to_magic);
+
+	/* One buffer, aligned (O_DIRECT takes it as it is) and not (a bounce buffer). */
+	for (size_t odd = 0; odd < 2; odd++) {
+		iov[0] = (struct iovec){ buf + odd, 4096 };
+		guarded_write(f, d, iov, 1, buf + odd, 4096, 1 + (unsigned int)odd);
+	}
+	/* The magic spread over several buffers, one of them empty. */
+	iov[0] = (struct iovec){ buf + 1, 2 };
+	iov[1] = (struct iovec){ buf + 3, 0 };
+	iov[2] = (struct iovec){ buf + 3, 1 };
+	iov[3] = (struct iovec){ buf + 4, 1000 };
+	iov[4] = (struct iovec){ buf + 1004, 8192 - 1003 };
+	n = 5;
+	guarded_write(f, d, iov, n, buf + 1, 8192, 3);
+	/* As many buffers as a request may have, the first longer than a sector. */
+	iov[0] = (struct iovec){ buf, 1024 };
+	for (unsigned int i = 1; i < DISK_MAX_IOV; i++)
+		iov[i] = (struct iovec){ buf + 1024 + (i - 1) * 512, 512 };
+	guarded_write(f, d, iov, DISK_MAX_IOV, buf, len, 4);
+
+	/* A write that is the magic is still refused, and the hook never runs. */
+	memcpy(buf, qcow2_magic, sizeof(qcow2_magic));
+	guard_calls = 0;
+	ck_assert_int_eq(submit(d, &(struct disk_req){ .op = DISK_WRITE,
+						       .iov = &(struct iovec){ buf, 512 },
+						       .iovcnt = 1,
+						       .done = rec_done }),
+			 -EPERM);
+	ck_assert_int_eq(guard_calls, 0);
+	ck_assert_int_eq(disk_close(d), 0);
+out:
+	free(buf);
+	free(iov);
+}
+
+START_TEST(test_guard_race)
+{
+	struct fx f;
+
+	fx_init(&f, _i, 1024 * 1024);
+	guard_case(&f, DISK_CACHE_WRITEBACK);
+	guard_case(&f, DISK_CACHE_NONE);
+	fx_fini(&f);
+}
+END_TEST
+
 /* ---- falling back from io_uring ---- */
 
 #ifdef __NR_io_uring_setup
@@ -1299,6 +1423,7 @@ static Suite *disk_suite(void)
 #ifdef __NR_io_uring_setup
 	tcase_add_test(tc, test_uring_fallback);
 #endif
+	tcase_add_loop_test(tc, test_guard_race, first, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }
