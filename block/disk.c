@@ -29,6 +29,9 @@
 #define DISK_MAP_MAX (1ULL << 30)
 /* WRITE_ZEROES by hand writes at most this much per system call. */
 #define DISK_ZERO_CHUNK (1024 * 1024)
+/* What a guest can make a disk log: at most this many lines per interval. */
+#define DISK_LOG_INTERVAL_NS (5 * 1000000000ULL)
+#define DISK_LOG_BURST 5
 /* Where the qcow2 magic would be: the bytes of a probed raw disk its guard checks. */
 #define DISK_GUARD_BYTES 4
 
@@ -235,6 +238,13 @@ int disk_open(struct disk **out, const struct disk_config *cfg, char *err, size_
 	d->fd = -1;
 	d->fd_cached = -1;
 	d->efd = -1;
+	ratelimit_init(&d->rl, DISK_LOG_INTERVAL_NS, DISK_LOG_BURST);
+	d->path = strdup(cfg->path);
+	if (!d->path) {
+		log_errbuf(err, err_len, "%s: out of memory", cfg->path);
+		ret = -ENOMEM;
+		goto fail;
+	}
 	d->readonly = cfg->readonly;
 	d->cache = cfg->cache;
 	d->direct = cfg->cache == DISK_CACHE_NONE || cfg->cache == DISK_CACHE_DIRECTSYNC;
@@ -317,6 +327,8 @@ int disk_close(struct disk *d)
 	if (d->fd >= 0)
 		close(d->fd); /* releases the OFD lock */
 	free(d->zeroes);
+	free(d->path);
+	ratelimit_destroy(&d->rl);
 	free(d);
 	return ret;
 }
@@ -792,8 +804,10 @@ static bool would_look_like_qcow2(struct disk *d, uint64_t off, const uint8_t *h
 		magic[off + k] = head[k];
 	if (!qcow2_probe(magic, sizeof(magic)))
 		return false;
-	log_warn("a guest write to the start of a raw disk opened without format= would make it "
-		 "look like qcow2: refused");
+	log_limited(&d->rl, LOG_LVL_WARN,
+		    "%s: a guest write to the start of a raw disk opened without format= would "
+		    "make it look like qcow2: refused",
+		    d->path);
 	return true;
 }
 

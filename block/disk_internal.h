@@ -16,6 +16,7 @@
 
 #include "block/disk.h"
 #include "block/qcow2.h"
+#include "core/log.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -138,6 +139,9 @@ struct disk {
 	uint8_t *cow; /* qcow2: one cluster, for allocating writes */
 	/* The format was probed as raw: a guest write must not make it look like qcow2. */
 	bool probed_raw;
+	char *path;
+	/* For what a guest can make the disk log. */
+	struct ratelimit rl;
 	/* Test hook: runs when the probed-raw guard has let a write through. */
 	void (*guard_hook)(struct disk *d, struct disk_req *req);
 	struct disk_io *free_ios;

@@ -21,6 +21,7 @@
 
 #include "block/disk.h"
 #include "block/disk_internal.h"
+#include "core/log.h"
 #include "tests/unit/unit.h"
 
 /* Set in main() before the tests fork; the io_uring runs skip where it is missing. */
@@ -1300,6 +1301,89 @@ START_TEST(test_guard_race)
 }
 END_TEST
 
+/* ---- what the disk logs ---- */
+
+/* Sends stderr to a file in dir until capture_end(), which returns what was written. */
+struct capture {
+	int saved;
+	char path[320];
+};
+
+static void capture_start(struct capture *c, const char *dir)
+{
+	int fd;
+
+	snprintf(c->path, sizeof(c->path), "%s/stderr.log", dir);
+	fd = open(c->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	fflush(stderr);
+	c->saved = dup(STDERR_FILENO);
+	ck_assert_int_ge(c->saved, 0);
+	ck_assert_int_ge(dup2(fd, STDERR_FILENO), 0);
+	close(fd);
+}
+
+static char *capture_end(struct capture *c)
+{
+	struct stat st;
+	char *out;
+
+	fflush(stderr);
+	ck_assert_int_ge(dup2(c->saved, STDERR_FILENO), 0);
+	close(c->saved);
+	ck_assert_int_eq(stat(c->path, &st), 0);
+	out = calloc(1, (size_t)st.st_size + 1);
+	ck_assert_ptr_nonnull(out);
+	file_read(c->path, 0, out, (size_t)st.st_size);
+	unlink(c->path);
+	return out;
+}
+
+static unsigned int count_lines(const char *out, const char *with)
+{
+	unsigned int n = 0;
+
+	for (const char *p = out; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t l = nl ? (size_t)(nl - p) : strlen(p);
+
+		if (memmem(p, l, with, strlen(with)))
+			n++;
+		p += l + (nl ? 1 : 0);
+	}
+	return n;
+}
+
+/* A guest retrying a refused write as fast as it can: a few log lines, not one each. */
+START_TEST(test_guard_log_bounded)
+{
+	uint8_t buf[512] = { 0 };
+	struct iovec iov = { buf, sizeof(buf) };
+	struct disk_req req = { .op = DISK_WRITE, .iov = &iov, .iovcnt = 1 };
+	struct capture c;
+	struct fx f;
+	struct disk *d = NULL;
+	char err[512] = "";
+	unsigned int lines;
+	char *out;
+
+	fx_init(&f, _i, 65536);
+	capture_start(&c, f.dir);
+	ck_assert_int_eq(open_probed(&f, &d, DISK_CACHE_WRITEBACK, err, sizeof(err)), 0);
+	memcpy(buf, qcow2_magic, sizeof(qcow2_magic));
+	for (int i = 0; i < 2000; i++)
+		expect_refused(d, &req, -EPERM);
+	disk_close(d);
+	out = capture_end(&c);
+	lines = count_lines(out, "look like qcow2");
+	/* At least one says so; a window's burst, or two if the loop crossed windows. */
+	ck_assert_msg(lines >= 1 && lines <= 10, "%u lines:\n%.2000s", lines, out);
+	ck_assert_msg(strstr(out, f.path) != NULL, "the disk is not named:\n%.2000s", out);
+	free(out);
+	fx_fini(&f);
+}
+END_TEST
+
 /* ---- falling back from io_uring ---- */
 
 #ifdef __NR_io_uring_setup
@@ -1424,6 +1508,7 @@ static Suite *disk_suite(void)
 	tcase_add_test(tc, test_uring_fallback);
 #endif
 	tcase_add_loop_test(tc, test_guard_race, first, 2);
+	tcase_add_loop_test(tc, test_guard_log_bounded, first, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }
