@@ -93,31 +93,62 @@ static int disk_type_size(int fd, const char *path, uint64_t *size, char *err, s
 	return -EINVAL;
 }
 
-/*
- * Opens `path` without blocking on a FIFO or a device that waits for a
- * carrier (the type is checked afterwards), then clears O_NONBLOCK.
- */
-static int disk_open_fd(const char *path, int flags)
+int disk_open_image(const char *path, int flags, const char **why)
 {
-	int fd = open(path, flags | O_NONBLOCK);
-	int fl;
+	struct stat before, st;
+	int fd, fl;
 
+	*why = NULL;
+	if (stat(path, &before) < 0)
+		return -errno;
+	if (S_ISDIR(before.st_mode)) {
+		*why = "is a directory, not a regular file or block device";
+		return -EISDIR;
+	}
+	if (!S_ISREG(before.st_mode) && !S_ISBLK(before.st_mode)) {
+		*why = "not a regular file or block device";
+		return -EINVAL;
+	}
+	/* Should it have been swapped for a FIFO since: the open does not wait for a writer. */
+	fd = open(path, flags | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &st) < 0) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	if (st.st_dev != before.st_dev || st.st_ino != before.st_ino ||
+	    (st.st_mode & S_IFMT) != (before.st_mode & S_IFMT)) {
+		close(fd);
+		*why = "was replaced while it was being opened";
+		return -ESTALE;
+	}
+	/* With O_NONBLOCK, io_uring may answer EAGAIN rather than wait for the disk. */
 	fl = fcntl(fd, F_GETFL);
-	if (fl >= 0)
-		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
 	return fd;
 }
 
 static int disk_open_file(struct disk *d, const char *path, int flags, char *err, size_t err_len)
 {
-	int fd = disk_open_fd(path, flags | (d->direct ? O_DIRECT : 0));
+	const char *why;
+	int fd = disk_open_image(path, flags | (d->direct ? O_DIRECT : 0), &why);
 	int ret;
 
+	if (why) {
+		log_errbuf(err, err_len, "%s: %s", path, why);
+		return fd;
+	}
 	if (fd == -EINVAL && d->direct) {
 		/* Tell "the filesystem refuses O_DIRECT" from the file being wrong. */
-		fd = disk_open_fd(path, flags);
+		fd = disk_open_image(path, flags, &why);
 		if (fd >= 0) {
 			ret = disk_type_size(fd, path, &d->size, err, err_len);
 			close(fd);
@@ -130,13 +161,8 @@ static int disk_open_file(struct disk *d, const char *path, int flags, char *err
 			return -EINVAL;
 		}
 	}
-	if (fd == -EISDIR) {
-		log_errbuf(err, err_len, "%s: is a directory, not a regular file or block device",
-			   path);
-		return fd;
-	}
 	if (fd < 0) {
-		log_errbuf(err, err_len, "%s: %s", path, strerror(-fd));
+		log_errbuf(err, err_len, "%s: %s", path, why ? why : strerror(-fd));
 		return fd;
 	}
 	d->fd = fd;
@@ -175,10 +201,11 @@ static int disk_lock(struct disk *d, const char *path, char *err, size_t err_len
 static int disk_open_cached(struct disk *d, const char *path, int flags, char *err, size_t err_len)
 {
 	struct stat a, b;
-	int fd = disk_open_fd(path, flags);
+	const char *why;
+	int fd = disk_open_image(path, flags, &why);
 
 	if (fd < 0) {
-		log_errbuf(err, err_len, "%s: %s", path, strerror(-fd));
+		log_errbuf(err, err_len, "%s: %s", path, why ? why : strerror(-fd));
 		return fd;
 	}
 	if (fstat(d->fd, &a) < 0 || fstat(fd, &b) < 0 || a.st_dev != b.st_dev ||

@@ -83,7 +83,11 @@ struct disk;
  * otherwise) and starts its engine. Returns 0, or a negative errno with a
  * one-line message in `err` naming the file and the problem (missing, not a
  * regular file or block device, locked by another process, O_DIRECT
- * refused by its filesystem, ...).
+ * refused by its filesystem, ...). The image and every backing file are
+ * looked at before they are opened: anything but a regular file or a block
+ * device (a FIFO, a character device) is refused unopened. Logs (at info)
+ * one line per file opened: the image's format, and which image names which
+ * backing file.
  */
 int disk_open(struct disk **out, const struct disk_config *cfg, char *err, size_t err_len);
 /*

@@ -87,6 +87,7 @@ static int open_backing(struct disk *d, unsigned int i, const char *name, const 
 	struct disk_layer *l = &d->layers[i], *up = &d->layers[i - 1];
 	struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
 	struct stat st, other;
+	const char *why;
 	bool qcow2;
 	int ret;
 
@@ -106,22 +107,26 @@ static int open_backing(struct disk *d, unsigned int i, const char *name, const 
 	l->path = backing_path(up->path, name);
 	if (!l->path)
 		return -ENOMEM;
-	l->fd = open(l->path, O_RDONLY | O_CLOEXEC);
-	if (l->fd < 0) {
+	/* An image from anywhere may name any host file: look at it before opening it. */
+	ret = disk_open_image(l->path, O_RDONLY | O_CLOEXEC, &why);
+	if (ret < 0) {
+		log_errbuf(err, err_len, "%s: backing file %s: %s", up->path, l->path,
+			   why ? why : strerror(-ret));
+		return ret;
+	}
+	l->fd = ret;
+	if (fstat(l->fd, &st) < 0) {
 		ret = -errno;
 		log_errbuf(err, err_len, "%s: backing file %s: %s", up->path, l->path,
 			   strerror(-ret));
 		return ret;
 	}
-	if (fstat(l->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		log_errbuf(err, err_len, "%s: backing file %s is not a regular file", up->path,
-			   l->path);
-		return -EINVAL;
-	}
 	/* A chain that comes back to one of its images would never end. */
 	for (unsigned int j = 0; j < i; j++) {
-		if (fstat(d->layers[j].fd, &other) == 0 && other.st_dev == st.st_dev &&
-		    other.st_ino == st.st_ino) {
+		if (fstat(d->layers[j].fd, &other) == 0 &&
+		    ((other.st_dev == st.st_dev && other.st_ino == st.st_ino) ||
+		     (S_ISBLK(st.st_mode) && S_ISBLK(other.st_mode) &&
+		      other.st_rdev == st.st_rdev))) {
 			log_errbuf(err, err_len, "%s: its backing chain loops back to %s",
 				   d->layers[0].path, d->layers[j].path);
 			return -EINVAL;
@@ -151,7 +156,12 @@ static int open_backing(struct disk *d, unsigned int i, const char *name, const 
 		}
 		qcow2 = ret;
 	}
-	return open_layer(d, i, qcow2, err, err_len);
+	ret = open_layer(d, i, qcow2, err, err_len);
+	/* What a downloaded image pulls in, for whoever wants to know. */
+	if (ret == 0)
+		log_info("%s: backing file %s (%s%s)", up->path, l->path, qcow2 ? "qcow2" : "raw",
+			 fmt ? "" : ", probed");
+	return ret;
 }
 
 int disk_chain_open(struct disk *d, const char *path, enum disk_format format, char *err,
@@ -184,6 +194,9 @@ int disk_chain_open(struct disk *d, const char *path, enum disk_format format, c
 			d->probed_raw = true;
 		}
 	}
+	log_info("%s: %s image%s, %s", path, qcow2 ? "qcow2" : "raw",
+		 format == DISK_FORMAT_PROBE ? " (probed)" : "",
+		 d->readonly ? "read-only" : "read-write");
 	if (!qcow2)
 		return 0;
 	d->nr_layers = 1;

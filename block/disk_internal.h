@@ -149,6 +149,17 @@ struct disk {
 };
 
 /*
+ * Opens a disk image or a backing file without ever opening anything but a
+ * regular file or a block device: reading a FIFO would hang, and opening a
+ * device node can do things by itself (a watchdog starts, a tape rewinds).
+ * The type is looked at first; the open cannot block (O_NONBLOCK, cleared
+ * once open); what was opened must be what was looked at. Returns the fd,
+ * or -errno, with *why saying what is wrong with the file when it is that
+ * (NULL: strerror() says it).
+ */
+int disk_open_image(const char *path, int flags, const char **why);
+
+/*
  * disk_chain.c: opens the image's format (probing it unless given) and its
  * backing chain, after d->fd and d->fd_cached are open and locked; sets
  * d->size. 0, or -errno with a one-line message.

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -1384,6 +1385,161 @@ START_TEST(test_guard_log_bounded)
 }
 END_TEST
 
+/* ---- which files a disk opens ---- */
+
+static void sh_in(const char *where, const char *cmd)
+{
+	char line[1024];
+
+	snprintf(line, sizeof(line), "cd '%s' && { %s; } >/dev/null 2>&1", where, cmd);
+	ck_assert_msg(system(line) == 0, "%s", cmd);
+}
+
+/*
+ * qemu-img always records a backing file's format now: turn that header
+ * extension into one readers skip, so that the backing file's format is
+ * probed.
+ */
+static void forget_backing_format(const char *dir, const char *name)
+{
+	static const uint8_t ext[4] = { 0xe2, 0x79, 0x2a, 0xca };
+	static const uint8_t other[4] = { 0x0e, 0xb0, 0x00, 0x01 };
+	char path[320];
+	uint8_t head[4096];
+	size_t at;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	file_read(path, 0, head, sizeof(head));
+	for (at = 72; at + 4 <= sizeof(head); at += 8) {
+		if (memcmp(head + at, ext, 4) == 0)
+			break;
+	}
+	ck_assert_msg(at + 4 <= sizeof(head), "%s: no backing format extension", path);
+	file_write(path, at, other, sizeof(other));
+}
+
+static int open_ro(const char *path, enum disk_format fmt, struct disk **d, char *err,
+		   size_t err_len)
+{
+	struct disk_config cfg = {
+		.path = path, .format = fmt, .readonly = true, .aio = DISK_AIO_THREADS
+	};
+
+	return disk_open(d, &cfg, err, err_len);
+}
+
+/*
+ * A FIFO or a device node named as an image or a backing file is refused
+ * without being opened: a FIFO would hang ember at start, a device's open
+ * can have effects of its own.
+ */
+START_TEST(test_special_files_refused)
+{
+	static const char *const tops[] = { "fifo-raw.qcow2", "fifo-probed.qcow2", "null-raw.qcow2",
+					    "null-probed.qcow2" };
+	char dir[256], path[320], fifo[320], msg[1024], err[512];
+	struct inotify_event ev;
+	struct disk *d;
+	int ifd;
+
+	snprintf(dir, sizeof(dir), "%s/ember-special-XXXXXX", tmp_base());
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	sh_in(dir, "qemu-img create -q -f qcow2 -u -b fifo -F raw fifo-raw.qcow2 1M && "
+		   "qemu-img create -q -f qcow2 -u -b fifo -F raw fifo-probed.qcow2 1M && "
+		   "qemu-img create -q -f qcow2 -u -b /dev/null -F raw null-raw.qcow2 1M && "
+		   "qemu-img create -q -f qcow2 -u -b /dev/null -F raw null-probed.qcow2 1M");
+	forget_backing_format(dir, "fifo-probed.qcow2");
+	forget_backing_format(dir, "null-probed.qcow2");
+	ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	ck_assert_int_ge(ifd, 0);
+	ck_assert_int_ge(inotify_add_watch(ifd, fifo, IN_OPEN | IN_ACCESS), 0);
+
+	for (unsigned int i = 0; i < 4; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, tops[i]);
+		for (enum disk_format fmt = DISK_FORMAT_PROBE; fmt <= DISK_FORMAT_QCOW2; fmt++) {
+			if (fmt == DISK_FORMAT_RAW)
+				continue;
+			d = (struct disk *)1;
+			err[0] = 0;
+			ck_assert_int_eq(open_ro(path, fmt, &d, err, sizeof(err)), -EINVAL);
+			ck_assert_ptr_null(d);
+			snprintf(msg, sizeof(msg),
+				 "%s: backing file %s: not a regular file or block device", path,
+				 i < 2 ? fifo : "/dev/null");
+			ck_assert_str_eq(err, msg);
+		}
+	}
+	/* The FIFO as the disk itself. */
+	for (enum disk_format fmt = DISK_FORMAT_PROBE; fmt <= DISK_FORMAT_QCOW2; fmt++) {
+		struct disk_config cfg = { .path = fifo, .format = fmt, .aio = DISK_AIO_THREADS };
+
+		d = (struct disk *)1;
+		ck_assert_int_eq(open_ro(fifo, fmt, &d, err, sizeof(err)), -EINVAL);
+		ck_assert_int_eq(disk_open(&d, &cfg, err, sizeof(err)), -EINVAL);
+		ck_assert_ptr_null(d);
+		snprintf(msg, sizeof(msg), "%s: not a regular file or block device", fifo);
+		ck_assert_str_eq(err, msg);
+	}
+	/* Nothing opened the FIFO, not even for a moment. */
+	ck_assert_int_eq(read(ifd, &ev, sizeof(ev)), -1);
+	ck_assert_int_eq(errno, EAGAIN);
+	close(ifd);
+	sh_in(dir, "rm -f ./*");
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
+/* One info line per image opened: the disk, then which image pulls in which backing file. */
+START_TEST(test_chain_logged)
+{
+	char dir[256], path[320], want[1024];
+	struct capture c;
+	struct disk *d;
+	char err[512] = "";
+	char *out;
+
+	snprintf(dir, sizeof(dir), "%s/ember-chainlog-XXXXXX", tmp_base());
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	sh_in(dir, "head -c 1048576 /dev/zero >base.raw && "
+		   "qemu-img create -q -f qcow2 -b base.raw -F raw mid.qcow2 && "
+		   "qemu-img create -q -f qcow2 -b mid.qcow2 -F qcow2 top.qcow2");
+	forget_backing_format(dir, "top.qcow2");
+	snprintf(path, sizeof(path), "%s/top.qcow2", dir);
+	log_set_level(LOG_LVL_INFO);
+	capture_start(&c, dir);
+	ck_assert_int_eq(open_ro(path, DISK_FORMAT_QCOW2, &d, err, sizeof(err)), 0);
+	disk_close(d);
+	out = capture_end(&c);
+	log_set_level(LOG_LVL_WARN);
+	ck_assert_msg(count_lines(out, ": info: ") == 3, "%s", out);
+	snprintf(want, sizeof(want), "ember: info: %s: qcow2 image, read-only\n", path);
+	ck_assert_msg(strstr(out, want), "no '%s' in:\n%s", want, out);
+	snprintf(want, sizeof(want), "ember: info: %s: backing file %s/mid.qcow2 (qcow2, probed)\n",
+		 path, dir);
+	ck_assert_msg(strstr(out, want), "no '%s' in:\n%s", want, out);
+	snprintf(want, sizeof(want), "ember: info: %s/mid.qcow2: backing file %s/base.raw (raw)\n",
+		 dir, dir);
+	ck_assert_msg(strstr(out, want), "no '%s' in:\n%s", want, out);
+	free(out);
+
+	/* A raw disk is one line too, and says when its format was probed. */
+	snprintf(path, sizeof(path), "%s/base.raw", dir);
+	log_set_level(LOG_LVL_INFO);
+	capture_start(&c, dir);
+	ck_assert_int_eq(open_ro(path, DISK_FORMAT_PROBE, &d, err, sizeof(err)), 0);
+	disk_close(d);
+	out = capture_end(&c);
+	log_set_level(LOG_LVL_WARN);
+	snprintf(want, sizeof(want), "ember: info: %s: raw image (probed), read-only\n", path);
+	ck_assert_msg(count_lines(out, ": info: ") == 1 && strstr(out, want), "%s", out);
+	free(out);
+	sh_in(dir, "rm -f ./*");
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 /* ---- falling back from io_uring ---- */
 
 #ifdef __NR_io_uring_setup
@@ -1509,6 +1665,12 @@ static Suite *disk_suite(void)
 #endif
 	tcase_add_loop_test(tc, test_guard_race, first, 2);
 	tcase_add_loop_test(tc, test_guard_log_bounded, first, 2);
+	suite_add_tcase(s, tc);
+	/* A hang opening a FIFO must fail the test, not stall it. */
+	tc = tcase_create("files");
+	tcase_set_timeout(tc, 15);
+	tcase_add_test(tc, test_special_files_refused);
+	tcase_add_test(tc, test_chain_logged);
 	suite_add_tcase(s, tc);
 	return s;
 }
