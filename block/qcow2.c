@@ -262,6 +262,14 @@ static int parse_header(struct qcow2 *q, char *err, size_t err_len)
 			   q->name);
 		return -EINVAL;
 	}
+	if (reft_clusters == 0) {
+		/* Every image has one; without it, nothing would count the header's cluster. */
+		log_errbuf(err, err_len,
+			   "%s: the qcow2 image has no refcount table (refcount_table_clusters is "
+			   "0)",
+			   q->name);
+		return -EINVAL;
+	}
 	if (reft_off % q->cluster_size || reft_off < q->cluster_size ||
 	    (uint64_t)reft_clusters * q->cluster_size > MAX_REFTABLE_BYTES ||
 	    !in_file(q, reft_off, (uint64_t)reft_clusters * q->cluster_size)) {

@@ -286,6 +286,21 @@ static bool no_block(const struct qcow2 *q, uint64_t j)
 	return j >= q->reft_entries || !q->reft[j];
 }
 
+/* How many refcount blocks [t, t + n + m) needs that the table lacks, m included. */
+static uint64_t blocks_needed(const struct qcow2 *q, uint64_t t, uint64_t n)
+{
+	uint64_t per = rb_entries(q), m = 0;
+
+	/* More blocks cover more clusters, which may need more blocks: until that settles. */
+	for (uint64_t prev = UINT64_MAX; prev != m;) {
+		prev = m;
+		m = 0;
+		for (uint64_t j = t / per; j <= (t + n + prev - 1) / per; j++)
+			m += no_block(q, j);
+	}
+	return m;
+}
+
 /*
  * A bigger refcount table, so that entry `need` exists. It goes past the end
  * of the file, past any cluster set aside and past `busy` (the cluster
@@ -298,30 +313,36 @@ static int grow_reftable(struct qcow2 *q, uint64_t need, uint64_t busy)
 {
 	uint64_t per = rb_entries(q), per_cl = q->cluster_size / 8;
 	uint64_t entries = q->reft_entries * 2 > need + 1 ? q->reft_entries * 2 : need + 1;
-	uint64_t n, m = 0, t, *table, old_off = q->reft_off, old_clusters = q->reft_clusters;
+	uint64_t n, m, t, *table, old_off = q->reft_off, old_clusters = q->reft_clusters;
 	uint8_t hdr[12];
 	int ret = 0;
 
-	entries = (entries + per_cl - 1) / per_cl * per_cl;
-	n = entries / per_cl;
-	if (n * q->cluster_size > MAX_REFTABLE_BYTES) {
-		log_limited(&q->rl, LOG_LVL_ERROR,
-			    "%s: the qcow2 refcount table would grow past 8 MiB; the write fails",
-			    q->name);
-		return -ENOSPC;
-	}
 	t = (q->file_size + q->cluster_size - 1) >> q->cluster_bits;
 	if (busy >= t)
 		t = busy + 1;
 	for (unsigned int k = 0; k < q->resv_end; k++)
 		if (q->resv[k] >= t)
 			t = q->resv[k] + 1;
-	/* New blocks for [t, t + n + m) where the old table has none, until that settles. */
-	for (uint64_t prev = UINT64_MAX; prev != m;) {
-		prev = m;
-		m = 0;
-		for (uint64_t j = t / per; j <= (t + n + prev - 1) / per; j++)
-			m += no_block(q, j);
+	/*
+	 * The table itself lands at cluster t, which the file's size chooses: it
+	 * needs an entry for the block that counts its own last cluster and the
+	 * blocks after it, however far past `need` that is. Each round adds at
+	 * least one entry, and the size is bounded below.
+	 */
+	for (;;) {
+		entries = (entries + per_cl - 1) / per_cl * per_cl;
+		n = entries / per_cl;
+		if (n * q->cluster_size > MAX_REFTABLE_BYTES) {
+			log_limited(&q->rl, LOG_LVL_ERROR,
+				    "%s: the qcow2 refcount table would grow past 8 MiB; the "
+				    "write fails",
+				    q->name);
+			return -ENOSPC;
+		}
+		m = blocks_needed(q, t, n);
+		if ((t + n + m - 1) / per < entries)
+			break;
+		entries = (t + n + m - 1) / per + 1;
 	}
 	table = calloc(entries, 8);
 	if (!table)

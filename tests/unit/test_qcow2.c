@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -684,6 +685,171 @@ START_TEST(probed_raw_keeps_its_format)
 }
 END_TEST
 
+/* ---- hostile images opened for writing ---- */
+
+/* Writes v at off in fd, big-endian, `bytes` (2, 4 or 8) wide. */
+static void fd_put(int fd, uint64_t off, uint64_t v, unsigned int bytes)
+{
+	uint8_t b[8];
+
+	for (unsigned int i = 0; i < bytes; i++)
+		b[i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
+	ck_assert_int_eq(pwrite(fd, b, bytes, (off_t)off), (ssize_t)bytes);
+}
+
+static uint64_t fd_get64(int fd, uint64_t off)
+{
+	uint64_t v;
+
+	ck_assert_int_eq(pread(fd, &v, 8, (off_t)off), 8);
+	return be64toh(v);
+}
+
+/*
+ * The header of a version 3 image in a new memfd of file_size bytes
+ * (sparse): clusters of 1 << bits bytes, 16-bit refcounts, the refcount
+ * table at cluster 1 (reft_clusters long), an L1 table of l1_entries
+ * entries (all 0) at cluster l1, a guest size of `size` bytes.
+ */
+static int sparse_img(unsigned int bits, uint64_t size, uint32_t reft_clusters, uint64_t l1,
+		      uint32_t l1_entries, uint64_t file_size, bool dirty)
+{
+	int fd = memfd_create("qcow2", 0);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, (off_t)file_size), 0);
+	fd_put(fd, 0, QCOW2_MAGIC, 4);
+	fd_put(fd, 4, 3, 4);
+	fd_put(fd, 20, bits, 4);
+	fd_put(fd, 24, size, 8);
+	fd_put(fd, 36, l1_entries, 4);
+	fd_put(fd, 40, l1 << bits, 8);
+	fd_put(fd, 48, 1ULL << bits, 8);
+	fd_put(fd, 56, reft_clusters, 4);
+	fd_put(fd, 72, dirty ? 1 : 0, 8);
+	fd_put(fd, 96, 4, 4);
+	fd_put(fd, 100, 104, 4);
+	return fd;
+}
+
+#define SB 9 /* 512-byte clusters: 256 refcounts per block, 64 entries per table cluster */
+#define SC(n) ((uint64_t)(n) << SB)
+
+/*
+ * The refcount table entry and refcount of every cluster of the image's
+ * refcount table: the table must count itself, however far into the file it
+ * moved.
+ */
+static void reftable_counts_itself(int fd)
+{
+	uint64_t reft = fd_get64(fd, 48);
+	uint32_t clusters;
+
+	ck_assert_int_eq(pread(fd, &clusters, 4, 56), 4);
+	clusters = be32toh(clusters);
+	for (uint64_t c = reft >> SB; c < (reft >> SB) + clusters; c++) {
+		uint64_t j = c / 256, block;
+		uint16_t rc;
+
+		ck_assert_msg(j < (uint64_t)clusters * 64,
+			      "the refcount table at 0x%llx has no entry for its cluster 0x%llx",
+			      (unsigned long long)reft, (unsigned long long)SC(c));
+		block = fd_get64(fd, reft + 8 * j);
+		ck_assert_uint_ne(block, 0);
+		ck_assert_int_eq(pread(fd, &rc, 2, (off_t)(block + 2 * (c % 256))), 2);
+		ck_assert_uint_eq(be16toh(rc), 1);
+	}
+}
+
+/* qemu-img check of the image open on fd: its exit status (0 clean, 2 corrupt, 3 leaks). */
+static int qemu_img_check_fd(int fd)
+{
+	char cmd[128];
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "qemu-img check -q /proc/self/fd/%d >/dev/null 2>&1", fd);
+	st = system(cmd);
+	ck_assert(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+/* An image without a refcount table is refused, read-only or not. */
+START_TEST(no_refcount_table_is_refused)
+{
+	struct qcow2 *q;
+	int fd = sparse_img(SB, SC(64), 0, 100, 1, 16 << 20, false);
+
+	for (unsigned int flags = 0; flags <= QCOW2_OPEN_WRITE; flags += QCOW2_OPEN_WRITE) {
+		err[0] = '\0';
+		ck_assert_int_eq(qcow2_open(&q, fd, "t.qcow2", flags, err, sizeof(err)), -EINVAL);
+		ck_assert_ptr_null(q);
+		ck_assert_msg(strstr(err, "refcount table") && strstr(err, "t.qcow2"), "%s", err);
+	}
+	close(fd);
+}
+END_TEST
+
+/*
+ * The refcount table grows to cover a cluster past what it covers, and the
+ * new table lands at the end of the file, which the image chooses: 16 MiB
+ * here, far past the entry the growth was for. Its own refcount block's
+ * entry must be in it. The table (one cluster) here counts 8 MiB through
+ * one refcount block that all its entries share, full: the first free
+ * cluster is past its reach.
+ */
+START_TEST(reftable_grows_to_the_end_of_a_sparse_file)
+{
+	uint8_t data[512], got[512];
+	struct qcow2_extent e;
+	struct qcow2 *q;
+	int fd = sparse_img(SB, SC(64), 1, 100, 1, 16 << 20, false);
+
+	for (unsigned int j = 0; j < 64; j++)
+		fd_put(fd, SC(1) + 8 * j, SC(2), 8);
+	for (unsigned int c = 0; c < 256; c++)
+		fd_put(fd, SC(2) + 2 * c, 1, 2);
+	ck_assert_msg(qcow2_open(&q, fd, "t.qcow2", QCOW2_OPEN_WRITE, err, sizeof(err)) == 0, "%s",
+		      err);
+	memset(data, 0x5c, sizeof(data));
+	ck_assert_int_eq(qcow2_write_cluster(q, 0, data), 0);
+	ck_assert_int_eq(qcow2_map(q, 0, 512, &e), 0);
+	ck_assert_int_eq(e.kind, QCOW2_DATA);
+	ck_assert_int_eq(pread(fd, got, sizeof(got), (off_t)e.host_off), (ssize_t)sizeof(got));
+	ck_assert_mem_eq(got, data, sizeof(data));
+	ck_assert_int_eq(qcow2_release(q), 0);
+	qcow2_close(q);
+	reftable_counts_itself(fd);
+	close(fd);
+}
+END_TEST
+
+/*
+ * The same growth from the repair of a dirty image, before the guest runs:
+ * its L1 table is the file's last cluster, past what the refcount table
+ * covers. Repaired and written, the image is one qemu-img finds clean.
+ */
+START_TEST(repair_grows_reftable_to_the_end_of_a_sparse_file)
+{
+	uint8_t data[512];
+	struct qcow2 *q;
+	int fd = sparse_img(SB, SC(64), 1, (16 << 20 >> SB) - 1, 1, 16 << 20, true);
+
+	ck_assert_msg(system("command -v qemu-img >/dev/null") == 0,
+		      "qemu-img is not installed (Debian's qemu-utils)");
+	fd_put(fd, SC(1), SC(2), 8);
+	ck_assert_msg(qcow2_open(&q, fd, "t.qcow2", QCOW2_OPEN_WRITE, err, sizeof(err)) == 0, "%s",
+		      err);
+	ck_assert(!qcow2_dirty(q));
+	memset(data, 0xa7, sizeof(data));
+	ck_assert_int_eq(qcow2_write_cluster(q, SC(5), data), 0);
+	ck_assert_int_eq(qcow2_release(q), 0);
+	qcow2_close(q);
+	reftable_counts_itself(fd);
+	ck_assert_int_eq(qemu_img_check_fd(fd), 0);
+	close(fd);
+}
+END_TEST
+
 static Suite *qcow2_suite(void)
 {
 	Suite *s = suite_create("qcow2");
@@ -700,6 +866,9 @@ static Suite *qcow2_suite(void)
 	tcase_add_test(tc, chains_read_as_qemu_img_reads);
 	tcase_add_test(tc, chain_errors);
 	tcase_add_test(tc, probed_raw_keeps_its_format);
+	tcase_add_test(tc, no_refcount_table_is_refused);
+	tcase_add_test(tc, reftable_grows_to_the_end_of_a_sparse_file);
+	tcase_add_test(tc, repair_grows_reftable_to_the_end_of_a_sparse_file);
 	suite_add_tcase(s, tc);
 	return s;
 }
