@@ -811,7 +811,11 @@ static int count_refs(struct qcow2 *q, struct tally *t, uint64_t off, uint64_t l
 	return 0;
 }
 
-/* Every reference the image's tables make: header, L1, refcount table and blocks, L2, data. */
+/*
+ * Every reference the image's tables make: header, L1, refcount table and
+ * blocks, L2, data. Each L2 table is walked once, so the work is bounded by
+ * the file's size.
+ */
 static int count_all(struct qcow2 *q, struct tally *t)
 {
 	uint64_t entries = q->cluster_size / 8, boff;
@@ -839,6 +843,14 @@ static int count_all(struct qcow2 *q, struct tally *t)
 				"L2 table at 0x%llx is misaligned, in the header or past "
 				"the end of the file",
 				(unsigned long long)l2);
+		/*
+		 * Counted already: the table is shared with another L1 entry (or is
+		 * other metadata, or data). Walking it again for every entry that
+		 * names it could take 2^40 steps; it is corruption anyway.
+		 */
+		if (t->n[l2 >> q->cluster_bits])
+			return qcow2_corrupt(q, "cluster 0x%llx is used twice, once as an L2 table",
+					     (unsigned long long)l2);
 		ret = count_refs(q, t, l2, q->cluster_size);
 		if (ret == 0)
 			ret = qcow2_cache_get(q, &q->l2, l2, &table);

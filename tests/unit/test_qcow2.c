@@ -850,6 +850,37 @@ START_TEST(repair_grows_reftable_to_the_end_of_a_sparse_file)
 }
 END_TEST
 
+/*
+ * A dirty image whose 1 Mi L1 entries all name one L2 table of 256 Ki
+ * entries (2 MiB clusters): a repair that walked the table once per entry
+ * would take 2^38 steps. A table named twice is corruption: the writable
+ * open is refused at once, naming the way out; reading still works.
+ */
+START_TEST(repair_walks_a_shared_l2_table_once)
+{
+	const unsigned int bits = 21, entries = 1U << 20;
+	uint64_t *l1 = malloc((size_t)entries * 8);
+	struct qcow2 *q;
+	int fd = sparse_img(bits, 1ULL << 30, 1, 1, entries, 8ULL << bits, true);
+
+	/* L1 at clusters 1-4, refcount table at 5 (moved below), its block at 6, L2 at 7. */
+	ck_assert_ptr_nonnull(l1);
+	for (unsigned int i = 0; i < entries; i++)
+		l1[i] = htobe64(7ULL << bits);
+	ck_assert_int_eq(pwrite(fd, l1, (size_t)entries * 8, 1LL << bits), (ssize_t)entries * 8);
+	free(l1);
+	fd_put(fd, 48, 5ULL << bits, 8);
+	fd_put(fd, 5ULL << bits, 6ULL << bits, 8);
+	err[0] = '\0';
+	ck_assert_int_eq(qcow2_open(&q, fd, "t.qcow2", QCOW2_OPEN_WRITE, err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_msg(strstr(err, "dirty") && strstr(err, "readonly=on"), "%s", err);
+	ck_assert_int_eq(qcow2_open(&q, fd, "t.qcow2", 0, err, sizeof(err)), 0);
+	qcow2_close(q);
+	close(fd);
+}
+END_TEST
+
 static Suite *qcow2_suite(void)
 {
 	Suite *s = suite_create("qcow2");
@@ -869,6 +900,11 @@ static Suite *qcow2_suite(void)
 	tcase_add_test(tc, no_refcount_table_is_refused);
 	tcase_add_test(tc, reftable_grows_to_the_end_of_a_sparse_file);
 	tcase_add_test(tc, repair_grows_reftable_to_the_end_of_a_sparse_file);
+	suite_add_tcase(s, tc);
+	/* Each test here is quick; one that takes seconds is walking what it should not. */
+	tc = tcase_create("bounded");
+	tcase_set_timeout(tc, 10);
+	tcase_add_test(tc, repair_walks_a_shared_l2_table_once);
 	suite_add_tcase(s, tc);
 	return s;
 }
