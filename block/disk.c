@@ -316,6 +316,27 @@ fail:
 	return ret;
 }
 
+/*
+ * Whether a sync of the disk's file has failed: a FLUSH's, or one the qcow2
+ * layer made between its metadata updates. The kernel reports a writeback
+ * error once per open file, so whichever sync saw it, every FLUSH after it
+ * and the close fail too.
+ */
+static bool disk_sync_failed(struct disk *d)
+{
+	if (!d->flush_failed && d->nr_layers && d->layers[0].q && qcow2_sync_error(d->layers[0].q))
+		d->flush_failed = true;
+	return d->flush_failed;
+}
+
+/* A FLUSH's sync failed: remembered, and the qcow2 layer forgets what it set aside. */
+static void disk_sync_error(struct disk *d, int err)
+{
+	d->flush_failed = true;
+	if (d->nr_layers && d->layers[0].q && !d->readonly)
+		qcow2_sync_failed(d->layers[0].q, err);
+}
+
 int disk_close(struct disk *d)
 {
 	int ret = 0;
@@ -343,7 +364,7 @@ int disk_close(struct disk *d)
 		while (r < 0 && errno == EINTR);
 		if (r < 0)
 			ret = -errno;
-		else if (d->flush_failed && !ret)
+		else if (disk_sync_failed(d) && !ret)
 			ret = -EIO;
 	}
 	disk_chain_close(d);
@@ -779,11 +800,11 @@ bool disk_io_finished(struct disk *d, struct disk_io *io, int res)
 		break;
 	case STAGE_FLUSH:
 		if (res < 0)
-			d->flush_failed = true;
+			disk_sync_error(d, res);
 		else if (d->nr_layers && io->prim == DISK_PRIM_FDATASYNC)
 			qcow2_sync_done(d->layers[0].q, io->frees_mark);
 		/* Also for a FLUSH that raced with the failing one: don't report success after. */
-		res = d->flush_failed ? -EIO : 0;
+		res = disk_sync_failed(d) ? -EIO : 0;
 		break;
 	case STAGE_DISCARD:
 		/* A hint: a file that can't punch holes just keeps the data. */
@@ -978,7 +999,7 @@ int disk_submit(struct disk *d, struct disk_req *req)
 
 	/* Nothing to do still completes later: done never runs inside submit. */
 	if (req->op == DISK_FLUSH) {
-		if (d->flush_failed)
+		if (disk_sync_failed(d))
 			stage = STAGE_NOP;
 		else if (d->cache == DISK_CACHE_UNSAFE || d->readonly)
 			stage = STAGE_NOP;
@@ -1002,7 +1023,7 @@ int disk_submit(struct disk *d, struct disk_req *req)
 	io->head = NULL;
 	io->cut_idx = -1;
 	io->cut_len = 0;
-	io->nop_result = d->flush_failed && req->op == DISK_FLUSH ? -EIO : 0;
+	io->nop_result = req->op == DISK_FLUSH && disk_sync_failed(d) ? -EIO : 0;
 	io->pmode = req->op == DISK_DISCARD ? QCOW2_DISCARD
 		    : req->unmap	    ? QCOW2_ZERO_UNMAP
 					    : QCOW2_ZERO_KEEP;

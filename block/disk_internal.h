@@ -129,7 +129,11 @@ struct disk {
 	void *engine_priv;
 	unsigned int inflight;
 	unsigned int delivered; /* requests completed, ever: disk_complete()'s count */
-	/* The kernel reports a writeback error once; later FLUSHes must not pretend it is gone. */
+	/*
+	 * A sync of the file failed (a FLUSH's, or the qcow2 layer's own): the
+	 * kernel reports a writeback error once; later FLUSHes must not pretend
+	 * it is gone. Read through disk_sync_failed(), which folds in qcow2's.
+	 */
 	bool flush_failed;
 	void *zeroes; /* DISK_ZERO_CHUNK zero bytes, aligned; allocated on first need */
 	struct disk_inject inject;

@@ -135,6 +135,18 @@ int qcow2_zero(struct qcow2 *q, uint64_t off, uint64_t len, enum qcow2_zero_mode
  */
 size_t qcow2_sync_begin(const struct qcow2 *q);
 void qcow2_sync_done(struct qcow2 *q, size_t mark);
+/*
+ * A sync of the image's file by the caller failed with `err` (-errno): the
+ * image forgets the clusters it set aside and the frees it was waiting to
+ * apply (they become leaks), as their metadata may not be on disk.
+ */
+void qcow2_sync_failed(struct qcow2 *q, int err);
+/*
+ * The first sync of the file that failed, here or the caller's (-errno), or
+ * 0. The kernel reports a writeback error once: whoever owns the file must
+ * treat this like a failed sync of its own.
+ */
+int qcow2_sync_error(const struct qcow2 *q);
 /* Lowers the refcounts of the synced frees. 0 or -EIO. */
 int qcow2_apply_frees(struct qcow2 *q);
 /*
@@ -143,5 +155,8 @@ int qcow2_apply_frees(struct qcow2 *q);
  * -errno.
  */
 int qcow2_release(struct qcow2 *q);
+
+/* Test hook: the next `count` syncs the image makes of its file fail with `err` (-errno). */
+void qcow2_test_inject_sync(struct qcow2 *q, unsigned int count, int err);
 
 #endif

@@ -108,6 +108,14 @@ struct qcow2 {
 	bool writable;
 	bool sync;   /* fdatasync between metadata steps (not with cache=unsafe) */
 	bool broken; /* metadata found inconsistent while writing: writes fail from now on */
+	/*
+	 * The first failed sync of the file (-errno; 0: none), here or the
+	 * caller's: what was written before it may be lost, and the kernel
+	 * reports that only once. Sticky.
+	 */
+	int sync_err;
+	unsigned int inject_syncs; /* test hook: the next this many syncs fail with inject_err */
+	int inject_err;
 	uint64_t reft_entries;
 	uint64_t *reft;	    /* host byte order */
 	uint64_t reft_used; /* entries [reft_used, reft_entries) are all zero */

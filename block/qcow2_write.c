@@ -18,6 +18,12 @@
  * since the page cache keeps what was written; the syncs make it hold for a
  * host crash too, except with cache=unsafe, which skips them.
  *
+ * A failed sync (here, or the caller's FLUSH) means some of what was written
+ * before it may never reach the disk, and the kernel says so only once. It is
+ * remembered for the disk's owner (every later FLUSH fails), the clusters set
+ * aside before it are never handed out, and nothing is freed from then on:
+ * whatever is lost, it costs leaks, not clusters used twice.
+ *
  * Refcounts are kept exact: ember never sets the dirty bit (no lazy
  * refcounts); an image that has it set gets its refcounts rebuilt from its
  * tables when opened for writing.
@@ -54,17 +60,51 @@ static int write_exact(struct qcow2 *q, const void *buf, size_t len, uint64_t of
 	return ret;
 }
 
-/* Makes what was written so far durable, before what depends on it. */
+void qcow2_sync_failed(struct qcow2 *q, int err)
+{
+	if (!q->sync_err)
+		q->sync_err = err < 0 ? err : -EIO;
+	/* Their refcounts of 1 may never have reached the disk: handed out, data could share. */
+	q->resv_next = q->resv_end;
+	/* The entries that no longer point to these may still be on disk: they stay allocated. */
+	q->nr_frees = q->frees_synced = 0;
+}
+
+int qcow2_sync_error(const struct qcow2 *q)
+{
+	return q->sync_err;
+}
+
+void qcow2_test_inject_sync(struct qcow2 *q, unsigned int count, int err)
+{
+	q->inject_syncs = count;
+	q->inject_err = err;
+}
+
+/*
+ * Makes what was written so far durable, before what depends on it. A
+ * failure is remembered for the owner of the file (qcow2_sync_error()),
+ * since the kernel will not report it again.
+ */
 static int sync_file(struct qcow2 *q)
 {
 	int r = 0;
 
 	if (q->sync) {
-		do
-			r = fdatasync(q->fd);
-		while (r < 0 && errno == EINTR);
-		if (r < 0)
-			return -errno;
+		if (q->inject_syncs) {
+			q->inject_syncs--;
+			r = q->inject_err;
+		} else {
+			do
+				r = fdatasync(q->fd);
+			while (r < 0 && errno == EINTR);
+			if (r < 0)
+				r = -errno;
+		}
+		if (r < 0) {
+			qcow2_sync_failed(q, r);
+			return r;
+		}
 	}
 	q->frees_synced = q->nr_frees;
 	return 0;
@@ -485,6 +525,9 @@ static void unalloc_cluster(struct qcow2 *q)
 /* Records that one reference to cluster c is gone from disk (or will be, at the next sync). */
 static void free_later(struct qcow2 *q, uint64_t c)
 {
+	/* After a failed sync, what is on disk is not known: freed clusters stay allocated. */
+	if (q->sync_err)
+		return;
 	if (q->nr_frees == q->cap_frees) {
 		size_t cap = q->cap_frees ? q->cap_frees * 2 : 256;
 		uint64_t *f = cap <= MAX_FREES ? realloc(q->frees, cap * sizeof(*f)) : NULL;
@@ -528,7 +571,7 @@ size_t qcow2_sync_begin(const struct qcow2 *q)
 
 void qcow2_sync_done(struct qcow2 *q, size_t mark)
 {
-	if (mark > q->frees_synced && mark <= q->nr_frees)
+	if (!q->sync_err && mark > q->frees_synced && mark <= q->nr_frees)
 		q->frees_synced = mark;
 }
 
@@ -539,7 +582,7 @@ int qcow2_apply_frees(struct qcow2 *q)
 
 	/* With the metadata found inconsistent, lowering refcounts could hand out a used cluster.
 	 */
-	if (!q->writable || !n || q->broken)
+	if (!q->writable || !n || q->broken || q->sync_err)
 		return 0;
 	for (size_t k = 0; k < n; k++) {
 		uint64_t c = q->frees[k], rc;

@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include "block/disk.h"
+#include "block/disk_internal.h"
 #include "diskfix.h"
 #include "unit.h"
 
@@ -700,6 +701,134 @@ START_TEST(killed_writers_leave_consistent_images)
 }
 END_TEST
 
+/* ---- failed syncs (64 KiB clusters, 16-bit refcounts, as qemu-img makes them) ---- */
+
+/* The refcount of cluster c in the image file as it is now (0 past its refcount blocks). */
+static unsigned int refcount_in(const uint8_t *img, size_t len, uint64_t c)
+{
+	uint64_t reft = be64_in(img + 48), rb;
+
+	ck_assert_uint_le(reft + 8 * (c / 32768) + 8, len);
+	rb = be64_in(img + reft + 8 * (c / 32768));
+	if (!rb || rb + 65536 > len)
+		return 0;
+	return (unsigned int)img[rb + 2 * (c % 32768)] << 8 | img[rb + 2 * (c % 32768) + 1];
+}
+
+/* The clusters guest offset `off` needs in the image file: its L2 table's and its data's. */
+static void clusters_of(const uint8_t *img, uint64_t off, uint64_t *l2, uint64_t *data)
+{
+	uint64_t l1 = be64_in(img + 40);
+
+	*l2 = be64_in(img + l1 + 8 * (off >> 29)) & 0x00fffffffffffe00ULL;
+	ck_assert_uint_ne(*l2, 0);
+	*data = be64_in(img + *l2 + 8 * ((off >> 16) & 8191)) & 0x00fffffffffffe00ULL;
+	ck_assert_uint_ne(*data, 0);
+}
+
+/*
+ * After a failed sync, a write must not use a cluster set aside (or used)
+ * before it: every cluster guest offset `off` needs now had refcount 0 in
+ * `before`, the file as it was just after the failure, unless it was
+ * already the one `off` used then.
+ */
+static void uses_only_clusters_free_at(const uint8_t *before, size_t before_len, uint64_t off,
+				       uint64_t old_l2)
+{
+	uint64_t l2, data;
+	uint8_t *img;
+	size_t len;
+
+	img = slurp("t.qcow2", &len);
+	clusters_of(img, off, &l2, &data);
+	if (l2 != old_l2)
+		ck_assert_msg(refcount_in(before, before_len, l2 >> 16) == 0,
+			      "the new L2 table at 0x%llx was set aside before the failed sync",
+			      (unsigned long long)l2);
+	ck_assert_msg(refcount_in(before, before_len, data >> 16) == 0,
+		      "the new data cluster 0x%llx was set aside before the failed sync",
+		      (unsigned long long)data);
+	free(img);
+}
+
+/*
+ * The syncs the qcow2 layer makes between metadata updates consume a
+ * writeback error as a FLUSH's would: the guest's next FLUSH fails, every
+ * one after it too, and so does the close (ember's exit status). The
+ * clusters whose refcounts that sync was to make durable are never handed
+ * out, and the image is left with leaks at worst.
+ */
+START_TEST(qcow2_sync_failures_are_sticky)
+{
+	uint8_t data[4096], *before;
+	struct disk *d;
+	size_t len;
+
+	need_qemu_img();
+	mkdir_tmp();
+	memset(data, 0x3c, sizeof(data));
+	ck_assert_int_eq(sh(dir, "qemu-img create -q -f qcow2 t.qcow2 4M"), 0);
+	ck_assert_int_eq(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_THREADS), 0);
+	ck_assert_int_eq(disk_op(d, DISK_FLUSH, 0, 0, false), 0);
+	/* The first allocation sets a batch of clusters aside, and syncs. */
+	qcow2_test_inject_sync(d->layers[0].q, 1, -EIO);
+	ck_assert_int_eq(disk_write(d, 0, data, sizeof(data)), -EIO);
+	before = slurp("t.qcow2", &len);
+	ck_assert_int_eq(disk_op(d, DISK_FLUSH, 0, 0, false), -EIO);
+	/* Writes go on, in clusters set aside after the failure; FLUSH keeps failing. */
+	ck_assert_int_eq(disk_write(d, 0, data, sizeof(data)), 0);
+	uses_only_clusters_free_at(before, len, 0, 0);
+	ck_assert_int_eq(disk_op(d, DISK_DISCARD, 0, 65536, false), 0);
+	ck_assert_int_eq(disk_op(d, DISK_FLUSH, 0, 0, false), -EIO);
+	ck_assert_int_eq(disk_close(d), -EIO);
+	free(before);
+	ck_assert_int_ne(check_status("t.qcow2"), 2);
+
+	/* The sync at close, before the clusters set aside go back, counts too. */
+	ck_assert_int_eq(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_THREADS), 0);
+	ck_assert_int_eq(disk_write(d, 1 << 20, data, sizeof(data)), 0);
+	ck_assert_int_eq(disk_op(d, DISK_FLUSH, 0, 0, false), 0);
+	qcow2_test_inject_sync(d->layers[0].q, 1, -ENOSPC);
+	ck_assert_int_eq(disk_close(d), -EIO);
+	ck_assert_int_ne(check_status("t.qcow2"), 2);
+	rm_tmp();
+}
+END_TEST
+
+/*
+ * A FLUSH that fails also makes the qcow2 layer forget the clusters it set
+ * aside before: their refcounts may not have reached the disk.
+ */
+START_TEST(failed_flush_drops_clusters_set_aside)
+{
+	uint8_t data[4096], *before, *img;
+	uint64_t l2, first;
+	struct disk *d;
+	size_t len;
+
+	need_qemu_img();
+	mkdir_tmp();
+	memset(data, 0x4b, sizeof(data));
+	ck_assert_int_eq(sh(dir, "qemu-img create -q -f qcow2 t.qcow2 4M"), 0);
+	ck_assert_int_eq(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_IO_URING), 0);
+	ck_assert_int_eq(disk_write(d, 0, data, sizeof(data)), 0);
+	img = slurp("t.qcow2", &len);
+	clusters_of(img, 0, &l2, &first);
+	free(img);
+	disk_test_inject(d, DISK_OP_BIT(DISK_FLUSH), 1, -EIO);
+	ck_assert_int_eq(disk_op(d, DISK_FLUSH, 0, 0, false), -EIO);
+	before = slurp("t.qcow2", &len);
+	/* The same L2 table, a new data cluster. */
+	ck_assert_int_eq(disk_write(d, 65536, data, sizeof(data)), 0);
+	uses_only_clusters_free_at(before, len, 65536, l2);
+	ck_assert_int_eq(disk_op(d, DISK_FLUSH, 0, 0, false), -EIO);
+	ck_assert_int_eq(disk_close(d), -EIO);
+	free(before);
+	ck_assert_int_ne(check_status("t.qcow2"), 2);
+	rm_tmp();
+}
+END_TEST
+
 static Suite *qcow2_write_suite(void)
 {
 	Suite *s = suite_create("qcow2_write");
@@ -717,6 +846,8 @@ static Suite *qcow2_write_suite(void)
 	tcase_add_test(tc, metadata_with_refcount_0_is_not_overwritten);
 	tcase_add_test(tc, refcount_table_grows);
 	tcase_add_test(tc, killed_writers_leave_consistent_images);
+	tcase_add_test(tc, qcow2_sync_failures_are_sticky);
+	tcase_add_test(tc, failed_flush_drops_clusters_set_aside);
 	suite_add_tcase(s, tc);
 	return s;
 }
