@@ -515,9 +515,8 @@ START_TEST(qemu_img_images_read_back)
 		"qemu-img convert -c -f raw -O qcow2 -o cluster_size=4096 raw.img out.qcow2",
 	};
 	const size_t size = 3 << 20;
-	char dir[] = "/tmp/ember-qcow2-XXXXXX";
 	uint8_t *raw = malloc(size), *got = malloc(size);
-	char path[64];
+	char path[128];
 	FILE *f;
 
 	ck_assert_msg(system("command -v qemu-img >/dev/null") == 0,
@@ -533,7 +532,7 @@ START_TEST(qemu_img_images_read_back)
 	for (size_t i = (1 << 20) + 4096; i < (2 << 20); i++)
 		raw[i] = (uint8_t)rand();
 	raw[size - 1] = 0x42;
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	mkdir_tmp();
 	snprintf(path, sizeof(path), "%s/raw.img", dir);
 	f = fopen(path, "wb");
 	ck_assert_ptr_nonnull(f);
@@ -557,8 +556,7 @@ START_TEST(qemu_img_images_read_back)
 		qcow2_close(q);
 		close(fd);
 	}
-	ck_assert_int_eq(sh(dir, "rm -f raw.img out.qcow2"), 0);
-	ck_assert_int_eq(rmdir(dir), 0);
+	rm_tmp();
 	free(raw);
 	free(got);
 }
