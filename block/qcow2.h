@@ -158,5 +158,11 @@ int qcow2_release(struct qcow2 *q);
 
 /* Test hook: the next `count` syncs the image makes of its file fail with `err` (-errno). */
 void qcow2_test_inject_sync(struct qcow2 *q, unsigned int count, int err);
+/*
+ * Test hook: sets the refcount of the cluster at host offset off to v, as
+ * someone editing the image behind ember's back might, and lets the next
+ * search for free clusters start there. 0 or -errno.
+ */
+int qcow2_test_set_refcount(struct qcow2 *q, uint64_t off, uint64_t v);
 
 #endif

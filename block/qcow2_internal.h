@@ -121,6 +121,16 @@ struct qcow2 {
 	uint64_t reft_used; /* entries [reft_used, reft_entries) are all zero */
 	struct qcow2_cache rb;
 	uint64_t free_hint; /* no free cluster below this one, as far as is known */
+	/*
+	 * The clusters L1 and refcount table entries name (L2 tables, refcount
+	 * blocks), each with the number of entries naming it: an open-addressing
+	 * hash set, so that a cluster about to be handed out is checked in
+	 * constant time. meta_key[i] is a cluster number, 0 for an empty slot;
+	 * meta_cap is a power of two, at most 3/4 full.
+	 */
+	uint64_t *meta_key;
+	uint32_t *meta_refs;
+	uint64_t meta_cap, meta_n, meta_seed;
 	/* Clusters whose refcount is already 1 on disk (and synced), handed out in order. */
 	uint64_t *resv;
 	unsigned int resv_next, resv_end;

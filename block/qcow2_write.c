@@ -38,6 +38,8 @@
 #include <linux/falloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Clusters set aside per batch (and leaked at most by a crash). */
@@ -206,27 +208,170 @@ static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 	return a < b + blen && b < a + alen;
 }
 
+/* ---- the clusters L1 and refcount table entries name ---- */
+
+/*
+ * The key for an entry's offset: its cluster number, or 0 when no cluster
+ * handed out can be there (no entry, misaligned, past the largest offset).
+ */
+static uint64_t meta_key(const struct qcow2 *q, uint64_t off)
+{
+	if (!off || off % q->cluster_size || off >= MAX_HOST_OFFSET)
+		return 0;
+	return off >> q->cluster_bits;
+}
+
+/*
+ * Where the search for key starts. The image chooses the keys: mixed with
+ * a seed it cannot know, they cannot be picked to pile up in one run of
+ * slots and make every look-up long.
+ */
+static uint64_t meta_home(const struct qcow2 *q, uint64_t key)
+{
+	uint64_t h = key ^ q->meta_seed;
+
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h & (q->meta_cap - 1);
+}
+
+/* key's slot, or the empty one where it would go (there is one: the set is at most 3/4 full). */
+static uint64_t meta_slot(const struct qcow2 *q, uint64_t key)
+{
+	uint64_t i = meta_home(q, key);
+
+	while (q->meta_key[i] && q->meta_key[i] != key)
+		i = (i + 1) & (q->meta_cap - 1);
+	return i;
+}
+
+/*
+ * Room for `more` keys beyond those in the set. The set never holds more
+ * keys than the L1 and refcount tables have entries, so it stays within a
+ * few times their size. Called right before the additions it makes room for.
+ */
+static int meta_reserve(struct qcow2 *q, uint64_t more)
+{
+	uint64_t cap = q->meta_cap ? q->meta_cap : 64, old_cap = q->meta_cap;
+	uint64_t *keys = q->meta_key;
+	uint32_t *refs = q->meta_refs;
+
+	while (q->meta_n + more > cap / 4 * 3)
+		cap *= 2;
+	if (cap == old_cap)
+		return 0;
+	q->meta_key = calloc(cap, sizeof(*q->meta_key));
+	q->meta_refs = calloc(cap, sizeof(*q->meta_refs));
+	if (!q->meta_key || !q->meta_refs) {
+		free(q->meta_key);
+		free(q->meta_refs);
+		q->meta_key = keys;
+		q->meta_refs = refs;
+		return -ENOMEM;
+	}
+	q->meta_cap = cap;
+	for (uint64_t i = 0; i < old_cap; i++) {
+		if (keys[i]) {
+			uint64_t j = meta_slot(q, keys[i]);
+
+			q->meta_key[j] = keys[i];
+			q->meta_refs[j] = refs[i];
+		}
+	}
+	free(keys);
+	free(refs);
+	return 0;
+}
+
+/* One more entry names the cluster at off; meta_reserve() made room. */
+static void meta_add(struct qcow2 *q, uint64_t off)
+{
+	uint64_t key = meta_key(q, off), i;
+
+	if (!key)
+		return;
+	i = meta_slot(q, key);
+	if (!q->meta_key[i]) {
+		q->meta_key[i] = key;
+		q->meta_n++;
+	}
+	q->meta_refs[i]++;
+}
+
+/* One entry fewer names the cluster at off. */
+static void meta_del(struct qcow2 *q, uint64_t off)
+{
+	uint64_t key = meta_key(q, off), mask = q->meta_cap - 1, i;
+
+	if (!key)
+		return;
+	i = meta_slot(q, key);
+	if (!q->meta_key[i] || --q->meta_refs[i])
+		return;
+	q->meta_n--;
+	/*
+	 * Close the hole: a key after it moves back into it unless the key's
+	 * search starts after the hole, so that no search stops short of a key.
+	 */
+	for (uint64_t j = (i + 1) & mask; q->meta_key[j]; j = (j + 1) & mask) {
+		uint64_t home = meta_home(q, q->meta_key[j]);
+
+		if (((j - home) & mask) < ((j - i) & mask))
+			continue;
+		q->meta_key[i] = q->meta_key[j];
+		q->meta_refs[i] = q->meta_refs[j];
+		i = j;
+	}
+	q->meta_key[i] = 0;
+	q->meta_refs[i] = 0;
+}
+
+/* The set, from the tables as read; their sizes were bounded when the header was checked. */
+static int meta_build(struct qcow2 *q)
+{
+	uint64_t n = 0;
+	int ret;
+
+	if (getrandom(&q->meta_seed, sizeof(q->meta_seed), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(q->meta_seed)) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		q->meta_seed =
+			((uint64_t)ts.tv_sec << 30 ^ (uint64_t)ts.tv_nsec) * 0x9e3779b97f4a7c15ULL;
+	}
+	for (uint32_t i = 0; i < q->l1_size; i++)
+		n += meta_key(q, q->l1[i] & ENTRY_OFFSET_MASK) != 0;
+	for (uint64_t i = 0; i < q->reft_used; i++)
+		n += meta_key(q, q->reft[i] & REFT_OFFSET_MASK) != 0;
+	ret = meta_reserve(q, n);
+	if (ret < 0)
+		return ret;
+	for (uint32_t i = 0; i < q->l1_size; i++)
+		meta_add(q, q->l1[i] & ENTRY_OFFSET_MASK);
+	for (uint64_t i = 0; i < q->reft_used; i++)
+		meta_add(q, q->reft[i] & REFT_OFFSET_MASK);
+	return 0;
+}
+
 /*
  * Whether cluster c holds metadata ember knows of. A cluster about to be
  * handed out must not: a refcount of 0 on one is corruption, and writing
- * there would make it worse.
+ * there would make it worse. Constant time: find_free() asks for every
+ * cluster it hands out, and the tables may have millions of entries.
  */
 static bool is_metadata(const struct qcow2 *q, uint64_t c)
 {
 	uint64_t off = c << q->cluster_bits;
 
-	if (off < q->cluster_size ||
-	    overlaps(off, q->cluster_size, q->l1_off, (uint64_t)q->l1_size * 8) ||
-	    overlaps(off, q->cluster_size, q->reft_off,
-		     (uint64_t)q->reft_clusters * q->cluster_size))
-		return true;
-	for (uint32_t i = 0; i < q->l1_size; i++)
-		if ((q->l1[i] & ENTRY_OFFSET_MASK) == off)
-			return true;
-	for (uint64_t i = 0; i < q->reft_used; i++)
-		if ((q->reft[i] & REFT_OFFSET_MASK) == off)
-			return true;
-	return false;
+	return off < q->cluster_size ||
+	       overlaps(off, q->cluster_size, q->l1_off, (uint64_t)q->l1_size * 8) ||
+	       overlaps(off, q->cluster_size, q->reft_off,
+			(uint64_t)q->reft_clusters * q->cluster_size) ||
+	       q->meta_key[meta_slot(q, c)] == c;
 }
 
 static bool in_batch(const struct qcow2 *q, uint64_t c)
@@ -311,10 +456,13 @@ static int new_refblock(struct qcow2 *q, uint64_t i, uint64_t c, unsigned int de
 	if (ret < 0)
 		return ret;
 	be = htobe64(b << q->cluster_bits);
-	ret = write_exact(q, &be, 8, q->reft_off + i * 8);
+	ret = meta_reserve(q, 1);
+	if (ret == 0)
+		ret = write_exact(q, &be, 8, q->reft_off + i * 8);
 	if (ret < 0)
 		return ret;
 	q->reft[i] = b << q->cluster_bits;
+	meta_add(q, q->reft[i]);
 	if (i >= q->reft_used)
 		q->reft_used = i + 1;
 	return 0;
@@ -384,6 +532,10 @@ static int grow_reftable(struct qcow2 *q, uint64_t need, uint64_t busy)
 			break;
 		entries = (t + n + m - 1) / per + 1;
 	}
+	/* Room for the blocks that follow the table, before anything is written. */
+	ret = meta_reserve(q, m);
+	if (ret < 0)
+		return ret;
 	table = calloc(entries, 8);
 	if (!table)
 		return -ENOMEM;
@@ -425,6 +577,9 @@ static int grow_reftable(struct qcow2 *q, uint64_t need, uint64_t busy)
 		free(table);
 		return ret;
 	}
+	for (uint64_t j = 0; j < entries; j++)
+		if (table[j] && (j >= q->reft_entries || !q->reft[j]))
+			meta_add(q, table[j]);
 	free(q->reft);
 	q->reft = table;
 	q->reft_off = t << q->cluster_bits;
@@ -471,6 +626,17 @@ static int refcount_set(struct qcow2 *q, uint64_t c, uint64_t v, unsigned int de
 	if (ret < 0)
 		memcpy(b + at, old, n);
 	return ret;
+}
+
+int qcow2_test_set_refcount(struct qcow2 *q, uint64_t off, uint64_t v)
+{
+	uint64_t c = off >> q->cluster_bits;
+
+	if (!q->writable)
+		return -EROFS;
+	if (v == 0 && c < q->free_hint)
+		q->free_hint = c;
+	return refcount_set(q, c, v, 0);
 }
 
 /* ---- allocation and freeing ---- */
@@ -670,7 +836,9 @@ static int l2_for_write(struct qcow2 *q, uint64_t l1_idx, uint64_t **table, uint
 	} else {
 		memset(q->buf, 0, q->cluster_size);
 	}
-	ret = write_exact(q, q->buf, q->cluster_size, n);
+	ret = meta_reserve(q, 1);
+	if (ret == 0)
+		ret = write_exact(q, q->buf, q->cluster_size, n);
 	if (ret == 0) {
 		be = htobe64(n | ENTRY_COPIED);
 		ret = write_exact(q, &be, 8, q->l1_off + l1_idx * 8);
@@ -680,6 +848,8 @@ static int l2_for_write(struct qcow2 *q, uint64_t l1_idx, uint64_t **table, uint
 		return ret;
 	}
 	q->l1[l1_idx] = n | ENTRY_COPIED;
+	meta_del(q, old);
+	meta_add(q, n);
 	if (old)
 		free_later(q, old >> q->cluster_bits);
 	*l2_off = n;
@@ -1014,6 +1184,9 @@ int qcow2_open_write(struct qcow2 *q, char *err, size_t err_len)
 		if (q->reft[i])
 			q->reft_used = i + 1;
 	}
+	ret = meta_build(q);
+	if (ret < 0)
+		return ret;
 	if (q->autoclear) {
 		/* Whatever those bits vouch for (bitmaps) stops being true once ember writes. */
 		uint64_t zero = 0;
@@ -1044,6 +1217,8 @@ void qcow2_close_write(struct qcow2 *q)
 		free(q->rb.s[i].table);
 	free(q->rb.s);
 	free(q->reft);
+	free(q->meta_key);
+	free(q->meta_refs);
 	free(q->resv);
 	free(q->frees);
 	free(q->buf);

@@ -533,6 +533,192 @@ START_TEST(metadata_with_refcount_0_is_not_overwritten)
 END_TEST
 
 /*
+ * Every kind of metadata in a hostile image whose refcount says it is
+ * free: the refcount table, a refcount block, the L1 table and an L2 table
+ * (64 KiB clusters, 16-bit refcounts). The first allocation finds it, and
+ * the write fails with EIO instead of handing it out; the cluster is
+ * untouched, and later allocating writes fail too.
+ */
+START_TEST(metadata_of_every_kind_with_refcount_0_is_not_handed_out)
+{
+	static const char *const kinds[] = { "refcount table", "refcount block", "L1 table",
+					     "L2 table" };
+	uint8_t data[4096], zero[2] = { 0, 0 }, *img, *before;
+	uint64_t reftable, refblock, l1, l2, at[4];
+	struct disk *d;
+	size_t len;
+
+	need_qemu_img();
+	mkdir_tmp();
+	ck_assert_int_eq(sh(dir, "qemu-img create -q -f qcow2 base.qcow2 4M && "
+				 "qemu-io -c 'write -P 0x5a 0 65536' base.qcow2"),
+			 0);
+	img = slurp("base.qcow2", &len);
+	l1 = be64_in(img + 40);
+	reftable = be64_in(img + 48);
+	refblock = be64_in(img + reftable);
+	l2 = be64_in(img + l1) & 0x00fffffffffffe00ULL;
+	free(img);
+	at[0] = reftable;
+	at[1] = refblock;
+	at[2] = l1;
+	at[3] = l2;
+	memset(data, 0x77, sizeof(data));
+	for (unsigned int k = 0; k < 4; k++) {
+		ck_assert_int_eq(sh(dir, "cp base.qcow2 t.qcow2"), 0);
+		patch("t.qcow2", refblock + 2 * (at[k] >> 16), zero, 2);
+		before = slurp("t.qcow2", &len);
+		ck_assert_int_eq(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_THREADS),
+				 0);
+		ck_assert_msg(disk_write(d, 1 << 20, data, sizeof(data)) == -EIO, "%s", kinds[k]);
+		ck_assert_int_eq(disk_write(d, 2 << 20, data, sizeof(data)), -EIO);
+		disk_close(d);
+		img = slurp("t.qcow2", &len);
+		ck_assert_msg(memcmp(img + at[k], before + at[k], 65536) == 0, "%s was written",
+			      kinds[k]);
+		free(img);
+		free(before);
+	}
+	rm_tmp();
+}
+END_TEST
+
+/*
+ * The same for metadata ember made while it had the image open: with
+ * 512-byte clusters and 64-bit refcounts, writing 3 MiB makes L2 tables
+ * and refcount blocks and moves the refcount table. Then one of them gets
+ * a refcount of 0 (a test hook, standing in for someone editing the file),
+ * and the next clusters set aside would start there: the write fails with
+ * EIO and the cluster is untouched.
+ */
+START_TEST(metadata_made_while_open_is_not_handed_out)
+{
+	static const char *const kinds[] = { "new L2 table", "new refcount block",
+					     "grown refcount table", "its last cluster",
+					     "the block counting it" };
+	const size_t size = 3 << 20, per = 64; /* refcounts per block */
+	uint8_t *buf = malloc(size), *img, *before;
+	uint64_t l1, reftable, orig_reftable, at = 0;
+	uint32_t reft_clusters;
+	struct disk *d;
+	size_t len;
+
+	need_qemu_img();
+	mkdir_tmp();
+	ck_assert_int_eq(sh(dir, "qemu-img create -q -f qcow2 -o "
+				 "cluster_size=512,refcount_bits=64 base.qcow2 4M"),
+			 0);
+	img = slurp("base.qcow2", &len);
+	orig_reftable = be64_in(img + 48);
+	free(img);
+	for (size_t i = 0; i < size; i++)
+		buf[i] = (uint8_t)(i * 13 + i / 512);
+	for (unsigned int k = 0; k < 5; k++) {
+		ck_assert_int_eq(sh(dir, "cp base.qcow2 t.qcow2"), 0);
+		ck_assert_int_eq(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_THREADS),
+				 0);
+		for (uint64_t off = 0; off < size; off += 65536)
+			ck_assert_int_eq(disk_write(d, off, buf + off, 65536), 0);
+		ck_assert_int_eq(disk_op(d, DISK_FLUSH, 0, 0, false), 0);
+		img = slurp("t.qcow2", &len);
+		l1 = be64_in(img + 40);
+		reftable = be64_in(img + 48);
+		reft_clusters = (uint32_t)(be64_in(img + 56) >> 32);
+		ck_assert_uint_ne(reftable, orig_reftable);
+		ck_assert_uint_gt(reft_clusters, 1);
+		switch (k) {
+		case 0: /* the L2 table for the middle of the disk */
+			at = be64_in(img + l1 + 8 * ((size / 2) / (64 * 512))) &
+			     0x00fffffffffffe00ULL;
+			break;
+		case 1: /* the last refcount block */
+			for (uint64_t j = 0; j < reft_clusters * 64ULL; j++)
+				if (be64_in(img + reftable + 8 * j))
+					at = be64_in(img + reftable + 8 * j);
+			ck_assert_uint_gt(at, orig_reftable);
+			break;
+		case 2:
+			at = reftable;
+			break;
+		case 3:
+			at = reftable + (reft_clusters - 1) * 512ULL;
+			break;
+		case 4:
+			at = be64_in(img + reftable + 8 * ((reftable >> 9) / per));
+			break;
+		}
+		ck_assert_uint_ne(at, 0);
+		free(img);
+		ck_assert_int_eq(qcow2_test_set_refcount(d->layers[0].q, at, 0), 0);
+		before = slurp("t.qcow2", &len);
+		/* 128 clusters: more than are set aside, so the search runs. */
+		ck_assert_msg(disk_write(d, size, buf, 65536) == -EIO, "%s", kinds[k]);
+		ck_assert_int_eq(disk_write(d, size + 65536, buf, 65536), -EIO);
+		disk_close(d);
+		img = slurp("t.qcow2", &len);
+		ck_assert_msg(memcmp(img + at, before + at, 512) == 0, "%s was written", kinds[k]);
+		free(img);
+		free(before);
+	}
+	free(buf);
+	rm_tmp();
+}
+END_TEST
+
+/*
+ * An L2 table that is not marked as the image's own (no COPIED flag) is
+ * copied before it is written; once that is on disk, the old table's
+ * cluster is free, and it is handed out again like any other: it no longer
+ * counts as metadata.
+ */
+START_TEST(a_replaced_l2_table_is_reused)
+{
+	uint8_t *buf = malloc(1 << 20), *img, copied;
+	uint64_t l1, l2, l2_now;
+	struct disk *d;
+	size_t len;
+
+	need_qemu_img();
+	mkdir_tmp();
+	ck_assert_int_eq(sh(dir, "qemu-img create -q -f qcow2 t.qcow2 16M && "
+				 "qemu-io -c 'write -P 0x5a 0 65536' t.qcow2"),
+			 0);
+	img = slurp("t.qcow2", &len);
+	l1 = be64_in(img + 40);
+	l2 = be64_in(img + l1) & 0x00fffffffffffe00ULL;
+	copied = img[l1] & 0x7f;
+	free(img);
+	patch("t.qcow2", l1, &copied, 1);
+	ck_assert_int_eq(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_THREADS), 0);
+	memset(buf, 0x6b, 1 << 20);
+	ck_assert_int_eq(disk_write(d, 65536, buf, 65536), 0);
+	ck_assert_int_eq(disk_op(d, DISK_FLUSH, 0, 0, false), 0);
+	/* The next request, with nothing in flight, lets the old table's refcount drop. */
+	ck_assert_int_eq(disk_read(d, 0, buf, 4096), 0);
+	ck_assert_uint_eq(buf[0], 0x5a);
+	img = slurp("t.qcow2", &len);
+	l2_now = be64_in(img + l1) & 0x00fffffffffffe00ULL;
+	free(img);
+	ck_assert_uint_ne(l2_now, l2);
+	/* 80 clusters: past those set aside, so the search for free ones finds the old table. */
+	memset(buf, 0x6c, 1 << 20);
+	ck_assert_int_eq(disk_write(d, 2 << 20, buf, 1 << 20), 0);
+	ck_assert_int_eq(disk_write(d, 4 << 20, buf, 1 << 20), 0);
+	ck_assert_int_eq(disk_write(d, 6 << 20, buf, 1 << 20), 0);
+	ck_assert_int_eq(disk_write(d, 8 << 20, buf, 1 << 20), 0);
+	ck_assert_int_eq(disk_write(d, 10 << 20, buf, 1 << 20), 0);
+	ck_assert_int_eq(disk_close(d), 0);
+	ck_assert_int_eq(check_status("t.qcow2"), 0);
+	img = slurp("t.qcow2", &len);
+	/* Guest data now, at 10 MiB or before. */
+	ck_assert_uint_eq(img[l2], 0x6c);
+	free(img);
+	free(buf);
+	rm_tmp();
+}
+END_TEST
+
+/*
  * A refcount table that covers too few clusters grows: 512-byte clusters
  * with 64-bit refcounts cover 2 MiB of file per table cluster, so filling
  * a 4 MiB disk (and then rewriting it, compressed clusters and all) moves
@@ -829,6 +1015,50 @@ START_TEST(failed_flush_drops_clusters_set_aside)
 }
 END_TEST
 
+/*
+ * Handing out a cluster costs little however big the image's tables are:
+ * an 8 TiB disk with 4 KiB clusters has an L1 table of 4 Mi entries
+ * (32 MiB), the most ember accepts. Checking each cluster against every L1
+ * entry took milliseconds apiece, so the 17408 clusters allocated here took
+ * about half a minute; the test fits in its tcase's timeout only when that
+ * check is cheap. cache=unsafe keeps syncs out of the timing.
+ */
+START_TEST(allocating_with_a_large_l1_is_quick)
+{
+	const size_t chunk = 64 << 10, stride = 2 << 20;
+	uint8_t *buf = malloc(chunk), *got = malloc(chunk), *img;
+	char path[128];
+	struct disk_config cfg = { .path = path,
+				   .format = DISK_FORMAT_QCOW2,
+				   .cache = DISK_CACHE_UNSAFE };
+	struct disk *d;
+	size_t len;
+
+	need_qemu_img();
+	mkdir_tmp();
+	ck_assert_int_eq(sh(dir, "qemu-img create -q -f qcow2 -o cluster_size=4096 t.qcow2 8T"), 0);
+	img = slurp("t.qcow2", &len);
+	ck_assert_uint_eq((uint32_t)be64_in(img + 32), 4U << 20); /* L1 entries */
+	free(img);
+	snprintf(path, sizeof(path), "%s/t.qcow2", dir);
+	ck_assert_msg(disk_open(&d, &cfg, err, sizeof(err)) == 0, "%s", err);
+	/* 16 data clusters each, and an L2 table for each 2 MiB stretch. */
+	for (uint64_t i = 0; i < 1024; i++) {
+		memset(buf, (int)(i % 251 + 1), chunk);
+		ck_assert_int_eq(disk_write(d, i * stride, buf, chunk), 0);
+	}
+	for (uint64_t i = 0; i < 1024; i += 37) {
+		ck_assert_int_eq(disk_read(d, i * stride, got, chunk), 0);
+		ck_assert_uint_eq(got[0], i % 251 + 1);
+		ck_assert_uint_eq(got[chunk - 1], i % 251 + 1);
+	}
+	ck_assert_int_eq(disk_close(d), 0);
+	free(buf);
+	free(got);
+	rm_tmp();
+}
+END_TEST
+
 static Suite *qcow2_write_suite(void)
 {
 	Suite *s = suite_create("qcow2_write");
@@ -844,10 +1074,18 @@ static Suite *qcow2_write_suite(void)
 	tcase_add_test(tc, unwritable_images_are_refused);
 	tcase_add_test(tc, autoclear_bits_are_cleared);
 	tcase_add_test(tc, metadata_with_refcount_0_is_not_overwritten);
+	tcase_add_test(tc, metadata_of_every_kind_with_refcount_0_is_not_handed_out);
+	tcase_add_test(tc, metadata_made_while_open_is_not_handed_out);
+	tcase_add_test(tc, a_replaced_l2_table_is_reused);
 	tcase_add_test(tc, refcount_table_grows);
 	tcase_add_test(tc, killed_writers_leave_consistent_images);
 	tcase_add_test(tc, qcow2_sync_failures_are_sticky);
 	tcase_add_test(tc, failed_flush_drops_clusters_set_aside);
+	suite_add_tcase(s, tc);
+	/* Quick when the work per request is bounded; seconds when it grows with the tables. */
+	tc = tcase_create("bounded");
+	tcase_set_timeout(tc, 10);
+	tcase_add_test(tc, allocating_with_a_large_l1_is_quick);
 	suite_add_tcase(s, tc);
 	return s;
 }
