@@ -396,6 +396,11 @@ const char *disk_engine_name(const struct disk *d)
 	return d->engine->name;
 }
 
+uint64_t disk_cluster_size(const struct disk *d)
+{
+	return d->nr_layers ? qcow2_cluster_size(d->layers[0].q) : 0;
+}
+
 int disk_event_fd(const struct disk *d)
 {
 	return d->efd;

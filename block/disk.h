@@ -103,6 +103,12 @@ uint64_t disk_size(const struct disk *d);
 bool disk_readonly(const struct disk *d);
 /* The engine in use, for log lines: "io_uring" or "threads". */
 const char *disk_engine_name(const struct disk *d);
+/*
+ * The top image's cluster size for qcow2, whose DISCARD and WRITE_ZEROES are
+ * carried out inside disk_submit(), a table update per cluster; 0 for a raw
+ * file, where they are one system call on the engine.
+ */
+uint64_t disk_cluster_size(const struct disk *d);
 
 /*
  * Starts `req`. Returns 0 when it was accepted (done will be called later),
