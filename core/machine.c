@@ -70,6 +70,7 @@ struct machine_blk {
 	int irqfd;
 	int kickfd;
 	bool disk_watched;
+	bool resume_watched;
 };
 
 /* A virtio NIC: its tap, device and transport, and their fds in the event loop. */
@@ -930,6 +931,12 @@ static void blk_disk_ready(void *opaque, uint32_t events)
 	blk_backend_event(((struct machine_blk *)opaque)->blk);
 }
 
+static void blk_resumed(void *opaque, uint32_t events)
+{
+	(void)events;
+	blk_resume(((struct machine_blk *)opaque)->blk);
+}
+
 static int blk_open_disk(struct machine *m, unsigned int i)
 {
 	static const enum disk_cache caches[] = {
@@ -1017,6 +1024,11 @@ static int blk_wire(struct machine *m, struct machine_blk *mb)
 	}
 	ret = evloop_add(vm_evloop(m->vm), disk_event_fd(mb->disk), EPOLLIN, blk_disk_ready, mb);
 	mb->disk_watched = ret == 0;
+	if (ret < 0)
+		return ret;
+	/* The rest of what one turn's budget left undone. */
+	ret = evloop_add(vm_evloop(m->vm), blk_resume_fd(mb->blk), EPOLLIN, blk_resumed, mb);
+	mb->resume_watched = ret == 0;
 	return ret;
 }
 
@@ -1063,6 +1075,8 @@ static void virtio_fini(struct machine *m)
 		}
 		if (mb->disk_watched)
 			evloop_del(vm_evloop(m->vm), disk_event_fd(mb->disk));
+		if (mb->resume_watched)
+			evloop_del(vm_evloop(m->vm), blk_resume_fd(mb->blk));
 		/* Resets an active device: every request in flight finishes first. */
 		virtio_mmio_destroy(mb->mmio);
 		if (mb->irqfd >= 0)

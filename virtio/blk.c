@@ -12,6 +12,8 @@
 #include <linux/virtio_ring.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #define SECTOR_SHIFT 9
 
@@ -21,7 +23,10 @@ struct blk_req {
 	struct virtq_chain chain;
 	struct blk_parsed p;
 	struct disk_req io;
+	/* DISCARD / WRITE_ZEROES: the bytes [zpos, zend) not yet given to the backend. */
+	uint64_t zpos, zend;
 	struct blk_req *next_free;
+	struct blk_req *next_wait; /* on the waiting list */
 	struct iovec iov[BLK_CHAIN_MAX];
 	struct iovec data[BLK_SEG_MAX];
 };
@@ -35,6 +40,7 @@ struct blk {
 	uint64_t offered;
 	struct blk_limits lim;
 	struct ratelimit rl;
+	uint64_t zero_piece; /* BLK_ZERO_UNITS granules; 0: DISCARD / WRITE_ZEROES are not split */
 
 	struct virtq *q;     /* queue 0, once the driver started the device */
 	bool active;	     /* between activate and reset */
@@ -44,6 +50,15 @@ struct blk {
 	unsigned int inflight;
 	unsigned int allocated;
 	struct blk_req *free_reqs;
+
+	/* The per-turn budget (see BLK_TURN_REQUESTS) and what was left for a later turn. */
+	unsigned int turn_popped;
+	uint64_t turn_zeroed;
+	bool more_pop;	       /* stopped popping with the budget spent */
+	bool resume_signalled; /* resume_fd is readable */
+	int resume_fd;
+	/* Split requests whose next piece waits for a turn with budget left, oldest first. */
+	struct blk_req *wait_head, **wait_tail;
 	struct blk_stats stats;
 };
 
@@ -260,6 +275,14 @@ static void req_finish(struct blk *b, struct blk_req *r, uint8_t status, uint32_
 	req_put(b, r);
 }
 
+/* Puts a split request at the end of the list of those waiting for their next piece. */
+static void wait_push(struct blk *b, struct blk_req *r)
+{
+	r->next_wait = NULL;
+	*b->wait_tail = r;
+	b->wait_tail = &r->next_wait;
+}
+
 static void req_done(struct disk_req *io, int result)
 {
 	struct blk_req *r = io->opaque;
@@ -279,7 +302,94 @@ static void req_done(struct disk_req *io, int result)
 		req_finish(b, r, VIRTIO_BLK_S_IOERR, 0);
 		return;
 	}
+	if (r->zpos < r->zend) {
+		/* More pieces: the caller starts them as its budget allows. */
+		wait_push(b, r);
+		return;
+	}
 	req_finish(b, r, VIRTIO_BLK_S_OK, r->p.type == VIRTIO_BLK_T_IN ? r->p.data_len : 0);
+}
+
+/* Asks the event loop for another turn. */
+static void blk_defer(struct blk *b)
+{
+	uint64_t one = 1;
+
+	if (b->resume_signalled)
+		return;
+	/* EAGAIN: the counter is saturated, so it is readable anyway. */
+	if (write(b->resume_fd, &one, sizeof(one)) == sizeof(one) || errno == EAGAIN)
+		b->resume_signalled = true;
+	else
+		log_limited(&b->rl, LOG_LVL_WARN, "%s: signalling its resume eventfd: %s", b->name,
+			    strerror(errno));
+}
+
+static void turn_begin(struct blk *b)
+{
+	b->turn_popped = 0;
+	b->turn_zeroed = 0;
+}
+
+/* Hands r->io to the backend; a refusal fails the request. */
+static void req_submit(struct blk *b, struct blk_req *r)
+{
+	int ret = b->be.ops->submit(b->be.be, &r->io);
+
+	if (ret < 0) {
+		log_limited(&b->rl, LOG_LVL_WARN, "%s: submitting a request: %s", b->name,
+			    strerror(-ret));
+		req_finish(b, r, VIRTIO_BLK_S_IOERR, 0);
+		return;
+	}
+	b->inflight++;
+	b->stats.inflight = b->inflight;
+}
+
+/* The length of r's next piece: up to the next multiple of the piece size. */
+static uint64_t zero_piece(const struct blk *b, const struct blk_req *r)
+{
+	uint64_t end;
+
+	if (!b->zero_piece)
+		return r->zend - r->zpos;
+	end = (r->zpos | (b->zero_piece - 1)) + 1;
+	return (end < r->zend ? end : r->zend) - r->zpos;
+}
+
+/* Whether this turn's budget has room for r's next piece; the first piece always fits. */
+static bool zero_fits(const struct blk *b, const struct blk_req *r)
+{
+	return !b->zero_piece || b->turn_zeroed == 0 ||
+	       b->turn_zeroed + zero_piece(b, r) <= b->zero_piece;
+}
+
+static void zero_next(struct blk *b, struct blk_req *r)
+{
+	uint64_t len = zero_piece(b, r);
+
+	r->io.offset = r->zpos;
+	r->io.len = len;
+	r->zpos += len;
+	b->turn_zeroed += len;
+	req_submit(b, r);
+}
+
+/* Starts waiting pieces while the turn's budget lasts; asks for another turn for the rest. */
+static void run_waiting(struct blk *b)
+{
+	while (b->wait_head) {
+		struct blk_req *r = b->wait_head;
+
+		if (!zero_fits(b, r)) {
+			blk_defer(b);
+			return;
+		}
+		b->wait_head = r->next_wait;
+		if (!b->wait_head)
+			b->wait_tail = &b->wait_head;
+		zero_next(b, r);
+	}
 }
 
 static void fill_id(struct blk *b, struct blk_req *r)
@@ -304,7 +414,6 @@ static void req_start(struct blk *b, struct blk_req *r)
 	};
 	const char *why = NULL;
 	uint8_t status;
-	int ret;
 
 	b->stats.requests++;
 	status = blk_parse(&r->chain, &b->lim, r->data, BLK_SEG_MAX, &r->p, &why);
@@ -333,27 +442,27 @@ static void req_start(struct blk *b, struct blk_req *r)
 		break;
 	case VIRTIO_BLK_T_DISCARD:
 	case VIRTIO_BLK_T_WRITE_ZEROES:
-		r->io.offset = r->p.sector << SECTOR_SHIFT;
-		r->io.len = (uint64_t)r->p.nsectors << SECTOR_SHIFT;
 		r->io.unmap = r->p.unmap;
 		r->io.iov = NULL;
 		r->io.iovcnt = 0;
-		break;
+		/* In pieces, each its own backend request; the last one completes r. */
+		r->zpos = r->p.sector << SECTOR_SHIFT;
+		r->zend = r->zpos + ((uint64_t)r->p.nsectors << SECTOR_SHIFT);
+		if (zero_fits(b, r)) {
+			zero_next(b, r);
+		} else {
+			wait_push(b, r);
+			blk_defer(b);
+		}
+		return;
 	default:
 		r->io.iov = NULL;
 		r->io.iovcnt = 0;
 		r->io.len = 0;
 		break;
 	}
-	ret = b->be.ops->submit(b->be.be, &r->io);
-	if (ret < 0) {
-		log_limited(&b->rl, LOG_LVL_WARN, "%s: submitting a request: %s", b->name,
-			    strerror(-ret));
-		req_finish(b, r, VIRTIO_BLK_S_IOERR, 0);
-		return;
-	}
-	b->inflight++;
-	b->stats.inflight = b->inflight;
+	r->zpos = r->zend = 0;
+	req_submit(b, r);
 }
 
 /* Interrupts the driver if it asked to be told about what was pushed. */
@@ -366,7 +475,7 @@ static void blk_signal(struct blk *b)
 		b->tr.ops->signal_used(b->tr.t);
 }
 
-/* Takes every available chain, as far as request slots allow. */
+/* Takes the available chains, as far as request slots and the turn's budget allow. */
 static void blk_process(struct blk *b)
 {
 	struct blk_req *r;
@@ -375,9 +484,16 @@ static void blk_process(struct blk *b)
 	if (!b->active)
 		return;
 	b->stalled = false;
+	b->more_pop = false;
 	do {
 		virtq_disable_notify(b->q);
 		for (;;) {
+			if (b->turn_popped >= BLK_TURN_REQUESTS) {
+				/* Kicks stay off: the resume event takes the rest. */
+				b->more_pop = true;
+				blk_defer(b);
+				goto out;
+			}
 			r = req_get(b);
 			if (!r) {
 				/* Kicks stay off: the next completion resumes the queue. */
@@ -391,6 +507,7 @@ static void blk_process(struct blk *b)
 				req_put(b, r);
 				break;
 			}
+			b->turn_popped++;
 			req_start(b, r);
 		}
 		if (ret != -EAGAIN) {
@@ -406,9 +523,36 @@ out:
 void blk_backend_event(struct blk *b)
 {
 	b->tr.ops->lock(b->tr.t);
+	turn_begin(b);
 	b->be.ops->complete(b->be.be);
 	if (b->active) {
-		if (b->stalled)
+		run_waiting(b);
+		if (b->stalled || b->more_pop)
+			blk_process(b);
+		else
+			blk_signal(b);
+	}
+	b->tr.ops->unlock(b->tr.t);
+}
+
+int blk_resume_fd(const struct blk *b)
+{
+	return b->resume_fd;
+}
+
+void blk_resume(struct blk *b)
+{
+	uint64_t v;
+
+	b->tr.ops->lock(b->tr.t);
+	if (read(b->resume_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_limited(&b->rl, LOG_LVL_WARN, "%s: reading its resume eventfd: %s", b->name,
+			    strerror(errno));
+	b->resume_signalled = false;
+	turn_begin(b);
+	if (b->active) {
+		run_waiting(b);
+		if (b->more_pop)
 			blk_process(b);
 		else
 			blk_signal(b);
@@ -437,6 +581,7 @@ static int blk_activate(void *dev, uint64_t features)
 			 (features & (1ULL << VIRTIO_BLK_F_WRITE_ZEROES));
 	b->active = true;
 	b->stalled = false;
+	b->more_pop = false;
 	b->pending_signal = false;
 	return 0;
 }
@@ -445,8 +590,10 @@ static void blk_notify(void *dev, unsigned int index)
 {
 	struct blk *b = dev;
 
-	if (index == 0)
+	if (index == 0) {
+		turn_begin(b);
 		blk_process(b);
+	}
 }
 
 static void blk_reset(void *dev)
@@ -457,8 +604,17 @@ static void blk_reset(void *dev)
 	b->resetting = true;
 	b->be.ops->drain(b->be.be);
 	b->resetting = false;
+	/* Split requests between pieces: nothing of theirs is in flight. */
+	while (b->wait_head) {
+		struct blk_req *r = b->wait_head;
+
+		b->wait_head = r->next_wait;
+		req_put(b, r);
+	}
+	b->wait_tail = &b->wait_head;
 	b->active = false;
 	b->stalled = false;
+	b->more_pop = false;
 	b->pending_signal = false;
 	b->q = NULL;
 }
@@ -498,7 +654,25 @@ int blk_create(struct blk **out, const struct blk_config *cfg)
 	*out = NULL;
 	if (!b)
 		return -ENOMEM;
+	b->resume_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (b->resume_fd < 0) {
+		int ret = -errno;
+
+		free(b);
+		return ret;
+	}
+	b->wait_tail = &b->wait_head;
 	b->be = cfg->backend;
+	if (b->be.zero_granule) {
+		uint64_t g = b->be.zero_granule;
+
+		if ((g & (g - 1)) || g > (1ULL << 30)) {
+			close(b->resume_fd);
+			free(b);
+			return -EINVAL;
+		}
+		b->zero_piece = g * BLK_ZERO_UNITS;
+	}
 	b->name = cfg->name ? cfg->name : "virtio-blk";
 	/* Zero padded; a 20-byte serial has no terminating NUL, as the spec allows. */
 	if (cfg->serial)
@@ -542,6 +716,7 @@ void blk_destroy(struct blk *b)
 		free(r);
 	}
 	ratelimit_destroy(&b->rl);
+	close(b->resume_fd);
 	free(b);
 }
 
@@ -580,5 +755,6 @@ void blk_backend_disk(struct blk_backend *out, struct disk *d)
 		.be = d,
 		.size = disk_size(d),
 		.readonly = disk_readonly(d),
+		.zero_granule = disk_cluster_size(d),
 	};
 }

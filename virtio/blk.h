@@ -23,6 +23,17 @@
 #define BLK_SIZE_MAX (1U << 20)		   /* bytes per data buffer */
 #define BLK_MAX_DISCARD_SECTORS (1U << 22) /* 2 GiB per DISCARD / WRITE_ZEROES segment */
 #define BLK_ID_BYTES 20			   /* VIRTIO_BLK_ID_BYTES */
+/*
+ * Work per event-loop turn (one kick, one backend event, one resume), so
+ * that other devices, the console and signals are served in between: at
+ * most BLK_TURN_REQUESTS chains are popped, and on a backend that does
+ * DISCARD / WRITE_ZEROES on the submitting thread a step per granule (a
+ * qcow2 image: an L2 entry per cluster), those go to it in pieces of
+ * BLK_ZERO_UNITS granules, aligned to their size so that each covers whole
+ * clusters, and at most one piece's worth of bytes per turn.
+ */
+#define BLK_TURN_REQUESTS 64
+#define BLK_ZERO_UNITS 256
 /* Buffers a chain may have: data, plus the header and status split any way. */
 #define BLK_CHAIN_MAX (BLK_SEG_MAX + 8)
 
@@ -42,6 +53,12 @@ struct blk_backend {
 	void *be;
 	uint64_t size; /* bytes; capacity is size / 512 */
 	bool readonly;
+	/*
+	 * DISCARD / WRITE_ZEROES cost the submitting thread a step per this
+	 * many bytes (a power of two, at most 1 GiB); 0: they cost it nothing
+	 * that grows with their length, and are not split.
+	 */
+	uint64_t zero_granule;
 };
 
 /* The raw disk as a backend. */
@@ -102,6 +119,15 @@ void blk_attach(struct blk *b, const struct virtio_transport *tr);
  * lock; from the event loop thread.
  */
 void blk_backend_event(struct blk *b);
+
+/*
+ * Readable when the device stopped at its per-turn budget with work left;
+ * the owner then calls blk_resume() from the event loop, which does the next
+ * turn's share. Owned by the device.
+ */
+int blk_resume_fd(const struct blk *b);
+/* Takes the transport lock; from the event loop thread. */
+void blk_resume(struct blk *b);
 
 /* Counters, for tests and the log. */
 struct blk_stats {

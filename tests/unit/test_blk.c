@@ -10,10 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "block/disk_internal.h"
+#include "core/evloop.h"
 #include "core/gmem.h"
 #include "tests/unit/ringbuilder.h"
 #include "tests/unit/unit.h"
@@ -23,7 +26,11 @@
 #define RAM_BASE 0x100000ULL
 #define RAM_SIZE (4ULL << 20)
 #define DISK_BYTES (64ULL * 1024) /* 128 sectors */
-#define MAX_PENDING 64
+#define MAX_PENDING 256
+#define MiB (1ULL << 20)
+/* The fake backend's granule: DISCARD / WRITE_ZEROES go in pieces of 2 MiB. */
+#define PIECE (2 * MiB)
+#define GRANULE (PIECE / BLK_ZERO_UNITS)
 
 /* --- a backend in memory, completing when the test says ----------------------- */
 
@@ -33,6 +40,7 @@ struct fake_disk {
 	unsigned int npending;
 	unsigned int submitted;
 	unsigned int drains;
+	uint64_t size;	      /* what the device is told; bytes past DISK_BYTES read as zero */
 	struct disk_req last; /* a copy of the last request submitted */
 	int submit_error;     /* refuse submissions with this */
 	int next_result;      /* the next completion fails with this */
@@ -74,8 +82,12 @@ static void fake_execute(struct fake_disk *d, struct disk_req *req)
 			break;
 		case DISK_DISCARD:
 		case DISK_WRITE_ZEROES:
-			ck_assert_uint_le(req->offset + req->len, DISK_BYTES);
-			memset(d->data + req->offset, 0, req->len);
+			ck_assert_uint_le(req->offset + req->len, d->size);
+			if (req->offset < DISK_BYTES)
+				memset(d->data + req->offset, 0,
+				       req->len < DISK_BYTES - req->offset
+					       ? req->len
+					       : DISK_BYTES - req->offset);
 			break;
 		case DISK_FLUSH:
 			break;
@@ -123,7 +135,8 @@ struct fx {
 static const uint64_t all_features = (1ULL << VIRTIO_BLK_F_FLUSH) | (1ULL << VIRTIO_BLK_F_DISCARD) |
 				     (1ULL << VIRTIO_BLK_F_WRITE_ZEROES);
 
-static void fx_init_ro(struct fx *f, bool readonly, const char *serial)
+static void fx_init_opts(struct fx *f, bool readonly, const char *serial, uint16_t qsize,
+			 uint64_t size)
 {
 	struct virtq_config qc;
 	struct blk_config cfg;
@@ -134,7 +147,8 @@ static void fx_init_ro(struct fx *f, bool readonly, const char *serial)
 	ck_assert_ptr_nonnull(f->disk);
 	for (size_t i = 0; i < DISK_BYTES; i++)
 		f->disk->data[i] = (uint8_t)(i * 7 + 3);
-	ck_assert_int_eq(rb_init(&f->rb, RAM_BASE, RAM_SIZE, 16), 0);
+	f->disk->size = size;
+	ck_assert_int_eq(rb_init(&f->rb, RAM_BASE, RAM_SIZE, qsize), 0);
 	ck_assert_int_eq(virtq_create(&f->tr.q[0], &f->rb.mem, NULL), 0);
 	qc = rb_config(&f->rb, false);
 	qc.max_size = BLK_QUEUE_SIZE;
@@ -143,8 +157,9 @@ static void fx_init_ro(struct fx *f, bool readonly, const char *serial)
 	cfg = (struct blk_config){
 		.backend = { .ops = &fake_ops,
 			     .be = f->disk,
-			     .size = DISK_BYTES,
-			     .readonly = readonly },
+			     .size = size,
+			     .readonly = readonly,
+			     .zero_granule = GRANULE },
 		.serial = serial,
 		.name = "test-blk",
 	};
@@ -152,6 +167,11 @@ static void fx_init_ro(struct fx *f, bool readonly, const char *serial)
 	blk_device(f->blk, &f->info, &f->ops);
 	blk_attach(f->blk, &tr);
 	ck_assert_int_eq(f->ops->activate(f->blk, all_features & f->info.features), 0);
+}
+
+static void fx_init_ro(struct fx *f, bool readonly, const char *serial)
+{
+	fx_init_opts(f, readonly, serial, 16, DISK_BYTES);
 }
 
 static void fx_init(struct fx *f)
@@ -695,6 +715,196 @@ START_TEST(many_requests_in_flight)
 }
 END_TEST
 
+/* --- the per-turn budget ------------------------------------------------------- */
+
+/* Publishes one DISCARD / WRITE_ZEROES chain without kicking; returns its status byte. */
+static uint8_t *put_range(struct fx *f, uint32_t type, uint64_t sector, uint32_t num,
+			  uint16_t *head)
+{
+	struct virtio_blk_discard_write_zeroes seg = {
+		.sector = htole64(sector),
+		.num_sectors = htole32(num),
+	};
+	struct rb_seg segs[3] = {
+		{ .len = 16, .gpa = put_header(f, type, 0) },
+		{ .len = 16 },
+		{ .len = 1, .write = true },
+	};
+	uint8_t *st;
+
+	segs[1].gpa = rb_alloc(&f->rb, 16, 16);
+	memcpy(rb_host(&f->rb, segs[1].gpa), &seg, sizeof(seg));
+	*head = rb_add_chain(&f->rb, segs, 3);
+	st = rb_host(&f->rb, segs[2].gpa);
+	*st = 0xee;
+	rb_publish(&f->rb, *head);
+	return st;
+}
+
+static bool resume_pending(struct fx *f)
+{
+	struct pollfd p = { .fd = blk_resume_fd(f->blk), .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1;
+}
+
+static void expect_piece(struct fx *f, unsigned int submitted, enum disk_op op, uint64_t off,
+			 uint64_t len)
+{
+	ck_assert_uint_eq(f->disk->submitted, submitted);
+	ck_assert_uint_eq(f->disk->last.op, op);
+	ck_assert_uint_eq(f->disk->last.offset, off);
+	ck_assert_uint_eq(f->disk->last.len, len);
+}
+
+START_TEST(large_discard_goes_in_pieces)
+{
+	struct fx f;
+	struct blk_stats st;
+	uint32_t id, len;
+	uint16_t head;
+	uint8_t *status;
+
+	fx_init_opts(&f, false, NULL, 16, 64 * MiB);
+	/* [1 MiB, 6 MiB): one piece per turn, each ending on a multiple of its size. */
+	status = put_range(&f, VIRTIO_BLK_T_DISCARD, MiB / 512, 5 * MiB / 512, &head);
+	f.ops->notify(f.blk, 0);
+	expect_piece(&f, 1, DISK_DISCARD, MiB, MiB);
+	blk_backend_event(f.blk);
+	expect_piece(&f, 2, DISK_DISCARD, 2 * MiB, 2 * MiB);
+	ck_assert(!rb_get_used(&f.rb, &id, &len));
+	blk_backend_event(f.blk);
+	expect_piece(&f, 3, DISK_DISCARD, 4 * MiB, 2 * MiB);
+	ck_assert(!rb_get_used(&f.rb, &id, &len));
+	ck_assert_uint_eq(*status, 0xee);
+	/* The last piece completes the request, once. */
+	blk_backend_event(f.blk);
+	ck_assert(rb_get_used(&f.rb, &id, &len));
+	ck_assert_uint_eq(id, head);
+	ck_assert_uint_eq(*status, VIRTIO_BLK_S_OK);
+	blk_backend_event(f.blk);
+	ck_assert(!rb_get_used(&f.rb, &id, &len));
+	ck_assert_uint_eq(f.disk->submitted, 3);
+	ck_assert_uint_eq(f.tr.signals, 1);
+
+	/* A piece that fails fails its request, once; the rest is never started. */
+	status = put_range(&f, VIRTIO_BLK_T_WRITE_ZEROES, 0, 8 * MiB / 512, &head);
+	f.ops->notify(f.blk, 0);
+	expect_piece(&f, 4, DISK_WRITE_ZEROES, 0, 2 * MiB);
+	blk_backend_event(f.blk);
+	expect_piece(&f, 5, DISK_WRITE_ZEROES, 2 * MiB, 2 * MiB);
+	f.disk->next_result = -EIO;
+	blk_backend_event(f.blk);
+	ck_assert(rb_get_used(&f.rb, &id, &len));
+	ck_assert_uint_eq(id, head);
+	ck_assert_uint_eq(*status, VIRTIO_BLK_S_IOERR);
+	blk_backend_event(f.blk);
+	blk_resume(f.blk);
+	ck_assert(!rb_get_used(&f.rb, &id, &len));
+	ck_assert_uint_eq(f.disk->submitted, 5);
+	blk_get_stats(f.blk, &st);
+	ck_assert_uint_eq(st.requests, 2);
+	ck_assert_uint_eq(st.ioerr, 1);
+	ck_assert_uint_eq(st.inflight, 0);
+	fx_fini(&f);
+}
+END_TEST
+
+START_TEST(granule_must_be_a_power_of_two)
+{
+	struct fake_disk d = { .size = DISK_BYTES };
+	struct blk_config cfg = {
+		.backend = { .ops = &fake_ops,
+			     .be = &d,
+			     .size = DISK_BYTES,
+			     .zero_granule = 3 * 512 },
+	};
+	struct blk *b;
+
+	ck_assert_int_eq(blk_create(&b, &cfg), -EINVAL);
+	cfg.backend.zero_granule = 2ULL << 30;
+	ck_assert_int_eq(blk_create(&b, &cfg), -EINVAL);
+	cfg.backend.zero_granule = 512;
+	ck_assert_int_eq(blk_create(&b, &cfg), 0);
+	blk_destroy(b);
+}
+END_TEST
+
+START_TEST(a_turn_has_a_budget)
+{
+	struct fx f;
+	struct rb_seg segs[80][3];
+	uint32_t id, len;
+	uint16_t head;
+	unsigned int n = 0, before;
+
+	fx_init_opts(&f, false, NULL, 256, 64 * MiB);
+	/* A guest queueing 80 reads (3 descriptors each): a kick takes BLK_TURN_REQUESTS, a later
+	 * turn the rest. */
+	for (int i = 0; i < 80; i++) {
+		segs[i][0] = (struct rb_seg){ .len = 16,
+					      .gpa = put_header(&f, VIRTIO_BLK_T_IN, i % 64) };
+		segs[i][1] = (struct rb_seg){ .len = 512, .write = true };
+		segs[i][2] = (struct rb_seg){ .len = 1, .write = true };
+		rb_publish(&f.rb, rb_add_chain(&f.rb, segs[i], 3));
+	}
+	f.ops->notify(f.blk, 0);
+	ck_assert_uint_eq(f.disk->submitted, BLK_TURN_REQUESTS);
+	ck_assert(resume_pending(&f));
+	blk_resume(f.blk);
+	ck_assert_uint_eq(f.disk->submitted, 80);
+	ck_assert(!resume_pending(&f));
+	blk_backend_event(f.blk);
+	while (rb_get_used(&f.rb, &id, &len))
+		n++;
+	ck_assert_uint_eq(n, 80);
+	for (int i = 0; i < 80; i++)
+		ck_assert_uint_eq(*(uint8_t *)rb_host(&f.rb, segs[i][2].gpa), VIRTIO_BLK_S_OK);
+
+	/* Small discards share a turn's bytes: 40 of 256 KiB go 8 to a turn. */
+	for (int i = 0; i < 40; i++)
+		put_range(&f, VIRTIO_BLK_T_DISCARD, (uint64_t)i * 512, 512, &head);
+	before = f.disk->submitted;
+	f.ops->notify(f.blk, 0);
+	ck_assert_uint_eq(f.disk->submitted - before, 8);
+	for (int turn = 1; turn < 5; turn++) {
+		ck_assert(resume_pending(&f));
+		blk_resume(f.blk);
+		ck_assert_uint_eq(f.disk->submitted - before, 8 * (turn + 1));
+	}
+	ck_assert(!resume_pending(&f));
+	blk_backend_event(f.blk);
+	for (n = 0; rb_get_used(&f.rb, &id, &len); n++)
+		;
+	ck_assert_uint_eq(n, 40);
+	fx_fini(&f);
+}
+END_TEST
+
+START_TEST(reset_drops_pieces_not_started)
+{
+	struct fx f;
+	uint32_t id, len;
+	uint16_t head;
+
+	fx_init_opts(&f, false, NULL, 16, 64 * MiB);
+	put_range(&f, VIRTIO_BLK_T_DISCARD, 0, 4 * MiB / 512, &head);
+	put_range(&f, VIRTIO_BLK_T_DISCARD, 4 * MiB / 512, 4 * MiB / 512, &head);
+	f.ops->notify(f.blk, 0);
+	/* The first piece is in flight; the second request waits for a turn. */
+	expect_piece(&f, 1, DISK_DISCARD, 0, 2 * MiB);
+	ck_assert(resume_pending(&f));
+	f.ops->reset(f.blk);
+	ck_assert_uint_eq(f.disk->drains, 1);
+	blk_resume(f.blk);
+	blk_backend_event(f.blk);
+	ck_assert_uint_eq(f.disk->submitted, 1);
+	ck_assert(!rb_get_used(&f.rb, &id, &len));
+	/* Both requests are free again (the sanitizers see a leak otherwise). */
+	fx_fini(&f);
+}
+END_TEST
+
 /* --- through the real disk, on a memfd ---------------------------------------- */
 
 struct real {
@@ -866,6 +1076,167 @@ START_TEST(memfd_disk_threads)
 }
 END_TEST
 
+/* --- a 2 GiB discard on a qcow2 image with 512-byte clusters, in an event loop -- */
+
+/* The real disk behind a backend that watches what each turn gives it. */
+struct turns {
+	struct disk *disk;
+	struct blk *blk;
+	uint64_t next_off;	 /* where the next piece must start */
+	uint64_t turn_bytes;	 /* discarded in this turn */
+	uint64_t max_turn_bytes; /* in any one turn */
+	unsigned int pieces, device_turns;
+	unsigned int console_calls, console_at_piece;
+};
+
+static int turns_submit(void *be, struct disk_req *req)
+{
+	struct turns *t = be;
+
+	if (req->op == DISK_DISCARD) {
+		ck_assert_uint_eq(req->offset, t->next_off);
+		/* The console's handler ran since the piece before. */
+		if (t->pieces)
+			ck_assert_uint_gt(t->console_calls, t->console_at_piece);
+		t->console_at_piece = t->console_calls;
+		t->next_off += req->len;
+		t->turn_bytes += req->len;
+		if (t->turn_bytes > t->max_turn_bytes)
+			t->max_turn_bytes = t->turn_bytes;
+		t->pieces++;
+	}
+	return disk_submit(t->disk, req);
+}
+
+static unsigned int turns_complete(void *be)
+{
+	return disk_complete(((struct turns *)be)->disk);
+}
+
+static void turns_drain(void *be)
+{
+	disk_drain(((struct turns *)be)->disk);
+}
+
+static const struct blk_backend_ops turns_ops = {
+	.submit = turns_submit,
+	.complete = turns_complete,
+	.drain = turns_drain,
+};
+
+static void turn_begins(struct turns *t)
+{
+	t->turn_bytes = 0;
+	t->device_turns++;
+}
+
+static void on_disk(void *opaque, uint32_t events)
+{
+	struct turns *t = opaque;
+
+	(void)events;
+	turn_begins(t);
+	blk_backend_event(t->blk);
+}
+
+static void on_resume(void *opaque, uint32_t events)
+{
+	struct turns *t = opaque;
+
+	(void)events;
+	turn_begins(t);
+	blk_resume(t->blk);
+}
+
+/* Stands for the console's input handler: its eventfd stays readable. */
+static void on_console(void *opaque, uint32_t events)
+{
+	(void)events;
+	((struct turns *)opaque)->console_calls++;
+}
+
+START_TEST(two_gib_discard_on_qcow2_yields)
+{
+	const uint64_t total = (uint64_t)BLK_MAX_DISCARD_SECTORS * 512;
+	const uint64_t piece = BLK_ZERO_UNITS * 512ULL; /* the image's clusters */
+	const char *tmp = getenv("TMPDIR");
+	char tdir[256], path[300], cmd[400], errbuf[256];
+	struct disk_config dc = { .path = path, .format = DISK_FORMAT_QCOW2 };
+	struct virtio_transport tr;
+	struct blk_config cfg = { .name = "qcow2-blk" };
+	struct virtq_config qc;
+	struct turns t = { 0 };
+	struct evloop *loop;
+	struct fx f = { 0 };
+	uint64_t one = 1;
+	uint32_t id, len;
+	uint16_t head;
+	uint8_t *status;
+	int console;
+
+	snprintf(tdir, sizeof(tdir), "%s/ember-blk-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	ck_assert_ptr_nonnull(mkdtemp(tdir));
+	snprintf(path, sizeof(path), "%s/d.qcow2", tdir);
+	snprintf(cmd, sizeof(cmd), "qemu-img create -q -f qcow2 -o cluster_size=512 '%s' 2G", path);
+	ck_assert_msg(system(cmd) == 0, "%s failed (is qemu-img installed?)", cmd);
+	ck_assert_msg(disk_open(&t.disk, &dc, errbuf, sizeof(errbuf)) == 0, "%s", errbuf);
+
+	tr = (struct virtio_transport){ .ops = &fake_transport_ops, .t = &f.tr };
+	ck_assert_int_eq(rb_init(&f.rb, RAM_BASE, RAM_SIZE, 16), 0);
+	ck_assert_int_eq(virtq_create(&f.tr.q[0], &f.rb.mem, NULL), 0);
+	qc = rb_config(&f.rb, true);
+	qc.max_size = BLK_QUEUE_SIZE;
+	ck_assert_int_eq(virtq_setup(f.tr.q[0], &qc), 0);
+	blk_backend_disk(&cfg.backend, t.disk);
+	ck_assert_uint_eq(cfg.backend.zero_granule, 512);
+	cfg.backend.ops = &turns_ops;
+	cfg.backend.be = &t;
+	ck_assert_int_eq(blk_create(&f.blk, &cfg), 0);
+	t.blk = f.blk;
+	blk_device(f.blk, &f.info, &f.ops);
+	blk_attach(f.blk, &tr);
+	ck_assert_int_eq(f.ops->activate(f.blk, all_features), 0);
+
+	ck_assert_int_eq(evloop_create(&loop), 0);
+	console = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ck_assert_int_ge(console, 0);
+	ck_assert_int_eq(write(console, &one, sizeof(one)), sizeof(one));
+	ck_assert_int_eq(evloop_add(loop, disk_event_fd(t.disk), EPOLLIN, on_disk, &t), 0);
+	ck_assert_int_eq(evloop_add(loop, blk_resume_fd(f.blk), EPOLLIN, on_resume, &t), 0);
+	ck_assert_int_eq(evloop_add(loop, console, EPOLLIN, on_console, &t), 0);
+
+	status = put_range(&f, VIRTIO_BLK_T_DISCARD, 0, BLK_MAX_DISCARD_SECTORS, &head);
+	turn_begins(&t);
+	f.ops->notify(f.blk, 0);
+	for (int i = 0; !rb_get_used(&f.rb, &id, &len); i++) {
+		ck_assert_int_lt(i, 1000000);
+		ck_assert_int_ge(evloop_run_once(loop, 1000), 0);
+	}
+	ck_assert_uint_eq(id, head);
+	ck_assert_uint_eq(*status, VIRTIO_BLK_S_OK);
+	/* Many turns, none over the budget, the console served between pieces. */
+	ck_assert_uint_eq(t.next_off, total);
+	ck_assert_uint_eq(t.pieces, total / piece);
+	ck_assert_uint_le(t.max_turn_bytes, piece);
+	ck_assert_uint_ge(t.device_turns, total / piece);
+	ck_assert_uint_ge(t.console_calls, total / piece - 1);
+	/* Completed exactly once. */
+	for (int i = 0; i < 10; i++)
+		ck_assert_int_ge(evloop_run_once(loop, 0), 0);
+	ck_assert(!rb_get_used(&f.rb, &id, &len));
+
+	evloop_destroy(loop);
+	close(console);
+	f.ops->reset(f.blk);
+	blk_destroy(f.blk);
+	ck_assert_int_eq(disk_close(t.disk), 0);
+	virtq_destroy(f.tr.q[0]);
+	rb_destroy(&f.rb);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(rmdir(tdir), 0);
+}
+END_TEST
+
 static Suite *blk_suite(void)
 {
 	Suite *s = suite_create("blk");
@@ -887,6 +1258,11 @@ static Suite *blk_suite(void)
 	tcase_add_test(tc, many_requests_in_flight);
 	tcase_add_test(tc, memfd_disk_io_uring);
 	tcase_add_test(tc, memfd_disk_threads);
+	tcase_add_test(tc, large_discard_goes_in_pieces);
+	tcase_add_test(tc, granule_must_be_a_power_of_two);
+	tcase_add_test(tc, a_turn_has_a_budget);
+	tcase_add_test(tc, reset_drops_pieces_not_started);
+	tcase_add_test(tc, two_gib_discard_on_qcow2_yields);
 	suite_add_tcase(s, tc);
 	return s;
 }
