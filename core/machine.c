@@ -85,6 +85,7 @@ struct machine_net {
 	int irqfd;
 	int kickfd[2]; /* receive and transmit queue */
 	bool tap_watched;
+	bool resume_watched;
 };
 
 struct machine {
@@ -624,6 +625,12 @@ static void net_tx_kicked(void *opaque, uint32_t events)
 	net_kicked(opaque, 1);
 }
 
+static void net_resumed(void *opaque, uint32_t events)
+{
+	(void)events;
+	net_resume(((struct machine_net *)opaque)->net);
+}
+
 static void net_tap_ready(void *opaque, uint32_t events)
 {
 	struct machine_net *mn = opaque;
@@ -743,6 +750,11 @@ static int net_wire(struct machine *m, struct machine_net *mn)
 			return ret;
 		}
 	}
+	/* The frames one turn's budget left unsent. */
+	ret = evloop_add(vm_evloop(m->vm), net_resume_fd(mn->net), EPOLLIN, net_resumed, mn);
+	mn->resume_watched = ret == 0;
+	if (ret < 0)
+		return ret;
 	/* Not read until the driver starts the device (events 0 until then). */
 	ret = evloop_add(vm_evloop(m->vm), mn->tap.fd, 0, net_tap_ready, mn);
 	mn->tap_watched = ret == 0;
@@ -786,6 +798,8 @@ static void nics_fini(struct machine *m)
 		}
 		if (mn->tap_watched)
 			evloop_del(vm_evloop(m->vm), mn->tap.fd);
+		if (mn->resume_watched)
+			evloop_del(vm_evloop(m->vm), net_resume_fd(mn->net));
 		virtio_mmio_destroy(mn->mmio);
 		if (mn->irqfd >= 0)
 			irqchip_irqfd_release(vm_irqchip(m->vm), mn->gsi, mn->irqfd);

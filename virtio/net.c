@@ -15,12 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 /* Buffers one frame may be spread over, receiving or sending. */
 #define NET_IOV_MAX 512
-/* Frames handled per event before the event loop gets a turn. */
+/* Frames received per event before the event loop gets a turn. */
 #define NET_BUDGET 256
 /*
  * The longest frame read: a 64 KiB GRO packet behind its IP, VLAN, Ethernet
@@ -52,6 +53,11 @@ struct net {
 	bool tx_blocked; /* the descriptor is full: waiting until it is writable */
 	bool dead;	 /* the descriptor failed for good (tap deleted) */
 	uint32_t watching;
+	/* Transmit stopped with a turn's budget spent; resume_fd, once signalled, takes the rest.
+	 */
+	bool tx_more;
+	bool resume_signalled;
+	int resume_fd;
 
 	uint8_t *stage; /* the one received frame waiting for buffers */
 	size_t pending; /* its length, 0: none */
@@ -237,19 +243,42 @@ static void tx_drop(struct net *n, const char *why, size_t len)
 		    n->cfg.name, len, why);
 }
 
+/* Asks the event loop for another turn. */
+static void net_defer(struct net *n)
+{
+	uint64_t one = 1;
+
+	if (n->resume_signalled)
+		return;
+	/* EAGAIN: the counter is saturated, so it is readable anyway. */
+	if (write(n->resume_fd, &one, sizeof(one)) == sizeof(one) || errno == EAGAIN)
+		n->resume_signalled = true;
+	else
+		log_limited(&n->rl, LOG_LVL_WARN, "%s: signalling its resume eventfd: %s",
+			    n->cfg.name, strerror(errno));
+}
+
 static void tx_run(struct net *n)
 {
+	unsigned int budget = NET_TX_BUDGET;
 	bool pushed = false;
 	int ret;
 
 	if (!n->active || n->tx_blocked)
 		return;
+	n->tx_more = false;
 	do {
 		virtq_disable_notify(n->txq);
 		for (;;) {
 			struct virtq_chain c = { .iov = n->iov, .max = NET_IOV_MAX };
 			ssize_t w;
 
+			if (!budget--) {
+				/* Kicks stay off: the resume event sends the rest. */
+				n->tx_more = true;
+				net_defer(n);
+				goto out;
+			}
 			ret = virtq_pop(n->txq, &c);
 			if (ret < 0)
 				break;
@@ -308,6 +337,25 @@ void net_backend_event(struct net *n, uint32_t events)
 	n->tr.ops->unlock(n->tr.t);
 }
 
+int net_resume_fd(const struct net *n)
+{
+	return n->resume_fd;
+}
+
+void net_resume(struct net *n)
+{
+	uint64_t v;
+
+	n->tr.ops->lock(n->tr.t);
+	if (read(n->resume_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_limited(&n->rl, LOG_LVL_WARN, "%s: reading its resume eventfd: %s", n->cfg.name,
+			    strerror(errno));
+	n->resume_signalled = false;
+	if (n->active && n->tx_more)
+		tx_run(n);
+	n->tr.ops->unlock(n->tr.t);
+}
+
 bool net_backend_dead(struct net *n)
 {
 	return n->dead;
@@ -356,7 +404,7 @@ static int net_activate(void *dev, uint64_t features)
 				 strerror(-ret));
 	}
 	n->active = true;
-	n->rx_paused = n->tx_blocked = false;
+	n->rx_paused = n->tx_blocked = n->tx_more = false;
 	n->pending = 0;
 	net_watch(n);
 	return 0;
@@ -383,7 +431,7 @@ static void net_reset(void *dev)
 
 	n->active = false;
 	n->pending = 0;
-	n->rx_paused = n->tx_blocked = false;
+	n->rx_paused = n->tx_blocked = n->tx_more = false;
 	n->rxq = n->txq = NULL;
 	net_watch(n);
 }
@@ -427,6 +475,14 @@ int net_create(struct net **out, const struct net_config *cfg)
 		free(n);
 		return -ENOMEM;
 	}
+	n->resume_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (n->resume_fd < 0) {
+		int ret = -errno;
+
+		free(n->stage);
+		free(n);
+		return ret;
+	}
 	n->cfg = *cfg;
 	if (!n->cfg.name)
 		n->cfg.name = "virtio-net";
@@ -445,6 +501,7 @@ void net_destroy(struct net *n)
 	if (!n)
 		return;
 	ratelimit_destroy(&n->rl);
+	close(n->resume_fd);
 	free(n->stage);
 	free(n);
 }

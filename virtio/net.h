@@ -26,6 +26,12 @@
 #define NET_QUEUE_SIZE 256
 #define NET_HDR_LEN 12 /* struct virtio_net_hdr_v1 */
 #define NET_MAX_FRAME (65536 + NET_HDR_LEN)
+/*
+ * Frames sent per event-loop turn (one kick, one writable event, one
+ * resume) at most, so that a guest that keeps its transmit queue full does
+ * not keep the loop from the console, the other devices and signals.
+ */
+#define NET_TX_BUDGET 64
 
 struct net;
 
@@ -69,6 +75,15 @@ void net_backend_event(struct net *n, uint32_t events);
  * frames are then dropped and counted; the guest's queues keep moving.
  */
 bool net_backend_dead(struct net *n);
+
+/*
+ * Readable when the device stopped at its per-turn budget with frames left
+ * to send; the owner then calls net_resume() from the event loop, which
+ * sends the next turn's share. Owned by the device.
+ */
+int net_resume_fd(const struct net *n);
+/* Takes the transport lock; from the event loop thread. */
+void net_resume(struct net *n);
 
 void net_get_stats(struct net *n, struct net_stats *out);
 

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -26,7 +27,7 @@
 #define RX_BASE 0x100000ULL
 #define TX_BASE 0x800000ULL
 #define RING_RAM (4ULL << 20)
-#define QSIZE 64
+#define QSIZE 128 /* more than NET_TX_BUDGET */
 
 #define F(bit) (1ULL << (bit))
 #define BASE_FEATURES (F(VIRTIO_NET_F_MAC) | F(VIRTIO_NET_F_STATUS))
@@ -512,6 +513,44 @@ START_TEST(tx_several_frames_one_kick)
 	/* Kicks are on again, for the next frame. */
 	tx_one(&f, 80, 30);
 	expect_peer_frame(&f, 80, 30);
+	fx_fini(&f);
+}
+END_TEST
+
+START_TEST(tx_a_turn_has_a_budget)
+{
+	enum { N = NET_TX_BUDGET + 36 };
+	struct pollfd resume;
+	struct fx f;
+	uint16_t heads[N], old;
+
+	fx_init(&f, BASE_FEATURES | F(VIRTIO_RING_F_EVENT_IDX));
+	resume = (struct pollfd){ .fd = net_resume_fd(f.net), .events = POLLIN };
+	old = f.tx.avail_idx;
+	for (unsigned int i = 0; i < N; i++) {
+		uint32_t len = 60 + i % 20;
+
+		heads[i] = tx_chain(&f, &len, 1, i);
+		rb_publish(&f.tx, heads[i]);
+	}
+	/* A kick sends one turn's worth; the resume event, a later turn, the rest. */
+	ck_assert(driver_kick(&f, 1, old));
+	ck_assert_uint_eq(stats(&f).tx_frames, NET_TX_BUDGET);
+	ck_assert_int_eq(poll(&resume, 1, 0), 1);
+	net_resume(f.net);
+	ck_assert_int_eq(f.tr.lock_depth, 0);
+	ck_assert_uint_eq(stats(&f).tx_frames, N);
+	ck_assert_int_eq(poll(&resume, 1, 0), 0);
+	for (unsigned int i = 0; i < N; i++) {
+		expect_peer_frame(&f, 60 + i % 20, i);
+		expect_used(&f.tx, heads[i], 0);
+	}
+	expect_peer_empty(&f);
+	/* Kicks are on again, for the next frame; a stray resume does nothing. */
+	net_resume(f.net);
+	tx_one(&f, 80, 30);
+	expect_peer_frame(&f, 80, 30);
+	ck_assert_uint_eq(stats(&f).tx_frames, N + 1);
 	fx_fini(&f);
 }
 END_TEST
@@ -1251,6 +1290,7 @@ static Suite *net_suite(void)
 
 	tcase_add_test(tx, tx_frame_byte_exact);
 	tcase_add_test(tx, tx_several_frames_one_kick);
+	tcase_add_test(tx, tx_a_turn_has_a_budget);
 	tcase_add_test(tx, tx_malformed_frames_dropped);
 	tcase_add_test(tx, tx_backpressure_holds_the_frame);
 	tcase_add_test(tx, tx_write_error_drops_one_frame);
