@@ -31,9 +31,13 @@ struct evloop {
 	/* Removed handlers, freed once no epoll batch can still name them. */
 	struct evloop_handler *dead;
 	pthread_t thread;
-	bool running;
+	/* Read by any thread (evloop_on_thread); written by the one that starts and stops it. */
+	_Atomic bool running;
 	_Atomic bool stop;
 };
+
+/* The loop whose thread this is; NULL on every other thread. */
+static _Thread_local struct evloop *this_thread_loop;
 
 static void free_list(struct evloop_handler *h)
 {
@@ -85,6 +89,11 @@ void evloop_destroy(struct evloop *loop)
 	free(loop);
 }
 
+bool evloop_on_thread(struct evloop *loop)
+{
+	return !atomic_load(&loop->running) || this_thread_loop == loop;
+}
+
 static struct evloop_handler **find(struct evloop *loop, int fd)
 {
 	struct evloop_handler **pp;
@@ -102,6 +111,8 @@ int evloop_add(struct evloop *loop, int fd, uint32_t events, evloop_cb cb, void 
 
 	if (fd < 0 || !cb)
 		return -EINVAL;
+	if (!evloop_on_thread(loop))
+		return -EBUSY;
 	if (find(loop, fd))
 		return -EEXIST;
 	h = calloc(1, sizeof(*h));
@@ -124,8 +135,11 @@ int evloop_add(struct evloop *loop, int fd, uint32_t events, evloop_cb cb, void 
 
 int evloop_del(struct evloop *loop, int fd)
 {
-	struct evloop_handler **pp = find(loop, fd), *h;
+	struct evloop_handler **pp, *h;
 
+	if (!evloop_on_thread(loop))
+		return -EBUSY;
+	pp = find(loop, fd);
 	if (!pp)
 		return -ENOENT;
 	h = *pp;
@@ -144,9 +158,12 @@ int evloop_del(struct evloop *loop, int fd)
 
 int evloop_mod(struct evloop *loop, int fd, uint32_t events)
 {
-	struct evloop_handler **pp = find(loop, fd);
 	struct epoll_event ev = { .events = events };
+	struct evloop_handler **pp;
 
+	if (!evloop_on_thread(loop))
+		return -EBUSY;
+	pp = find(loop, fd);
 	if (!pp)
 		return -ENOENT;
 	ev.data.ptr = *pp;
@@ -160,6 +177,8 @@ int evloop_run_once(struct evloop *loop, int timeout_ms)
 	struct epoll_event evs[32];
 	int n, ran = 0;
 
+	if (!evloop_on_thread(loop))
+		return -EBUSY;
 	n = epoll_wait(loop->epfd, evs, 32, timeout_ms);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
@@ -188,6 +207,7 @@ static void *loop_thread(void *arg)
 {
 	struct evloop *loop = arg;
 
+	this_thread_loop = loop;
 	while (!atomic_load(&loop->stop)) {
 		int ret = evloop_run_once(loop, -1);
 
@@ -203,27 +223,28 @@ int evloop_start(struct evloop *loop)
 {
 	int ret;
 
-	if (loop->running)
+	if (atomic_load(&loop->running))
 		return -EBUSY;
 	atomic_store(&loop->stop, false);
+	/* From here on other threads keep their hands off the handler list. */
+	atomic_store(&loop->running, true);
 	ret = thread_start(&loop->thread, loop_thread, loop, "ember-events");
 	if (ret < 0)
-		return ret;
-	loop->running = true;
-	return 0;
+		atomic_store(&loop->running, false);
+	return ret < 0 ? ret : 0;
 }
 
 void evloop_stop(struct evloop *loop)
 {
 	uint64_t one = 1;
 
-	if (!loop->running)
+	if (!atomic_load(&loop->running))
 		return;
 	atomic_store(&loop->stop, true);
 	if (write(loop->wakefd, &one, sizeof(one)) < 0)
 		log_warn("event loop: waking the loop thread: %s", strerror(errno));
 	pthread_join(loop->thread, NULL);
-	loop->running = false;
+	atomic_store(&loop->running, false);
 }
 
 int evloop_add_timer(struct evloop *loop, uint64_t first_ns, uint64_t period_ns, evloop_cb cb,

@@ -35,6 +35,7 @@
 #include <linux/kvm.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,8 +85,17 @@ struct machine_net {
 	unsigned int gsi;
 	int irqfd;
 	int kickfd[2]; /* receive and transmit queue */
+	/*
+	 * The events the device wants on the tap, set from any thread (a vCPU's
+	 * when the driver starts or resets the device); the loop thread applies
+	 * them, woken through watch_fd when another thread set them.
+	 */
+	_Atomic uint32_t want;
+	int watch_fd;
+	/* The loop thread's alone while it runs, like the handler list. */
 	bool tap_watched;
 	bool resume_watched;
+	bool watch_failed; /* said so once */
 };
 
 struct machine {
@@ -643,13 +653,48 @@ static void net_tap_ready(void *opaque, uint32_t events)
 	}
 }
 
-/* The device's wish, from any thread: the tap's handler stays, its events change. */
+/* On the loop thread (or with it stopped): the tap's events become the device's latest wish. */
+static void net_apply_watch(struct machine_net *mn)
+{
+	int ret;
+
+	if (!mn->tap_watched)
+		return;
+	ret = evloop_mod(vm_evloop(mn->m->vm), mn->tap.fd, atomic_load(&mn->want));
+	if (ret < 0 && !mn->watch_failed) {
+		log_warn("%s: changing the events watched on its tap: %s", mn->name,
+			 strerror(-ret));
+		mn->watch_failed = true;
+	}
+}
+
+static void net_watch_changed(void *opaque, uint32_t events)
+{
+	struct machine_net *mn = opaque;
+	uint64_t n;
+
+	(void)events;
+	if (read(mn->watch_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_debug("%s: reading its watch eventfd: %s", mn->name, strerror(errno));
+	net_apply_watch(mn);
+}
+
+/*
+ * The device's wish, from any thread, with its transport's lock held: the
+ * tap's handler stays, its events change. Only the loop thread may touch its
+ * handlers, so another thread leaves the wish and wakes the loop, as the
+ * console's kick does; a later wish overwrites an earlier one not yet applied.
+ */
 static void net_watch_tap(void *opaque, uint32_t events)
 {
 	struct machine_net *mn = opaque;
+	uint64_t one = 1;
 
-	if (mn->tap_watched)
-		evloop_mod(vm_evloop(mn->m->vm), mn->tap.fd, events);
+	atomic_store(&mn->want, events);
+	if (evloop_on_thread(vm_evloop(mn->m->vm)))
+		net_apply_watch(mn);
+	else if (write(mn->watch_fd, &one, sizeof(one)) < 0)
+		log_warn("%s: waking the event loop: %s", mn->name, strerror(errno));
 }
 
 static int net_offloads(void *opaque, unsigned int tun_flags)
@@ -678,6 +723,7 @@ static int net_open_one(struct machine *m, unsigned int i, unsigned int slot)
 	mn->m = m;
 	mn->irqfd = mn->kickfd[0] = mn->kickfd[1] = -1;
 	mn->tap.fd = -1;
+	mn->watch_fd = -1;
 	mn->base = VIRTIO_MMIO_BASE + slot * VIRTIO_MMIO_STRIDE;
 	mn->gsi = virtio_irqs[slot];
 	snprintf(mn->name, sizeof(mn->name), "virtio-net eth%u", i);
@@ -755,8 +801,17 @@ static int net_wire(struct machine *m, struct machine_net *mn)
 	mn->resume_watched = ret == 0;
 	if (ret < 0)
 		return ret;
+	mn->watch_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (mn->watch_fd < 0)
+		return -errno;
+	ret = evloop_add(vm_evloop(m->vm), mn->watch_fd, EPOLLIN, net_watch_changed, mn);
+	if (ret < 0) {
+		close(mn->watch_fd);
+		mn->watch_fd = -1;
+		return ret;
+	}
 	/* Not read until the driver starts the device (events 0 until then). */
-	ret = evloop_add(vm_evloop(m->vm), mn->tap.fd, 0, net_tap_ready, mn);
+	ret = evloop_add(vm_evloop(m->vm), mn->tap.fd, atomic_load(&mn->want), net_tap_ready, mn);
 	mn->tap_watched = ret == 0;
 	return ret;
 }
@@ -800,7 +855,13 @@ static void nics_fini(struct machine *m)
 			evloop_del(vm_evloop(m->vm), mn->tap.fd);
 		if (mn->resume_watched)
 			evloop_del(vm_evloop(m->vm), net_resume_fd(mn->net));
+		mn->tap_watched = false;
+		/* Resetting an active device below changes its wish: nothing to apply it to. */
 		virtio_mmio_destroy(mn->mmio);
+		if (mn->watch_fd >= 0) {
+			evloop_del(vm_evloop(m->vm), mn->watch_fd);
+			close(mn->watch_fd);
+		}
 		if (mn->irqfd >= 0)
 			irqchip_irqfd_release(vm_irqchip(m->vm), mn->gsi, mn->irqfd);
 		if (mn->net) {

@@ -358,7 +358,13 @@ void net_resume(struct net *n)
 
 bool net_backend_dead(struct net *n)
 {
-	return n->dead;
+	bool dead;
+
+	/* Set under the lock by whichever thread ran the queues last. */
+	n->tr.ops->lock(n->tr.t);
+	dead = n->dead;
+	n->tr.ops->unlock(n->tr.t);
+	return dead;
 }
 
 /* --- the device's operations ----------------------------------------------------- */

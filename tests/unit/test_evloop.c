@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -185,6 +186,117 @@ START_TEST(loop_thread_runs_handlers_and_stops)
 }
 END_TEST
 
+/*
+ * The loop thread owns the handler list: while it runs (here it inserts and
+ * frees a handler every millisecond), another thread's add, mod and del are
+ * refused before they touch the list, and the loop thread's own succeed.
+ */
+struct owner {
+	struct evloop *loop;
+	int timer, churn[2], ask, target;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned int churned;
+	int asked;
+	int mod_ret;
+	bool on_thread;
+};
+
+static void on_nothing(void *opaque, uint32_t events)
+{
+	(void)opaque;
+	(void)events;
+}
+
+static void on_churn(void *opaque, uint32_t events)
+{
+	struct owner *o = opaque;
+	uint64_t n;
+
+	(void)events;
+	if (read(o->timer, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		ck_abort_msg("read: %d", errno);
+	ck_assert_int_eq(evloop_add(o->loop, o->churn[0], EPOLLIN, on_nothing, o), 0);
+	ck_assert_int_eq(evloop_del(o->loop, o->churn[0]), 0);
+	pthread_mutex_lock(&o->lock);
+	o->churned++;
+	pthread_cond_broadcast(&o->cond);
+	pthread_mutex_unlock(&o->lock);
+}
+
+static void on_ask(void *opaque, uint32_t events)
+{
+	struct owner *o = opaque;
+	uint64_t v;
+
+	(void)events;
+	ck_assert_int_eq(read(o->ask, &v, sizeof(v)), sizeof(v));
+	pthread_mutex_lock(&o->lock);
+	o->on_thread = evloop_on_thread(o->loop);
+	o->mod_ret = evloop_mod(o->loop, o->target, EPOLLIN);
+	o->asked = 1;
+	pthread_cond_broadcast(&o->cond);
+	pthread_mutex_unlock(&o->lock);
+}
+
+START_TEST(only_the_loop_thread_changes_handlers)
+{
+	struct owner o = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+	unsigned int refused = 0;
+	uint64_t one = 1;
+	int p[2];
+
+	ck_assert_int_eq(evloop_create(&o.loop), 0);
+	ck_assert_int_eq(pipe(o.churn), 0);
+	ck_assert_int_eq(pipe(p), 0);
+	o.target = p[0];
+	o.ask = eventfd(0, EFD_NONBLOCK);
+	ck_assert_int_ge(o.ask, 0);
+	ck_assert_int_eq(evloop_add(o.loop, o.target, 0, on_nothing, &o), 0);
+	ck_assert_int_eq(evloop_add(o.loop, o.ask, EPOLLIN, on_ask, &o), 0);
+	o.timer = evloop_add_timer(o.loop, NSEC_PER_MSEC, NSEC_PER_MSEC, on_churn, &o);
+	ck_assert_int_ge(o.timer, 0);
+	ck_assert(evloop_on_thread(o.loop));
+	ck_assert_int_eq(evloop_start(o.loop), 0);
+	ck_assert(!evloop_on_thread(o.loop));
+
+	/* Calls from this thread while the loop thread changes its list. */
+	pthread_mutex_lock(&o.lock);
+	while (o.churned < 3)
+		pthread_cond_wait(&o.cond, &o.lock);
+	pthread_mutex_unlock(&o.lock);
+	for (unsigned int i = 0; i < 1000; i++)
+		refused += evloop_mod(o.loop, o.target, i & 1 ? EPOLLIN : 0) == -EBUSY;
+	ck_assert_uint_eq(refused, 1000);
+	ck_assert_int_eq(evloop_add(o.loop, p[1], EPOLLOUT, on_nothing, &o), -EBUSY);
+	ck_assert_int_eq(evloop_del(o.loop, o.target), -EBUSY);
+	ck_assert_int_eq(evloop_run_once(o.loop, 0), -EBUSY);
+
+	/* Handed to the loop thread, the same change is made. */
+	ck_assert_int_eq(write(o.ask, &one, sizeof(one)), sizeof(one));
+	pthread_mutex_lock(&o.lock);
+	while (!o.asked)
+		pthread_cond_wait(&o.cond, &o.lock);
+	pthread_mutex_unlock(&o.lock);
+	ck_assert(o.on_thread);
+	ck_assert_int_eq(o.mod_ret, 0);
+
+	/* Stopped, the loop is anyone's again. */
+	evloop_stop(o.loop);
+	ck_assert(evloop_on_thread(o.loop));
+	ck_assert_int_eq(evloop_mod(o.loop, o.target, 0), 0);
+	ck_assert_int_eq(evloop_del(o.loop, o.target), 0);
+	ck_assert_int_eq(evloop_del(o.loop, o.timer), 0);
+	evloop_destroy(o.loop);
+	close(o.timer);
+	close(o.ask);
+	close(o.churn[0]);
+	close(o.churn[1]);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
 static Suite *evloop_suite(void)
 {
 	Suite *s = suite_create("evloop");
@@ -195,6 +307,7 @@ static Suite *evloop_suite(void)
 	tcase_add_test(tc, handler_removed_by_an_earlier_one_in_the_batch);
 	tcase_add_test(tc, timers_fire);
 	tcase_add_test(tc, loop_thread_runs_handlers_and_stops);
+	tcase_add_test(tc, only_the_loop_thread_changes_handlers);
 	suite_add_tcase(s, tc);
 	return s;
 }
