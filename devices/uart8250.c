@@ -74,15 +74,13 @@ static void rx_enqueue(struct uart8250 *u, uint8_t c)
 	u->rx_count++;
 }
 
-/* Queues what fits; the rest is an overrun. Returns the bytes taken. */
+/* Queues what fits and returns the bytes taken; the caller decides what the rest means. */
 static size_t rx_fill(struct uart8250 *u, const uint8_t *buf, size_t len)
 {
 	size_t n = 0;
 
 	while (n < len && u->rx_count < rx_capacity(u))
 		rx_enqueue(u, buf[n++]);
-	if (n < len)
-		u->lsr |= UART_LSR_OE;
 	return n;
 }
 
@@ -192,7 +190,9 @@ void uart8250_write(struct uart8250 *u, unsigned int offset, uint8_t value)
 			break;
 		}
 		if (u->mcr & UART_MCR_LOOP) {
-			rx_fill(u, &value, 1);
+			/* The byte is on the wire: with no room for it, it is lost. */
+			if (!rx_fill(u, &value, 1))
+				u->lsr |= UART_LSR_OE;
 			u->rx_idle = true; /* nothing else is arriving on the loop */
 		} else {
 			u->host.tx(u->host.tx_opaque, &value, 1);
@@ -250,7 +250,11 @@ size_t uart8250_rx_push(struct uart8250 *u, const uint8_t *buf, size_t len)
 	size_t n = 0;
 
 	pthread_mutex_lock(&u->lock);
-	/* In loopback the receiver listens to the transmitter only: hold host input. */
+	/*
+	 * In loopback the receiver listens to the transmitter only: hold host
+	 * input. What does not fit stays with the host, which offers it again
+	 * after rx_space(): nothing is lost, so this is no overrun.
+	 */
 	if (!(u->mcr & UART_MCR_LOOP) && len) {
 		n = rx_fill(u, buf, len);
 		u->rx_idle = false;

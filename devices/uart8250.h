@@ -7,8 +7,10 @@
  * the host side fills with uart8250_rx_push(); the received-data interrupt
  * follows the FIFO trigger level, and the character-timeout interrupt fires
  * once the host says no more input is coming for now (uart8250_rx_idle()).
- * A byte pushed into a full FIFO is lost and sets the overrun error; the
- * FIFO's contents are never overwritten.
+ * The host is offered only the room there is: what does not fit stays with
+ * it until the guest's read frees room (the rx_space callback). A byte that
+ * really arrives with the FIFO full (the transmitter's own, in loopback) is
+ * lost and sets the overrun error; the FIFO's contents are never overwritten.
  *
  * The device knows nothing of terminals or KVM: it gets an irq_set callback
  * and a TX sink. All entry points take the device's lock.
@@ -63,8 +65,8 @@ void uart8250_write(struct uart8250 *u, unsigned int offset, uint8_t value);
 
 /*
  * Host input. rx_push() queues what fits and returns how many bytes it took;
- * bytes beyond a full FIFO are dropped with an overrun. rx_space() tells how
- * many more fit.
+ * the caller keeps the rest for later (no overrun: nothing is lost).
+ * rx_space() tells how many more fit.
  */
 size_t uart8250_rx_push(struct uart8250 *u, const uint8_t *buf, size_t len);
 size_t uart8250_rx_space(struct uart8250 *u);

@@ -116,12 +116,14 @@ START_TEST(receive_without_fifo)
 	ck_assert_uint_eq(in(UART_LSR)&UART_LSR_DR, 0);
 	ck_assert_uint_eq(space_calls, 1);
 
-	/* One holding register: the second byte overruns, the first survives. */
+	/* One holding register: it takes one byte of two, the other stays with the host. */
 	ck_assert_uint_eq(uart8250_rx_space(&uart), 1);
 	ck_assert_uint_eq(uart8250_rx_push(&uart, (const uint8_t *)"bc", 2), 1);
-	ck_assert_uint_eq(in(UART_LSR)&UART_LSR_OE, UART_LSR_OE);
-	ck_assert_uint_eq(in(UART_LSR)&UART_LSR_OE, 0); /* cleared by the read */
+	ck_assert_uint_eq(in(UART_LSR)&UART_LSR_OE, 0);
 	ck_assert_uint_eq(in(UART_RBR), 'b');
+	ck_assert_uint_eq(uart8250_rx_push(&uart, (const uint8_t *)"c", 1), 1);
+	ck_assert_uint_eq(in(UART_RBR), 'c');
+	ck_assert_uint_eq(in(UART_LSR)&UART_LSR_OE, 0);
 }
 END_TEST
 
@@ -164,7 +166,8 @@ START_TEST(character_timeout)
 }
 END_TEST
 
-START_TEST(overrun_keeps_the_fifo)
+/* More host input than the FIFO holds: it takes 16, the rest waits, nothing overruns. */
+START_TEST(host_input_beyond_the_fifo_waits)
 {
 	const char *s = "0123456789abcdefXYZ";
 
@@ -173,10 +176,39 @@ START_TEST(overrun_keeps_the_fifo)
 	ck_assert_uint_eq(uart8250_rx_push(&uart, (const uint8_t *)s, strlen(s)), 16);
 	ck_assert_uint_eq(uart8250_rx_space(&uart), 0);
 	ck_assert_uint_eq(uart8250_rx_push(&uart, (const uint8_t *)"!", 1), 0);
+	ck_assert_uint_eq(in(UART_LSR) & (UART_LSR_OE | UART_LSR_DR), UART_LSR_DR);
+	for (unsigned int i = 0; i < 16; i++)
+		ck_assert_uint_eq(in(UART_RBR), (uint8_t)s[i]);
+	ck_assert_uint_eq(in(UART_LSR) & (UART_LSR_OE | UART_LSR_DR), 0);
+	ck_assert_uint_eq(space_calls, 16);
+	ck_assert_uint_eq(uart8250_rx_push(&uart, (const uint8_t *)s + 16, 3), 3);
+	ck_assert_uint_eq(in(UART_RBR), 'X');
+}
+END_TEST
+
+/* A byte that really arrives with the FIFO full (looped back) is lost: overrun. */
+START_TEST(overrun_keeps_the_fifo)
+{
+	const char *s = "0123456789abcdefXYZ";
+
+	out(UART_FCR, UART_FCR_ENABLE);
+	out(UART_MCR, UART_MCR_LOOP);
+	for (unsigned int i = 0; i < 16; i++)
+		out(UART_THR, (uint8_t)s[i]);
+	ck_assert_uint_eq(in(UART_LSR) & (UART_LSR_OE | UART_LSR_DR), UART_LSR_DR);
+	out(UART_THR, (uint8_t)s[16]);
 	ck_assert_uint_eq(in(UART_LSR) & (UART_LSR_OE | UART_LSR_DR), UART_LSR_OE | UART_LSR_DR);
+	ck_assert_uint_eq(in(UART_LSR)&UART_LSR_OE, 0); /* cleared by the read */
 	for (unsigned int i = 0; i < 16; i++)
 		ck_assert_uint_eq(in(UART_RBR), (uint8_t)s[i]);
 	ck_assert_uint_eq(in(UART_LSR)&UART_LSR_DR, 0);
+
+	/* Without FIFOs the holding register takes one: the second is lost. */
+	out(UART_FCR, 0);
+	out(UART_THR, 'a');
+	out(UART_THR, 'b');
+	ck_assert_uint_eq(in(UART_LSR) & (UART_LSR_OE | UART_LSR_DR), UART_LSR_OE | UART_LSR_DR);
+	ck_assert_uint_eq(in(UART_RBR), 'a');
 }
 END_TEST
 
@@ -184,10 +216,13 @@ START_TEST(interrupt_priorities)
 {
 	out(UART_FCR, UART_FCR_ENABLE);
 	out(UART_IER, UART_IER_RDI | UART_IER_THRI | UART_IER_RLSI | UART_IER_MSI);
-	/* THR empty is pending from enabling it; add data, an overrun and a modem change. */
+	/*
+	 * THR empty is pending from enabling it; add data and an overrun (17
+	 * bytes looped back) and a modem change (the lines drop in loopback).
+	 */
+	out(UART_MCR, UART_MCR_LOOP);
 	for (unsigned int i = 0; i < 17; i++)
-		push("z");
-	out(UART_MCR, UART_MCR_LOOP); /* the modem lines drop: deltas */
+		out(UART_THR, 'z');
 	out(UART_MCR, 0);
 	ck_assert_uint_eq(in(UART_IIR)&0x0f, UART_IIR_RLSI);
 	in(UART_LSR);
@@ -273,6 +308,7 @@ static Suite *uart_suite(void)
 	tcase_add_test(tc, receive_without_fifo);
 	tcase_add_test(tc, fifo_trigger_levels);
 	tcase_add_test(tc, character_timeout);
+	tcase_add_test(tc, host_input_beyond_the_fifo_waits);
 	tcase_add_test(tc, overrun_keeps_the_fifo);
 	tcase_add_test(tc, interrupt_priorities);
 	tcase_add_test(tc, divisor_latch);
