@@ -4,13 +4,15 @@
 #include "diskfix.h"
 #include "unit.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 char err[256];
-char dir[64];
+char dir[192];
 const enum disk_aio engines[2] = { DISK_AIO_IO_URING, DISK_AIO_THREADS };
 
 int sh(const char *where, const char *cmd)
@@ -21,17 +23,41 @@ int sh(const char *where, const char *cmd)
 	return system(line);
 }
 
+void mkdir_tmp_in(const char *base)
+{
+	int n = snprintf(dir, sizeof(dir), "%s/ember-chain-XXXXXX", base);
+
+	ck_assert_msg(n > 0 && (size_t)n < sizeof(dir), "%s is too long for these tests", base);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
 void mkdir_tmp(void)
 {
 	const char *t = getenv("TMPDIR");
-	int n;
 
-	if (!t || !t[0])
-		t = "/tmp";
-	n = snprintf(dir, sizeof(dir), "%s/ember-chain-XXXXXX", t);
-	ck_assert_msg(n > 0 && (size_t)n < sizeof(dir), "TMPDIR is too long for these tests: %s",
-		      t);
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	mkdir_tmp_in(t && t[0] ? t : "/tmp");
+}
+
+void expect_engine(struct disk *d, enum disk_aio aio)
+{
+	if (aio == DISK_AIO_IO_URING && strcmp(disk_engine_name(d), "io_uring") != 0)
+		unit_missing("io_uring", "the io_uring engine is unavailable; %s ran instead",
+			     disk_engine_name(d));
+}
+
+bool dir_takes_direct(void)
+{
+	char path[256];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/direct-probe", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_DIRECT | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
+	else
+		ck_assert_msg(errno == EINVAL, "%s: %s", path, strerror(errno));
+	unlink(path);
+	return fd >= 0;
 }
 
 void rm_tmp(void)
@@ -42,12 +68,16 @@ void rm_tmp(void)
 
 int open_at(struct disk **d, const char *name, enum disk_format fmt, bool ro, enum disk_aio aio)
 {
-	char path[128];
+	char path[256];
 	struct disk_config cfg = { .path = path, .format = fmt, .readonly = ro, .aio = aio };
+	int ret;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	err[0] = '\0';
-	return disk_open(d, &cfg, err, sizeof(err));
+	ret = disk_open(d, &cfg, err, sizeof(err));
+	if (ret == 0)
+		expect_engine(*d, aio);
+	return ret;
 }
 
 struct done_rec {
@@ -104,7 +134,7 @@ int disk_op(struct disk *d, enum disk_op op, uint64_t off, uint64_t len, bool un
 
 uint8_t *slurp(const char *name, size_t *len)
 {
-	char path[128];
+	char path[256];
 	uint8_t *buf;
 	FILE *f;
 	long n;

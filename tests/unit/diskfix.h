@@ -14,15 +14,21 @@
 
 /* The last open's error message; the scratch directory's path. */
 extern char err[256];
-extern char dir[64];
+extern char dir[192];
 extern const enum disk_aio engines[2];
 
 /* Runs cmd with sh in `where`, output discarded; system()'s status. */
 int sh(const char *where, const char *cmd);
+/* A new scratch directory in $TMPDIR (mkdir_tmp) or in base. */
 void mkdir_tmp(void);
+void mkdir_tmp_in(const char *base);
 void rm_tmp(void);
-/* Opens dir/name; err holds the message. */
+/* Whether the scratch directory's filesystem takes O_DIRECT. */
+bool dir_takes_direct(void);
+/* Opens dir/name; err holds the message. The engine is checked as by expect_engine. */
 int open_at(struct disk **d, const char *name, enum disk_format fmt, bool ro, enum disk_aio aio);
+/* A disk opened for io_uring that fell back to threads did not test io_uring. */
+void expect_engine(struct disk *d, enum disk_aio aio);
 /* One request of op on [off, off + len), waited for; its result (or submit's refusal). */
 int disk_rw(struct disk *d, enum disk_op op, uint64_t off, void *buf, size_t len);
 int disk_read(struct disk *d, uint64_t off, void *buf, size_t len);
