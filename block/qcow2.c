@@ -508,7 +508,7 @@ bool qcow2_has_zero_flag(const struct qcow2 *q)
 	return q->version >= 3;
 }
 
-int qcow2_corrupt(struct qcow2 *q, const char *fmt, ...)
+void qcow2_corrupt_log(struct qcow2 *q, const char *fmt, ...)
 {
 	char msg[160];
 	va_list ap;
@@ -518,7 +518,6 @@ int qcow2_corrupt(struct qcow2 *q, const char *fmt, ...)
 	va_end(ap);
 	log_limited(&q->rl, LOG_LVL_ERROR, "%s: corrupt qcow2 image: %s; the request fails",
 		    q->name, msg);
-	return -EIO;
 }
 
 bool qcow2_table_ok(const struct qcow2 *q, uint64_t off)

@@ -141,8 +141,14 @@ struct qcow2 {
 	uint8_t *buf;	     /* one cluster: a new table's contents */
 };
 
-/* Logs a corrupt table entry (at a limited rate) and returns -EIO. */
-__attribute__((format(printf, 2, 3))) int qcow2_corrupt(struct qcow2 *q, const char *fmt, ...);
+/* Logs a corrupt table entry (at a limited rate). */
+__attribute__((format(printf, 2, 3))) void qcow2_corrupt_log(struct qcow2 *q, const char *fmt, ...);
+/*
+ * Logs a corrupt table entry and is -EIO. The error is spelled out here, not
+ * returned from the variadic function: a static analyzer does not follow a
+ * variadic call, and would otherwise take an error path for a success.
+ */
+#define qcow2_corrupt(q, ...) (qcow2_corrupt_log((q), __VA_ARGS__), -EIO)
 /* The cached table (L2 or refcount block) at host offset off, checked by the caller. */
 int qcow2_cache_get(struct qcow2 *q, struct qcow2_cache *c, uint64_t off, uint64_t **out);
 /* Forgets a cached copy of the cluster at off, which is being reused. */

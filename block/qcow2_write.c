@@ -616,7 +616,8 @@ static int refcount_set(struct qcow2 *q, uint64_t c, uint64_t v, unsigned int de
 	}
 	if (ret == 0)
 		ret = qcow2_cache_get(q, &q->rb, boff, &t);
-	if (ret < 0)
+	/* Not `ret < 0`: any other value, which no callee returns, must not reach t either. */
+	if (ret != 0)
 		return ret;
 	b = (uint8_t *)t;
 	rc_span(q, c % per, &at, &n);
@@ -1166,7 +1167,8 @@ int qcow2_open_write(struct qcow2 *q, char *err, size_t err_len)
 	}
 	q->reft_entries = (uint64_t)q->reft_clusters * q->cluster_size / 8;
 	q->reft = malloc(q->reft_entries * 8 + 8);
-	q->resv = malloc(RESV_BATCH * sizeof(*q->resv));
+	/* Zeroed: nothing is set aside yet, and no entry is ever read unwritten. */
+	q->resv = calloc(RESV_BATCH, sizeof(*q->resv));
 	q->buf = malloc(q->cluster_size);
 	q->rb.s = calloc(RB_CACHE_TABLES, sizeof(*q->rb.s));
 	if (!q->reft || !q->resv || !q->buf || !q->rb.s)
