@@ -435,6 +435,9 @@ static int opt_drive(struct parser *p, const char *arg)
 			return fail(p, "-drive: id '%s' is used twice", d.id);
 	if (cfg->nr_drives == CLI_MAX_DRIVES)
 		return fail(p, "-drive: at most %d drives", CLI_MAX_DRIVES);
+	/* -device virtio-blk-device options may have taken every disk already. */
+	if (!d.if_none && cfg->nr_blk == CLI_MAX_DRIVES)
+		return fail(p, "-drive: at most %d disks", CLI_MAX_DRIVES);
 	cfg->drives[cfg->nr_drives] = d;
 	if (!d.if_none)
 		cfg->blk[cfg->nr_blk++] = (struct cli_blk){ .drive = cfg->nr_drives };

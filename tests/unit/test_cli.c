@@ -16,7 +16,7 @@ static char err[512];
 /* Parses a NULL-terminated list of arguments (argv[0] is added). */
 static int parse(const char *first, ...)
 {
-	char *argv[32] = { (char *)"ember" };
+	char *argv[48] = { (char *)"ember" };
 	int argc = 1;
 	va_list ap;
 	const char *a;
@@ -346,6 +346,39 @@ START_TEST(drive_errors)
 }
 END_TEST
 
+/*
+ * Eight -device virtio-blk-device fill the disk table before any drive
+ * exists; a -drive if=virtio after them needs a ninth disk and must be
+ * refused, not stored past the table's end.
+ */
+START_TEST(drive_after_full_disk_table)
+{
+	int ret = parse("-kernel", "k", "-device", "virtio-blk-device,drive=d0", "-device",
+			"virtio-blk-device,drive=d1", "-device", "virtio-blk-device,drive=d2",
+			"-device", "virtio-blk-device,drive=d3", "-device",
+			"virtio-blk-device,drive=d4", "-device", "virtio-blk-device,drive=d5",
+			"-device", "virtio-blk-device,drive=d6", "-device",
+			"virtio-blk-device,drive=d7", "-drive", "file=x", NULL);
+
+	ck_assert_uint_le(cfg.nr_blk, CLI_MAX_DRIVES);
+	fails_with(ret, "-drive: at most 8 disks");
+	/* An if=none drive adds no disk: it still fits. */
+	ck_assert_int_eq(
+		parse("-kernel", "k", "-device", "virtio-blk-device,drive=d0", "-device",
+		      "virtio-blk-device,drive=d1", "-device", "virtio-blk-device,drive=d2",
+		      "-device", "virtio-blk-device,drive=d3", "-device",
+		      "virtio-blk-device,drive=d4", "-device", "virtio-blk-device,drive=d5",
+		      "-device", "virtio-blk-device,drive=d6", "-drive", "if=none,id=d0,file=a",
+		      "-drive", "if=none,id=d1,file=b", "-drive", "if=none,id=d2,file=c", "-drive",
+		      "if=none,id=d3,file=d", "-drive", "if=none,id=d4,file=e", "-drive",
+		      "if=none,id=d5,file=f", "-drive", "if=none,id=d6,file=g", "-drive", "file=h",
+		      NULL),
+		0);
+	ck_assert_uint_eq(cfg.nr_blk, 8);
+	ck_assert_uint_eq(cfg.blk[7].drive, 7);
+}
+END_TEST
+
 START_TEST(nics)
 {
 	ck_assert_int_eq(parse("-kernel", "k", "-nic",
@@ -433,6 +466,7 @@ static Suite *cli_suite(void)
 	tcase_add_test(tc, linux_option_errors);
 	tcase_add_test(tc, drives);
 	tcase_add_test(tc, drive_errors);
+	tcase_add_test(tc, drive_after_full_disk_table);
 	tcase_add_test(tc, nics);
 	tcase_add_test(tc, nic_errors);
 	suite_add_tcase(s, tc);
