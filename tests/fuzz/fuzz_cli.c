@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: MIT
+/*
+ * libFuzzer target: the command-line parser. The input's first byte sizes
+ * the error buffer (0 to 255 bytes, allocated to the byte so an overrun is
+ * caught); the rest, split at NUL bytes, is argv after "ember", each
+ * argument in its own allocation.
+ *
+ * A refusal must be -EINVAL with a message that fits the buffer.
+ * An accepted configuration must hold what ember relies on later: sizes and
+ * counts within their limits, every device naming an existing backend that
+ * no other device took, debug-exit windows inside the port space, and every
+ * string pointing into argv or the configuration's own string room,
+ * terminated there. The parser allocates nothing; leak detection stays on.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cli.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define MAX_ARGS 128
+
+#define FAIL(...)                                                                                  \
+	do {                                                                                       \
+		fprintf(stderr, "fuzz_cli: " __VA_ARGS__);                                         \
+		fputc('\n', stderr);                                                               \
+		abort();                                                                           \
+	} while (0)
+
+static int argc;
+static char *argv[MAX_ARGS + 1];
+static struct ember_config cfg;
+
+/* NULL, or a terminated string inside one argument or the config's string room. */
+static void check_string(const char *s, const char *what)
+{
+	if (!s)
+		return;
+	if (s >= cfg.strings && s < cfg.strings + cfg.strings_used) {
+		if (!memchr(s, '\0', (size_t)(cfg.strings + cfg.strings_used - s)))
+			FAIL("%s runs past the string room", what);
+		return;
+	}
+	for (int i = 0; i < argc; i++) {
+		size_t len = strlen(argv[i]);
+
+		if (s >= argv[i] && s <= argv[i] + len)
+			return;
+	}
+	FAIL("%s points outside argv and the string room", what);
+}
+
+/*
+ * Whatever the outcome (-h stops checking early), no array in the config
+ * holds more than it has room for: the parser fills them by count, and an
+ * overrun inside the struct is invisible to the sanitizers.
+ */
+static void check_counts(void)
+{
+	if (cfg.nr_drives > CLI_MAX_DRIVES || cfg.nr_blk > CLI_MAX_DRIVES ||
+	    cfg.nr_netdevs > CLI_MAX_VIRTIO || cfg.nr_nics > CLI_MAX_VIRTIO ||
+	    cfg.nr_debug_exit > CLI_MAX_DEBUG_EXIT || cfg.strings_used > CLI_STRINGS)
+		FAIL("counts: %u drives, %u disks, %u netdevs, %u NICs, %u debug-exits, %zu bytes "
+		     "of strings",
+		     cfg.nr_drives, cfg.nr_blk, cfg.nr_netdevs, cfg.nr_nics, cfg.nr_debug_exit,
+		     cfg.strings_used);
+}
+
+static void check_config(void)
+{
+	bool drive_used[CLI_MAX_DRIVES] = { false }, netdev_used[CLI_MAX_VIRTIO] = { false };
+
+	if (cfg.ram_size < CLI_MIN_RAM || cfg.ram_size > CLI_MAX_RAM || cfg.ram_size % 4096)
+		FAIL("RAM size %llu accepted", (unsigned long long)cfg.ram_size);
+	if (cfg.nr_vcpus < 1 || cfg.nr_vcpus > CLI_MAX_VCPUS)
+		FAIL("%u vCPUs accepted", cfg.nr_vcpus);
+	if (!cfg.kernel == !cfg.bios)
+		FAIL("accepted with %s", cfg.kernel ? "both -kernel and -bios" : "nothing to run");
+	if (!cfg.kernel && (cfg.initrd || cfg.append))
+		FAIL("-initrd or -append accepted without -kernel");
+	if (cfg.shutdown_timeout > CLI_MAX_SHUTDOWN_TIMEOUT)
+		FAIL("shutdown timeout %u", cfg.shutdown_timeout);
+	if (cfg.nr_blk + cfg.nr_nics > CLI_MAX_VIRTIO)
+		FAIL("%u disks and %u NICs accepted", cfg.nr_blk, cfg.nr_nics);
+	check_string(cfg.bios, "bios");
+	check_string(cfg.kernel, "kernel");
+	check_string(cfg.initrd, "initrd");
+	check_string(cfg.append, "append");
+	check_string(cfg.name, "name");
+	check_string(cfg.serial.path, "serial path");
+	check_string(cfg.debugcon.path, "debugcon path");
+	if ((cfg.serial.kind == CHARDEV_FILE && !cfg.serial.path) ||
+	    (cfg.has_debugcon && cfg.debugcon.kind == CHARDEV_FILE && !cfg.debugcon.path))
+		FAIL("a file chardev without a path");
+	for (unsigned int i = 0; i < cfg.nr_debug_exit; i++)
+		if (cfg.debug_exit[i].iosize == 0 ||
+		    cfg.debug_exit[i].iobase + (uint64_t)cfg.debug_exit[i].iosize > 0x10000)
+			FAIL("debug-exit at 0x%x (+0x%x)", cfg.debug_exit[i].iobase,
+			     cfg.debug_exit[i].iosize);
+	for (unsigned int i = 0; i < cfg.nr_drives; i++) {
+		const struct cli_drive *d = &cfg.drives[i];
+
+		if (!d->file || !*d->file)
+			FAIL("drive %u without a file", i);
+		if (d->if_none && !d->id)
+			FAIL("if=none drive %u without an id", i);
+		if (d->serial && strlen(d->serial) > CLI_SERIAL_MAX)
+			FAIL("drive %u serial too long", i);
+		check_string(d->file, "drive file");
+		check_string(d->id, "drive id");
+		check_string(d->serial, "drive serial");
+	}
+	for (unsigned int i = 0; i < cfg.nr_blk; i++) {
+		const struct cli_blk *b = &cfg.blk[i];
+
+		if (b->drive >= cfg.nr_drives || drive_used[b->drive])
+			FAIL("disk %u names drive %u (of %u), or a taken one", i, b->drive,
+			     cfg.nr_drives);
+		drive_used[b->drive] = true;
+		if (b->serial && strlen(b->serial) > CLI_SERIAL_MAX)
+			FAIL("disk %u serial too long", i);
+		check_string(b->serial, "disk serial");
+	}
+	for (unsigned int i = 0; i < cfg.nr_drives; i++)
+		if (!cfg.drives[i].if_none && !drive_used[i])
+			FAIL("if=virtio drive %u has no disk", i);
+	for (unsigned int i = 0; i < cfg.nr_netdevs; i++) {
+		const struct cli_netdev *n = &cfg.netdevs[i];
+
+		if ((n->fd >= 0) == (n->ifname != NULL))
+			FAIL("netdev %u with fd %d and ifname %s", i, n->fd,
+			     n->ifname ? n->ifname : "(none)");
+		if (n->ifname && (!*n->ifname || strlen(n->ifname) > 15))
+			FAIL("netdev %u ifname of %zu bytes", i, strlen(n->ifname));
+		check_string(n->id, "netdev id");
+		check_string(n->ifname, "netdev ifname");
+	}
+	for (unsigned int i = 0; i < cfg.nr_nics; i++) {
+		const struct cli_nic *n = &cfg.nics[i];
+
+		if (n->netdev >= cfg.nr_netdevs || netdev_used[n->netdev])
+			FAIL("NIC %u names netdev %u (of %u), or a taken one", i, n->netdev,
+			     cfg.nr_netdevs);
+		netdev_used[n->netdev] = true;
+		if (n->has_mac && (n->mac[0] & 1))
+			FAIL("NIC %u has a multicast MAC", i);
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	size_t err_len, pos;
+	char *err;
+	int ret;
+
+	if (size < 1)
+		return 0;
+	err_len = data[0];
+	err = malloc(err_len ? err_len : 1);
+	if (!err)
+		return 0;
+	argc = 0;
+	argv[argc++] = strdup("ember");
+	for (pos = 1; pos < size && argc < MAX_ARGS;) {
+		const uint8_t *nul = memchr(data + pos, '\0', size - pos);
+		size_t len = nul ? (size_t)(nul - (data + pos)) : size - pos;
+
+		argv[argc] = malloc(len + 1);
+		if (!argv[argc])
+			break;
+		memcpy(argv[argc], data + pos, len);
+		argv[argc][len] = '\0';
+		argc++;
+		pos += len + 1;
+	}
+	argv[argc] = NULL;
+
+	ret = cli_parse(argc, argv, &cfg, err, err_len);
+	check_counts();
+	if (ret == 0) {
+		if (!cfg.help && !cfg.version && !cfg.list_devices)
+			check_config();
+	} else if (ret != -EINVAL) {
+		FAIL("cli_parse returned %d", ret);
+	} else if (err_len) {
+		size_t n = strnlen(err, err_len);
+
+		if (n == err_len)
+			FAIL("the message is not terminated inside its %zu bytes", err_len);
+		if (n == 0 && err_len > 1)
+			FAIL("a refusal without a message");
+	}
+	for (int i = 0; i < argc; i++)
+		free(argv[i]);
+	free(err);
+	return 0;
+}
