@@ -516,7 +516,7 @@ START_TEST(qemu_img_images_read_back)
 	};
 	const size_t size = 3 << 20;
 	uint8_t *raw = malloc(size), *got = malloc(size);
-	char path[128];
+	char path[256];
 	FILE *f;
 
 	ck_assert_msg(system("command -v qemu-img >/dev/null") == 0,
