@@ -1032,7 +1032,7 @@ START_TEST(allocating_with_a_large_l1_is_quick)
 {
 	const size_t chunk = 64 << 10, stride = 2 << 20;
 	uint8_t *buf = malloc(chunk), *got = malloc(chunk), *img;
-	char path[128];
+	char path[256];
 	struct disk_config cfg = { .path = path,
 				   .format = DISK_FORMAT_QCOW2,
 				   .cache = DISK_CACHE_UNSAFE };
