@@ -116,7 +116,10 @@ static int sync_file(struct qcow2 *q)
 
 static uint64_t rb_entries(const struct qcow2 *q)
 {
-	return (q->cluster_size * 8) >> q->refcount_order;
+	uint64_t per = (q->cluster_size * 8) >> q->refcount_order;
+
+	/* Never 0: the header checks keep clusters >= 512 bytes and refcounts <= 64 bits. */
+	return per ? per : 1;
 }
 
 static uint64_t rc_max(const struct qcow2 *q)
