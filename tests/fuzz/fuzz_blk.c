@@ -153,7 +153,7 @@ static void action(void *dev, struct fin *in)
 	struct fake *f = dev;
 	uint8_t what = (uint8_t)fin_take(in, 1);
 
-	switch (what % 4) {
+	switch (what % 5) {
 	case 0: /* a stalled request becomes ready */
 		if (f->n)
 			f->p[fin_take(in, 1) % f->n].ready = true;
@@ -161,6 +161,9 @@ static void action(void *dev, struct fin *in)
 	case 1: /* everything becomes ready */
 		for (unsigned int k = 0; k < f->n; k++)
 			f->p[k].ready = true;
+		break;
+	case 2: /* the device's resume event fires: the next turn's share */
+		blk_resume(f->b);
 		break;
 	default: /* the backend's event fd fires */
 		f->reverse = what & 0x80;
@@ -196,12 +199,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!f)
 			abort();
 	}
+	/* Pieces of 2, 8 and 32 KiB (256 granules), so a request on the small disk splits. */
+	static const uint64_t granules[] = { 0, 8, 32, 128 };
+	uint8_t first = (uint8_t)fin_take(&hdr, 1);
+
 	memset(f, 0, sizeof(*f));
+	/* The first byte also chooses whether DISCARD and WRITE_ZEROES go in pieces. */
 	cfg.backend = (struct blk_backend){
 		.ops = &fake_ops,
 		.be = f,
 		.size = DISK_BYTES,
-		.readonly = fin_take(&hdr, 1) == 0x52,
+		.readonly = first == 0x52,
+		.zero_granule = granules[first & 3],
 	};
 	if (blk_create(&f->b, &cfg) < 0)
 		abort();
@@ -214,13 +223,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fdrv_run(&d, &tgt);
 
 	/*
-	 * The backend finishes everything; the device takes what it left on the
-	 * ring meanwhile (bounded by avail.idx, which nobody moves now).
+	 * The backend finishes everything and the device gets the turns it asks
+	 * for; it takes what it left on the ring meanwhile (bounded by avail.idx,
+	 * which nobody moves now) and the pieces of split requests.
 	 */
-	for (unsigned int round = 0; round < 2 * BLK_QUEUE_SIZE && f->n; round++) {
+	for (unsigned int round = 0;
+	     round < 64 * BLK_QUEUE_SIZE && (f->n || (!fdrv_broken(&d, 0) && fdrv_held(&d, 0)));
+	     round++) {
 		for (unsigned int k = 0; k < f->n; k++)
 			f->p[k].ready = true;
 		blk_backend_event(f->b);
+		blk_resume(f->b);
 	}
 	if (f->n)
 		fdrv_fail("the backend never runs dry");
