@@ -58,6 +58,9 @@ static ssize_t fake_read(int fd, void *buf, size_t count)
 {
 	size_t len;
 
+	/* The device's own resume eventfd is real. */
+	if (fn.n && fd == net_resume_fd(fn.n))
+		return read(fd, buf, count);
 	if (fd != FAKE_FD)
 		fdrv_fail("a read of another descriptor");
 	if (fn.read_errs) {
@@ -165,7 +168,10 @@ static void action(void *dev, struct fin *in)
 	uint8_t what = (uint8_t)fin_take(in, 1);
 	uint32_t ev = 0;
 
-	switch (what % 5) {
+	switch (what % 6) {
+	case 5: /* the device's resume event: frames its last turn left unsent */
+		net_resume(f->n);
+		break;
 	case 0:
 		inject(in);
 		break;
