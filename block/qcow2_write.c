@@ -559,10 +559,13 @@ static int grow_reftable(struct qcow2 *q, uint64_t need, uint64_t busy)
 	for (uint64_t c = t; ret == 0 && c < t + n + m; c++)
 		if (!no_block(q, c / per))
 			ret = refcount_set(q, c, 1, MAX_RB_DEPTH);
-	for (uint64_t j = 0; ret == 0 && j < entries; j++) {
-		uint64_t be = htobe64(table[j]);
-
-		ret = write_exact(q, &be, 8, (t << q->cluster_bits) + j * 8);
+	/* One write for the whole table (up to 8 MiB), not a system call per entry. */
+	if (ret == 0) {
+		for (uint64_t j = 0; j < entries; j++)
+			table[j] = htobe64(table[j]);
+		ret = write_exact(q, table, entries * 8, t << q->cluster_bits);
+		for (uint64_t j = 0; j < entries; j++)
+			table[j] = be64toh(table[j]);
 	}
 	if (ret == 0)
 		ret = sync_file(q);
