@@ -12,6 +12,7 @@
  * string pointing into argv or the configuration's own string room,
  * terminated there. The parser allocates nothing; leak detection stays on.
  */
+#include "tests/fuzz/fuzzin.h"
 #include "config.h"
 
 #include <errno.h>
@@ -27,12 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_ARGS 128
 
-#define FAIL(...)                                                                                  \
-	do {                                                                                       \
-		fprintf(stderr, "fuzz_cli: " __VA_ARGS__);                                         \
-		fputc('\n', stderr);                                                               \
-		abort();                                                                           \
-	} while (0)
+#define FAIL(...) FUZZ_FAIL("fuzz_cli", __VA_ARGS__)
 
 static int argc;
 static char *argv[MAX_ARGS + 1];

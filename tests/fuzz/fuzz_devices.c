@@ -27,6 +27,7 @@
  * the past, the FIFOs never hold more than their size, unclaimed reads
  * return all-ones, and debug-exit codes are odd bytes.
  */
+#include "tests/fuzz/fuzzin.h"
 #include "config.h"
 
 #include <errno.h>
@@ -62,27 +63,7 @@ int __wrap_bus_register(struct bus *bus, uint64_t base, uint64_t len, const stru
 #define RTC_CLOCK_MAX (1LL << 33)  /* host wall clock, s: up to the year 2242 */
 #define MMIO_UART_BASE 0x1000
 
-#define FAIL(...)                                                                                  \
-	do {                                                                                       \
-		fprintf(stderr, "fuzz_devices: " __VA_ARGS__);                                     \
-		fputc('\n', stderr);                                                               \
-		abort();                                                                           \
-	} while (0)
-
-/* The input, read front to back; past its end every field reads 0. */
-struct input {
-	const uint8_t *p;
-	size_t left;
-};
-
-static uint64_t take(struct input *in, unsigned int bytes)
-{
-	uint64_t v = 0;
-
-	for (unsigned int i = 0; i < bytes && in->left; i++, in->p++, in->left--)
-		v |= (uint64_t)*in->p << (8 * i);
-	return v;
-}
+#define FAIL(...) FUZZ_FAIL("fuzz_devices", __VA_ARGS__)
 
 /* A window a device registered, and the handlers it gave. */
 struct spy {
@@ -424,9 +405,9 @@ static const uint16_t pio_targets[] = {
 	ACPI_PM_CNT_BASE,   ACPI_PM_RESET_PORT, DEBUGCON_DEFAULT_IOBASE,
 };
 
-static uint64_t pick_addr(struct input *in, bool mmio, const uint64_t *scratch_base)
+static uint64_t pick_addr(struct fin *in, bool mmio, const uint64_t *scratch_base)
 {
-	uint8_t sel = (uint8_t)take(in, 1);
+	uint8_t sel = (uint8_t)fin_take(in, 1);
 	int delta = (int)(sel & 0x0f) - 4; /* -4 .. +11 around the window's start */
 
 	sel >>= 4;
@@ -435,7 +416,7 @@ static uint64_t pick_addr(struct input *in, bool mmio, const uint64_t *scratch_b
 			return (uint16_t)(pio_targets[sel] + delta);
 		if (sel == 12)
 			return (uint16_t)(fx.dexit_base + delta);
-		return take(in, 2);
+		return fin_take(in, 2);
 	}
 	if (sel < SCRATCH_WINDOWS)
 		return scratch_base[sel] + (uint64_t)(int64_t)delta;
@@ -443,7 +424,7 @@ static uint64_t pick_addr(struct input *in, bool mmio, const uint64_t *scratch_b
 		return MMIO_UART_BASE + (uint64_t)(int64_t)delta;
 	if (sel == 5)
 		return (uint64_t)(int64_t)delta - 8; /* around the top of the space */
-	return take(in, 8);
+	return fin_take(in, 8);
 }
 
 static void check_lines(void)
@@ -514,12 +495,12 @@ static void fire_pit(uint64_t late)
 		     (unsigned long long)fx.pit_armed, (unsigned long long)fx.pit_now);
 }
 
-static void run_op(struct input *in, const uint64_t *scratch_base)
+static void run_op(struct fin *in, const uint64_t *scratch_base)
 {
 	/* Bits 0-3 choose the operation, bits 4-7 its flavour. */
 	static const unsigned int pio_lens[8] = { 1, 2, 4, 1, 8, 3, 6, 16 };
 	static const unsigned int mmio_lens[8] = { 1, 2, 4, 8, 0, 5, 7, 12 };
-	uint8_t op = (uint8_t)take(in, 1);
+	uint8_t op = (uint8_t)fin_take(in, 1);
 
 	switch ((op & 0x0f) % 10) {
 	case 0: /* port read or write */
@@ -529,7 +510,7 @@ static void run_op(struct input *in, const uint64_t *scratch_base)
 		unsigned int len = pio_lens[(op >> 5) & 7];
 		uint64_t addr = pick_addr(in, false, scratch_base);
 
-		do_access(fx.pio, write, addr, len, write ? take(in, len < 8 ? len : 8) : 0);
+		do_access(fx.pio, write, addr, len, write ? fin_take(in, len < 8 ? len : 8) : 0);
 		break;
 	}
 	case 3: /* MMIO read or write */
@@ -538,20 +519,20 @@ static void run_op(struct input *in, const uint64_t *scratch_base)
 		unsigned int len = mmio_lens[(op >> 5) & 7];
 		uint64_t addr = pick_addr(in, true, scratch_base);
 
-		do_access(fx.mmio, write, addr, len, write ? take(in, 8) : 0);
+		do_access(fx.mmio, write, addr, len, write ? fin_take(in, 8) : 0);
 		break;
 	}
 	case 5: { /* the monotonic clock moves on */
-		uint64_t step = take(in, 4) << ((op >> 4) & 15) * 2;
+		uint64_t step = fin_take(in, 4) << ((op >> 4) & 15) * 2;
 
 		fx.pit_now = step < PIT_CLOCK_MAX - fx.pit_now ? fx.pit_now + step : PIT_CLOCK_MAX;
 		break;
 	}
 	case 6: /* the host timer expires (late by up to the input's choice) */
-		fire_pit(take(in, 2) << ((op >> 4) & 15));
+		fire_pit(fin_take(in, 2) << ((op >> 4) & 15));
 		break;
 	case 7: { /* the wall clock jumps, either way */
-		int64_t step = (int64_t)(int32_t)take(in, 4) * ((int64_t)1 << ((op >> 4) & 15));
+		int64_t step = (int64_t)(int32_t)fin_take(in, 4) * ((int64_t)1 << ((op >> 4) & 15));
 
 		fx.rtc_now_ns += step;
 		if (fx.rtc_now_ns < 0)
@@ -561,12 +542,12 @@ static void run_op(struct input *in, const uint64_t *scratch_base)
 		break;
 	}
 	case 8: { /* the host has input for COM1 */
-		size_t n = take(in, 1) % 64;
+		size_t n = fin_take(in, 1) % 64;
 
 		if (n > HOST_RX_MAX - fx.host_rx_len)
 			n = HOST_RX_MAX - fx.host_rx_len;
 		for (size_t i = 0; i < n; i++)
-			fx.host_rx[fx.host_rx_len++] = (uint8_t)take(in, 1);
+			fx.host_rx[fx.host_rx_len++] = (uint8_t)fin_take(in, 1);
 		host_push();
 		break;
 	}
@@ -575,10 +556,10 @@ static void run_op(struct input *in, const uint64_t *scratch_base)
 			acpi_pm_power_button(&fx.pm);
 		} else {
 			uint8_t b[32];
-			size_t n = take(in, 1) % sizeof(b), room = uart8250_rx_space(&fx.uart2);
+			size_t n = fin_take(in, 1) % sizeof(b), room = uart8250_rx_space(&fx.uart2);
 
 			for (size_t i = 0; i < n; i++)
-				b[i] = (uint8_t)take(in, 1);
+				b[i] = (uint8_t)fin_take(in, 1);
 			if (uart8250_rx_push(&fx.uart2, b, n) > room)
 				FAIL("rx_push took more than rx_space offered");
 			if (op & 0x20)
@@ -591,7 +572,7 @@ static void run_op(struct input *in, const uint64_t *scratch_base)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct input in = { .p = data, .left = size };
+	struct fin in = { .p = data, .left = size };
 	uint64_t scratch_base[SCRATCH_WINDOWS];
 	struct bus_ops scratch_ops[SCRATCH_WINDOWS];
 	unsigned int pio_devices, mmio_devices;
@@ -607,10 +588,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fx.pit_armed = UINT64_MAX;
 	fx.pio_limit = 0x10000;
 
-	flags = (uint8_t)take(&in, 1);
-	fx.pit_now = take(&in, 6);
-	fx.rtc_now_ns = (int64_t)(take(&in, 5) % (uint64_t)RTC_CLOCK_MAX) * 1000000000 +
-			(int64_t)(take(&in, 4) % 1000000000);
+	flags = (uint8_t)fin_take(&in, 1);
+	fx.pit_now = fin_take(&in, 6);
+	fx.rtc_now_ns = (int64_t)(fin_take(&in, 5) % (uint64_t)RTC_CLOCK_MAX) * 1000000000 +
+			(int64_t)(fin_take(&in, 4) % 1000000000);
 
 	if (bus_create(&fx.pio, "pio", fx.pio_limit) || bus_create(&fx.mmio, "mmio", 0))
 		abort();
@@ -642,22 +623,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    uart8250_register(&fx.uart2, fx.mmio, MMIO_UART_BASE))
 		FAIL("a fixed window was refused");
 	/* Where the input puts isa-debug-exit (it may collide: the wrapper checks the answer). */
-	fx.dexit_base = (uint16_t)take(&in, 2);
-	(void)debug_exit_register(&fx.dexit, fx.pio, fx.dexit_base, (uint32_t)(take(&in, 1) % 9));
+	fx.dexit_base = (uint16_t)fin_take(&in, 2);
+	(void)debug_exit_register(&fx.dexit, fx.pio, fx.dexit_base,
+				  (uint32_t)(fin_take(&in, 1) % 9));
 	/* Scratch windows anywhere in the 64-bit space, with the access sizes the input picks. */
 	for (unsigned int i = 0; i < SCRATCH_WINDOWS; i++) {
 		/* Mostly valid sizes; 0 means the default; 3 and 16 must be refused. */
 		static const unsigned int sz[8] = { 0, 1, 2, 4, 8, 1, 3, 16 };
-		uint8_t sizes = (uint8_t)take(&in, 1);
+		uint8_t sizes = (uint8_t)fin_take(&in, 1);
 
-		scratch_base[i] = take(&in, 8);
+		scratch_base[i] = fin_take(&in, 8);
 		if (sizes & 0x80)
 			scratch_base[i] = ~(scratch_base[i] & 0xffff); /* near the top */
 		scratch_ops[i] = (struct bus_ops){ .read = scratch_read,
 						   .write = scratch_write,
 						   .min_access = sz[sizes & 7],
 						   .max_access = sz[(sizes >> 3) & 7] };
-		(void)bus_register(fx.mmio, scratch_base[i], take(&in, 1) % (SCRATCH_SIZE + 1),
+		(void)bus_register(fx.mmio, scratch_base[i], fin_take(&in, 1) % (SCRATCH_SIZE + 1),
 				   &scratch_ops[i], fx.scratch[i], "scratch");
 	}
 	pio_devices = bus_device_count(fx.pio);

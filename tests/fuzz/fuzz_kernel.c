@@ -16,6 +16,7 @@
  * must say what the plan said. Larger guests (to 1 TiB) are planned only.
  * Every refusal must be a negative errno with a message.
  */
+#include "tests/fuzz/fuzzin.h"
 #include "config.h"
 
 #include <asm/bootparam.h>
@@ -39,26 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define PLAN_RAM_MAX (1ULL << 40)
 #define PAGE 4096ULL
 
-#define FAIL(...)                                                                                  \
-	do {                                                                                       \
-		fprintf(stderr, "fuzz_kernel: " __VA_ARGS__);                                      \
-		fputc('\n', stderr);                                                               \
-		abort();                                                                           \
-	} while (0)
-
-struct input {
-	const uint8_t *p;
-	size_t left;
-};
-
-static uint64_t take(struct input *in, unsigned int bytes)
-{
-	uint64_t v = 0;
-
-	for (unsigned int i = 0; i < bytes && in->left; i++, in->p++, in->left--)
-		v |= (uint64_t)*in->p << (8 * i);
-	return v;
-}
+#define FAIL(...) FUZZ_FAIL("fuzz_kernel", __VA_ARGS__)
 
 /* A memfd holding exactly `len` bytes of `data` (NULL: a sparse file of zeroes). */
 static int fill_memfd(int fd, const uint8_t *data, uint64_t len)
@@ -178,7 +160,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int kfd = -1, ifd = -1;
 	static char kpath[64], ipath[64];
-	struct input in = { .p = data, .left = size };
+	struct fin in = { .p = data, .left = size };
 	struct kernel_args args = { .kernel = kpath };
 	struct kernel_image k;
 	char err[512], append[4096];
@@ -197,18 +179,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		snprintf(ipath, sizeof(ipath), "/proc/self/fd/%d", ifd);
 	}
 
-	flags = (uint8_t)take(&in, 1);
+	flags = (uint8_t)fin_take(&in, 1);
 	if (flags & 0x80) /* planned only: any size the command line allows */
-		ram = (take(&in, 4) << (take(&in, 1) % 16)) % (PLAN_RAM_MAX / PAGE) * PAGE + PAGE;
+		ram = (fin_take(&in, 4) << (fin_take(&in, 1) % 16)) % (PLAN_RAM_MAX / PAGE) * PAGE +
+		      PAGE;
 	else
-		ram = take(&in, 2) % (LOAD_RAM_MAX / PAGE) * PAGE + PAGE;
+		ram = fin_take(&in, 2) % (LOAD_RAM_MAX / PAGE) * PAGE + PAGE;
 	if (flags & 1) {
-		initrd_size = take(&in, 3) << (take(&in, 1) % 24);
+		initrd_size = fin_take(&in, 3) << (fin_take(&in, 1) % 24);
 		if (!(flags & 0x80) && initrd_size > LOAD_RAM_MAX)
 			initrd_size %= LOAD_RAM_MAX;
 		args.initrd = ipath;
 	}
-	alen = take(&in, 2) % sizeof(append);
+	alen = fin_take(&in, 2) % sizeof(append);
 	if (alen > in.left)
 		alen = in.left;
 	memcpy(append, in.p, alen);

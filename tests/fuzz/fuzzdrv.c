@@ -15,22 +15,6 @@
 
 #define MAX_STEPS 4096
 
-uint64_t fin_take(struct fin *in, unsigned int n)
-{
-	uint64_t v = 0;
-
-	for (unsigned int i = 0; i < n; i++) {
-		uint8_t b = 0;
-
-		if (in->left) {
-			b = *in->p++;
-			in->left--;
-		}
-		v |= (uint64_t)b << (8 * i);
-	}
-	return v;
-}
-
 void fdrv_fail(const char *what)
 {
 	fprintf(stderr, "fuzz check failed: %s\n", what);

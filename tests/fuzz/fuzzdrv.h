@@ -29,6 +29,7 @@
 
 #include "core/bus.h"
 #include "core/gmem.h"
+#include "tests/fuzz/fuzzin.h"
 #include "tests/unit/ringbuilder.h"
 #include "virtio/mmio.h"
 #include "virtio/virtio.h"
@@ -37,14 +38,6 @@
 #define FDRV_RAM (64 * 1024)	    /* each queue's guest RAM */
 #define FDRV_RAM_STRIDE 0x100000ULL /* queue i's RAM starts at (i + 1) * this */
 #define FDRV_MMIO_BASE 0xd0000000ULL
-
-/* The fuzzer's bytes; zeroes once they run out. */
-struct fin {
-	const uint8_t *p;
-	size_t left;
-};
-
-uint64_t fin_take(struct fin *in, unsigned int n);
 
 /* Aborts with a message: a liveness or bounds check failed. */
 void fdrv_fail(const char *what) __attribute__((noreturn));
