@@ -27,6 +27,13 @@
 #define DISK_BOUNCE_ALIGN 4096
 /* A qcow2 read handles at most this much per step. */
 #define DISK_MAP_MAX (1ULL << 30)
+/*
+ * What one step of a qcow2 request may allocate, copy or fill on the thread
+ * that runs it (the event loop's), rounded up to a cluster boundary for
+ * writes. A longer run takes several steps, each completing as a NOP, and
+ * the loop's other handlers run between them.
+ */
+#define DISK_SYNC_STEP (1ULL << 20)
 /* WRITE_ZEROES by hand writes at most this much per system call. */
 #define DISK_ZERO_CHUNK (1024 * 1024)
 /* What a guest can make a disk log: at most this many lines per interval. */
@@ -510,6 +517,9 @@ static void io_map_read(struct disk *d, struct disk_io *io, uint64_t rem)
 	/* A NOP reports its bytes as an int. */
 	if (x.len > DISK_MAP_MAX)
 		x.len = DISK_MAP_MAX;
+	/* Zeroes are filled in here: a step at a time. */
+	if (x.kind == QCOW2_ZERO && x.len > DISK_SYNC_STEP)
+		x.len = DISK_SYNC_STEP;
 	io_cut(io, x.len);
 	if (x.kind == QCOW2_DATA) {
 		io->poff = x.host;
@@ -543,7 +553,7 @@ static void io_map_read(struct disk *d, struct disk_io *io, uint64_t rem)
 static void io_map_write(struct disk *d, struct disk_io *io, uint64_t rem)
 {
 	struct qcow2_extent e;
-	uint64_t off = io->off + io->pos;
+	uint64_t off = io->off + io->pos, cs, step;
 	int ret = qcow2_map(d->layers[0].q, off, rem, &e);
 
 	if (ret < 0) {
@@ -552,11 +562,17 @@ static void io_map_write(struct disk *d, struct disk_io *io, uint64_t rem)
 	}
 	if (e.len > DISK_MAP_MAX)
 		e.len = DISK_MAP_MAX;
-	io_cut(io, e.len);
 	if (e.kind == QCOW2_DATA && e.in_place) {
+		io_cut(io, e.len);
 		io->poff = e.host_off;
 		return;
 	}
+	/* Allocated and written here: a step at a time, whole clusters where it can. */
+	cs = qcow2_cluster_size(d->layers[0].q);
+	step = ((off + DISK_SYNC_STEP + cs - 1) & ~(cs - 1)) - off;
+	if (e.len > step)
+		e.len = step;
+	io_cut(io, e.len);
 	ret = disk_chain_write(d, off, io->piov, io->piovcnt, e.len);
 	io_nop(io, ret < 0 ? ret : (int)e.len);
 }

@@ -1064,6 +1064,97 @@ START_TEST(allocating_with_a_large_l1_is_quick)
 }
 END_TEST
 
+struct step_rec {
+	int calls, result;
+};
+
+static void step_done(struct disk_req *req, int result)
+{
+	struct step_rec *r = req->opaque;
+
+	r->calls++;
+	r->result = result;
+}
+
+/* Runs req to completion a reap at a time; the steps the engine carried out. */
+static unsigned int steps_of(struct disk *d, struct disk_req *req)
+{
+	struct step_rec r = { 0 };
+	unsigned int steps = 0;
+
+	req->done = step_done;
+	req->opaque = &r;
+	ck_assert_int_eq(disk_submit(d, req), 0);
+	while (!r.calls) {
+		unsigned int n = d->engine->reap(d);
+
+		if (n)
+			steps += n;
+		else if (!r.calls)
+			d->engine->wait(d);
+	}
+	ck_assert_int_eq(r.calls, 1);
+	ck_assert_int_eq(r.result, 0);
+	return steps;
+}
+
+/*
+ * What a qcow2 request does on the event loop's thread — allocating and
+ * writing new clusters, filling unallocated ranges with zeroes — goes a
+ * megabyte or so per step, each step a reap of its own, so the loop's other
+ * handlers run between them. One 8 MiB write into an empty image, and one
+ * 8 MiB read of a hole, were a single step before.
+ */
+START_TEST(synchronous_work_goes_in_steps)
+{
+	const size_t len = 8 << 20;
+	uint8_t *buf = malloc(len), *got = malloc(len);
+	struct iovec iov;
+	struct disk_req req;
+	struct disk *d;
+	unsigned int steps;
+
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_ptr_nonnull(got);
+	need_qemu_img();
+	mkdir_tmp();
+	ck_assert_int_eq(sh(dir, "qemu-img create -q -f qcow2 t.qcow2 64M"), 0);
+	ck_assert_msg(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, engines[_i]) == 0, "%s",
+		      err);
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (uint8_t)(i * 7 + i / 4093);
+
+	/* Not cluster-aligned: the first and last clusters are partly the image's zeroes. */
+	iov = (struct iovec){ buf, len };
+	req = (struct disk_req){ .op = DISK_WRITE, .offset = 1000, .iov = &iov, .iovcnt = 1 };
+	steps = steps_of(d, &req);
+	ck_assert_uint_ge(steps, 8);
+	ck_assert_uint_le(steps, 10);
+
+	memset(got, 0xa5, len);
+	iov = (struct iovec){ got, len };
+	req = (struct disk_req){ .op = DISK_READ, .offset = 32 << 20, .iov = &iov, .iovcnt = 1 };
+	steps = steps_of(d, &req);
+	ck_assert_uint_ge(steps, 8);
+	ck_assert_uint_le(steps, 10);
+	memset(buf + len / 2, 0, len / 2);
+	assert_same(got, buf + len / 2, len / 2, "hole, first half");
+	assert_same(got + len / 2, buf + len / 2, len / 2, "hole, second half");
+
+	ck_assert_int_eq(disk_read(d, 0, got, 1000), 0);
+	assert_same(got, buf + len / 2, 1000, "before the write");
+	for (size_t i = len / 2; i < len; i++)
+		buf[i] = (uint8_t)(i * 7 + i / 4093);
+	ck_assert_int_eq(disk_read(d, 1000, got, len), 0);
+	assert_same(got, buf, len, "read back");
+	ck_assert_int_eq(disk_close(d), 0);
+	ck_assert_int_eq(check_status("t.qcow2"), 0);
+	free(buf);
+	free(got);
+	rm_tmp();
+}
+END_TEST
+
 static Suite *qcow2_write_suite(void)
 {
 	Suite *s = suite_create("qcow2_write");
@@ -1091,6 +1182,7 @@ static Suite *qcow2_write_suite(void)
 	tc = tcase_create("bounded");
 	tcase_set_timeout(tc, 10);
 	tcase_add_test(tc, allocating_with_a_large_l1_is_quick);
+	tcase_add_loop_test(tc, synchronous_work_goes_in_steps, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }
