@@ -689,6 +689,8 @@ static void io_release(struct disk *d, struct disk_io *io)
 {
 	if (io->iov != io->iov_inline)
 		free(io->iov);
+	d->bounce_bytes -= io->bounce_len;
+	io->bounce_len = 0;
 	free(io->bounce);
 	free(io->head);
 	io->iov = NULL;
@@ -960,12 +962,16 @@ static int io_setup_rw(struct disk *d, struct disk_io *io, struct disk_req *req)
 		 * Only the buffers are misaligned (the usual case for guest
 		 * memory): copy through an aligned buffer and stay direct. A
 		 * misaligned offset or length goes to the cached fd instead,
-		 * as does everything if the bounce buffer can't be had.
+		 * as does everything if the bounce buffer can't be had or would
+		 * pass the disk's budget.
 		 */
 		void *b;
 
-		if (posix_memalign(&b, DISK_BOUNCE_ALIGN, io->len) == 0) {
+		if (io->len <= DISK_BOUNCE_BUDGET - d->bounce_bytes &&
+		    posix_memalign(&b, DISK_BOUNCE_ALIGN, io->len) == 0) {
 			io->bounce = b;
+			io->bounce_len = io->len;
+			d->bounce_bytes += io->len;
 			if (io->write)
 				bounce_copy(io, true);
 		}
@@ -1041,6 +1047,7 @@ int disk_submit(struct disk *d, struct disk_req *req)
 	io->iov = NULL;
 	io->iovcnt = 0;
 	io->bounce = NULL;
+	io->bounce_len = 0;
 	io->head = NULL;
 	io->cut_idx = -1;
 	io->cut_len = 0;

@@ -61,6 +61,7 @@ struct disk_io {
 	unsigned int iovcnt;
 	unsigned int idx;
 	void *bounce; /* aligned copy of the data when O_DIRECT can't take the caller's buffers */
+	size_t bounce_len;
 	/*
 	 * A write to the start of a probed raw disk: what it puts in the first
 	 * sector, copied once, checked, and written from here (iov[0]).
@@ -72,6 +73,14 @@ struct disk_io {
 	int cut_idx; /* -1: none */
 	size_t cut_len;
 };
+
+/*
+ * The bounce buffers of a disk's requests in flight take at most this many
+ * bytes together; a request that would pass it goes to the page-cache fd,
+ * as a misaligned one does. Without it a guest could make ember hold a
+ * request's size (126 MiB) for every slot.
+ */
+#define DISK_BOUNCE_BUDGET (16U << 20)
 
 /* Images in a chain: the disk's own first, then its backing files. */
 #define DISK_MAX_CHAIN 16
@@ -135,7 +144,8 @@ struct disk {
 	 * it is gone. Read through disk_sync_failed(), which folds in qcow2's.
 	 */
 	bool flush_failed;
-	void *zeroes; /* DISK_ZERO_CHUNK zero bytes, aligned; allocated on first need */
+	void *zeroes;	     /* DISK_ZERO_CHUNK zero bytes, aligned; allocated on first need */
+	size_t bounce_bytes; /* held by the requests in flight, at most DISK_BOUNCE_BUDGET */
 	struct disk_inject inject;
 	/* qcow2: the chain, nr_layers >= 1; raw: nr_layers == 0. */
 	unsigned int nr_layers;

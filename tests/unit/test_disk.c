@@ -1192,6 +1192,86 @@ START_TEST(test_direct)
 }
 END_TEST
 
+/*
+ * Requests whose buffers O_DIRECT cannot take are copied through bounce
+ * buffers; those of a disk's requests in flight stay within its budget, and
+ * a request past it is carried out through the page cache instead, still
+ * exactly. True if it ran (the filesystem under base takes O_DIRECT).
+ */
+static bool bounce_budget_case(int engine, const char *base)
+{
+	const size_t len = 8 << 20;
+	const unsigned int n = 4;
+	struct disk_req req[4];
+	struct rec rec[4] = { 0 };
+	struct iovec iov[4];
+	uint8_t *buf[4];
+	struct disk *d = NULL;
+	char err[512] = "";
+	struct fx f;
+
+	fx_init_in(&f, engine, base);
+	file_fill(f.path, n * len, 0);
+	if (open_cfg(&f, &d, false, DISK_CACHE_NONE, err, sizeof(err)) < 0) {
+		printf("%s: %s\n", base, err);
+		fx_fini(&f);
+		return false;
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		buf[i] = malloc(len + 1);
+		ck_assert_ptr_nonnull(buf[i]);
+		pattern(buf[i] + 1, len, 40 + i);
+		iov[i] = (struct iovec){ buf[i] + 1, len };
+		req[i] = (struct disk_req){ .op = DISK_WRITE,
+					    .offset = i * len,
+					    .iov = &iov[i],
+					    .iovcnt = 1,
+					    .done = rec_done,
+					    .opaque = &rec[i] };
+		ck_assert_int_eq(submit(d, &req[i]), 0);
+		ck_assert_uint_le(d->bounce_bytes, DISK_BOUNCE_BUDGET);
+	}
+	/* The budget holds two of them: those are still bounced, the others are not. */
+	ck_assert_uint_eq(d->bounce_bytes, 2 * len);
+	disk_drain(d);
+	ck_assert_uint_eq(d->bounce_bytes, 0);
+	for (unsigned int i = 0; i < n; i++) {
+		ck_assert_int_eq(rec[i].calls, 1);
+		ck_assert_int_eq(rec[i].result, 0);
+		file_expect(f.path, i * len, buf[i] + 1, len);
+	}
+	/* Read back the same way, into misaligned buffers. */
+	for (unsigned int i = 0; i < n; i++) {
+		memset(buf[i], 0, len + 1);
+		rec[i] = (struct rec){ 0, 0 };
+		req[i].op = DISK_READ;
+		ck_assert_int_eq(submit(d, &req[i]), 0);
+		ck_assert_uint_le(d->bounce_bytes, DISK_BOUNCE_BUDGET);
+	}
+	disk_drain(d);
+	ck_assert_uint_eq(d->bounce_bytes, 0);
+	for (unsigned int i = 0; i < n; i++) {
+		ck_assert_int_eq(rec[i].calls, 1);
+		ck_assert_int_eq(rec[i].result, 0);
+		file_expect(f.path, i * len, buf[i] + 1, len);
+		free(buf[i]);
+	}
+	ck_assert_int_eq(disk_close(d), 0);
+	fx_fini(&f);
+	return true;
+}
+
+START_TEST(test_bounce_budget)
+{
+	const char *build = getenv("EMBER_BUILDDIR");
+	bool ran = bounce_budget_case(_i, tmp_base());
+
+	if (!ran && build && build[0])
+		ran = bounce_budget_case(_i, build);
+	UNIT_NEED(ran, "no filesystem here takes O_DIRECT ($TMPDIR, $EMBER_BUILDDIR)");
+}
+END_TEST
+
 /* ---- the guard of a probed raw disk ---- */
 
 static const uint8_t qcow2_magic[4] = { 'Q', 'F', 'I', 0xfb };
@@ -1687,6 +1767,7 @@ static Suite *disk_suite(void)
 	tcase_add_loop_test(tc, test_injected_errors, first, 2);
 	tcase_add_loop_test(tc, test_short_transfers, first, 2);
 	tcase_add_loop_test(tc, test_direct, first, 2);
+	tcase_add_loop_test(tc, test_bounce_budget, first, 2);
 #ifdef __NR_io_uring_setup
 	tcase_add_test(tc, test_uring_fallback);
 #endif
