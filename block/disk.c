@@ -746,6 +746,11 @@ static bool io_rw_result(struct disk *d, struct disk_io *io, int res)
 	uint64_t n;
 
 	io_uncut(io);
+	/* A qcow2 step that ran out of its budget for finding free clusters: the next goes on. */
+	if (res == -EAGAIN && io->prim == DISK_PRIM_NOP) {
+		io_issue(d, io);
+		return false;
+	}
 	if (res < 0) {
 		if (res == -EINVAL && io->fd == d->fd && d->fd != d->fd_cached && !io->no_direct) {
 			/* O_DIRECT wanted more alignment than we checked for (a 4K-sector disk). */
@@ -820,6 +825,11 @@ bool disk_io_finished(struct disk *d, struct disk_io *io, int res)
 	case STAGE_ZERO_WRITE:
 		return io_rw_result(d, io, res);
 	case STAGE_QCOW2_ZERO:
+		/* As for a write: qcow2 found no free cluster within its budget yet. */
+		if (res == -EAGAIN) {
+			io_issue(d, io);
+			return false;
+		}
 		break;
 	case STAGE_FLUSH:
 		if (res < 0)

@@ -190,7 +190,9 @@ int disk_chain_read_compressed(struct disk *d, const struct disk_extent *x, uint
 /*
  * Writes [off, off + len) of a qcow2 disk synchronously, from the iovecs
  * (NULL: zeroes): clusters it does not own alone are allocated, filled in
- * from the chain below where the write does not cover them. 0 or -errno.
+ * from the chain below where the write does not cover them. 0 or -errno;
+ * -EAGAIN: qcow2 ran out of its budget for finding free clusters, and the
+ * caller's next step goes on (what was written stays written).
  */
 int disk_chain_write(struct disk *d, uint64_t off, const struct iovec *iov, unsigned int cnt,
 		     uint64_t len);

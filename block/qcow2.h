@@ -107,7 +107,9 @@ bool qcow2_has_zero_flag(const struct qcow2 *q);
  * overwrite, from the backing file or the old contents). The cluster is
  * written to a newly allocated one (or its preallocated one), then the L2
  * entry is pointed at it; what it replaces (a compressed cluster, a shared
- * one) is freed later, see qcow2_frees_synced(). 0, -EIO, -ENOSPC or -ENOMEM.
+ * one) is freed later, see qcow2_frees_synced(). 0, -EIO, -ENOSPC or -ENOMEM;
+ * -EAGAIN when the search for a free cluster used up its budget for the call
+ * (a hostile image can make it long): call again, and it goes on from there.
  */
 int qcow2_write_cluster(struct qcow2 *q, uint64_t off, const void *data);
 
@@ -121,7 +123,8 @@ enum qcow2_zero_mode {
  * Whole clusters [off, off + len) (cluster-aligned, or ending at the image's
  * size). `backing`: a backing file shows through unallocated clusters.
  * Returns 0, -EOPNOTSUPP when the image cannot mark them as zeroes (a
- * version 2 image: the caller writes zeroes instead), -EIO or -ENOMEM.
+ * version 2 image: the caller writes zeroes instead), -EIO or -ENOMEM; -EAGAIN
+ * as for qcow2_write_cluster(), with what was done kept: calling again is safe.
  */
 int qcow2_zero(struct qcow2 *q, uint64_t off, uint64_t len, enum qcow2_zero_mode mode,
 	       bool backing);

@@ -122,6 +122,12 @@ struct qcow2 {
 	struct qcow2_cache rb;
 	uint64_t free_hint; /* no free cluster below this one, as far as is known */
 	/*
+	 * In qcow2_write_cluster() or qcow2_zero(), which may fail with -EAGAIN
+	 * to be called again: a search for a free cluster from free_hint passes
+	 * at most FIND_FREE_BUDGET clusters in use per call.
+	 */
+	bool may_yield;
+	/*
 	 * The clusters L1 and refcount table entries name (L2 tables, refcount
 	 * blocks), each with the number of entries naming it: an open-addressing
 	 * hash set, so that a cluster about to be handed out is checked in

@@ -48,6 +48,11 @@
 #define RB_CACHE_TABLES 8
 /* Frees waiting for a sync; beyond this, clusters are left allocated. */
 #define MAX_FREES (1U << 20)
+/*
+ * Clusters in use a search for a free one passes per call, when its caller
+ * can come back (a request's step): about a millisecond's work.
+ */
+#define FIND_FREE_BUDGET (1U << 16)
 /* Refcount blocks a new refcount block's own refcount may need, nested. */
 #define MAX_RB_DEPTH 2
 /* Host offsets are 56 bits wide in L2 entries. */
@@ -385,10 +390,17 @@ static bool in_batch(const struct qcow2 *q, uint64_t c)
 	return false;
 }
 
-/* The first cluster at or after `from` that is free: refcount 0, or past the end of the file. */
+/*
+ * The first cluster at or after `from` that is free: refcount 0, or past the
+ * end of the file. A search from the hint, when the caller may yield
+ * (q->may_yield), passes at most FIND_FREE_BUDGET clusters in use: then it
+ * moves the hint past them and fails with -EAGAIN, and the next search goes
+ * on from there.
+ */
 static int find_free(struct qcow2 *q, uint64_t from, uint64_t *out)
 {
-	uint64_t per = rb_entries(q);
+	uint64_t per = rb_entries(q), looked = 0;
+	bool budget = q->may_yield && from == q->free_hint;
 
 	for (uint64_t c = from ? from : 1;; c++) {
 		uint64_t rc, boff;
@@ -407,8 +419,14 @@ static int find_free(struct qcow2 *q, uint64_t from, uint64_t *out)
 			 * Past the end of the file nothing is stored: a count there is a
 			 * leak from a crash (or nonsense), unless this batch set it.
 			 */
-			if (rc && ((c << q->cluster_bits) < q->file_size || in_batch(q, c)))
+			if (rc && ((c << q->cluster_bits) < q->file_size || in_batch(q, c))) {
+				if (budget && ++looked >= FIND_FREE_BUDGET) {
+					/* None is free below c + 1. */
+					q->free_hint = c + 1;
+					return -EAGAIN;
+				}
 				continue;
+			}
 		}
 		if (is_metadata(q, c)) {
 			q->broken = true;
@@ -903,7 +921,7 @@ static int check_write(struct qcow2 *q, uint64_t off)
 	return 0;
 }
 
-int qcow2_write_cluster(struct qcow2 *q, uint64_t off, const void *data)
+static int write_cluster(struct qcow2 *q, uint64_t off, const void *data)
 {
 	struct slot s;
 	uint64_t h;
@@ -961,7 +979,8 @@ static uint64_t zeroed_entry(uint64_t entry, enum qcow2_kind kind, uint64_t host
 	return entry;
 }
 
-int qcow2_zero(struct qcow2 *q, uint64_t off, uint64_t len, enum qcow2_zero_mode mode, bool backing)
+static int zero_range(struct qcow2 *q, uint64_t off, uint64_t len, enum qcow2_zero_mode mode,
+		      bool backing)
 {
 	uint64_t entries = q->cluster_size / 8;
 	int ret = check_write(q, off);
@@ -1002,6 +1021,27 @@ int qcow2_zero(struct qcow2 *q, uint64_t off, uint64_t len, enum qcow2_zero_mode
 			free_entry(q, s.entry);
 	}
 	return 0;
+}
+
+/* The two ways into allocation from a request's step: they may yield (-EAGAIN). */
+int qcow2_write_cluster(struct qcow2 *q, uint64_t off, const void *data)
+{
+	int ret;
+
+	q->may_yield = true;
+	ret = write_cluster(q, off, data);
+	q->may_yield = false;
+	return ret;
+}
+
+int qcow2_zero(struct qcow2 *q, uint64_t off, uint64_t len, enum qcow2_zero_mode mode, bool backing)
+{
+	int ret;
+
+	q->may_yield = true;
+	ret = zero_range(q, off, len, mode, backing);
+	q->may_yield = false;
+	return ret;
 }
 
 /* ---- repairing a dirty image ---- */

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include "block/disk.h"
+#include "block/disk_internal.h"
 #include "block/qcow2.h"
 #include "diskfix.h"
 #include "unit.h"
@@ -879,6 +880,131 @@ START_TEST(repair_walks_a_shared_l2_table_once)
 }
 END_TEST
 
+/*
+ * An image whose refcount table (64 clusters, 4096 entries) names one
+ * refcount block, full: every cluster of its 512 MiB sparse file is in use,
+ * so the first free one is at the end. l1_entry is the L1 table's only
+ * entry; L2 tables go at cluster 67 and data at 68 if it names them.
+ */
+static int crowded_img(uint64_t l1_entry, uint64_t l2_entry0)
+{
+	const unsigned int entries = 64 * 64;
+	uint64_t *reft = malloc((size_t)entries * 8);
+	int fd = sparse_img(SB, SC(64), 64, 66, 1, (uint64_t)entries * 256 * 512, false);
+
+	ck_assert_ptr_nonnull(reft);
+	for (unsigned int j = 0; j < entries; j++)
+		reft[j] = htobe64(SC(65));
+	ck_assert_int_eq(pwrite(fd, reft, (size_t)entries * 8, (off_t)SC(1)), (ssize_t)entries * 8);
+	free(reft);
+	for (unsigned int c = 0; c < 256; c++)
+		fd_put(fd, SC(65) + 2 * c, 1, 2);
+	fd_put(fd, SC(66), l1_entry, 8);
+	fd_put(fd, SC(67), l2_entry0, 8);
+	return fd;
+}
+
+struct step_rec {
+	int calls, result;
+};
+
+static void step_done(struct disk_req *req, int result)
+{
+	struct step_rec *r = req->opaque;
+
+	r->calls++;
+	r->result = result;
+}
+
+/* Runs req to completion a reap at a time: the steps the engine carried out. */
+static unsigned int steps_of(struct disk *d, struct disk_req *req)
+{
+	struct step_rec r = { 0 };
+	unsigned int steps = 0, n;
+
+	req->done = step_done;
+	req->opaque = &r;
+	ck_assert_int_eq(disk_submit(d, req), 0);
+	while (!r.calls) {
+		n = d->engine->reap(d);
+		steps += n;
+		if (!n && !r.calls)
+			d->engine->wait(d);
+	}
+	ck_assert_int_eq(r.result, 0);
+	return steps;
+}
+
+/*
+ * Finding a free cluster in such an image means passing a million clusters
+ * in use. One call did it all at once, on the event loop's thread; it now
+ * passes at most FIND_FREE_BUDGET of them per call (-EAGAIN: call again),
+ * going on where it stopped, and the disk layer takes the calls as steps of
+ * a request, each a reap of its own: for a write, and for WRITE_ZEROES
+ * that must copy a shared L2 table.
+ */
+START_TEST(finding_a_free_cluster_goes_in_steps)
+{
+	uint8_t data[512], got[512];
+	struct qcow2_extent e;
+	struct qcow2 *q;
+	struct disk *d;
+	struct disk_req req;
+	struct iovec iov = { data, sizeof(data) };
+	char path[64];
+	unsigned int calls = 0;
+	int ret, fd = crowded_img(0, 0);
+
+	ck_assert_msg(qcow2_open(&q, fd, "t.qcow2", QCOW2_OPEN_WRITE, err, sizeof(err)) == 0, "%s",
+		      err);
+	memset(data, 0x3c, sizeof(data));
+	do {
+		ret = qcow2_write_cluster(q, SC(3), data);
+		calls++;
+	} while (ret == -EAGAIN && calls < 1000);
+	ck_assert_int_eq(ret, 0);
+	ck_assert_uint_ge(calls, 16);
+	ck_assert_uint_le(calls, 20);
+	ck_assert_int_eq(qcow2_map(q, SC(3), 512, &e), 0);
+	ck_assert_int_eq(e.kind, QCOW2_DATA);
+	ck_assert_uint_ge(e.host_off, (uint64_t)64 * 64 * 256 * 512);
+	ck_assert_int_eq(pread(fd, got, sizeof(got), (off_t)e.host_off), (ssize_t)sizeof(got));
+	ck_assert_mem_eq(got, data, sizeof(data));
+	/* Now the search starts past the crowd: quick. */
+	ck_assert_int_eq(qcow2_write_cluster(q, SC(40), data), 0);
+	ck_assert_int_eq(qcow2_release(q), 0);
+	qcow2_close(q);
+	close(fd);
+
+	for (unsigned int k = 0; k < 2; k++) {
+		struct disk_config cfg = { .path = path, .format = DISK_FORMAT_QCOW2 };
+		unsigned int steps;
+
+		/* k = 1: cluster 0 is data, through an L2 table that is not the image's own. */
+		fd = k ? crowded_img(SC(67), SC(68) | (1ULL << 63)) : crowded_img(0, 0);
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		ck_assert_msg(disk_open(&d, &cfg, err, sizeof(err)) == 0, "%s", err);
+		if (k == 0)
+			req = (struct disk_req){ .op = DISK_WRITE, .iov = &iov, .iovcnt = 1 };
+		else
+			req = (struct disk_req){ .op = DISK_WRITE_ZEROES, .len = 512 };
+		steps = steps_of(d, &req);
+		ck_assert_uint_ge(steps, 16);
+		ck_assert_uint_le(steps, 24);
+		memset(got, 0xee, sizeof(got));
+		ck_assert_int_eq(disk_read(d, 0, got, sizeof(got)), 0);
+		if (k == 0) {
+			ck_assert_mem_eq(got, data, sizeof(data));
+		} else {
+			memset(data, 0, sizeof(data));
+			ck_assert_mem_eq(got, data, sizeof(data));
+		}
+		ck_assert_int_eq(disk_close(d), 0);
+		close(fd);
+	}
+}
+END_TEST
+
 static Suite *qcow2_suite(void)
 {
 	Suite *s = suite_create("qcow2");
@@ -903,6 +1029,7 @@ static Suite *qcow2_suite(void)
 	tc = tcase_create("bounded");
 	tcase_set_timeout(tc, 10);
 	tcase_add_test(tc, repair_walks_a_shared_l2_table_once);
+	tcase_add_test(tc, finding_a_free_cluster_goes_in_steps);
 	suite_add_tcase(s, tc);
 	return s;
 }
