@@ -25,15 +25,6 @@
 /* What O_DIRECT asks of offsets, lengths and buffer addresses, at least. */
 #define DISK_DIO_ALIGN 512ULL
 #define DISK_BOUNCE_ALIGN 4096
-/* A qcow2 read handles at most this much per step. */
-#define DISK_MAP_MAX (1ULL << 30)
-/*
- * What one step of a qcow2 request may allocate, copy or fill on the thread
- * that runs it (the event loop's), rounded up to a cluster boundary for
- * writes. A longer run takes several steps, each completing as a NOP, and
- * the loop's other handlers run between them.
- */
-#define DISK_SYNC_STEP (1ULL << 20)
 /* WRITE_ZEROES by hand writes at most this much per system call. */
 #define DISK_ZERO_CHUNK (1024 * 1024)
 /* What a guest can make a disk log: at most this many lines per interval. */
@@ -50,7 +41,7 @@ enum disk_stage {
 	STAGE_ZERO_PUNCH,
 	STAGE_ZERO_RANGE,
 	STAGE_ZERO_WRITE,
-	STAGE_QCOW2_ZERO, /* WRITE_ZEROES or DISCARD on a qcow2 image, done in one step */
+	STAGE_QCOW2_ZERO, /* WRITE_ZEROES or DISCARD on a qcow2 image, in steps */
 };
 
 void disk_signal(int efd)
@@ -670,8 +661,8 @@ static void io_issue(struct disk *d, struct disk_io *io)
 		break;
 	case STAGE_QCOW2_ZERO:
 		io->prim = DISK_PRIM_NOP;
-		io->nop_result =
-			disk_chain_zero(d, io->off, io->len, (enum qcow2_zero_mode)io->pmode);
+		io->nop_result = disk_chain_zero(d, io->off + io->pos, io->len - io->pos,
+						 (enum qcow2_zero_mode)io->pmode);
 		break;
 	case STAGE_DISCARD:
 	case STAGE_ZERO_PUNCH:
@@ -825,10 +816,21 @@ bool disk_io_finished(struct disk *d, struct disk_io *io, int res)
 	case STAGE_ZERO_WRITE:
 		return io_rw_result(d, io, res);
 	case STAGE_QCOW2_ZERO:
-		/* As for a write: qcow2 found no free cluster within its budget yet. */
+		/* -EAGAIN: qcow2 found no free cluster within its budget yet; the step goes on. */
 		if (res == -EAGAIN) {
 			io_issue(d, io);
 			return false;
+		}
+		if (res > 0) {
+			io->pos += (uint64_t)res < io->len - io->pos ? (uint64_t)res
+								     : io->len - io->pos;
+			if (io->pos < io->len) {
+				io_issue(d, io);
+				return false;
+			}
+			res = 0;
+		} else if (res == 0) {
+			res = -EIO; /* no progress: never loop */
 		}
 		break;
 	case STAGE_FLUSH:

@@ -379,33 +379,29 @@ int disk_chain_zero(struct disk *d, uint64_t off, uint64_t len, enum qcow2_zero_
 {
 	struct qcow2 *q = d->layers[0].q;
 	uint64_t cs = qcow2_cluster_size(q);
-	uint64_t head = (cs - off % cs) % cs, end = off + len, whole_end;
-	bool backing = d->nr_layers > 1;
+	uint64_t head = (cs - off % cs) % cs, n;
 	int ret;
 
-	if (head > len)
-		head = len;
-	/* Whole clusters, or up to the end of the disk. */
-	whole_end = end == d->size ? end : end & ~(cs - 1);
-	if (whole_end < off + head)
-		whole_end = off + head;
-	/* Partial clusters: a discard leaves them be; zeroes are written. */
-	if (mode != QCOW2_DISCARD) {
-		/* No whole cluster in between: one write of zeroes does it all. */
-		if (head && whole_end == off + head)
-			return disk_chain_write(d, off, NULL, 0, len);
-		ret = head ? disk_chain_write(d, off, NULL, 0, head) : 0;
-		if (ret == 0 && end > whole_end)
-			ret = disk_chain_write(d, whole_end, NULL, 0, end - whole_end);
-		if (ret < 0)
-			return ret;
+	/* A partial first cluster (or the whole request within one): a discard leaves it be. */
+	if (head || (len < cs && off + len != d->size)) {
+		n = head && head < len ? head : len;
+		ret = mode == QCOW2_DISCARD ? 0 : disk_chain_write(d, off, NULL, 0, n);
+		return ret < 0 ? ret : (int)n;
 	}
-	if (whole_end <= off + head)
-		return 0;
-	ret = qcow2_zero(q, off + head, whole_end - off - head, mode, backing);
-	if (ret == -EOPNOTSUPP)
-		ret = mode == QCOW2_DISCARD
-			      ? 0
-			      : disk_chain_write(d, off + head, NULL, 0, whole_end - off - head);
-	return ret;
+	/* Whole clusters from here (the last one may end at the disk's end). */
+	n = off + len == d->size ? len : len & ~(cs - 1);
+	if (n > DISK_MAP_MAX)
+		n = DISK_MAP_MAX;
+	ret = qcow2_zero(q, off, n, mode, d->nr_layers > 1);
+	if (ret == -EOPNOTSUPP) {
+		/* The image cannot mark them: a discard leaves them, zeroes go a step at a time. */
+		uint64_t step = (DISK_SYNC_STEP + cs - 1) & ~(cs - 1);
+
+		if (mode == QCOW2_DISCARD)
+			return (int)n;
+		if (n > step)
+			n = step;
+		ret = disk_chain_write(d, off, NULL, 0, n);
+	}
+	return ret < 0 ? ret : (int)n;
 }

@@ -82,6 +82,16 @@ struct disk_io {
  */
 #define DISK_BOUNCE_BUDGET (16U << 20)
 
+/* A qcow2 read or zeroing handles at most this much per step. */
+#define DISK_MAP_MAX (1ULL << 30)
+/*
+ * What one step of a qcow2 request may allocate, copy or fill on the thread
+ * that runs it (the event loop's), rounded up to a cluster boundary for
+ * writes. A longer run takes several steps, each completing as a NOP, and
+ * the loop's other handlers run between them.
+ */
+#define DISK_SYNC_STEP (1ULL << 20)
+
 /* Images in a chain: the disk's own first, then its backing files. */
 #define DISK_MAX_CHAIN 16
 
@@ -196,7 +206,13 @@ int disk_chain_read_compressed(struct disk *d, const struct disk_extent *x, uint
  */
 int disk_chain_write(struct disk *d, uint64_t off, const struct iovec *iov, unsigned int cnt,
 		     uint64_t len);
-/* WRITE_ZEROES (ZERO_KEEP, ZERO_UNMAP) or DISCARD of [off, off + len) of a qcow2 disk. */
+/*
+ * WRITE_ZEROES (ZERO_KEEP, ZERO_UNMAP) or DISCARD of a qcow2 disk, from
+ * `off`, one step of at most len bytes: a partial cluster, a run of whole
+ * clusters marked as zeroes (at most DISK_MAP_MAX), or, where the image
+ * cannot mark them (version 2), about DISK_SYNC_STEP of zeroes written.
+ * Returns the bytes done (1 to len), or -errno (-EAGAIN: do the step again).
+ */
 int disk_chain_zero(struct disk *d, uint64_t off, uint64_t len, enum qcow2_zero_mode mode);
 
 extern const struct disk_engine disk_uring_engine;

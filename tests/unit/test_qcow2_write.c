@@ -1155,6 +1155,46 @@ START_TEST(synchronous_work_goes_in_steps)
 }
 END_TEST
 
+/*
+ * WRITE_ZEROES on a version 2 image, which has no zero flag: the zeroes are
+ * written, a megabyte or so per step, the partial clusters at either end
+ * steps of their own. Before, the whole request was one step.
+ */
+START_TEST(zeroes_on_a_v2_image_go_in_steps)
+{
+	const size_t len = 10 << 20, off = 1000, zlen = 8 << 20;
+	uint8_t *buf = malloc(len), *got = malloc(len);
+	struct disk_req req;
+	struct disk *d;
+	unsigned int steps;
+
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_ptr_nonnull(got);
+	need_qemu_img();
+	mkdir_tmp();
+	ck_assert_int_eq(sh(dir, "qemu-img create -q -f qcow2 -o compat=0.10 t.qcow2 64M"), 0);
+	ck_assert_msg(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, engines[_i]) == 0, "%s",
+		      err);
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (uint8_t)(i * 13 + i / 511 + 1);
+	ck_assert_int_eq(disk_write(d, 0, buf, len), 0);
+
+	req = (struct disk_req){ .op = DISK_WRITE_ZEROES, .offset = off, .len = zlen };
+	steps = steps_of(d, &req);
+	/* The head, eight megabytes less a cluster in eight steps, the tail. */
+	ck_assert_uint_ge(steps, 9);
+	ck_assert_uint_le(steps, 11);
+	memset(buf + off, 0, zlen);
+	ck_assert_int_eq(disk_read(d, 0, got, len), 0);
+	assert_same(got, buf, len, "after WRITE_ZEROES");
+	ck_assert_int_eq(disk_close(d), 0);
+	ck_assert_int_eq(check_status("t.qcow2"), 0);
+	free(buf);
+	free(got);
+	rm_tmp();
+}
+END_TEST
+
 static Suite *qcow2_write_suite(void)
 {
 	Suite *s = suite_create("qcow2_write");
@@ -1183,6 +1223,7 @@ static Suite *qcow2_write_suite(void)
 	tcase_set_timeout(tc, 10);
 	tcase_add_test(tc, allocating_with_a_large_l1_is_quick);
 	tcase_add_loop_test(tc, synchronous_work_goes_in_steps, 0, 2);
+	tcase_add_loop_test(tc, zeroes_on_a_v2_image_go_in_steps, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }
