@@ -1,17 +1,20 @@
 // SPDX-License-Identifier: MIT
 /*
- * looplat [-r ROUNDS] [-a io_uring|threads] [-p PERIOD_US]
- * looplat -m PATH      (only writes the image, e.g. for qemu-img check)
+ * looplat [-w] [-r ROUNDS] [-a io_uring|threads] [-p PERIOD_US]
+ * looplat -m PATH      (only writes the discard's image, e.g. for qemu-img check)
  *
- * How late a handler on the event loop runs while virtio-blk carries out one
- * 2 GiB DISCARD on a qcow2 image with 512-byte clusters, every cluster
- * allocated (the image is built here, sparse: about 45 MiB on disk). A
- * timerfd firing every PERIOD_US (1000) stands for the console's input
- * handler, which shares the loop with the disks: its lateness is the time
- * from the earliest expiration not yet served to the handler's run. Each
- * call into the device (kick, backend event, resume) is timed too, in wall
- * and in thread CPU time: on a busy host the wall figures include time the
- * loop's thread spent preempted, the CPU figures only the device's work.
+ * How late a handler on the event loop runs while virtio-blk carries out
+ * one large request on a qcow2 image: by default a 2 GiB DISCARD with
+ * 512-byte clusters, every cluster allocated (the image is built here,
+ * sparse: about 45 MiB on disk); with -w a 126 MiB WRITE (126 buffers of
+ * 1 MiB, the most one request carries) into an empty 2 GiB image with
+ * 64 KiB clusters, every cluster of it allocated on the way. A timerfd
+ * firing every PERIOD_US (1000) stands for the console's input handler,
+ * which shares the loop with the disks: its lateness is the time from the
+ * earliest expiration not yet served to the handler's run. Each call into
+ * the device (kick, backend event, resume) is timed too, in wall and in
+ * thread CPU time: on a busy host the wall figures include time the loop's
+ * thread spent preempted, the CPU figures only the device's work.
  *
  * Host side only, no KVM: the real virtio-blk device, disk engine, qcow2
  * code and event loop, with the driver's side played by the unit tests'
@@ -28,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/virtio_blk.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +54,10 @@
 #define COPIED (1ULL << 63)
 #define RAM_BASE 0x100000ULL
 #define RAM_SIZE (1ULL << 20)
+#define WRITE_BUFS BLK_SEG_MAX
+#define WRITE_BUF BLK_SIZE_MAX
+#define WRITE_RAM_SIZE ((uint64_t)WRITE_BUFS * WRITE_BUF + (1ULL << 20))
+#define WRITE_CLUSTER_BITS 16
 #define MAX_SAMPLES (1U << 20)
 
 static void die(const char *what, int err)
@@ -187,6 +195,45 @@ static void make_image(const char *path)
 		die("closing the image", errno);
 }
 
+/*
+ * An empty qcow2 v3 image of DISK_SIZE with 64 KiB clusters: header, L1
+ * (all zero), refcount table and one refcount block, which counts those
+ * four clusters.
+ */
+static void make_empty_image(const char *path)
+{
+	const uint64_t cs = 1ULL << WRITE_CLUSTER_BITS;
+	const uint64_t l1_entries = DISK_SIZE / (cs * (cs / 8));
+	uint8_t *c = calloc(4, cs);
+	int fd;
+
+	if (!c)
+		die("allocating", ENOMEM);
+	put_be32(c, 0x514649fb);
+	put_be32(c + 4, 3);
+	put_be32(c + 20, WRITE_CLUSTER_BITS);
+	put_be64(c + 24, DISK_SIZE);
+	put_be32(c + 36, (uint32_t)l1_entries);
+	put_be64(c + 40, cs);	  /* L1: cluster 1 */
+	put_be64(c + 48, 2 * cs); /* refcount table: cluster 2 */
+	put_be32(c + 56, 1);
+	put_be32(c + 96, 4);
+	put_be32(c + 100, 104);
+	put_be64(c + 2 * cs, 3 * cs); /* its one block: cluster 3 */
+	for (unsigned int k = 0; k < 4; k++) {
+		uint16_t one = htobe16(1);
+
+		memcpy(c + 3 * cs + k * 2, &one, 2);
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		die(path, errno);
+	write_all(fd, c, 4 * cs, 0);
+	if (close(fd) < 0)
+		die("closing the image", errno);
+	free(c);
+}
+
 struct bench {
 	struct rb rb;
 	struct fake_transport tr;
@@ -279,12 +326,13 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 struct result {
-	double discard_ms, median_us, p99_us, max_us, turn_wall_us;
+	double request_ms, median_us, p99_us, max_us, turn_wall_us;
 	double turn_cpu_median_us, turn_cpu_p99_us, turn_cpu_max_us;
 	unsigned int samples, turns;
 };
 
-static void round_run(const char *path, enum disk_aio aio, uint64_t period_ns, struct result *res)
+static void round_run(const char *path, enum disk_aio aio, uint64_t period_ns, bool write_mode,
+		      struct result *res)
 {
 	struct disk_config dc = { .path = path, .format = DISK_FORMAT_QCOW2, .aio = aio };
 	struct virtio_transport tr;
@@ -294,8 +342,10 @@ static void round_run(const char *path, enum disk_aio aio, uint64_t period_ns, s
 		.sector = 0,
 		.num_sectors = htole32(BLK_MAX_DISCARD_SECTORS),
 	};
-	struct virtio_blk_outhdr hdr = { .type = htole32(VIRTIO_BLK_T_DISCARD) };
-	struct rb_seg segs[3] = { { .len = 16 }, { .len = 16 }, { .len = 1, .write = true } };
+	struct virtio_blk_outhdr hdr = { .type = htole32(write_mode ? VIRTIO_BLK_T_OUT
+								    : VIRTIO_BLK_T_DISCARD) };
+	static struct rb_seg segs[WRITE_BUFS + 2];
+	unsigned int nsegs = write_mode ? WRITE_BUFS + 2 : 3;
 	struct virtq_config qc;
 	struct bench b = { .period_ns = period_ns };
 	char err[256];
@@ -309,7 +359,8 @@ static void round_run(const char *path, enum disk_aio aio, uint64_t period_ns, s
 		fprintf(stderr, "looplat: %s\n", err);
 		exit(1);
 	}
-	if (rb_init(&b.rb, RAM_BASE, RAM_SIZE, 16) < 0 || virtq_create(&b.tr.q[0], &b.rb.mem, NULL))
+	if (rb_init(&b.rb, RAM_BASE, write_mode ? WRITE_RAM_SIZE : RAM_SIZE, 256) < 0 ||
+	    virtq_create(&b.tr.q[0], &b.rb.mem, NULL))
 		die("setting up the queue", ENOMEM);
 	qc = rb_config(&b.rb, true);
 	qc.max_size = BLK_QUEUE_SIZE;
@@ -339,13 +390,23 @@ static void round_run(const char *path, enum disk_aio aio, uint64_t period_ns, s
 		die("adding handlers", EINVAL);
 #endif
 
-	/* The driver's side: one DISCARD of the whole disk. */
-	segs[0].gpa = rb_alloc(&b.rb, 16, 16);
+	/* The driver's side: one DISCARD of the whole disk, or one WRITE as large as they come. */
+	memset(segs, 0, sizeof(segs));
+	segs[0] = (struct rb_seg){ .gpa = rb_alloc(&b.rb, 16, 16), .len = 16 };
 	memcpy(rb_host(&b.rb, segs[0].gpa), &hdr, sizeof(hdr));
-	segs[1].gpa = rb_alloc(&b.rb, 16, 16);
-	memcpy(rb_host(&b.rb, segs[1].gpa), &seg, sizeof(seg));
-	rb_publish(&b.rb, rb_add_chain(&b.rb, segs, 3));
-	status = rb_host(&b.rb, segs[2].gpa);
+	if (write_mode) {
+		for (unsigned int i = 1; i <= WRITE_BUFS; i++) {
+			segs[i] = (struct rb_seg){ .gpa = rb_alloc(&b.rb, WRITE_BUF, 4096),
+						   .len = WRITE_BUF };
+			memset(rb_host(&b.rb, segs[i].gpa), (int)i, WRITE_BUF);
+		}
+	} else {
+		segs[1] = (struct rb_seg){ .gpa = rb_alloc(&b.rb, 16, 16), .len = 16 };
+		memcpy(rb_host(&b.rb, segs[1].gpa), &seg, sizeof(seg));
+	}
+	segs[nsegs - 1] = (struct rb_seg){ .gpa = rb_alloc(&b.rb, 1, 1), .len = 1, .write = true };
+	rb_publish(&b.rb, rb_add_chain(&b.rb, segs, nsegs));
+	status = rb_host(&b.rb, segs[nsegs - 1].gpa);
 	*status = 0xee;
 
 	b.timer = evloop_add_timer(b.loop, period_ns, period_ns, on_timer, &b);
@@ -367,13 +428,14 @@ static void round_run(const char *path, enum disk_aio aio, uint64_t period_ns, s
 	/* The lateness of the expiration the completion itself may have held up. */
 	evloop_run_once(b.loop, (int)(period_ns / 1000000) + 2);
 	if (*status != VIRTIO_BLK_S_OK) {
-		fprintf(stderr, "looplat: the discard failed (status %u)\n", *status);
+		fprintf(stderr, "looplat: the %s failed (status %u)\n",
+			write_mode ? "write" : "discard", *status);
 		exit(1);
 	}
 
 	qsort(b.late, b.nlate, sizeof(*b.late), cmp_u64);
 	qsort(b.turn_cpu, b.nturn_cpu, sizeof(*b.turn_cpu), cmp_u64);
-	res->discard_ms = (double)(b.done_at - b.kicked_at) / 1e6;
+	res->request_ms = (double)(b.done_at - b.kicked_at) / 1e6;
 	res->samples = b.nlate;
 	res->turns = b.device_turns;
 	res->median_us = b.nlate ? (double)b.late[b.nlate / 2] / 1e3 : 0;
@@ -403,14 +465,18 @@ int main(int argc, char **argv)
 	enum disk_aio aio = DISK_AIO_IO_URING;
 	unsigned int rounds = 3;
 	uint64_t period_us = 1000;
+	bool write_mode = false;
 	char dir[256], path[300];
 	int opt;
 
-	while ((opt = getopt(argc, argv, "r:a:p:m:")) != -1) {
+	while ((opt = getopt(argc, argv, "wr:a:p:m:")) != -1) {
 		switch (opt) {
 		case 'm':
 			make_image(optarg);
 			return 0;
+		case 'w':
+			write_mode = true;
+			break;
 		case 'r':
 			rounds = (unsigned int)strtoul(optarg, NULL, 10);
 			break;
@@ -421,7 +487,7 @@ int main(int argc, char **argv)
 			period_us = strtoull(optarg, NULL, 10);
 			break;
 		default:
-			fprintf(stderr, "usage: looplat [-r ROUNDS] [-a io_uring|threads] "
+			fprintf(stderr, "usage: looplat [-w] [-r ROUNDS] [-a io_uring|threads] "
 					"[-p PERIOD_US] | looplat -m PATH\n");
 			return 2;
 		}
@@ -433,20 +499,26 @@ int main(int argc, char **argv)
 	snprintf(dir, sizeof(dir), "%s/looplat-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(dir))
 		die("making a scratch directory", errno);
-	snprintf(path, sizeof(path), "%s/discard.qcow2", dir);
-	printf("# 2 GiB DISCARD, qcow2 v3, 512-byte clusters all allocated; timer every %llu us\n",
-	       (unsigned long long)period_us);
+	snprintf(path, sizeof(path), "%s/looplat.qcow2", dir);
+	if (write_mode)
+		printf("# 126 MiB WRITE into an empty qcow2 v3 image, 64 KiB clusters");
+	else
+		printf("# 2 GiB DISCARD, qcow2 v3, 512-byte clusters all allocated");
+	printf("; timer every %llu us\n", (unsigned long long)period_us);
 	printf("# lateness of the timer's handler (late_*), and each call into the device "
 	       "(turn_*)\n");
-	printf("# round discard_ms  turns samples late_median_us late_p99_us late_max_us "
+	printf("# round request_ms  turns samples late_median_us late_p99_us late_max_us "
 	       "turn_wall_max_us turn_cpu_median_us turn_cpu_p99_us turn_cpu_max_us\n");
 	for (unsigned int r = 1; r <= rounds; r++) {
 		struct result res;
 
-		make_image(path);
-		round_run(path, aio, period_us * 1000, &res);
+		if (write_mode)
+			make_empty_image(path);
+		else
+			make_image(path);
+		round_run(path, aio, period_us * 1000, write_mode, &res);
 		printf("%7u %10.1f %6u %7u %14.1f %11.1f %11.1f %16.1f %18.1f %15.1f %15.1f\n", r,
-		       res.discard_ms, res.turns, res.samples, res.median_us, res.p99_us,
+		       res.request_ms, res.turns, res.samples, res.median_us, res.p99_us,
 		       res.max_us, res.turn_wall_us, res.turn_cpu_median_us, res.turn_cpu_p99_us,
 		       res.turn_cpu_max_us);
 		fflush(stdout);
