@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "diskfix.h"
+#include "block/disk_internal.h"
 #include "unit.h"
 
 #include <errno.h>
@@ -105,6 +106,25 @@ static int run(struct disk *d, struct disk_req *req)
 	disk_drain(d);
 	ck_assert_int_eq(r.calls, 1);
 	return r.result;
+}
+
+unsigned int disk_run_steps(struct disk *d, struct disk_req *req)
+{
+	struct done_rec r = { 0 };
+	unsigned int steps = 0, n;
+
+	req->done = rec_done;
+	req->opaque = &r;
+	ck_assert_int_eq(disk_submit(d, req), 0);
+	while (!r.calls) {
+		n = d->engine->reap(d);
+		steps += n;
+		if (!n && !r.calls)
+			d->engine->wait(d);
+	}
+	ck_assert_int_eq(r.calls, 1);
+	ck_assert_int_eq(r.result, 0);
+	return steps;
 }
 
 int disk_rw(struct disk *d, enum disk_op op, uint64_t off, void *buf, size_t len)

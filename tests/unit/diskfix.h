@@ -32,6 +32,11 @@ void expect_engine(struct disk *d, enum disk_aio aio);
 /* One request of op on [off, off + len), waited for; its result (or submit's refusal). */
 int disk_rw(struct disk *d, enum disk_op op, uint64_t off, void *buf, size_t len);
 int disk_read(struct disk *d, uint64_t off, void *buf, size_t len);
+/*
+ * Runs req (its done and opaque are set here) to completion a reap at a
+ * time, and expects success: the steps the engine carried out for it.
+ */
+unsigned int disk_run_steps(struct disk *d, struct disk_req *req);
 int disk_write(struct disk *d, uint64_t off, const void *buf, size_t len);
 /* FLUSH, DISCARD or WRITE_ZEROES (unmap as given), waited for. */
 int disk_op(struct disk *d, enum disk_op op, uint64_t off, uint64_t len, bool unmap);

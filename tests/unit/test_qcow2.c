@@ -7,7 +7,6 @@
 #include "config.h"
 
 #include "block/disk.h"
-#include "block/disk_internal.h"
 #include "block/qcow2.h"
 #include "diskfix.h"
 #include "unit.h"
@@ -904,37 +903,6 @@ static int crowded_img(uint64_t l1_entry, uint64_t l2_entry0)
 	return fd;
 }
 
-struct step_rec {
-	int calls, result;
-};
-
-static void step_done(struct disk_req *req, int result)
-{
-	struct step_rec *r = req->opaque;
-
-	r->calls++;
-	r->result = result;
-}
-
-/* Runs req to completion a reap at a time: the steps the engine carried out. */
-static unsigned int steps_of(struct disk *d, struct disk_req *req)
-{
-	struct step_rec r = { 0 };
-	unsigned int steps = 0, n;
-
-	req->done = step_done;
-	req->opaque = &r;
-	ck_assert_int_eq(disk_submit(d, req), 0);
-	while (!r.calls) {
-		n = d->engine->reap(d);
-		steps += n;
-		if (!n && !r.calls)
-			d->engine->wait(d);
-	}
-	ck_assert_int_eq(r.result, 0);
-	return steps;
-}
-
 /*
  * Finding a free cluster in such an image means passing a million clusters
  * in use. One call did it all at once, on the event loop's thread; it now
@@ -988,7 +956,7 @@ START_TEST(finding_a_free_cluster_goes_in_steps)
 			req = (struct disk_req){ .op = DISK_WRITE, .iov = &iov, .iovcnt = 1 };
 		else
 			req = (struct disk_req){ .op = DISK_WRITE_ZEROES, .len = 512 };
-		steps = steps_of(d, &req);
+		steps = disk_run_steps(d, &req);
 		ck_assert_uint_ge(steps, 16);
 		ck_assert_uint_le(steps, 24);
 		memset(got, 0xee, sizeof(got));

@@ -1064,40 +1064,6 @@ START_TEST(allocating_with_a_large_l1_is_quick)
 }
 END_TEST
 
-struct step_rec {
-	int calls, result;
-};
-
-static void step_done(struct disk_req *req, int result)
-{
-	struct step_rec *r = req->opaque;
-
-	r->calls++;
-	r->result = result;
-}
-
-/* Runs req to completion a reap at a time; the steps the engine carried out. */
-static unsigned int steps_of(struct disk *d, struct disk_req *req)
-{
-	struct step_rec r = { 0 };
-	unsigned int steps = 0;
-
-	req->done = step_done;
-	req->opaque = &r;
-	ck_assert_int_eq(disk_submit(d, req), 0);
-	while (!r.calls) {
-		unsigned int n = d->engine->reap(d);
-
-		if (n)
-			steps += n;
-		else if (!r.calls)
-			d->engine->wait(d);
-	}
-	ck_assert_int_eq(r.calls, 1);
-	ck_assert_int_eq(r.result, 0);
-	return steps;
-}
-
 /*
  * What a qcow2 request does on the event loop's thread — allocating and
  * writing new clusters, filling unallocated ranges with zeroes — goes a
@@ -1127,14 +1093,14 @@ START_TEST(synchronous_work_goes_in_steps)
 	/* Not cluster-aligned: the first and last clusters are partly the image's zeroes. */
 	iov = (struct iovec){ buf, len };
 	req = (struct disk_req){ .op = DISK_WRITE, .offset = 1000, .iov = &iov, .iovcnt = 1 };
-	steps = steps_of(d, &req);
+	steps = disk_run_steps(d, &req);
 	ck_assert_uint_ge(steps, 8);
 	ck_assert_uint_le(steps, 10);
 
 	memset(got, 0xa5, len);
 	iov = (struct iovec){ got, len };
 	req = (struct disk_req){ .op = DISK_READ, .offset = 32 << 20, .iov = &iov, .iovcnt = 1 };
-	steps = steps_of(d, &req);
+	steps = disk_run_steps(d, &req);
 	ck_assert_uint_ge(steps, 8);
 	ck_assert_uint_le(steps, 10);
 	memset(buf + len / 2, 0, len / 2);
@@ -1180,7 +1146,7 @@ START_TEST(zeroes_on_a_v2_image_go_in_steps)
 	ck_assert_int_eq(disk_write(d, 0, buf, len), 0);
 
 	req = (struct disk_req){ .op = DISK_WRITE_ZEROES, .offset = off, .len = zlen };
-	steps = steps_of(d, &req);
+	steps = disk_run_steps(d, &req);
 	/* The head, eight megabytes less a cluster in eight steps, the tail. */
 	ck_assert_uint_ge(steps, 9);
 	ck_assert_uint_le(steps, 11);
