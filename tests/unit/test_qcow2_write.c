@@ -1064,6 +1064,20 @@ START_TEST(allocating_with_a_large_l1_is_quick)
 }
 END_TEST
 
+/* A new scratch directory holding t.qcow2, 64 MiB, made by qemu-img with `opts`; opened. */
+static struct disk *new_image(const char *opts, enum disk_aio aio)
+{
+	char cmd[128];
+	struct disk *d;
+
+	need_qemu_img();
+	mkdir_tmp();
+	snprintf(cmd, sizeof(cmd), "qemu-img create -q -f qcow2 %s t.qcow2 64M", opts);
+	ck_assert_int_eq(sh(dir, cmd), 0);
+	ck_assert_msg(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, aio) == 0, "%s", err);
+	return d;
+}
+
 /*
  * What a qcow2 request does on the event loop's thread — allocating and
  * writing new clusters, filling unallocated ranges with zeroes — goes a
@@ -1082,11 +1096,7 @@ START_TEST(synchronous_work_goes_in_steps)
 
 	ck_assert_ptr_nonnull(buf);
 	ck_assert_ptr_nonnull(got);
-	need_qemu_img();
-	mkdir_tmp();
-	ck_assert_int_eq(sh(dir, "qemu-img create -q -f qcow2 t.qcow2 64M"), 0);
-	ck_assert_msg(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, engines[_i]) == 0, "%s",
-		      err);
+	d = new_image("", engines[_i]);
 	for (size_t i = 0; i < len; i++)
 		buf[i] = (uint8_t)(i * 7 + i / 4093);
 
@@ -1136,11 +1146,7 @@ START_TEST(zeroes_on_a_v2_image_go_in_steps)
 
 	ck_assert_ptr_nonnull(buf);
 	ck_assert_ptr_nonnull(got);
-	need_qemu_img();
-	mkdir_tmp();
-	ck_assert_int_eq(sh(dir, "qemu-img create -q -f qcow2 -o compat=0.10 t.qcow2 64M"), 0);
-	ck_assert_msg(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, engines[_i]) == 0, "%s",
-		      err);
+	d = new_image("-o compat=0.10", engines[_i]);
 	for (size_t i = 0; i < len; i++)
 		buf[i] = (uint8_t)(i * 13 + i / 511 + 1);
 	ck_assert_int_eq(disk_write(d, 0, buf, len), 0);
