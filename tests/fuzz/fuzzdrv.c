@@ -105,9 +105,22 @@ int __wrap_virtq_pop(struct virtq *q, struct virtq_chain *c)
 		const struct iovec *last = &c->iov[n - 1];
 
 		l->e[l->n].status = (uint8_t *)last->iov_base + last->iov_len - 1;
-		if (status_check)
-			*l->e[l->n].status = STATUS_POISON;
 	}
+	/*
+	 * A status byte tells which chain went back only while no other held
+	 * chain has the same head or the same status byte: a driver that
+	 * publishes a head twice, or lets chains share their last byte, gets
+	 * the room checks alone for those.
+	 */
+	for (unsigned int i = 0; i < l->n; i++) {
+		if (l->e[i].head == c->head ||
+		    (l->e[i].status && l->e[i].status == l->e[l->n].status)) {
+			l->e[i].status = NULL;
+			l->e[l->n].status = NULL;
+		}
+	}
+	if (status_check && l->e[l->n].status)
+		*l->e[l->n].status = STATUS_POISON;
 	l->n++;
 	return ret;
 }

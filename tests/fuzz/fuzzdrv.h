@@ -17,7 +17,8 @@
  *    it wrote more than the chain's writable bytes, or holds more chains than
  *    QueueNumMax;
  *  - with status checks on (virtio-blk), a chain goes back without its last
- *    writable byte holding a status (the ledger poisons it at pop);
+ *    writable byte holding a status (the ledger poisons it at pop), unless
+ *    another chain held with it has the same head or the same last byte;
  *  - a queue is broken and the device status lacks DEVICE_NEEDS_RESET.
  */
 #ifndef EMBER_TESTS_FUZZDRV_H
