@@ -51,6 +51,26 @@ host_end() {
 	ip link set "$1" up
 }
 
+# stuck_report PID [TAP]: for a test that waited in vain, what ember's
+# threads (state, CPU ticks) and TAP's counters say, twice 10 s apart: a
+# thread whose ticks stand still sleeps; counters that move mean traffic
+stuck_report() {
+	for look in 1 2; do
+		echo "ember (pid $1), look $look:"
+		for t in /proc/"$1"/task/*; do
+			[ -r "$t/stat" ] || continue
+			echo "  $(cat "$t/comm" 2>/dev/null): $(sed 's/^.*) //' "$t/stat" |
+				awk '{ print "state " $1 ", CPU ticks " $12 + $13 }')"
+		done
+		if [ -n "$2" ] && [ -d "/sys/class/net/$2" ]; then
+			c=/sys/class/net/$2/statistics
+			echo "  $2: the host received $(cat "$c/rx_packets") frames, sent" \
+				"$(cat "$c/tx_packets"), dropped $(cat "$c/tx_dropped") sending"
+		fi
+		[ "$look" = 2 ] || sleep 10
+	done
+}
+
 finish() {
 	if [ "$failures" -eq 0 ]; then echo "all checks passed"; exit 0; fi
 	echo "$failures check(s) failed"
