@@ -16,8 +16,9 @@
  * must say what the plan said. Larger guests (to 1 TiB) are planned only.
  * Every refusal must be a negative errno with a message.
  */
-#include "tests/fuzz/fuzzin.h"
 #include "config.h"
+
+#include "tests/fuzz/fuzzin.h"
 
 #include <asm/bootparam.h>
 #include <errno.h>
