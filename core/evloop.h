@@ -8,8 +8,8 @@
  * after it stops, or from a callback on the loop thread itself. While the
  * loop thread runs, any other thread that tries gets -EBUSY: the handler
  * list is the loop thread's alone. A vCPU thread hands such a change to the
- * loop instead, through an eventfd the loop watches (as core/console.c and
- * the NICs in core/machine.c do).
+ * loop instead, through an eventfd the loop watches (as app/console.c and
+ * the NICs in app/machine.c do).
  */
 #ifndef EMBER_EVLOOP_H
 #define EMBER_EVLOOP_H

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "config.h"
 
-#include "core/chardev.h"
+#include "app/chardev.h"
 #include "unit.h"
 
 #include <errno.h>

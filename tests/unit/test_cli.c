@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "config.h"
 
-#include "core/cli.h"
+#include "app/cli.h"
 #include "unit.h"
 
 #include <errno.h>

@@ -4,7 +4,7 @@
 
 #include "core/bus.h"
 #include "core/clock.h"
-#include "core/console.h"
+#include "app/console.h"
 #include "core/evloop.h"
 #include "devices/uart8250.h"
 #include "unit.h"

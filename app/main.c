@@ -2,9 +2,9 @@
 #include "config.h"
 
 #include "cli.h"
-#include "log.h"
 #include "machine.h"
-#include "vm.h"
+#include "core/log.h"
+#include "core/vm.h"
 
 #include <signal.h>
 #include <stdio.h>

@@ -2,8 +2,8 @@
 #include "config.h"
 
 #include "console.h"
-#include "evloop.h"
-#include "log.h"
+#include "core/evloop.h"
+#include "core/log.h"
 
 #include <errno.h>
 #include <stdatomic.h>
