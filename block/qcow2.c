@@ -169,21 +169,28 @@ static int check_features(struct qcow2 *q, const uint8_t *c, const uint8_t *name
 	return 0;
 }
 
-static int parse_header(struct qcow2 *q, char *err, size_t err_len)
+/* The fixed part of the header: up to and including the compression type's byte. */
+#define FIXED_HEADER_BYTES (H_COMPRESSION_TYPE + 8)
+
+/*
+ * Reads the fixed header into `h` (FIXED_HEADER_BYTES, zeroed by the caller:
+ * a short version 2 file fills only part of it) and checks what decides how
+ * the rest is read: magic, version, cluster size, encryption, the version 3
+ * header length and the refcount width.
+ */
+static int read_fixed_header(struct qcow2 *q, uint8_t *h, size_t *header_len, char *err,
+			     size_t err_len)
 {
-	uint8_t h[H_COMPRESSION_TYPE + 8] = { 0 };
-	uint8_t *c = NULL;
-	const uint8_t *names = NULL;
-	size_t names_len = 0, header_len, ext_end;
-	uint64_t backing_off, l1_off, reft_off, need_l1, l2_span;
-	uint32_t backing_len, reft_clusters, refcount_order = 4;
+	uint32_t refcount_order = 4;
 	int ret;
 
 	if (q->file_size < H_V2_LENGTH) {
 		log_errbuf(err, err_len, "%s: too short for a qcow2 image", q->name);
 		return -EINVAL;
 	}
-	ret = qcow2_file_io(q->fd, h, q->file_size < sizeof(h) ? H_V2_LENGTH : sizeof(h), 0, false);
+	ret = qcow2_file_io(q->fd, h,
+			    q->file_size < FIXED_HEADER_BYTES ? H_V2_LENGTH : FIXED_HEADER_BYTES, 0,
+			    false);
 	if (ret < 0) {
 		log_errbuf(err, err_len, "%s: reading the qcow2 header: %s", q->name,
 			   strerror(-ret));
@@ -210,7 +217,7 @@ static int parse_header(struct qcow2 *q, char *err, size_t err_len)
 		log_errbuf(err, err_len, "%s: encrypted qcow2 images are not supported", q->name);
 		return -EINVAL;
 	}
-	header_len = H_V2_LENGTH;
+	*header_len = H_V2_LENGTH;
 	if (q->version == 3) {
 		if (q->file_size < H_V3_MIN_LENGTH) {
 			log_errbuf(err, err_len, "%s: too short for a qcow2 version 3 header",
@@ -219,14 +226,14 @@ static int parse_header(struct qcow2 *q, char *err, size_t err_len)
 		}
 		q->incompat = be64_at(h + H_INCOMPAT);
 		refcount_order = be32_at(h + H_REFCOUNT_ORDER);
-		header_len = be32_at(h + H_HEADER_LENGTH);
-		if (header_len < H_V3_MIN_LENGTH || header_len % 8 ||
-		    header_len > q->cluster_size) {
+		*header_len = be32_at(h + H_HEADER_LENGTH);
+		if (*header_len < H_V3_MIN_LENGTH || *header_len % 8 ||
+		    *header_len > q->cluster_size) {
 			log_errbuf(err, err_len, "%s: bad qcow2 header length %zu", q->name,
-				   header_len);
+				   *header_len);
 			return -EINVAL;
 		}
-		if (header_len <= H_COMPRESSION_TYPE)
+		if (*header_len <= H_COMPRESSION_TYPE)
 			h[H_COMPRESSION_TYPE] = 0;
 	}
 	if (refcount_order > 6) {
@@ -234,6 +241,19 @@ static int parse_header(struct qcow2 *q, char *err, size_t err_len)
 			   refcount_order);
 		return -EINVAL;
 	}
+	q->refcount_order = refcount_order;
+	return 0;
+}
+
+/*
+ * Takes the virtual size and where the L1 and refcount tables are from the
+ * checked fixed header `h`, and refuses tables that cannot describe the
+ * disk or that lie outside the file or over the header.
+ */
+static int read_tables(struct qcow2 *q, const uint8_t *h, char *err, size_t err_len)
+{
+	uint64_t l1_off, reft_off, need_l1, l2_span;
+	uint32_t reft_clusters;
 
 	q->size = be64_at(h + H_SIZE);
 	q->l1_size = be32_at(h + H_L1_SIZE);
@@ -241,7 +261,6 @@ static int parse_header(struct qcow2 *q, char *err, size_t err_len)
 	reft_off = q->reft_off = be64_at(h + H_REFTABLE_OFFSET);
 	reft_clusters = q->reft_clusters = be32_at(h + H_REFTABLE_CLUSTERS);
 	q->nb_snapshots = be32_at(h + H_SNAPSHOTS);
-	q->refcount_order = refcount_order;
 	if (q->version == 3)
 		q->autoclear = be64_at(h + H_AUTOCLEAR);
 	/* Each L1 entry covers one L2 table: cluster_size / 8 clusters. */
@@ -278,8 +297,49 @@ static int parse_header(struct qcow2 *q, char *err, size_t err_len)
 			   q->name);
 		return -EINVAL;
 	}
+	return 0;
+}
 
-	/* The rest of the header (extensions, backing name) lives in the first cluster. */
+/*
+ * The backing file name the fixed header `h` points at inside the first
+ * cluster `c`, after the header and not running past the cluster. Sets
+ * *ext_end to where the name starts: the extensions end there.
+ */
+static int read_backing_name(struct qcow2 *q, const uint8_t *h, const uint8_t *c, size_t header_len,
+			     size_t *ext_end, char *err, size_t err_len)
+{
+	uint64_t backing_off = be64_at(h + H_BACKING_OFFSET);
+	uint32_t backing_len = be32_at(h + H_BACKING_SIZE);
+
+	*ext_end = (size_t)q->cluster_size;
+	if (!backing_off)
+		return 0;
+	if (backing_len == 0 || backing_len > MAX_BACKING_NAME || backing_off < header_len ||
+	    backing_off > q->cluster_size || backing_len > q->cluster_size - backing_off ||
+	    memchr(c + backing_off, 0, backing_len)) {
+		log_errbuf(err, err_len, "%s: malformed backing file name in the qcow2 header",
+			   q->name);
+		return -EINVAL;
+	}
+	q->backing = strndup((const char *)c + backing_off, backing_len);
+	if (!q->backing)
+		return -ENOMEM;
+	*ext_end = (size_t)backing_off;
+	return 0;
+}
+
+/*
+ * The rest of the header (extensions, backing name) lives in the first
+ * cluster: reads it, then refuses the features ember cannot read.
+ */
+static int read_first_cluster(struct qcow2 *q, const uint8_t *h, size_t header_len, char *err,
+			      size_t err_len)
+{
+	const uint8_t *names = NULL;
+	size_t names_len = 0, ext_end;
+	uint8_t *c;
+	int ret;
+
 	c = calloc(1, q->cluster_size);
 	if (!c)
 		return -ENOMEM;
@@ -291,33 +351,30 @@ static int parse_header(struct qcow2 *q, char *err, size_t err_len)
 			   strerror(-ret));
 		goto out;
 	}
-	backing_off = be64_at(h + H_BACKING_OFFSET);
-	backing_len = be32_at(h + H_BACKING_SIZE);
-	ext_end = (size_t)q->cluster_size;
-	if (backing_off) {
-		if (backing_len == 0 || backing_len > MAX_BACKING_NAME ||
-		    backing_off < header_len || backing_off > q->cluster_size ||
-		    backing_len > q->cluster_size - backing_off ||
-		    memchr(c + backing_off, 0, backing_len)) {
-			log_errbuf(err, err_len,
-				   "%s: malformed backing file name in the qcow2 header", q->name);
-			ret = -EINVAL;
-			goto out;
-		}
-		q->backing = strndup((const char *)c + backing_off, backing_len);
-		if (!q->backing) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		ext_end = (size_t)backing_off;
-	}
-	ret = parse_extensions(q, c, header_len, ext_end, &names, &names_len, err, err_len);
+	ret = read_backing_name(q, h, c, header_len, &ext_end, err, err_len);
+	if (ret == 0)
+		ret = parse_extensions(q, c, header_len, ext_end, &names, &names_len, err, err_len);
 	if (ret == 0) {
+		/* The compression type from `h`: 0 there when the header ends before it. */
 		memcpy(c + H_COMPRESSION_TYPE, h + H_COMPRESSION_TYPE, 1);
 		ret = check_features(q, c, names, names_len, err, err_len);
 	}
 out:
 	free(c);
+	return ret;
+}
+
+static int parse_header(struct qcow2 *q, char *err, size_t err_len)
+{
+	uint8_t h[FIXED_HEADER_BYTES] = { 0 };
+	size_t header_len;
+	int ret;
+
+	ret = read_fixed_header(q, h, &header_len, err, err_len);
+	if (ret == 0)
+		ret = read_tables(q, h, err, err_len);
+	if (ret == 0)
+		ret = read_first_cluster(q, h, header_len, err, err_len);
 	return ret;
 }
 
