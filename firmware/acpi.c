@@ -453,49 +453,28 @@ static size_t align16(size_t n)
 	return (n + 15) & ~(size_t)15;
 }
 
-ssize_t acpi_write(void *buf, size_t len, uint64_t gpa, const struct acpi_config *cfg)
+/*
+ * The DSDT at `dsdt`, its AML body in the `room` bytes after the header.
+ * Returns the table's length, or -ENOSPC when the body does not fit.
+ */
+static ssize_t write_dsdt(struct acpi_header *dsdt, size_t room, const struct acpi_config *cfg)
 {
-	uint8_t *base = buf;
-	size_t off_xsdt, off_fadt, off_madt, off_dsdt, madt_len, end;
-	struct acpi_rsdp *rsdp;
-	struct acpi_header *xsdt, *madt, *dsdt;
-	struct acpi_fadt *fadt;
-	struct aml a;
-	uint8_t *m;
+	struct aml a = { .p = (uint8_t *)(dsdt + 1), .cap = room };
 
-	if (gpa % 16 || cfg->nr_cpus == 0 || cfg->nr_cpus > 255 ||
-	    cfg->nr_virtio > ACPI_MAX_VIRTIO || gpa + len < gpa || gpa + len > 0x100000000ULL)
-		return -EINVAL;
-	for (unsigned int i = 0; i < cfg->nr_virtio; i++)
-		if (cfg->virtio[i].base + cfg->virtio[i].size > 0x100000000ULL)
-			return -EINVAL;
-
-	off_xsdt = align16(sizeof(*rsdp));
-	off_fadt = align16(off_xsdt + sizeof(*xsdt) + 2 * sizeof(uint64_t));
-	off_madt = align16(off_fadt + sizeof(*fadt));
-	madt_len = sizeof(*madt) + 8 + cfg->nr_cpus * sizeof(struct madt_lapic) +
-		   sizeof(struct madt_ioapic) + sizeof(struct madt_iso) +
-		   sizeof(struct madt_lapic_nmi);
-	off_dsdt = align16(off_madt + madt_len);
-	if (off_dsdt + sizeof(*dsdt) > len)
-		return -ENOSPC;
-	memset(base, 0, off_dsdt + sizeof(*dsdt));
-
-	/* DSDT first: the others point at it and need nothing from it but its place. */
-	dsdt = (struct acpi_header *)(base + off_dsdt);
-	a = (struct aml){ .p = base + off_dsdt + sizeof(*dsdt),
-			  .cap = len - off_dsdt - sizeof(*dsdt) };
 	dsdt_body(&a, cfg);
 	if (a.overflow)
 		return -ENOSPC;
 	header(dsdt, "DSDT", (uint32_t)(sizeof(*dsdt) + a.len), 2);
 	seal(dsdt);
-	end = off_dsdt + sizeof(*dsdt) + a.len;
+	return (ssize_t)(sizeof(*dsdt) + a.len);
+}
 
-	fadt = (struct acpi_fadt *)(base + off_fadt);
+/* The FADT, on zeroed bytes: the fields not set here stay 0 (absent). */
+static void write_fadt(struct acpi_fadt *fadt, uint64_t dsdt_gpa, const struct acpi_config *cfg)
+{
 	header(&fadt->h, "FACP", sizeof(*fadt), 6);
-	fadt->dsdt = (uint32_t)(gpa + off_dsdt);
-	fadt->x_dsdt = gpa + off_dsdt;
+	fadt->dsdt = (uint32_t)dsdt_gpa;
+	fadt->x_dsdt = dsdt_gpa;
 	fadt->sci_int = ACPI_SCI_IRQ;
 	/* SMI_CMD 0: the machine is in ACPI mode from the start (SCI_EN reads 1). */
 	fadt->pm1a_evt_blk = cfg->pm1a_evt;
@@ -519,10 +498,46 @@ ssize_t acpi_write(void *buf, size_t len, uint64_t gpa, const struct acpi_config
 	}
 	fadt->minor_version = 4;
 	seal(fadt);
+}
 
-	madt = (struct acpi_header *)(base + off_madt);
-	header(madt, "APIC", (uint32_t)madt_len, 5);
-	m = (uint8_t *)(madt + 1);
+/* The MADT's length for `cfg`: what write_madt() fills. */
+static size_t madt_size(const struct acpi_config *cfg)
+{
+	return sizeof(struct acpi_header) + 8 + cfg->nr_cpus * sizeof(struct madt_lapic) +
+	       sizeof(struct madt_ioapic) + sizeof(struct madt_iso) + sizeof(struct madt_lapic_nmi);
+}
+
+/* The MADT, on zeroed bytes, madt_size(cfg) long. */
+static void write_madt(struct acpi_header *madt, const struct acpi_config *cfg)
+{
+	const struct madt_ioapic io = {
+		.type = MADT_IOAPIC,
+		.length = sizeof(io),
+		.id = cfg->ioapic_id,
+		.address = cfg->ioapic_addr,
+	};
+	/*
+	 * ISA IRQs reach the IOAPIC pin of the same number (KVM's default
+	 * routing), so only the SCI needs saying: level-triggered, and
+	 * active high as KVM's lines are.
+	 */
+	const struct madt_iso sci = {
+		.type = MADT_ISO,
+		.length = sizeof(sci),
+		.source = ACPI_SCI_IRQ,
+		.gsi = ACPI_SCI_IRQ,
+		.flags = MPS_LEVEL_HIGH,
+	};
+	/* NMI on LINT1 of every local APIC, as the MP table says too. */
+	const struct madt_lapic_nmi nmi = {
+		.type = MADT_LAPIC_NMI,
+		.length = sizeof(nmi),
+		.uid = 0xff,
+		.lint = 1,
+	};
+	uint8_t *m = (uint8_t *)(madt + 1);
+
+	header(madt, "APIC", (uint32_t)madt_size(cfg), 5);
 	memcpy(m, &cfg->lapic_addr, 4);
 	memcpy(m + 4, &(uint32_t){ MADT_PCAT_COMPAT }, 4);
 	m += 8;
@@ -538,54 +553,64 @@ ssize_t acpi_write(void *buf, size_t len, uint64_t gpa, const struct acpi_config
 		memcpy(m, &l, sizeof(l));
 		m += sizeof(l);
 	}
-	{
-		struct madt_ioapic io = {
-			.type = MADT_IOAPIC,
-			.length = sizeof(io),
-			.id = cfg->ioapic_id,
-			.address = cfg->ioapic_addr,
-		};
-		/*
-		 * ISA IRQs reach the IOAPIC pin of the same number (KVM's default
-		 * routing), so only the SCI needs saying: level-triggered, and
-		 * active high as KVM's lines are.
-		 */
-		struct madt_iso sci = {
-			.type = MADT_ISO,
-			.length = sizeof(sci),
-			.source = ACPI_SCI_IRQ,
-			.gsi = ACPI_SCI_IRQ,
-			.flags = MPS_LEVEL_HIGH,
-		};
-		/* NMI on LINT1 of every local APIC, as the MP table says too. */
-		struct madt_lapic_nmi nmi = {
-			.type = MADT_LAPIC_NMI,
-			.length = sizeof(nmi),
-			.uid = 0xff,
-			.lint = 1,
-		};
-
-		memcpy(m, &io, sizeof(io));
-		m += sizeof(io);
-		memcpy(m, &sci, sizeof(sci));
-		m += sizeof(sci);
-		memcpy(m, &nmi, sizeof(nmi));
-	}
+	memcpy(m, &io, sizeof(io));
+	m += sizeof(io);
+	memcpy(m, &sci, sizeof(sci));
+	m += sizeof(sci);
+	memcpy(m, &nmi, sizeof(nmi));
 	seal(madt);
+}
 
-	xsdt = (struct acpi_header *)(base + off_xsdt);
+/* The XSDT: where the FADT and MADT are. */
+static void write_xsdt(struct acpi_header *xsdt, uint64_t fadt_gpa, uint64_t madt_gpa)
+{
 	header(xsdt, "XSDT", sizeof(*xsdt) + 2 * sizeof(uint64_t), 1);
-	memcpy(xsdt + 1, &(uint64_t){ gpa + off_fadt }, 8);
-	memcpy((uint8_t *)(xsdt + 1) + 8, &(uint64_t){ gpa + off_madt }, 8);
+	memcpy(xsdt + 1, &fadt_gpa, 8);
+	memcpy((uint8_t *)(xsdt + 1) + 8, &madt_gpa, 8);
 	seal(xsdt);
+}
 
-	rsdp = (struct acpi_rsdp *)base;
+/* The RSDP (ACPI 2.0+, no RSDT), on zeroed bytes. */
+static void write_rsdp(struct acpi_rsdp *rsdp, uint64_t xsdt_gpa)
+{
 	memcpy(rsdp->signature, "RSD PTR ", 8);
 	memcpy(rsdp->oem_id, ACPI_OEM_ID, 6);
 	rsdp->revision = 2;
 	rsdp->length = sizeof(*rsdp);
-	rsdp->xsdt = gpa + off_xsdt;
+	rsdp->xsdt = xsdt_gpa;
 	rsdp->checksum = checksum(rsdp, 20);
 	rsdp->ext_checksum = checksum(rsdp, sizeof(*rsdp));
-	return (ssize_t)end;
+}
+
+ssize_t acpi_write(void *buf, size_t len, uint64_t gpa, const struct acpi_config *cfg)
+{
+	uint8_t *base = buf;
+	size_t off_xsdt, off_fadt, off_madt, off_dsdt;
+	ssize_t dsdt_len;
+
+	if (gpa % 16 || cfg->nr_cpus == 0 || cfg->nr_cpus > 255 ||
+	    cfg->nr_virtio > ACPI_MAX_VIRTIO || gpa + len < gpa || gpa + len > 0x100000000ULL)
+		return -EINVAL;
+	for (unsigned int i = 0; i < cfg->nr_virtio; i++)
+		if (cfg->virtio[i].base + cfg->virtio[i].size > 0x100000000ULL)
+			return -EINVAL;
+
+	off_xsdt = align16(sizeof(struct acpi_rsdp));
+	off_fadt = align16(off_xsdt + sizeof(struct acpi_header) + 2 * sizeof(uint64_t));
+	off_madt = align16(off_fadt + sizeof(struct acpi_fadt));
+	off_dsdt = align16(off_madt + madt_size(cfg));
+	if (off_dsdt + sizeof(struct acpi_header) > len)
+		return -ENOSPC;
+	memset(base, 0, off_dsdt + sizeof(struct acpi_header));
+
+	/* DSDT first: the others point at it and need nothing from it but its place. */
+	dsdt_len = write_dsdt((struct acpi_header *)(base + off_dsdt),
+			      len - off_dsdt - sizeof(struct acpi_header), cfg);
+	if (dsdt_len < 0)
+		return dsdt_len;
+	write_fadt((struct acpi_fadt *)(base + off_fadt), gpa + off_dsdt, cfg);
+	write_madt((struct acpi_header *)(base + off_madt), cfg);
+	write_xsdt((struct acpi_header *)(base + off_xsdt), gpa + off_fadt, gpa + off_madt);
+	write_rsdp((struct acpi_rsdp *)base, gpa + off_xsdt);
+	return (ssize_t)(off_dsdt + (size_t)dsdt_len);
 }
