@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "bzimage.h"
+#include "boot_plan_internal.h"
 #include "layout.h"
 #include "core/gmem.h"
 
@@ -15,7 +16,6 @@
 #define BOOT_FLAG 0xaa55
 #define DEFAULT_LOAD_ADDR 0x100000ULL
 #define TYPE_OF_LOADER_UNDEFINED 0xff
-#define MiB(x) ((unsigned long long)(x) >> 20)
 
 /* The setup header as the image carries it, read without alignment assumptions. */
 static struct setup_header read_header(const uint8_t *data)
@@ -84,7 +84,6 @@ int bzimage_plan(const struct bzimage *bz, uint64_t ram_size, uint64_t initrd_si
 {
 	struct gmem_region r[2];
 	int nr = gmem_layout(ram_size, r);
-	uint64_t low_end, top, addr;
 
 	memset(plan, 0, sizeof(*plan));
 	if (nr < 0) {
@@ -92,7 +91,6 @@ int bzimage_plan(const struct bzimage *bz, uint64_t ram_size, uint64_t initrd_si
 			 (unsigned long long)ram_size);
 		return -EINVAL;
 	}
-	low_end = r[0].size;
 	if (cmdline_len > bz->cmdline_max || cmdline_len >= BOOT_CMDLINE_MAX) {
 		snprintf(err, err_len,
 			 "-append: the command line is %zu bytes; this kernel takes %u",
@@ -105,34 +103,8 @@ int bzimage_plan(const struct bzimage *bz, uint64_t ram_size, uint64_t initrd_si
 	plan->kernel_addr = bz->load_addr;
 	plan->kernel_end = bz->load_addr + bz->init_size;
 	plan->entry = bz->load_addr + 0x200;
-	if (plan->kernel_end > low_end) {
-		snprintf(err, err_len,
-			 "-m: %lluM of RAM is too small for this kernel, which needs RAM up to "
-			 "%lluM",
-			 MiB(ram_size), MiB(plan->kernel_end + 0xfffff));
-		return -ENOMEM;
-	}
-
-	if (initrd_size == 0)
-		return 0;
-	/* As high as it goes below initrd_addr_max, page-aligned, above the kernel. */
-	top = low_end < bz->initrd_max ? low_end : bz->initrd_max;
-	addr = top >= initrd_size ? (top - initrd_size) & ~(GMEM_PAGE_SIZE - 1) : 0;
-	if (initrd_size <= top && addr >= plan->kernel_end) {
-		plan->initrd_addr = addr;
-	} else if (nr == 2 && bz->initrd_above_4g && initrd_size <= r[1].size) {
-		/* The kernel says it can take an initrd above 4 GiB: use the top of that RAM. */
-		plan->initrd_addr = (r[1].gpa + r[1].size - initrd_size) & ~(GMEM_PAGE_SIZE - 1);
-	} else {
-		snprintf(err, err_len,
-			 "-initrd: %lluM does not fit in %lluM of RAM next to the kernel "
-			 "(room below %lluM: %lluM)",
-			 MiB(initrd_size + 0xfffff), MiB(ram_size), MiB(top),
-			 MiB(top > plan->kernel_end ? top - plan->kernel_end : 0));
-		return -ENOMEM;
-	}
-	plan->initrd_size = initrd_size;
-	return 0;
+	return boot_plan_place(plan, ram_size, r, nr, initrd_size, bz->initrd_max,
+			       bz->initrd_above_4g, err, err_len);
 }
 
 int bzimage_load(const struct bzimage *bz, const struct boot_plan *plan, const struct gmem *mem,

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "pvh.h"
+#include "boot_plan_internal.h"
 #include "core/gmem.h"
 
 #include <elf.h>
@@ -421,7 +422,6 @@ int pvh_plan(const struct pvh_image *p, uint64_t ram_size, uint64_t initrd_size,
 {
 	struct gmem_region r[2];
 	int nr = gmem_layout(ram_size, r);
-	uint64_t low_end, addr;
 
 	memset(plan, 0, sizeof(*plan));
 	if (nr < 0) {
@@ -429,8 +429,6 @@ int pvh_plan(const struct pvh_image *p, uint64_t ram_size, uint64_t initrd_size,
 			 (unsigned long long)ram_size);
 		return -EINVAL;
 	}
-	/* Paging is off at the PVH entry: kernel and initrd go in the RAM below 4 GiB. */
-	low_end = r[0].size;
 	if (cmdline_len >= BOOT_CMDLINE_MAX) {
 		snprintf(err, err_len, "-append: the command line is %zu bytes; at most %llu fit",
 			 cmdline_len, BOOT_CMDLINE_MAX - 1);
@@ -450,29 +448,8 @@ int pvh_plan(const struct pvh_image *p, uint64_t ram_size, uint64_t initrd_size,
 			 (unsigned long long)p->end, MiB(GMEM_LOW_LIMIT));
 		return -ENOMEM;
 	}
-	if (p->end > low_end) {
-		snprintf(err, err_len,
-			 "-m: %lluM of RAM is too small for this kernel, which needs RAM up to "
-			 "%lluM",
-			 MiB(ram_size), MiB(p->end + 0xfffff));
-		return -ENOMEM;
-	}
-
-	if (initrd_size == 0)
-		return 0;
-	/* As high as it goes in low RAM, page-aligned, above the kernel. */
-	addr = initrd_size <= low_end ? (low_end - initrd_size) & ~(GMEM_PAGE_SIZE - 1) : 0;
-	if (initrd_size > low_end || addr < p->end) {
-		snprintf(err, err_len,
-			 "-initrd: %lluM does not fit in %lluM of RAM next to the kernel "
-			 "(room below %lluM: %lluM)",
-			 MiB(initrd_size + 0xfffff), MiB(ram_size), MiB(low_end),
-			 MiB(low_end - p->end));
-		return -ENOMEM;
-	}
-	plan->initrd_addr = addr;
-	plan->initrd_size = initrd_size;
-	return 0;
+	/* Paging is off at the PVH entry: kernel and initrd go in the RAM below 4 GiB. */
+	return boot_plan_place(plan, ram_size, r, nr, initrd_size, FOUR_GiB, false, err, err_len);
 }
 
 /* The block at BOOT_PVH_INFO_ADDR, in the order PVH_MODLIST_ADDR and PVH_MEMMAP_ADDR name. */
