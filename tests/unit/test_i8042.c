@@ -2,7 +2,7 @@
 /* The i8042 PS/2 controller and its keyboard, driven through a port bus with an IRQ recorder. */
 #include "config.h"
 
-#include "core/bus.h"
+#include "devfix.h"
 #include "devices/i8042.h"
 #include "unit.h"
 
@@ -12,21 +12,11 @@
 /* Linux's i8042_wait_read/write poll 10000 times, 50 us apart. */
 #define LINUX_CTL_TIMEOUT 10000
 
-static struct bus *pio;
+static struct devfix fx;
 static struct i8042 kbc;
-static int irq_level;
-static unsigned int irq_edges;
 static unsigned int resets;
 static uint8_t status_in_reset;
 static unsigned int extra_polls; /* polls Linux would have spent waiting */
-
-static void rec_irq(void *opaque, int level)
-{
-	(void)opaque;
-	if (level && !irq_level)
-		irq_edges++;
-	irq_level = level;
-}
 
 static void rec_reset(void *opaque)
 {
@@ -38,42 +28,28 @@ static void rec_reset(void *opaque)
 static void setup(void)
 {
 	struct i8042_host host = {
-		.irq_set = rec_irq,
+		.irq_set = devfix_irq_set,
+		.irq_opaque = &fx.irq,
 		.reset = rec_reset,
 		.reset_opaque = &kbc,
 	};
 
-	irq_level = 0;
-	irq_edges = 0;
 	resets = 0;
 	extra_polls = 0;
-	ck_assert_int_eq(bus_create(&pio, "pio", 0x10000), 0);
+	devfix_init(&fx);
 	i8042_init(&kbc, &host);
-	ck_assert_int_eq(i8042_register(&kbc, pio), 0);
+	ck_assert_int_eq(i8042_register(&kbc, fx.pio), 0);
 }
 
 static void teardown(void)
 {
-	bus_destroy(pio);
+	devfix_fini(&fx);
 	i8042_destroy(&kbc);
-}
-
-static uint8_t in(uint16_t port)
-{
-	uint8_t v;
-
-	bus_read(pio, port, &v, 1);
-	return v;
-}
-
-static void out(uint16_t port, uint8_t v)
-{
-	bus_write(pio, port, &v, 1);
 }
 
 static uint8_t status(void)
 {
-	return in(CMD);
+	return devfix_in8(&fx, CMD);
 }
 
 /* Reads one byte that must be waiting, from the keyboard side. */
@@ -82,7 +58,7 @@ static uint8_t read_kbd_byte(void)
 	uint8_t s = status();
 
 	ck_assert_uint_eq(s & (I8042_STR_OBF | I8042_STR_AUXDATA), I8042_STR_OBF);
-	return in(DATA);
+	return devfix_in8(&fx, DATA);
 }
 
 static void expect_bytes(const uint8_t *want, unsigned int n)
@@ -127,7 +103,7 @@ static int linux_flush(void)
 	while (status() & I8042_STR_OBF) {
 		if (count++ >= 16)
 			return -1;
-		in(DATA);
+		devfix_in8(&fx, DATA);
 	}
 	return 0;
 }
@@ -146,18 +122,18 @@ static int linux_command(uint8_t *param, int command)
 
 	if (linux_wait_write())
 		return -1;
-	out(CMD, command & 0xff);
+	devfix_out8(&fx, CMD, command & 0xff);
 	for (i = 0; i < ((command >> 12) & 0xf); i++) {
 		if (linux_wait_write())
 			return -1;
-		out(DATA, param[i]);
+		devfix_out8(&fx, DATA, param[i]);
 	}
 	for (i = 0; i < ((command >> 8) & 0xf); i++) {
 		if (linux_wait_read())
 			return -1;
 		if (command == L_AUX_LOOP && !(status() & I8042_STR_AUXDATA))
 			return -1; /* "auxerr" */
-		param[i] = in(DATA);
+		param[i] = devfix_in8(&fx, DATA);
 	}
 	return 0;
 }
@@ -201,12 +177,12 @@ static int linux_check_aux(bool noloop)
 START_TEST(power_on_state)
 {
 	ck_assert_uint_eq(status(), I8042_STR_KEYLOCK | I8042_STR_SYS);
-	out(CMD, I8042_CMD_READ_CTR);
+	devfix_out8(&fx, CMD, I8042_CMD_READ_CTR);
 	ck_assert_uint_eq(status(),
 			  I8042_STR_KEYLOCK | I8042_STR_SYS | I8042_STR_CMDDAT | I8042_STR_OBF);
-	ck_assert_uint_eq(in(DATA), I8042_CTR_DEFAULT);
+	ck_assert_uint_eq(devfix_in8(&fx, DATA), I8042_CTR_DEFAULT);
 	ck_assert_uint_eq(status(), I8042_STR_KEYLOCK | I8042_STR_SYS | I8042_STR_CMDDAT);
-	ck_assert_uint_eq(irq_edges, 0);
+	ck_assert_uint_eq(fx.irq.edges, 0);
 }
 END_TEST
 
@@ -214,16 +190,16 @@ START_TEST(self_test)
 {
 	uint8_t param;
 
-	out(CMD, I8042_CMD_WRITE_CTR);
-	out(DATA, 0x00); /* SYS clear */
+	devfix_out8(&fx, CMD, I8042_CMD_WRITE_CTR);
+	devfix_out8(&fx, DATA, 0x00); /* SYS clear */
 	ck_assert_uint_eq(status() & I8042_STR_SYS, 0);
 	ck_assert_int_eq(linux_command(&param, L_CTL_TEST), 0);
 	ck_assert_uint_eq(param, I8042_SELF_TEST_OK);
 	ck_assert_uint_eq(status() & I8042_STR_SYS, I8042_STR_SYS);
 	ck_assert_int_eq(linux_command(&param, L_RCTR), 0);
 	ck_assert_uint_eq(param, I8042_CTR_SYS);
-	out(CMD, I8042_CMD_KBD_TEST);
-	ck_assert_uint_eq(in(DATA), 0x00);
+	devfix_out8(&fx, CMD, I8042_CMD_KBD_TEST);
+	ck_assert_uint_eq(devfix_in8(&fx, DATA), 0x00);
 	ck_assert_uint_eq(extra_polls, 0);
 }
 END_TEST
@@ -238,91 +214,91 @@ START_TEST(ctr_read_write)
 	ck_assert_uint_eq(param, 0x47);
 	ck_assert_uint_eq(status() & I8042_STR_CMDDAT, I8042_STR_CMDDAT);
 
-	out(CMD, I8042_CMD_KBD_DISABLE);
-	out(CMD, I8042_CMD_AUX_DISABLE);
-	out(CMD, I8042_CMD_READ_CTR);
-	ck_assert_uint_eq(in(DATA), 0x47 | I8042_CTR_KBDDIS | I8042_CTR_AUXDIS);
-	out(CMD, I8042_CMD_KBD_ENABLE);
-	out(CMD, I8042_CMD_AUX_ENABLE);
-	out(CMD, I8042_CMD_READ_CTR);
-	ck_assert_uint_eq(in(DATA), 0x47);
+	devfix_out8(&fx, CMD, I8042_CMD_KBD_DISABLE);
+	devfix_out8(&fx, CMD, I8042_CMD_AUX_DISABLE);
+	devfix_out8(&fx, CMD, I8042_CMD_READ_CTR);
+	ck_assert_uint_eq(devfix_in8(&fx, DATA), 0x47 | I8042_CTR_KBDDIS | I8042_CTR_AUXDIS);
+	devfix_out8(&fx, CMD, I8042_CMD_KBD_ENABLE);
+	devfix_out8(&fx, CMD, I8042_CMD_AUX_ENABLE);
+	devfix_out8(&fx, CMD, I8042_CMD_READ_CTR);
+	ck_assert_uint_eq(devfix_in8(&fx, DATA), 0x47);
 
 	/* SYS follows the command byte. */
 	param = 0x41;
 	linux_command(&param, L_WCTR);
 	ck_assert_uint_eq(status() & I8042_STR_SYS, 0);
 	/* A new command cancels one waiting for its parameter: 0xee then goes to the keyboard. */
-	out(CMD, I8042_CMD_WRITE_CTR);
-	out(CMD, I8042_CMD_READ_CTR);
-	ck_assert_uint_eq(in(DATA), 0x41);
-	out(DATA, I8042_KBD_ECHO);
+	devfix_out8(&fx, CMD, I8042_CMD_WRITE_CTR);
+	devfix_out8(&fx, CMD, I8042_CMD_READ_CTR);
+	ck_assert_uint_eq(devfix_in8(&fx, DATA), 0x41);
+	devfix_out8(&fx, DATA, I8042_KBD_ECHO);
 	EXPECT(I8042_KBD_ECHO);
-	out(CMD, I8042_CMD_READ_CTR);
-	ck_assert_uint_eq(in(DATA), 0x41);
+	devfix_out8(&fx, CMD, I8042_CMD_READ_CTR);
+	ck_assert_uint_eq(devfix_in8(&fx, DATA), 0x41);
 }
 END_TEST
 
 START_TEST(keyboard_reset)
 {
-	out(DATA, I8042_KBD_RESET);
+	devfix_out8(&fx, DATA, I8042_KBD_RESET);
 	ck_assert_uint_eq(status(), I8042_STR_OBF | I8042_STR_SYS | I8042_STR_KEYLOCK);
 	EXPECT(I8042_KBD_ACK, I8042_KBD_BAT_OK);
 	/* A reset drops what was not sent yet. */
-	out(DATA, I8042_KBD_GET_ID);
-	out(DATA, I8042_KBD_RESET);
+	devfix_out8(&fx, DATA, I8042_KBD_GET_ID);
+	devfix_out8(&fx, DATA, I8042_KBD_RESET);
 	EXPECT(I8042_KBD_ACK, I8042_KBD_ACK, I8042_KBD_BAT_OK);
 }
 END_TEST
 
 START_TEST(keyboard_get_id_and_echo)
 {
-	out(DATA, I8042_KBD_GET_ID);
+	devfix_out8(&fx, DATA, I8042_KBD_GET_ID);
 	EXPECT(I8042_KBD_ACK, 0xab, 0x83);
-	out(DATA, I8042_KBD_ECHO);
+	devfix_out8(&fx, DATA, I8042_KBD_ECHO);
 	EXPECT(I8042_KBD_ECHO);
 	/* Replies queue up; the output buffer shows one at a time. */
-	out(DATA, I8042_KBD_GET_ID);
-	out(DATA, I8042_KBD_ECHO);
-	out(DATA, I8042_KBD_ENABLE);
+	devfix_out8(&fx, DATA, I8042_KBD_GET_ID);
+	devfix_out8(&fx, DATA, I8042_KBD_ECHO);
+	devfix_out8(&fx, DATA, I8042_KBD_ENABLE);
 	EXPECT(I8042_KBD_ACK, 0xab, 0x83, I8042_KBD_ECHO, I8042_KBD_ACK);
 	/* An empty output buffer reads the last byte again. */
-	ck_assert_uint_eq(in(DATA), I8042_KBD_ACK);
+	ck_assert_uint_eq(devfix_in8(&fx, DATA), I8042_KBD_ACK);
 }
 END_TEST
 
 START_TEST(keyboard_parameters)
 {
-	out(DATA, I8042_KBD_SET_LEDS);
-	out(DATA, 0x07);
+	devfix_out8(&fx, DATA, I8042_KBD_SET_LEDS);
+	devfix_out8(&fx, DATA, 0x07);
 	EXPECT(I8042_KBD_ACK, I8042_KBD_ACK);
 	ck_assert_uint_eq(kbc.kbd_leds, 0x07);
-	out(DATA, I8042_KBD_TYPEMATIC);
-	out(DATA, 0x00);
+	devfix_out8(&fx, DATA, I8042_KBD_TYPEMATIC);
+	devfix_out8(&fx, DATA, 0x00);
 	EXPECT(I8042_KBD_ACK, I8042_KBD_ACK);
-	out(DATA, I8042_KBD_SCANSET);
-	out(DATA, 0x00); /* query */
+	devfix_out8(&fx, DATA, I8042_KBD_SCANSET);
+	devfix_out8(&fx, DATA, 0x00); /* query */
 	EXPECT(I8042_KBD_ACK, I8042_KBD_ACK, 0x02);
-	out(DATA, I8042_KBD_SCANSET);
-	out(DATA, 0x03);
-	out(DATA, I8042_KBD_SCANSET);
-	out(DATA, 0x00);
+	devfix_out8(&fx, DATA, I8042_KBD_SCANSET);
+	devfix_out8(&fx, DATA, 0x03);
+	devfix_out8(&fx, DATA, I8042_KBD_SCANSET);
+	devfix_out8(&fx, DATA, 0x00);
 	EXPECT(I8042_KBD_ACK, I8042_KBD_ACK, I8042_KBD_ACK, I8042_KBD_ACK, 0x03);
 	/* A command byte where a parameter was due is a new command. */
-	out(DATA, I8042_KBD_SET_LEDS);
-	out(DATA, I8042_KBD_ECHO);
+	devfix_out8(&fx, DATA, I8042_KBD_SET_LEDS);
+	devfix_out8(&fx, DATA, I8042_KBD_ECHO);
 	EXPECT(I8042_KBD_ACK, I8042_KBD_ECHO);
 	/* Unknown commands are refused; resend repeats the last byte. */
-	out(DATA, 0x5a);
+	devfix_out8(&fx, DATA, 0x5a);
 	EXPECT(I8042_KBD_NAK);
-	out(DATA, I8042_KBD_ECHO);
-	out(DATA, I8042_KBD_RESEND);
+	devfix_out8(&fx, DATA, I8042_KBD_ECHO);
+	devfix_out8(&fx, DATA, I8042_KBD_RESEND);
 	EXPECT(I8042_KBD_ECHO, I8042_KBD_ECHO);
-	out(DATA, I8042_KBD_RESET_DISABLE);
+	devfix_out8(&fx, DATA, I8042_KBD_RESET_DISABLE);
 	EXPECT(I8042_KBD_ACK);
 	ck_assert(!kbc.kbd_scanning);
 	ck_assert_uint_eq(kbc.kbd_leds, 0);
-	out(DATA, I8042_KBD_RESET_DEFAULT);
-	out(DATA, I8042_KBD_ENABLE);
+	devfix_out8(&fx, DATA, I8042_KBD_RESET_DEFAULT);
+	devfix_out8(&fx, DATA, I8042_KBD_ENABLE);
 	EXPECT(I8042_KBD_ACK, I8042_KBD_ACK);
 	ck_assert(kbc.kbd_scanning);
 	ck_assert_uint_eq(kbc.kbd_scanset, 2);
@@ -331,25 +307,25 @@ END_TEST
 
 START_TEST(reset_requests)
 {
-	out(CMD, I8042_CMD_PULSE_RESET);
+	devfix_out8(&fx, CMD, I8042_CMD_PULSE_RESET);
 	ck_assert_uint_eq(resets, 1);
 	ck_assert_uint_eq(status_in_reset & I8042_STR_CMDDAT, I8042_STR_CMDDAT);
-	out(CMD, 0xf0); /* pulses all four lines, reset among them */
+	devfix_out8(&fx, CMD, 0xf0); /* pulses all four lines, reset among them */
 	ck_assert_uint_eq(resets, 2);
-	out(CMD, 0xff); /* pulses nothing */
-	out(CMD, 0xf1);
-	out(CMD, 0xfd);
+	devfix_out8(&fx, CMD, 0xff); /* pulses nothing */
+	devfix_out8(&fx, CMD, 0xf1);
+	devfix_out8(&fx, CMD, 0xfd);
 	ck_assert_uint_eq(resets, 2);
 
-	out(CMD, I8042_CMD_READ_OUTPORT);
-	ck_assert_uint_eq(in(DATA), I8042_OUT_RESET | I8042_OUT_A20);
-	out(CMD, I8042_CMD_WRITE_OUTPORT);
-	out(DATA, I8042_OUT_RESET); /* A20 off: stored, no reset */
+	devfix_out8(&fx, CMD, I8042_CMD_READ_OUTPORT);
+	ck_assert_uint_eq(devfix_in8(&fx, DATA), I8042_OUT_RESET | I8042_OUT_A20);
+	devfix_out8(&fx, CMD, I8042_CMD_WRITE_OUTPORT);
+	devfix_out8(&fx, DATA, I8042_OUT_RESET); /* A20 off: stored, no reset */
 	ck_assert_uint_eq(resets, 2);
-	out(CMD, I8042_CMD_READ_OUTPORT);
-	ck_assert_uint_eq(in(DATA), I8042_OUT_RESET);
-	out(CMD, I8042_CMD_WRITE_OUTPORT);
-	out(DATA, I8042_OUT_A20); /* reset line low */
+	devfix_out8(&fx, CMD, I8042_CMD_READ_OUTPORT);
+	ck_assert_uint_eq(devfix_in8(&fx, DATA), I8042_OUT_RESET);
+	devfix_out8(&fx, CMD, I8042_CMD_WRITE_OUTPORT);
+	devfix_out8(&fx, DATA, I8042_OUT_A20); /* reset line low */
 	ck_assert_uint_eq(resets, 3);
 	ck_assert_uint_eq(status() & I8042_STR_OBF, 0);
 }
@@ -369,42 +345,42 @@ START_TEST(linux_finds_no_aux_at_once)
 	/* Every wait ended at its first poll, and nothing stale is left. */
 	ck_assert_uint_eq(extra_polls, 0);
 	ck_assert_uint_eq(status() & I8042_STR_OBF, 0);
-	ck_assert_uint_eq(irq_edges, 0);
+	ck_assert_uint_eq(fx.irq.edges, 0);
 
 	/* i8042_setup_kbd -> i8042_enable_kbd_port. */
 	ctr &= (uint8_t)~I8042_CTR_KBDDIS;
 	ctr |= I8042_CTR_KBDINT;
 	ck_assert_int_eq(linux_command(&ctr, L_WCTR), 0);
-	ck_assert_uint_eq(irq_edges, 0);
+	ck_assert_uint_eq(fx.irq.edges, 0);
 
 	/* atkbd_probe: GET_ID through i8042_kbd_write; each byte comes with an interrupt. */
 	ck_assert_int_eq(linux_wait_write(), 0);
-	out(DATA, I8042_KBD_GET_ID);
-	ck_assert_uint_eq(irq_edges, 1);
+	devfix_out8(&fx, DATA, I8042_KBD_GET_ID);
+	ck_assert_uint_eq(fx.irq.edges, 1);
 	ck_assert_uint_eq(read_kbd_byte(), I8042_KBD_ACK);
-	ck_assert_uint_eq(irq_edges, 2);
+	ck_assert_uint_eq(fx.irq.edges, 2);
 	param[0] = read_kbd_byte();
-	ck_assert_uint_eq(irq_edges, 3);
+	ck_assert_uint_eq(fx.irq.edges, 3);
 	param[1] = read_kbd_byte();
 	ck_assert_uint_eq(param[0], 0xab);
 	ck_assert_uint_eq(param[1], 0x83);
-	ck_assert_uint_eq(irq_edges, 3);
+	ck_assert_uint_eq(fx.irq.edges, 3);
 	ck_assert_uint_eq(status() & I8042_STR_OBF, 0);
 
 	/* atkbd_deactivate, then atkbd_activate (typematic, enable), then LEDs. */
-	out(DATA, I8042_KBD_RESET_DISABLE);
+	devfix_out8(&fx, DATA, I8042_KBD_RESET_DISABLE);
 	ck_assert_uint_eq(read_kbd_byte(), I8042_KBD_ACK);
-	out(DATA, I8042_KBD_TYPEMATIC);
+	devfix_out8(&fx, DATA, I8042_KBD_TYPEMATIC);
 	ck_assert_uint_eq(read_kbd_byte(), I8042_KBD_ACK);
-	out(DATA, 0x00);
+	devfix_out8(&fx, DATA, 0x00);
 	ck_assert_uint_eq(read_kbd_byte(), I8042_KBD_ACK);
-	out(DATA, I8042_KBD_ENABLE);
+	devfix_out8(&fx, DATA, I8042_KBD_ENABLE);
 	ck_assert_uint_eq(read_kbd_byte(), I8042_KBD_ACK);
-	out(DATA, I8042_KBD_SET_LEDS);
+	devfix_out8(&fx, DATA, I8042_KBD_SET_LEDS);
 	ck_assert_uint_eq(read_kbd_byte(), I8042_KBD_ACK);
-	out(DATA, 0x00);
+	devfix_out8(&fx, DATA, 0x00);
 	ck_assert_uint_eq(read_kbd_byte(), I8042_KBD_ACK);
-	ck_assert_uint_eq(irq_edges, 9);
+	ck_assert_uint_eq(fx.irq.edges, 9);
 	ck_assert_uint_eq(extra_polls, 0);
 }
 END_TEST
@@ -420,82 +396,82 @@ END_TEST
 
 START_TEST(aux_commands)
 {
-	out(CMD, I8042_CMD_AUX_TEST);
+	devfix_out8(&fx, CMD, I8042_CMD_AUX_TEST);
 	ck_assert_uint_eq(status() & (I8042_STR_OBF | I8042_STR_AUXDATA), I8042_STR_OBF);
-	ck_assert_uint_eq(in(DATA), I8042_AUX_TEST_NO_PORT);
+	ck_assert_uint_eq(devfix_in8(&fx, DATA), I8042_AUX_TEST_NO_PORT);
 	/* The loop hands the byte back from the controller, not from AUX. */
-	out(CMD, I8042_CMD_AUX_LOOP);
-	out(DATA, 0x5a);
+	devfix_out8(&fx, CMD, I8042_CMD_AUX_LOOP);
+	devfix_out8(&fx, DATA, 0x5a);
 	ck_assert_uint_eq(status() & (I8042_STR_OBF | I8042_STR_AUXDATA), I8042_STR_OBF);
-	ck_assert_uint_eq(in(DATA), 0x5a);
+	ck_assert_uint_eq(devfix_in8(&fx, DATA), 0x5a);
 	/* Bytes for the AUX device go nowhere. */
-	out(CMD, I8042_CMD_AUX_SEND);
-	out(DATA, 0xf2);
+	devfix_out8(&fx, CMD, I8042_CMD_AUX_SEND);
+	devfix_out8(&fx, DATA, 0xf2);
 	ck_assert_uint_eq(status() & I8042_STR_OBF, 0);
 	/* Unknown commands are ignored; the next data byte goes to the keyboard. */
-	out(CMD, 0xc0);
-	out(CMD, 0x90);
+	devfix_out8(&fx, CMD, 0xc0);
+	devfix_out8(&fx, CMD, 0x90);
 	ck_assert_uint_eq(status() & I8042_STR_OBF, 0);
-	out(DATA, I8042_KBD_ECHO);
+	devfix_out8(&fx, DATA, I8042_KBD_ECHO);
 	EXPECT(I8042_KBD_ECHO);
-	ck_assert_uint_eq(irq_edges, 1); /* the echo; CTR bit 0 is set by default */
+	ck_assert_uint_eq(fx.irq.edges, 1); /* the echo; CTR bit 0 is set by default */
 }
 END_TEST
 
 START_TEST(irq1_only_when_enabled)
 {
-	out(CMD, I8042_CMD_WRITE_CTR);
-	out(DATA, I8042_CTR_SYS);
-	out(DATA, I8042_KBD_GET_ID);
+	devfix_out8(&fx, CMD, I8042_CMD_WRITE_CTR);
+	devfix_out8(&fx, DATA, I8042_CTR_SYS);
+	devfix_out8(&fx, DATA, I8042_KBD_GET_ID);
 	ck_assert_uint_eq(status() & I8042_STR_OBF, I8042_STR_OBF);
-	ck_assert_uint_eq(in(DATA), I8042_KBD_ACK);
-	ck_assert_uint_eq(irq_edges, 0);
+	ck_assert_uint_eq(devfix_in8(&fx, DATA), I8042_KBD_ACK);
+	ck_assert_uint_eq(fx.irq.edges, 0);
 	/* Enabling it with a keyboard byte waiting raises it. */
-	out(CMD, I8042_CMD_WRITE_CTR);
-	out(DATA, I8042_CTR_SYS | I8042_CTR_KBDINT);
-	ck_assert_uint_eq(irq_edges, 1);
-	ck_assert_int_eq(irq_level, 0); /* pulsed */
-	ck_assert_uint_eq(in(DATA), 0xab);
-	ck_assert_uint_eq(irq_edges, 2);
-	ck_assert_uint_eq(in(DATA), 0x83);
-	ck_assert_uint_eq(irq_edges, 2);
+	devfix_out8(&fx, CMD, I8042_CMD_WRITE_CTR);
+	devfix_out8(&fx, DATA, I8042_CTR_SYS | I8042_CTR_KBDINT);
+	ck_assert_uint_eq(fx.irq.edges, 1);
+	ck_assert_int_eq(fx.irq.level, 0); /* pulsed */
+	ck_assert_uint_eq(devfix_in8(&fx, DATA), 0xab);
+	ck_assert_uint_eq(fx.irq.edges, 2);
+	ck_assert_uint_eq(devfix_in8(&fx, DATA), 0x83);
+	ck_assert_uint_eq(fx.irq.edges, 2);
 	/* Controller replies raise nothing. */
-	out(CMD, I8042_CMD_SELF_TEST);
-	ck_assert_uint_eq(in(DATA), I8042_SELF_TEST_OK);
-	out(CMD, I8042_CMD_READ_CTR);
-	ck_assert_uint_eq(in(DATA), I8042_CTR_SYS | I8042_CTR_KBDINT);
-	ck_assert_uint_eq(irq_edges, 2);
+	devfix_out8(&fx, CMD, I8042_CMD_SELF_TEST);
+	ck_assert_uint_eq(devfix_in8(&fx, DATA), I8042_SELF_TEST_OK);
+	devfix_out8(&fx, CMD, I8042_CMD_READ_CTR);
+	ck_assert_uint_eq(devfix_in8(&fx, DATA), I8042_CTR_SYS | I8042_CTR_KBDINT);
+	ck_assert_uint_eq(fx.irq.edges, 2);
 	/* Writing the keyboard output buffer is keyboard data. */
-	out(CMD, I8042_CMD_KBD_LOOP);
-	out(DATA, 0x1c);
-	ck_assert_uint_eq(irq_edges, 3);
+	devfix_out8(&fx, CMD, I8042_CMD_KBD_LOOP);
+	devfix_out8(&fx, DATA, 0x1c);
+	ck_assert_uint_eq(fx.irq.edges, 3);
 	EXPECT(0x1c);
 	/* Disabled again: nothing. */
-	out(CMD, I8042_CMD_WRITE_CTR);
-	out(DATA, I8042_CTR_SYS);
-	out(DATA, I8042_KBD_ECHO);
-	ck_assert_uint_eq(in(DATA), I8042_KBD_ECHO);
-	ck_assert_uint_eq(irq_edges, 3);
+	devfix_out8(&fx, CMD, I8042_CMD_WRITE_CTR);
+	devfix_out8(&fx, DATA, I8042_CTR_SYS);
+	devfix_out8(&fx, DATA, I8042_KBD_ECHO);
+	ck_assert_uint_eq(devfix_in8(&fx, DATA), I8042_KBD_ECHO);
+	ck_assert_uint_eq(fx.irq.edges, 3);
 }
 END_TEST
 
 START_TEST(disabled_keyboard_holds_bytes)
 {
-	out(CMD, I8042_CMD_KBD_DISABLE);
-	out(DATA, I8042_KBD_ECHO);
+	devfix_out8(&fx, CMD, I8042_CMD_KBD_DISABLE);
+	devfix_out8(&fx, DATA, I8042_KBD_ECHO);
 	ck_assert_uint_eq(status() & I8042_STR_OBF, 0);
-	ck_assert_uint_eq(irq_edges, 0);
-	out(CMD, I8042_CMD_KBD_ENABLE);
-	ck_assert_uint_eq(irq_edges, 1);
+	ck_assert_uint_eq(fx.irq.edges, 0);
+	devfix_out8(&fx, CMD, I8042_CMD_KBD_ENABLE);
+	ck_assert_uint_eq(fx.irq.edges, 1);
 	EXPECT(I8042_KBD_ECHO);
 }
 END_TEST
 
 START_TEST(reply_displaces_keyboard_byte)
 {
-	out(DATA, I8042_KBD_GET_ID);
-	out(CMD, I8042_CMD_READ_CTR);
-	ck_assert_uint_eq(in(DATA), I8042_CTR_DEFAULT);
+	devfix_out8(&fx, DATA, I8042_KBD_GET_ID);
+	devfix_out8(&fx, CMD, I8042_CMD_READ_CTR);
+	ck_assert_uint_eq(devfix_in8(&fx, DATA), I8042_CTR_DEFAULT);
 	/* The keyboard's bytes follow, in order, none lost. */
 	EXPECT(I8042_KBD_ACK, 0xab, 0x83);
 }
@@ -503,10 +479,10 @@ END_TEST
 
 START_TEST(keyboard_fifo_overrun)
 {
-	out(CMD, I8042_CMD_KBD_DISABLE);
+	devfix_out8(&fx, CMD, I8042_CMD_KBD_DISABLE);
 	for (unsigned int i = 0; i < I8042_KBD_FIFO_SIZE + 4; i++)
-		out(DATA, I8042_KBD_ECHO);
-	out(CMD, I8042_CMD_KBD_ENABLE);
+		devfix_out8(&fx, DATA, I8042_KBD_ECHO);
+	devfix_out8(&fx, CMD, I8042_CMD_KBD_ENABLE);
 	for (unsigned int i = 0; i < I8042_KBD_FIFO_SIZE; i++)
 		ck_assert_uint_eq(read_kbd_byte(), I8042_KBD_ECHO);
 	ck_assert_uint_eq(status() & I8042_STR_OBF, 0);

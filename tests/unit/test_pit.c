@@ -8,7 +8,7 @@
  */
 #include "config.h"
 
-#include "core/bus.h"
+#include "devfix.h"
 #include "devices/i8254.h"
 #include "unit.h"
 
@@ -19,11 +19,9 @@
 #define START_NS (7 * 1000000000ULL + 12345) /* not on an edge */
 #define NS 1000000000ULL
 
-static struct bus *pio;
+static struct devfix fx; /* irq.repeated: a raise left pending, or a lower without a raise */
 static struct pit pit;
 static uint64_t now; /* the fake clock, ns */
-static int irq_level, irq_edges;
-static bool irq_unbalanced; /* a raise left pending, or a lower without a raise */
 static uint64_t armed;
 static unsigned int arm_calls;
 
@@ -31,16 +29,6 @@ static uint64_t fake_now(void *opaque)
 {
 	(void)opaque;
 	return __atomic_load_n(&now, __ATOMIC_RELAXED);
-}
-
-static void rec_irq(void *opaque, int level)
-{
-	(void)opaque;
-	if (level == irq_level)
-		irq_unbalanced = true;
-	if (level && !irq_level)
-		irq_edges++;
-	irq_level = level;
 }
 
 static void rec_arm(void *opaque, uint64_t deadline_ns)
@@ -54,25 +42,24 @@ static void setup(void)
 {
 	struct pit_host host = {
 		.now_ns = fake_now,
-		.irq_set = rec_irq,
+		.irq_set = devfix_irq_set,
+		.irq_opaque = &fx.irq,
 		.arm_timer = rec_arm,
 	};
 
 	now = START_NS;
-	irq_level = irq_edges = 0;
-	irq_unbalanced = false;
 	armed = UINT64_MAX;
 	arm_calls = 0;
-	ck_assert_int_eq(bus_create(&pio, "pio", 0x10000), 0);
+	devfix_init(&fx);
 	pit_init(&pit, &host);
-	ck_assert_int_eq(pit_register(&pit, pio), 0);
+	ck_assert_int_eq(pit_register(&pit, fx.pio), 0);
 }
 
 static void teardown(void)
 {
-	ck_assert(!irq_unbalanced);
-	ck_assert_int_eq(irq_level, 0);
-	bus_destroy(pio);
+	ck_assert(!fx.irq.repeated);
+	ck_assert_int_eq(fx.irq.level, 0);
+	devfix_fini(&fx);
 	pit_destroy(&pit);
 }
 
@@ -97,44 +84,31 @@ static void at(int64_t t)
 	now = ns_of(t);
 }
 
-static uint8_t pio_in(uint16_t port)
-{
-	uint8_t v;
-
-	bus_read(pio, port, &v, 1);
-	return v;
-}
-
-static void pio_out(uint16_t port, uint8_t v)
-{
-	bus_write(pio, port, &v, 1);
-}
-
 static void write_word(unsigned int ch, uint16_t v)
 {
-	pio_out(PIT_BASE + ch, v & 0xff);
-	pio_out(PIT_BASE + ch, v >> 8);
+	devfix_out8(&fx, PIT_BASE + ch, v & 0xff);
+	devfix_out8(&fx, PIT_BASE + ch, v >> 8);
 }
 
 static uint16_t read_word(unsigned int ch)
 {
-	uint16_t lo = pio_in(PIT_BASE + ch);
+	uint16_t lo = devfix_in8(&fx, PIT_BASE + ch);
 
-	return lo | pio_in(PIT_BASE + ch) << 8;
+	return lo | devfix_in8(&fx, PIT_BASE + ch) << 8;
 }
 
 /* Counter latch command, then the two bytes. */
 static uint16_t latched(unsigned int ch)
 {
-	pio_out(PIT_PORT_CONTROL, ch << 6);
+	devfix_out8(&fx, PIT_PORT_CONTROL, ch << 6);
 	return read_word(ch);
 }
 
 /* Read-back of the status byte alone. */
 static uint8_t status(unsigned int ch)
 {
-	pio_out(PIT_PORT_CONTROL, 0xe0 | 2 << ch);
-	return pio_in(PIT_BASE + ch);
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0xe0 | 2 << ch);
+	return devfix_in8(&fx, PIT_BASE + ch);
 }
 
 static bool out_pin(unsigned int ch)
@@ -144,14 +118,14 @@ static bool out_pin(unsigned int ch)
 
 static bool out2(void)
 {
-	return pio_in(PIT_PORT_B) & PIT_PORTB_OUT2;
+	return devfix_in8(&fx, PIT_PORT_B) & PIT_PORTB_OUT2;
 }
 
 /* Channel 2 in `mode`, word access, gate as given; returns the load edge of `count`. */
 static int64_t program2(unsigned int mode, uint16_t count, bool gate)
 {
-	pio_out(PIT_PORT_B, gate ? PIT_PORTB_GATE2 : 0);
-	pio_out(PIT_PORT_CONTROL, 0xb0 | mode << 1);
+	devfix_out8(&fx, PIT_PORT_B, gate ? PIT_PORTB_GATE2 : 0);
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0xb0 | mode << 1);
 	write_word(2, count);
 	return tnow() + 1;
 }
@@ -162,11 +136,11 @@ START_TEST(reset_state)
 		/* OUT high, null count, word access, mode 3 */
 		ck_assert_uint_eq(status(ch), 0x80 | 0x40 | 0x30 | 3 << 1);
 	/* The control word address is write-only: the bus floats. */
-	ck_assert_uint_eq(pio_in(PIT_PORT_CONTROL), 0xff);
-	ck_assert_uint_eq(pio_in(PIT_PORT_B) & (PIT_PORTB_GATE2 | PIT_PORTB_SPEAKER), 0);
+	ck_assert_uint_eq(devfix_in8(&fx, PIT_PORT_CONTROL), 0xff);
+	ck_assert_uint_eq(devfix_in8(&fx, PIT_PORT_B) & (PIT_PORTB_GATE2 | PIT_PORTB_SPEAKER), 0);
 	ck_assert_uint_eq(arm_calls, 0);
 	pit_timer_fire(&pit); /* spurious: nothing to do */
-	ck_assert_int_eq(irq_edges, 0);
+	ck_assert_int_eq(fx.irq.edges, 0);
 	ck_assert_uint_eq(armed, UINT64_MAX);
 }
 END_TEST
@@ -207,11 +181,11 @@ START_TEST(mode0_first_byte_stops_counting)
 
 	at(l + 100);
 	ck_assert(out2());
-	pio_out(0x42, 0x20); /* LSB of a new count: counting stops, OUT drops */
+	devfix_out8(&fx, 0x42, 0x20); /* LSB of a new count: counting stops, OUT drops */
 	ck_assert(!out2());
 	at(l + 300);
 	ck_assert_uint_eq(latched(2), 0); /* held where it stopped */
-	pio_out(0x42, 0x00);
+	devfix_out8(&fx, 0x42, 0x00);
 	at(l + 301);
 	ck_assert_uint_eq(latched(2), 0x20);
 }
@@ -226,15 +200,15 @@ START_TEST(mode0_gate_holds_the_count)
 	at(l + 50);
 	ck_assert_uint_eq(latched(2), 100);
 	ck_assert_uint_eq(status(2) & 0x40, 0);
-	pio_out(PIT_PORT_B, PIT_PORTB_GATE2);
+	devfix_out8(&fx, PIT_PORT_B, PIT_PORTB_GATE2);
 	t = tnow();
 	at(t + 10);
 	ck_assert_uint_eq(latched(2), 90);
-	pio_out(PIT_PORT_B, 0);
+	devfix_out8(&fx, PIT_PORT_B, 0);
 	at(t + 500);
 	ck_assert_uint_eq(latched(2), 90);
 	ck_assert(!out2());
-	pio_out(PIT_PORT_B, PIT_PORTB_GATE2);
+	devfix_out8(&fx, PIT_PORT_B, PIT_PORTB_GATE2);
 	at(t + 500 + 89);
 	ck_assert_uint_eq(latched(2), 1);
 	ck_assert(!out2());
@@ -254,7 +228,7 @@ START_TEST(mode1_retriggerable_one_shot)
 	at(tnow() + 10);
 	ck_assert(out2()); /* nothing happens without a trigger */
 	ck_assert_uint_eq(status(2) & 0x40, 0x40);
-	pio_out(PIT_PORT_B, PIT_PORTB_GATE2);
+	devfix_out8(&fx, PIT_PORT_B, PIT_PORTB_GATE2);
 	l = tnow() + 1;
 	ck_assert(out2());
 	at(l);
@@ -262,7 +236,7 @@ START_TEST(mode1_retriggerable_one_shot)
 	ck_assert_uint_eq(latched(2), 100);
 	ck_assert_uint_eq(status(2) & 0x40, 0);
 	/* The gate going low does not stop a one-shot. */
-	pio_out(PIT_PORT_B, 0);
+	devfix_out8(&fx, PIT_PORT_B, 0);
 	at(l + 99);
 	ck_assert(!out2());
 	ck_assert_uint_eq(latched(2), 1);
@@ -272,11 +246,11 @@ START_TEST(mode1_retriggerable_one_shot)
 
 	/* Trigger, then retrigger half way: the pulse restarts. */
 	at(l + 150);
-	pio_out(PIT_PORT_B, PIT_PORTB_GATE2);
+	devfix_out8(&fx, PIT_PORT_B, PIT_PORTB_GATE2);
 	l = tnow() + 1;
 	at(l + 50);
-	pio_out(PIT_PORT_B, 0);
-	pio_out(PIT_PORT_B, PIT_PORTB_GATE2);
+	devfix_out8(&fx, PIT_PORT_B, 0);
+	devfix_out8(&fx, PIT_PORT_B, PIT_PORTB_GATE2);
 	t = tnow() + 1;
 	at(l + 100);
 	ck_assert(!out2()); /* the first pulse would have ended here */
@@ -300,13 +274,13 @@ START_TEST(mode2_rate_generator)
 	/* A low gate forces OUT high at once and stops the counter. */
 	at(l + 39);
 	ck_assert(!out2());
-	pio_out(PIT_PORT_B, 0);
+	devfix_out8(&fx, PIT_PORT_B, 0);
 	ck_assert(out2());
 	at(l + 100);
 	ck_assert(out2());
 	ck_assert_uint_eq(latched(2), 1);
 	/* A rising gate reloads and restarts the period. */
-	pio_out(PIT_PORT_B, PIT_PORTB_GATE2);
+	devfix_out8(&fx, PIT_PORT_B, PIT_PORTB_GATE2);
 	t = tnow() + 1;
 	at(t);
 	ck_assert_uint_eq(latched(2), 10);
@@ -338,7 +312,7 @@ START_TEST(mode3_square_wave)
 		ck_assert_int_eq(out2(), k % 7 < 4);
 	}
 	at(l + 5);
-	pio_out(PIT_PORT_B, 0);
+	devfix_out8(&fx, PIT_PORT_B, 0);
 	ck_assert(out2());
 }
 END_TEST
@@ -363,10 +337,10 @@ START_TEST(mode4_software_strobe)
 	/* The gate holds the count. */
 	l = program2(4, 50, true);
 	at(l + 10);
-	pio_out(PIT_PORT_B, 0);
+	devfix_out8(&fx, PIT_PORT_B, 0);
 	at(l + 1000);
 	ck_assert_uint_eq(latched(2), 40);
-	pio_out(PIT_PORT_B, PIT_PORTB_GATE2);
+	devfix_out8(&fx, PIT_PORT_B, PIT_PORTB_GATE2);
 	t = tnow();
 	at(t + 40);
 	ck_assert(!out2());
@@ -382,7 +356,7 @@ START_TEST(mode5_hardware_strobe)
 	program2(5, 20, false);
 	at(tnow() + 100);
 	ck_assert(out2());
-	pio_out(PIT_PORT_B, PIT_PORTB_GATE2);
+	devfix_out8(&fx, PIT_PORT_B, PIT_PORTB_GATE2);
 	l = tnow() + 1;
 	at(l + 19);
 	ck_assert(out2());
@@ -393,13 +367,13 @@ START_TEST(mode5_hardware_strobe)
 	ck_assert(out2());
 	/* Retrigger while counting restarts the count. */
 	at(l + 30);
-	pio_out(PIT_PORT_B, 0);
+	devfix_out8(&fx, PIT_PORT_B, 0);
 	at(l + 40);
-	pio_out(PIT_PORT_B, PIT_PORTB_GATE2);
+	devfix_out8(&fx, PIT_PORT_B, PIT_PORTB_GATE2);
 	l = tnow() + 1;
 	at(l + 5);
-	pio_out(PIT_PORT_B, 0);
-	pio_out(PIT_PORT_B, PIT_PORTB_GATE2);
+	devfix_out8(&fx, PIT_PORT_B, 0);
+	devfix_out8(&fx, PIT_PORT_B, PIT_PORTB_GATE2);
 	l = tnow() + 1;
 	at(l + 19);
 	ck_assert(out2());
@@ -431,35 +405,35 @@ START_TEST(lsb_msb_and_word_access)
 	int64_t l;
 
 	/* LSB only: the MSB is 0; reads give the LSB every time. */
-	pio_out(PIT_PORT_B, PIT_PORTB_GATE2);
-	pio_out(PIT_PORT_CONTROL, 0x94);
-	pio_out(0x42, 0x80);
+	devfix_out8(&fx, PIT_PORT_B, PIT_PORTB_GATE2);
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0x94);
+	devfix_out8(&fx, 0x42, 0x80);
 	l = tnow() + 1;
 	at(l + 3);
-	ck_assert_uint_eq(pio_in(0x42), 125);
-	ck_assert_uint_eq(pio_in(0x42), 125);
+	ck_assert_uint_eq(devfix_in8(&fx, 0x42), 125);
+	ck_assert_uint_eq(devfix_in8(&fx, 0x42), 125);
 	ck_assert_uint_eq(status(2) & 0x30, 0x10);
 
 	/* MSB only: the LSB is 0. */
-	pio_out(PIT_PORT_CONTROL, 0xa4);
-	pio_out(0x42, 0x02);
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0xa4);
+	devfix_out8(&fx, 0x42, 0x02);
 	l = tnow() + 1;
 	at(l + 1);
-	ck_assert_uint_eq(pio_in(0x42), 0x01); /* 511 */
+	ck_assert_uint_eq(devfix_in8(&fx, 0x42), 0x01); /* 511 */
 	at(l + 300);
-	ck_assert_uint_eq(pio_in(0x42), 0x00); /* 212 */
+	ck_assert_uint_eq(devfix_in8(&fx, 0x42), 0x00); /* 212 */
 
 	/* Word: the flip-flop alternates, even when time passes between the bytes. */
-	pio_out(PIT_PORT_CONTROL, 0xb4);
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0xb4);
 	write_word(2, 0x1234);
 	l = tnow() + 1;
 	at(l + 0x10);
-	ck_assert_uint_eq(pio_in(0x42), 0x24); /* 0x1224 */
+	ck_assert_uint_eq(devfix_in8(&fx, 0x42), 0x24); /* 0x1224 */
 	at(l + 0x210);
-	ck_assert_uint_eq(pio_in(0x42), 0x10); /* 0x1024: an unlatched read tears */
-	ck_assert_uint_eq(pio_in(0x42), 0x24); /* the LSB again */
+	ck_assert_uint_eq(devfix_in8(&fx, 0x42), 0x10); /* 0x1024: an unlatched read tears */
+	ck_assert_uint_eq(devfix_in8(&fx, 0x42), 0x24); /* the LSB again */
 	/* A control word resets the flip-flop. */
-	pio_out(PIT_PORT_CONTROL, 0xb4);
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0xb4);
 	write_word(2, 0x1234);
 	ck_assert_uint_eq(status(2) & 0x40, 0x40);
 	at(tnow() + 1);
@@ -473,10 +447,10 @@ START_TEST(reads_and_writes_interleave)
 
 	/* Read LSB, write LSB, read MSB, write MSB: the datasheet allows it. */
 	at(l + 0x10);
-	ck_assert_uint_eq(pio_in(0x42), 0xf0);
-	pio_out(0x42, 0x00);
-	ck_assert_uint_eq(pio_in(0x42), 0x02);
-	pio_out(0x42, 0x01);
+	ck_assert_uint_eq(devfix_in8(&fx, 0x42), 0xf0);
+	devfix_out8(&fx, 0x42, 0x00);
+	ck_assert_uint_eq(devfix_in8(&fx, 0x42), 0x02);
+	devfix_out8(&fx, 0x42, 0x01);
 	/* Mode 2 takes the new count at the end of the period. */
 	at(l + 0x300);
 	ck_assert_uint_eq(latched(2), 0x100);
@@ -490,24 +464,24 @@ START_TEST(counter_latch)
 	int64_t l = program2(2, 1000, true);
 
 	at(l + 100);
-	pio_out(PIT_PORT_CONTROL, 0x80);
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0x80);
 	at(l + 500);
 	/* The second latch is ignored until the first is read. */
-	pio_out(PIT_PORT_CONTROL, 0x80);
-	ck_assert_uint_eq(pio_in(0x42), 900 & 0xff);
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0x80);
+	ck_assert_uint_eq(devfix_in8(&fx, 0x42), 900 & 0xff);
 	at(l + 700);
-	pio_out(PIT_PORT_CONTROL, 0x80); /* half read: still ignored */
-	ck_assert_uint_eq(pio_in(0x42), 900 >> 8);
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0x80); /* half read: still ignored */
+	ck_assert_uint_eq(devfix_in8(&fx, 0x42), 900 >> 8);
 	/* Read out, the latch follows the counter again. */
 	ck_assert_uint_eq(read_word(2), 300);
 	ck_assert_uint_eq(latched(2), 300);
 	/* A latch restarts the byte sequence at the LSB. */
-	ck_assert_uint_eq(pio_in(0x42), 300 & 0xff);
+	ck_assert_uint_eq(devfix_in8(&fx, 0x42), 300 & 0xff);
 	ck_assert_uint_eq(latched(2), 300);
-	ck_assert_uint_eq(pio_in(0x42), 300 & 0xff);
+	ck_assert_uint_eq(devfix_in8(&fx, 0x42), 300 & 0xff);
 	/* Reprogramming drops a latched count. */
-	pio_out(PIT_PORT_CONTROL, 0x80);
-	pio_out(PIT_PORT_CONTROL, 0xb4);
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0x80);
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0xb4);
 	write_word(2, 77);
 	at(tnow() + 1);
 	ck_assert_uint_eq(read_word(2), 77);
@@ -519,49 +493,50 @@ START_TEST(read_back_several_channels)
 	int64_t t;
 
 	/* Channel 0 mode 2, channel 1 mode 3, channel 2 mode 0: all loaded at the same edge. */
-	pio_out(PIT_PORT_B, PIT_PORTB_GATE2);
-	pio_out(PIT_PORT_CONTROL, 0x34);
-	pio_out(PIT_PORT_CONTROL, 0x76);
-	pio_out(PIT_PORT_CONTROL, 0xb0);
-	pio_out(0x40, 1000 & 0xff);
-	pio_out(0x41, 2000 & 0xff);
-	pio_out(0x42, 3000 & 0xff);
-	pio_out(0x40, 1000 >> 8);
-	pio_out(0x41, 2000 >> 8);
-	pio_out(0x42, 3000 >> 8);
+	devfix_out8(&fx, PIT_PORT_B, PIT_PORTB_GATE2);
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0x34);
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0x76);
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0xb0);
+	devfix_out8(&fx, 0x40, 1000 & 0xff);
+	devfix_out8(&fx, 0x41, 2000 & 0xff);
+	devfix_out8(&fx, 0x42, 3000 & 0xff);
+	devfix_out8(&fx, 0x40, 1000 >> 8);
+	devfix_out8(&fx, 0x41, 2000 >> 8);
+	devfix_out8(&fx, 0x42, 3000 >> 8);
 	t = tnow() + 1;
 	at(t + 100);
-	pio_out(PIT_PORT_CONTROL, 0xce); /* count and status, channels 0-2 */
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0xce); /* count and status, channels 0-2 */
 	at(t + 2999);
 	/* Status first, then the count, all as of the command. */
-	ck_assert_uint_eq(pio_in(0x40), 0x80 | 0x30 | 2 << 1);
+	ck_assert_uint_eq(devfix_in8(&fx, 0x40), 0x80 | 0x30 | 2 << 1);
 	ck_assert_uint_eq(read_word(0), 900);
-	ck_assert_uint_eq(pio_in(0x41), 0x80 | 0x30 | 3 << 1);
+	ck_assert_uint_eq(devfix_in8(&fx, 0x41), 0x80 | 0x30 | 3 << 1);
 	ck_assert_uint_eq(read_word(1), 1800);
-	ck_assert_uint_eq(pio_in(0x42), 0x30);
+	ck_assert_uint_eq(devfix_in8(&fx, 0x42), 0x30);
 	ck_assert_uint_eq(read_word(2), 2900);
 
 	/* A latched status is kept until read, even as OUT changes. */
-	pio_out(PIT_PORT_CONTROL, 0xe8);
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0xe8);
 	at(t + 3000);
-	pio_out(PIT_PORT_CONTROL, 0xe8);
-	ck_assert_uint_eq(pio_in(0x42), 0x30);
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0xe8);
+	ck_assert_uint_eq(devfix_in8(&fx, 0x42), 0x30);
 	ck_assert_uint_eq(status(2), 0x80 | 0x30);
 
 	/* Likewise a latched count, from read-back or the latch command. */
-	pio_out(PIT_PORT_CONTROL, 0xd2); /* count only, channel 0 */
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0xd2); /* count only, channel 0 */
 	at(t + 3010);
-	pio_out(PIT_PORT_CONTROL, 0xd2);
-	pio_out(PIT_PORT_CONTROL, 0x00);
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0xd2);
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0x00);
 	ck_assert_uint_eq(read_word(0), 1000); /* latched at t + 3000, reload edge */
 	ck_assert_uint_eq(latched(0), 990);
 
 	/* Count and status for one channel, status only for another. */
-	pio_out(PIT_PORT_CONTROL, 0xc4);
-	pio_out(PIT_PORT_CONTROL, 0xe8);
-	ck_assert_uint_eq(pio_in(0x41), 0x30 | 3 << 1); /* 1010 into a 2000 period: low half */
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0xc4);
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0xe8);
+	ck_assert_uint_eq(devfix_in8(&fx, 0x41),
+			  0x30 | 3 << 1); /* 1010 into a 2000 period: low half */
 	ck_assert_uint_eq(read_word(1), 2000 - 2 * 10);
-	ck_assert_uint_eq(pio_in(0x42), 0x80 | 0x30);
+	ck_assert_uint_eq(devfix_in8(&fx, 0x42), 0x80 | 0x30);
 	ck_assert_uint_eq(read_word(2), (uint16_t)(3000 - 3010));
 }
 END_TEST
@@ -581,7 +556,7 @@ START_TEST(reload_zero_is_65536)
 	ck_assert(out2());
 
 	/* And as the period of channel 0. */
-	pio_out(PIT_PORT_CONTROL, 0x34);
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0x34);
 	write_word(0, 0);
 	l = tnow() + 1;
 	ck_assert_uint_eq(armed, ns_of(l + 65536));
@@ -592,8 +567,8 @@ START_TEST(bcd_counting)
 {
 	int64_t l;
 
-	pio_out(PIT_PORT_B, PIT_PORTB_GATE2);
-	pio_out(PIT_PORT_CONTROL, 0xb1); /* mode 0, BCD */
+	devfix_out8(&fx, PIT_PORT_B, PIT_PORTB_GATE2);
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0xb1); /* mode 0, BCD */
 	write_word(2, 0x1000);
 	l = tnow() + 1;
 	ck_assert_uint_eq(status(2) & 1, 1);
@@ -610,7 +585,7 @@ START_TEST(bcd_counting)
 	ck_assert_uint_eq(latched(2), 0x9999);
 
 	/* 0 is 10000 in BCD. */
-	pio_out(PIT_PORT_CONTROL, 0xb5); /* mode 2, BCD */
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0xb5); /* mode 2, BCD */
 	write_word(2, 0);
 	l = tnow() + 1;
 	at(l + 1);
@@ -628,41 +603,41 @@ START_TEST(channel0_periodic_interrupts)
 	int64_t l;
 	uint64_t deadline;
 
-	pio_out(PIT_PORT_CONTROL, 0x34); /* Linux's periodic clockevent */
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0x34); /* Linux's periodic clockevent */
 	write_word(0, 1193);
 	l = tnow() + 1;
 	ck_assert_uint_eq(armed, ns_of(l + 1193));
-	ck_assert_int_eq(irq_edges, 0);
+	ck_assert_int_eq(fx.irq.edges, 0);
 
 	/* Early (spurious) fire: nothing, same deadline. */
 	now = armed - 1;
 	pit_timer_fire(&pit);
-	ck_assert_int_eq(irq_edges, 0);
+	ck_assert_int_eq(fx.irq.edges, 0);
 	ck_assert_uint_eq(armed, ns_of(l + 1193));
 
 	/* On time: one interrupt per period. */
 	for (int k = 1; k <= 5; k++) {
 		now = armed;
 		pit_timer_fire(&pit);
-		ck_assert_int_eq(irq_edges, k);
-		ck_assert_int_eq(irq_level, 0);
+		ck_assert_int_eq(fx.irq.edges, k);
+		ck_assert_int_eq(fx.irq.level, 0);
 		ck_assert_uint_eq(armed, ns_of(l + (k + 1) * 1193));
 	}
 
 	/* Late by four and a half periods: one interrupt, next deadline on the grid. */
 	now = ns_of(l + 10 * 1193 + 600);
 	pit_timer_fire(&pit);
-	ck_assert_int_eq(irq_edges, 6);
+	ck_assert_int_eq(fx.irq.edges, 6);
 	ck_assert_uint_eq(armed, ns_of(l + 11 * 1193));
 	/* Fired again at once: nothing new. */
 	pit_timer_fire(&pit);
-	ck_assert_int_eq(irq_edges, 6);
+	ck_assert_int_eq(fx.irq.edges, 6);
 
 	/* An edge the timer missed is delivered before a write changes things. */
 	deadline = armed;
 	now = deadline + 100;
-	pio_out(PIT_PORT_CONTROL, 0x00);
-	ck_assert_int_eq(irq_edges, 7);
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0x00);
+	ck_assert_int_eq(fx.irq.edges, 7);
 	ck_assert_uint_eq(armed, ns_of(l + 12 * 1193));
 	ck_assert_uint_eq(read_word(0), 1193);
 }
@@ -672,7 +647,7 @@ START_TEST(channel0_mode0_one_shot)
 {
 	int64_t l;
 
-	pio_out(PIT_PORT_CONTROL, 0x30);
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0x30);
 	ck_assert_uint_eq(arm_calls, 0); /* nothing to arm yet */
 	write_word(0, 5000);
 	l = tnow() + 1;
@@ -681,13 +656,13 @@ START_TEST(channel0_mode0_one_shot)
 	ck_assert(!out_pin(0));
 	now = armed;
 	pit_timer_fire(&pit);
-	ck_assert_int_eq(irq_edges, 1);
+	ck_assert_int_eq(fx.irq.edges, 1);
 	ck_assert_uint_eq(armed, UINT64_MAX);
 	ck_assert(out_pin(0));
 	/* Counting goes on through the wrap; no more interrupts. */
 	now += 10 * NS;
 	pit_timer_fire(&pit);
-	ck_assert_int_eq(irq_edges, 1);
+	ck_assert_int_eq(fx.irq.edges, 1);
 	ck_assert_uint_eq(armed, UINT64_MAX);
 }
 END_TEST
@@ -698,19 +673,19 @@ START_TEST(channel0_mode4_one_shot)
 	unsigned int calls;
 
 	/* Linux's one-shot clockevent: mode 4, then a count per event. */
-	pio_out(PIT_PORT_CONTROL, 0x38);
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0x38);
 	write_word(0, 100);
 	l = tnow() + 1;
 	ck_assert_uint_eq(armed, ns_of(l + 101)); /* the strobe ends one clock after the count */
 	now = armed;
 	pit_timer_fire(&pit);
-	ck_assert_int_eq(irq_edges, 1);
+	ck_assert_int_eq(fx.irq.edges, 1);
 	ck_assert_uint_eq(armed, UINT64_MAX);
 
 	now += 5000;
-	pio_out(0x40, 200 & 0xff); /* the first byte changes nothing in mode 4 */
+	devfix_out8(&fx, 0x40, 200 & 0xff); /* the first byte changes nothing in mode 4 */
 	ck_assert_uint_eq(armed, UINT64_MAX);
-	pio_out(0x40, 200 >> 8);
+	devfix_out8(&fx, 0x40, 200 >> 8);
 	l = tnow() + 1;
 	ck_assert_uint_eq(armed, ns_of(l + 201));
 	/* A new count before the event replaces it. */
@@ -722,7 +697,7 @@ START_TEST(channel0_mode4_one_shot)
 	ck_assert_uint_eq(arm_calls, calls + 1);
 	now = armed;
 	pit_timer_fire(&pit);
-	ck_assert_int_eq(irq_edges, 2);
+	ck_assert_int_eq(fx.irq.edges, 2);
 }
 END_TEST
 
@@ -731,7 +706,7 @@ START_TEST(reprogramming_rearms)
 	int64_t l, t;
 	unsigned int calls;
 
-	pio_out(PIT_PORT_CONTROL, 0x34);
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0x34);
 	write_word(0, 1000);
 	l = tnow() + 1;
 	ck_assert_uint_eq(armed, ns_of(l + 1000));
@@ -744,23 +719,23 @@ START_TEST(reprogramming_rearms)
 	ck_assert_uint_eq(status(0) & 0x40, 0x40);
 	now = armed;
 	pit_timer_fire(&pit);
-	ck_assert_int_eq(irq_edges, 1);
+	ck_assert_int_eq(fx.irq.edges, 1);
 	ck_assert_uint_eq(armed, ns_of(l + 1000 + 500));
 	ck_assert_uint_eq(status(0) & 0x40, 0);
 	ck_assert_uint_eq(latched(0), 500);
 
 	/* A control word stops the channel: the timer is cancelled. */
 	at(l + 1200);
-	pio_out(PIT_PORT_CONTROL, 0x30);
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0x30);
 	ck_assert_uint_eq(armed, UINT64_MAX);
 	now += 10 * NS;
 	pit_timer_fire(&pit);
-	ck_assert_int_eq(irq_edges, 1);
+	ck_assert_int_eq(fx.irq.edges, 1);
 	write_word(0, 300);
 	t = tnow() + 1;
 	ck_assert_uint_eq(armed, ns_of(t + 300));
 	/* Back to periodic. */
-	pio_out(PIT_PORT_CONTROL, 0x34);
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0x34);
 	ck_assert_uint_eq(armed, UINT64_MAX);
 	write_word(0, 2000);
 	t = tnow() + 1;
@@ -793,23 +768,18 @@ END_TEST
 
 START_TEST(port61_bits)
 {
-	pio_out(PIT_PORT_B, 0xff);
-	ck_assert_uint_eq(pio_in(PIT_PORT_B) & ~(PIT_PORTB_REFRESH | PIT_PORTB_OUT2),
+	devfix_out8(&fx, PIT_PORT_B, 0xff);
+	ck_assert_uint_eq(devfix_in8(&fx, PIT_PORT_B) & ~(PIT_PORTB_REFRESH | PIT_PORTB_OUT2),
 			  PIT_PORTB_GATE2 | PIT_PORTB_SPEAKER);
-	pio_out(PIT_PORT_B, PIT_PORTB_SPEAKER);
-	ck_assert_uint_eq(pio_in(PIT_PORT_B) & 0x0f, PIT_PORTB_SPEAKER);
+	devfix_out8(&fx, PIT_PORT_B, PIT_PORTB_SPEAKER);
+	ck_assert_uint_eq(devfix_in8(&fx, PIT_PORT_B) & 0x0f, PIT_PORTB_SPEAKER);
 	/* Bit 5 is OUT2: high in mode 3 after reset, low once programmed for mode 0. */
 	ck_assert(out2());
-	pio_out(PIT_PORT_CONTROL, 0xb0);
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0xb0);
 	ck_assert(!out2());
-	ck_assert_uint_eq(pio_in(PIT_PORT_B) & 0xc0, 0);
+	ck_assert_uint_eq(devfix_in8(&fx, PIT_PORT_B) & 0xc0, 0);
 	/* 16-bit reads of the counters split into bytes. */
-	{
-		uint16_t w;
-
-		bus_read(pio, 0x40, &w, 2);
-		ck_assert_uint_eq(w, 0);
-	}
+	ck_assert_uint_eq(devfix_in16(&fx, 0x40), 0);
 }
 END_TEST
 
@@ -817,13 +787,13 @@ START_TEST(refresh_toggle_follows_the_clock)
 {
 	unsigned int flips = 0;
 	uint64_t last_flip = 0, min_gap = UINT64_MAX, max_gap = 0;
-	bool prev = pio_in(PIT_PORT_B) & PIT_PORTB_REFRESH;
+	bool prev = devfix_in8(&fx, PIT_PORT_B) & PIT_PORTB_REFRESH;
 
 	for (unsigned int i = 0; i < 1000; i++) {
 		bool cur;
 
 		now += 1000;
-		cur = pio_in(PIT_PORT_B) & PIT_PORTB_REFRESH;
+		cur = devfix_in8(&fx, PIT_PORT_B) & PIT_PORTB_REFRESH;
 		if (cur == prev)
 			continue;
 		if (flips) {
@@ -842,9 +812,9 @@ START_TEST(refresh_toggle_follows_the_clock)
 	ck_assert_uint_ge(min_gap, 14000);
 	ck_assert_uint_le(max_gap, 16000);
 	/* Without time passing it holds still. */
-	prev = pio_in(PIT_PORT_B) & PIT_PORTB_REFRESH;
+	prev = devfix_in8(&fx, PIT_PORT_B) & PIT_PORTB_REFRESH;
 	for (unsigned int i = 0; i < 100; i++)
-		ck_assert_int_eq(pio_in(PIT_PORT_B) & PIT_PORTB_REFRESH ? 1 : 0, prev);
+		ck_assert_int_eq(devfix_in8(&fx, PIT_PORT_B) & PIT_PORTB_REFRESH ? 1 : 0, prev);
 }
 END_TEST
 
@@ -856,7 +826,7 @@ END_TEST
 
 static uint8_t guest_inb(uint16_t port)
 {
-	uint8_t v = pio_in(port);
+	uint8_t v = devfix_in8(&fx, port);
 
 	now += IO_NS;
 	return v;
@@ -864,7 +834,7 @@ static uint8_t guest_inb(uint16_t port)
 
 static void guest_outb(uint8_t v, uint16_t port)
 {
-	pio_out(port, v);
+	devfix_out8(&fx, port, v);
 	now += IO_NS;
 }
 
@@ -953,7 +923,7 @@ START_TEST(long_uptime)
 	int64_t l;
 
 	now = 0xf000000000000123ull; /* 548 years */
-	pio_out(PIT_PORT_CONTROL, 0x34);
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0x34);
 	write_word(0, 1193);
 	l = tnow() + 1;
 	ck_assert_uint_eq(armed, ns_of(l + 1193));
@@ -962,14 +932,14 @@ START_TEST(long_uptime)
 	first = armed;
 	now = armed;
 	pit_timer_fire(&pit);
-	ck_assert_int_eq(irq_edges, 1);
+	ck_assert_int_eq(fx.irq.edges, 1);
 	ck_assert_uint_ge(armed - first, period_ns);
 	ck_assert_uint_le(armed - first, period_ns + 1);
 	ck_assert_uint_eq(latched(0), 1193);
 
 	/* Deadlines beyond the clock's range stop short of UINT64_MAX ("cancel"). */
 	now = UINT64_MAX - 1000;
-	pio_out(PIT_PORT_CONTROL, 0x30);
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0x30);
 	write_word(0, 0xffff);
 	ck_assert_uint_eq(armed, UINT64_MAX - 1);
 }
@@ -989,19 +959,19 @@ START_TEST(guest_garbage)
 		now += (x >> 8) % 4096;
 		switch (x % 4) {
 		case 0:
-			pio_in(port);
+			devfix_in8(&fx, port);
 			break;
 		case 1:
 			pit_timer_fire(&pit);
 			ck_assert(armed == UINT64_MAX || armed > now);
 			break;
 		default:
-			pio_out(port, (uint8_t)(x >> 20));
+			devfix_out8(&fx, port, (uint8_t)(x >> 20));
 			break;
 		}
-		ck_assert_int_eq(irq_level, 0);
+		ck_assert_int_eq(fx.irq.level, 0);
 	}
-	ck_assert(!irq_unbalanced);
+	ck_assert(!fx.irq.repeated);
 }
 END_TEST
 
@@ -1033,7 +1003,7 @@ START_TEST(concurrent_access)
 	for (unsigned int i = 0; i < 20000; i++)
 		pit_timer_fire(&pit);
 	pthread_join(vcpu, NULL);
-	fired_edges = irq_edges;
+	fired_edges = fx.irq.edges;
 	ck_assert_int_gt(fired_edges, 0);
 	/* 20000 * 700 ns = 14 ms at 100 clocks a period: at most one per period. */
 	ck_assert_int_le(fired_edges, (int)(tick_of(20000 * 700) / 100) + 1);

@@ -2,7 +2,7 @@
 /* The CMOS RTC, driven through a port bus with a fake host clock. */
 #include "config.h"
 
-#include "core/bus.h"
+#include "devfix.h"
 #include "devices/rtc.h"
 #include "unit.h"
 
@@ -13,7 +13,7 @@
 #define T_2000_02_29_120000 951825600LL /* a Tuesday */
 #define NS 1000000000LL
 
-static struct bus *pio;
+static struct devfix fx;
 static struct rtc rtc;
 static int64_t host_secs;
 static int64_t host_ns;
@@ -35,14 +35,14 @@ static void setup(void)
 	struct rtc_host host = { .now = fake_now };
 
 	host_secs = T_2026_11_23_040506;
-	ck_assert_int_eq(bus_create(&pio, "pio", 0x10000), 0);
+	devfix_init(&fx);
 	ck_assert_int_eq(rtc_init(&rtc, &host), 0);
-	ck_assert_int_eq(rtc_register(&rtc, pio), 0);
+	ck_assert_int_eq(rtc_register(&rtc, fx.pio), 0);
 }
 
 static void teardown(void)
 {
-	bus_destroy(pio);
+	devfix_fini(&fx);
 	rtc_destroy(&rtc);
 }
 
@@ -56,29 +56,16 @@ static void use_ns_clock(int64_t ns)
 	ck_assert_int_eq(rtc_init(&rtc, &host), 0);
 }
 
-static uint8_t in(uint16_t port)
-{
-	uint8_t v;
-
-	bus_read(pio, port, &v, 1);
-	return v;
-}
-
-static void out(uint16_t port, uint8_t v)
-{
-	bus_write(pio, port, &v, 1);
-}
-
 static uint8_t cmos(uint8_t index)
 {
-	out(0x70, index);
-	return in(0x71);
+	devfix_out8(&fx, 0x70, index);
+	return devfix_in8(&fx, 0x71);
 }
 
 static void cmos_set(uint8_t index, uint8_t v)
 {
-	out(0x70, index);
-	out(0x71, v);
+	devfix_out8(&fx, 0x70, index);
+	devfix_out8(&fx, 0x71, v);
 }
 
 /* Reads the time registers in the order Linux's mc146818_get_time does. */
@@ -116,7 +103,7 @@ START_TEST(power_on_state)
 	ck_assert_uint_eq(cmos(RTC_REG_B), RTC_B_24H);
 	ck_assert_uint_eq(cmos(RTC_REG_C), 0);
 	ck_assert_uint_eq(cmos(RTC_REG_D), RTC_D_VRT);
-	ck_assert_uint_eq(in(0x70), 0xff); /* the index port is write-only */
+	ck_assert_uint_eq(devfix_in8(&fx, 0x70), 0xff); /* the index port is write-only */
 	for (unsigned int i = 0x0e; i < RTC_RAM_SIZE; i++)
 		if (i != RTC_CENTURY)
 			ck_assert_uint_eq(cmos((uint8_t)i), 0);
@@ -400,8 +387,8 @@ START_TEST(index_wraps_and_nmi_bit_ignored)
 	ck_assert_uint_eq(cmos(0x40), 0x33);
 	ck_assert(!rtc.nmi_disabled);
 	/* The selected index stays until the next index write. */
-	ck_assert_uint_eq(in(0x71), 0x33);
-	ck_assert_uint_eq(in(0x71), 0x33);
+	ck_assert_uint_eq(devfix_in8(&fx, 0x71), 0x33);
+	ck_assert_uint_eq(devfix_in8(&fx, 0x71), 0x33);
 }
 END_TEST
 
@@ -470,7 +457,7 @@ START_TEST(needs_a_clock)
 	struct rtc_host none = { 0 };
 
 	ck_assert_int_eq(rtc_init(&r, &none), -EINVAL);
-	ck_assert_int_eq(rtc_register(&rtc, pio), -EBUSY);
+	ck_assert_int_eq(rtc_register(&rtc, fx.pio), -EBUSY);
 }
 END_TEST
 

@@ -2,7 +2,7 @@
 /* The 8250/16550A UART, driven through a port bus with an IRQ recorder. */
 #include "config.h"
 
-#include "core/bus.h"
+#include "devfix.h"
 #include "devices/uart8250.h"
 #include "unit.h"
 
@@ -10,20 +10,11 @@
 
 #define COM1 0x3f8
 
-static struct bus *pio;
+static struct devfix fx;
 static struct uart8250 uart;
-static int irq_level, irq_edges;
 static uint8_t sent[256];
 static size_t nsent;
 static unsigned int space_calls;
-
-static void rec_irq(void *opaque, int level)
-{
-	(void)opaque;
-	if (level && !irq_level)
-		irq_edges++;
-	irq_level = level;
-}
 
 static void rec_tx(void *opaque, const uint8_t *buf, size_t len)
 {
@@ -40,33 +31,24 @@ static void rec_space(void *opaque)
 
 static void setup(void)
 {
-	struct uart8250_host host = { .irq_set = rec_irq, .tx = rec_tx, .rx_space = rec_space };
+	struct uart8250_host host = {
+		.irq_set = devfix_irq_set,
+		.irq_opaque = &fx.irq,
+		.tx = rec_tx,
+		.rx_space = rec_space,
+	};
 
-	irq_level = irq_edges = 0;
 	nsent = 0;
 	space_calls = 0;
-	ck_assert_int_eq(bus_create(&pio, "pio", 0x10000), 0);
+	devfix_init(&fx);
 	uart8250_init(&uart, &host);
-	ck_assert_int_eq(uart8250_register(&uart, pio, COM1), 0);
+	ck_assert_int_eq(uart8250_register(&uart, fx.pio, COM1), 0);
 }
 
 static void teardown(void)
 {
-	bus_destroy(pio);
+	devfix_fini(&fx);
 	uart8250_destroy(&uart);
-}
-
-static uint8_t in(unsigned int reg)
-{
-	uint8_t v;
-
-	bus_read(pio, COM1 + reg, &v, 1);
-	return v;
-}
-
-static void out(unsigned int reg, uint8_t v)
-{
-	bus_write(pio, COM1 + reg, &v, 1);
 }
 
 static void push(const char *s)
@@ -76,54 +58,55 @@ static void push(const char *s)
 
 START_TEST(reset_state)
 {
-	ck_assert_uint_eq(in(UART_LSR), UART_LSR_THRE | UART_LSR_TEMT);
-	ck_assert_uint_eq(in(UART_IIR), UART_IIR_NO_INT);
-	ck_assert_uint_eq(in(UART_MSR), UART_MSR_DCD | UART_MSR_DSR | UART_MSR_CTS);
-	ck_assert_uint_eq(in(UART_IER), 0);
-	ck_assert_int_eq(irq_level, 0);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_LSR), UART_LSR_THRE | UART_LSR_TEMT);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_IIR), UART_IIR_NO_INT);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_MSR),
+			  UART_MSR_DCD | UART_MSR_DSR | UART_MSR_CTS);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_IER), 0);
+	ck_assert_int_eq(fx.irq.level, 0);
 }
 END_TEST
 
 START_TEST(transmit_and_thr_empty_interrupt)
 {
-	out(UART_THR, 'h');
-	out(UART_THR, 'i');
+	devfix_out8(&fx, COM1 + UART_THR, 'h');
+	devfix_out8(&fx, COM1 + UART_THR, 'i');
 	ck_assert_uint_eq(nsent, 2);
 	ck_assert_mem_eq(sent, "hi", 2);
-	ck_assert_int_eq(irq_level, 0); /* THRI not enabled */
+	ck_assert_int_eq(fx.irq.level, 0); /* THRI not enabled */
 
-	out(UART_IER, UART_IER_THRI); /* enabling it with THR empty raises it */
-	ck_assert_int_eq(irq_level, 1);
-	ck_assert_uint_eq(in(UART_IIR), UART_IIR_THRI);
+	devfix_out8(&fx, COM1 + UART_IER, UART_IER_THRI); /* enabling it with THR empty raises it */
+	ck_assert_int_eq(fx.irq.level, 1);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_IIR), UART_IIR_THRI);
 	/* Reading IIR acknowledged it. */
-	ck_assert_int_eq(irq_level, 0);
-	ck_assert_uint_eq(in(UART_IIR), UART_IIR_NO_INT);
-	out(UART_THR, '!');
-	ck_assert_int_eq(irq_level, 1);
-	ck_assert_uint_eq(irq_edges, 2);
+	ck_assert_int_eq(fx.irq.level, 0);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_IIR), UART_IIR_NO_INT);
+	devfix_out8(&fx, COM1 + UART_THR, '!');
+	ck_assert_int_eq(fx.irq.level, 1);
+	ck_assert_uint_eq(fx.irq.edges, 2);
 }
 END_TEST
 
 START_TEST(receive_without_fifo)
 {
-	out(UART_IER, UART_IER_RDI);
+	devfix_out8(&fx, COM1 + UART_IER, UART_IER_RDI);
 	push("a");
-	ck_assert_uint_eq(in(UART_LSR)&UART_LSR_DR, UART_LSR_DR);
-	ck_assert_int_eq(irq_level, 1);
-	ck_assert_uint_eq(in(UART_IIR), UART_IIR_RDI);
-	ck_assert_uint_eq(in(UART_RBR), 'a');
-	ck_assert_int_eq(irq_level, 0);
-	ck_assert_uint_eq(in(UART_LSR)&UART_LSR_DR, 0);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_LSR) & UART_LSR_DR, UART_LSR_DR);
+	ck_assert_int_eq(fx.irq.level, 1);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_IIR), UART_IIR_RDI);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_RBR), 'a');
+	ck_assert_int_eq(fx.irq.level, 0);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_LSR) & UART_LSR_DR, 0);
 	ck_assert_uint_eq(space_calls, 1);
 
 	/* One holding register: it takes one byte of two, the other stays with the host. */
 	ck_assert_uint_eq(uart8250_rx_space(&uart), 1);
 	ck_assert_uint_eq(uart8250_rx_push(&uart, (const uint8_t *)"bc", 2), 1);
-	ck_assert_uint_eq(in(UART_LSR)&UART_LSR_OE, 0);
-	ck_assert_uint_eq(in(UART_RBR), 'b');
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_LSR) & UART_LSR_OE, 0);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_RBR), 'b');
 	ck_assert_uint_eq(uart8250_rx_push(&uart, (const uint8_t *)"c", 1), 1);
-	ck_assert_uint_eq(in(UART_RBR), 'c');
-	ck_assert_uint_eq(in(UART_LSR)&UART_LSR_OE, 0);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_RBR), 'c');
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_LSR) & UART_LSR_OE, 0);
 }
 END_TEST
 
@@ -134,35 +117,36 @@ START_TEST(fifo_trigger_levels)
 		unsigned int level;
 	} t[] = { { 0x01, 1 }, { 0x41, 4 }, { 0x81, 8 }, { 0xc1, 14 } };
 
-	out(UART_IER, UART_IER_RDI);
+	devfix_out8(&fx, COM1 + UART_IER, UART_IER_RDI);
 	for (unsigned int i = 0; i < 4; i++) {
-		out(UART_FCR, t[i].fcr | UART_FCR_CLEAR_RX);
+		devfix_out8(&fx, COM1 + UART_FCR, t[i].fcr | UART_FCR_CLEAR_RX);
 		for (unsigned int k = 0; k + 1 < t[i].level; k++)
 			push("x");
 		/* Below the trigger and more may come: no interrupt yet. */
-		ck_assert_uint_eq(in(UART_IIR), UART_IIR_FIFO | UART_IIR_NO_INT);
+		ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_IIR),
+				  UART_IIR_FIFO | UART_IIR_NO_INT);
 		push("y");
-		ck_assert_uint_eq(in(UART_IIR), UART_IIR_FIFO | UART_IIR_RDI);
-		ck_assert_int_eq(irq_level, 1);
+		ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_IIR), UART_IIR_FIFO | UART_IIR_RDI);
+		ck_assert_int_eq(fx.irq.level, 1);
 	}
 }
 END_TEST
 
 START_TEST(character_timeout)
 {
-	out(UART_FCR, 0xc1); /* trigger at 14 */
-	out(UART_IER, UART_IER_RDI);
+	devfix_out8(&fx, COM1 + UART_FCR, 0xc1); /* trigger at 14 */
+	devfix_out8(&fx, COM1 + UART_IER, UART_IER_RDI);
 	push("ab");
-	ck_assert_int_eq(irq_level, 0);
+	ck_assert_int_eq(fx.irq.level, 0);
 	/* The host has nothing more: the data below the trigger times out. */
 	uart8250_rx_idle(&uart);
-	ck_assert_int_eq(irq_level, 1);
-	ck_assert_uint_eq(in(UART_IIR), UART_IIR_FIFO | UART_IIR_TIMEOUT);
-	ck_assert_uint_eq(in(UART_RBR), 'a');
-	ck_assert_uint_eq(in(UART_IIR), UART_IIR_FIFO | UART_IIR_TIMEOUT);
-	ck_assert_uint_eq(in(UART_RBR), 'b');
-	ck_assert_int_eq(irq_level, 0);
-	ck_assert_uint_eq(in(UART_IIR), UART_IIR_FIFO | UART_IIR_NO_INT);
+	ck_assert_int_eq(fx.irq.level, 1);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_IIR), UART_IIR_FIFO | UART_IIR_TIMEOUT);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_RBR), 'a');
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_IIR), UART_IIR_FIFO | UART_IIR_TIMEOUT);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_RBR), 'b');
+	ck_assert_int_eq(fx.irq.level, 0);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_IIR), UART_IIR_FIFO | UART_IIR_NO_INT);
 }
 END_TEST
 
@@ -171,18 +155,19 @@ START_TEST(host_input_beyond_the_fifo_waits)
 {
 	const char *s = "0123456789abcdefXYZ";
 
-	out(UART_FCR, UART_FCR_ENABLE);
+	devfix_out8(&fx, COM1 + UART_FCR, UART_FCR_ENABLE);
 	ck_assert_uint_eq(uart8250_rx_space(&uart), 16);
 	ck_assert_uint_eq(uart8250_rx_push(&uart, (const uint8_t *)s, strlen(s)), 16);
 	ck_assert_uint_eq(uart8250_rx_space(&uart), 0);
 	ck_assert_uint_eq(uart8250_rx_push(&uart, (const uint8_t *)"!", 1), 0);
-	ck_assert_uint_eq(in(UART_LSR) & (UART_LSR_OE | UART_LSR_DR), UART_LSR_DR);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_LSR) & (UART_LSR_OE | UART_LSR_DR),
+			  UART_LSR_DR);
 	for (unsigned int i = 0; i < 16; i++)
-		ck_assert_uint_eq(in(UART_RBR), (uint8_t)s[i]);
-	ck_assert_uint_eq(in(UART_LSR) & (UART_LSR_OE | UART_LSR_DR), 0);
+		ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_RBR), (uint8_t)s[i]);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_LSR) & (UART_LSR_OE | UART_LSR_DR), 0);
 	ck_assert_uint_eq(space_calls, 16);
 	ck_assert_uint_eq(uart8250_rx_push(&uart, (const uint8_t *)s + 16, 3), 3);
-	ck_assert_uint_eq(in(UART_RBR), 'X');
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_RBR), 'X');
 }
 END_TEST
 
@@ -191,109 +176,117 @@ START_TEST(overrun_keeps_the_fifo)
 {
 	const char *s = "0123456789abcdefXYZ";
 
-	out(UART_FCR, UART_FCR_ENABLE);
-	out(UART_MCR, UART_MCR_LOOP);
+	devfix_out8(&fx, COM1 + UART_FCR, UART_FCR_ENABLE);
+	devfix_out8(&fx, COM1 + UART_MCR, UART_MCR_LOOP);
 	for (unsigned int i = 0; i < 16; i++)
-		out(UART_THR, (uint8_t)s[i]);
-	ck_assert_uint_eq(in(UART_LSR) & (UART_LSR_OE | UART_LSR_DR), UART_LSR_DR);
-	out(UART_THR, (uint8_t)s[16]);
-	ck_assert_uint_eq(in(UART_LSR) & (UART_LSR_OE | UART_LSR_DR), UART_LSR_OE | UART_LSR_DR);
-	ck_assert_uint_eq(in(UART_LSR)&UART_LSR_OE, 0); /* cleared by the read */
+		devfix_out8(&fx, COM1 + UART_THR, (uint8_t)s[i]);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_LSR) & (UART_LSR_OE | UART_LSR_DR),
+			  UART_LSR_DR);
+	devfix_out8(&fx, COM1 + UART_THR, (uint8_t)s[16]);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_LSR) & (UART_LSR_OE | UART_LSR_DR),
+			  UART_LSR_OE | UART_LSR_DR);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_LSR) & UART_LSR_OE,
+			  0); /* cleared by the read */
 	for (unsigned int i = 0; i < 16; i++)
-		ck_assert_uint_eq(in(UART_RBR), (uint8_t)s[i]);
-	ck_assert_uint_eq(in(UART_LSR)&UART_LSR_DR, 0);
+		ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_RBR), (uint8_t)s[i]);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_LSR) & UART_LSR_DR, 0);
 
 	/* Without FIFOs the holding register takes one: the second is lost. */
-	out(UART_FCR, 0);
-	out(UART_THR, 'a');
-	out(UART_THR, 'b');
-	ck_assert_uint_eq(in(UART_LSR) & (UART_LSR_OE | UART_LSR_DR), UART_LSR_OE | UART_LSR_DR);
-	ck_assert_uint_eq(in(UART_RBR), 'a');
+	devfix_out8(&fx, COM1 + UART_FCR, 0);
+	devfix_out8(&fx, COM1 + UART_THR, 'a');
+	devfix_out8(&fx, COM1 + UART_THR, 'b');
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_LSR) & (UART_LSR_OE | UART_LSR_DR),
+			  UART_LSR_OE | UART_LSR_DR);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_RBR), 'a');
 }
 END_TEST
 
 START_TEST(interrupt_priorities)
 {
-	out(UART_FCR, UART_FCR_ENABLE);
-	out(UART_IER, UART_IER_RDI | UART_IER_THRI | UART_IER_RLSI | UART_IER_MSI);
+	devfix_out8(&fx, COM1 + UART_FCR, UART_FCR_ENABLE);
+	devfix_out8(&fx, COM1 + UART_IER,
+		    UART_IER_RDI | UART_IER_THRI | UART_IER_RLSI | UART_IER_MSI);
 	/*
 	 * THR empty is pending from enabling it; add data and an overrun (17
 	 * bytes looped back) and a modem change (the lines drop in loopback).
 	 */
-	out(UART_MCR, UART_MCR_LOOP);
+	devfix_out8(&fx, COM1 + UART_MCR, UART_MCR_LOOP);
 	for (unsigned int i = 0; i < 17; i++)
-		out(UART_THR, 'z');
-	out(UART_MCR, 0);
-	ck_assert_uint_eq(in(UART_IIR)&0x0f, UART_IIR_RLSI);
-	in(UART_LSR);
-	ck_assert_uint_eq(in(UART_IIR)&0x0f, UART_IIR_RDI);
+		devfix_out8(&fx, COM1 + UART_THR, 'z');
+	devfix_out8(&fx, COM1 + UART_MCR, 0);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_IIR) & 0x0f, UART_IIR_RLSI);
+	devfix_in8(&fx, COM1 + UART_LSR);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_IIR) & 0x0f, UART_IIR_RDI);
 	for (unsigned int i = 0; i < 16; i++)
-		in(UART_RBR);
-	ck_assert_uint_eq(in(UART_IIR)&0x0f, UART_IIR_THRI); /* and this read acknowledges it */
-	ck_assert_uint_eq(in(UART_IIR)&0x0f, UART_IIR_MSI);
-	ck_assert_uint_ne(in(UART_MSR)&0x0f, 0);
-	ck_assert_uint_eq(in(UART_IIR)&0x0f, UART_IIR_NO_INT);
-	ck_assert_int_eq(irq_level, 0);
+		devfix_in8(&fx, COM1 + UART_RBR);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_IIR) & 0x0f,
+			  UART_IIR_THRI); /* and this read acknowledges it */
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_IIR) & 0x0f, UART_IIR_MSI);
+	ck_assert_uint_ne(devfix_in8(&fx, COM1 + UART_MSR) & 0x0f, 0);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_IIR) & 0x0f, UART_IIR_NO_INT);
+	ck_assert_int_eq(fx.irq.level, 0);
 }
 END_TEST
 
 START_TEST(divisor_latch)
 {
-	out(UART_LCR, UART_LCR_DLAB | 0x03);
-	out(UART_DLL, 0);
-	out(UART_DLM, 0); /* a zero divisor is harmless */
-	ck_assert_uint_eq(in(UART_DLL), 0);
-	out(UART_DLL, 0x01);
-	out(UART_DLM, 0x02);
-	ck_assert_uint_eq(in(UART_DLL), 0x01);
-	ck_assert_uint_eq(in(UART_DLM), 0x02);
+	devfix_out8(&fx, COM1 + UART_LCR, UART_LCR_DLAB | 0x03);
+	devfix_out8(&fx, COM1 + UART_DLL, 0);
+	devfix_out8(&fx, COM1 + UART_DLM, 0); /* a zero divisor is harmless */
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_DLL), 0);
+	devfix_out8(&fx, COM1 + UART_DLL, 0x01);
+	devfix_out8(&fx, COM1 + UART_DLM, 0x02);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_DLL), 0x01);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_DLM), 0x02);
 	ck_assert_uint_eq(nsent, 0); /* DLL writes are not data */
-	out(UART_LCR, 0x03);
-	ck_assert_uint_eq(in(UART_IER), 0);
-	ck_assert_uint_eq(in(UART_LCR), 0x03);
-	out(UART_THR, 'k');
+	devfix_out8(&fx, COM1 + UART_LCR, 0x03);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_IER), 0);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_LCR), 0x03);
+	devfix_out8(&fx, COM1 + UART_THR, 'k');
 	ck_assert_uint_eq(nsent, 1);
 }
 END_TEST
 
 START_TEST(loopback)
 {
-	out(UART_FCR, UART_FCR_ENABLE);
-	out(UART_MCR, UART_MCR_LOOP | UART_MCR_RTS | UART_MCR_DTR | UART_MCR_OUT1 | UART_MCR_OUT2);
-	ck_assert_uint_eq(in(UART_MSR)&0xf0,
+	devfix_out8(&fx, COM1 + UART_FCR, UART_FCR_ENABLE);
+	devfix_out8(&fx, COM1 + UART_MCR,
+		    UART_MCR_LOOP | UART_MCR_RTS | UART_MCR_DTR | UART_MCR_OUT1 | UART_MCR_OUT2);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_MSR) & 0xf0,
 			  UART_MSR_CTS | UART_MSR_DSR | UART_MSR_RI | UART_MSR_DCD);
-	out(UART_MCR, UART_MCR_LOOP | UART_MCR_RTS);
-	ck_assert_uint_eq(in(UART_MSR),
+	devfix_out8(&fx, COM1 + UART_MCR, UART_MCR_LOOP | UART_MCR_RTS);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_MSR),
 			  UART_MSR_CTS | UART_MSR_DDSR | UART_MSR_TERI | UART_MSR_DDCD);
-	out(UART_THR, 0x5a);
+	devfix_out8(&fx, COM1 + UART_THR, 0x5a);
 	ck_assert_uint_eq(nsent, 0); /* nothing reaches the host */
-	ck_assert_uint_eq(in(UART_LSR)&UART_LSR_DR, UART_LSR_DR);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_LSR) & UART_LSR_DR, UART_LSR_DR);
 	/* Host input waits while the receiver listens to the loop. */
 	ck_assert_uint_eq(uart8250_rx_space(&uart), 0);
 	ck_assert_uint_eq(uart8250_rx_push(&uart, (const uint8_t *)"h", 1), 0);
-	ck_assert_uint_eq(in(UART_RBR), 0x5a);
-	ck_assert_uint_eq(in(UART_LSR)&UART_LSR_DR, 0);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_RBR), 0x5a);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_LSR) & UART_LSR_DR, 0);
 	ck_assert_uint_eq(space_calls, 0);
-	out(UART_MCR, 0); /* back on the line: room for the host again */
+	devfix_out8(&fx, COM1 + UART_MCR, 0); /* back on the line: room for the host again */
 	ck_assert_uint_eq(space_calls, 1);
-	ck_assert_uint_eq(in(UART_MSR)&0xf0, UART_MSR_DCD | UART_MSR_DSR | UART_MSR_CTS);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_MSR) & 0xf0,
+			  UART_MSR_DCD | UART_MSR_DSR | UART_MSR_CTS);
 }
 END_TEST
 
 START_TEST(fifo_clear_and_scratch)
 {
-	out(UART_FCR, UART_FCR_ENABLE);
+	devfix_out8(&fx, COM1 + UART_FCR, UART_FCR_ENABLE);
 	push("abc");
-	out(UART_FCR, UART_FCR_ENABLE | UART_FCR_CLEAR_RX);
-	ck_assert_uint_eq(in(UART_LSR)&UART_LSR_DR, 0);
+	devfix_out8(&fx, COM1 + UART_FCR, UART_FCR_ENABLE | UART_FCR_CLEAR_RX);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_LSR) & UART_LSR_DR, 0);
 	push("d");
-	out(UART_FCR, 0); /* disabling the FIFOs empties them too */
-	ck_assert_uint_eq(in(UART_LSR)&UART_LSR_DR, 0);
-	ck_assert_uint_eq(in(UART_IIR)&UART_IIR_FIFO, 0);
-	out(UART_SCR, 0xa5);
-	ck_assert_uint_eq(in(UART_SCR), 0xa5);
-	out(UART_LSR, 0x00); /* read-only */
-	ck_assert_uint_eq(in(UART_LSR), UART_LSR_THRE | UART_LSR_TEMT);
+	devfix_out8(&fx, COM1 + UART_FCR, 0); /* disabling the FIFOs empties them too */
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_LSR) & UART_LSR_DR, 0);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_IIR) & UART_IIR_FIFO, 0);
+	devfix_out8(&fx, COM1 + UART_SCR, 0xa5);
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_SCR), 0xa5);
+	devfix_out8(&fx, COM1 + UART_LSR, 0x00); /* read-only */
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_LSR), UART_LSR_THRE | UART_LSR_TEMT);
 }
 END_TEST
 
