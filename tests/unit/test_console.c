@@ -2,10 +2,10 @@
 /* The serial console's host side: backpressure, idle, escapes, terminal modes. */
 #include "config.h"
 
-#include "core/bus.h"
 #include "core/clock.h"
 #include "app/console.h"
 #include "core/evloop.h"
+#include "devfix.h"
 #include "devices/uart8250.h"
 #include "unit.h"
 
@@ -106,7 +106,7 @@ END_TEST
 
 struct serial {
 	struct uart8250 uart;
-	struct bus *pio;
+	struct devfix dev;
 	struct console *c;
 };
 
@@ -144,14 +144,6 @@ static void serial_quit(void *opaque)
 	ck_abort_msg("piped input cannot quit");
 }
 
-static uint8_t serial_in(struct serial *s, unsigned int reg)
-{
-	uint8_t v;
-
-	bus_read(s->pio, COM1 + reg, &v, 1);
-	return v;
-}
-
 START_TEST(typing_past_the_fifo_loses_nothing)
 {
 	static const char typed[] = "root\rls -l /usr/share/doc | head -n 40\r";
@@ -160,7 +152,6 @@ START_TEST(typing_past_the_fifo_loses_nothing)
 				      .tx = serial_tx,
 				      .rx_space = serial_space };
 	struct console_ops ops = { serial_feed, serial_idle, serial_quit, NULL };
-	uint8_t fcr = (_i & 1) ? UART_FCR_ENABLE : 0;
 	bool threaded = _i & 2;
 	uint64_t deadline = clock_now_ns() + 10 * NSEC_PER_SEC;
 	struct serial s;
@@ -171,10 +162,10 @@ START_TEST(typing_past_the_fifo_loses_nothing)
 
 	host.rx_opaque = &s;
 	ops.opaque = &s;
-	ck_assert_int_eq(bus_create(&s.pio, "pio", 0x10000), 0);
+	devfix_init(&s.dev);
 	uart8250_init(&s.uart, &host);
-	ck_assert_int_eq(uart8250_register(&s.uart, s.pio, COM1), 0);
-	bus_write(s.pio, COM1 + UART_FCR, &fcr, 1);
+	ck_assert_int_eq(uart8250_register(&s.uart, s.dev.pio, COM1), 0);
+	devfix_out8(&s.dev, COM1 + UART_FCR, (_i & 1) ? UART_FCR_ENABLE : 0);
 	ck_assert_int_eq(evloop_create(&loop), 0);
 	ck_assert_int_eq(pipe(p), 0);
 	ck_assert_int_eq(console_open(&s.c, loop, p[0], &ops), 0);
@@ -194,10 +185,10 @@ START_TEST(typing_past_the_fifo_loses_nothing)
 			run(loop);
 		}
 		/* The guest's driver: read LSR, then RBR while it has data. */
-		while ((lsr = serial_in(&s, UART_LSR)) & UART_LSR_DR) {
+		while ((lsr = devfix_in8(&s.dev, COM1 + UART_LSR)) & UART_LSR_DR) {
 			ck_assert_msg(!(lsr & UART_LSR_OE), "overrun after %zu bytes", n);
 			ck_assert_uint_lt(n, len);
-			got[n++] = serial_in(&s, UART_RBR);
+			got[n++] = devfix_in8(&s.dev, COM1 + UART_RBR);
 		}
 		ck_assert_msg(!(lsr & UART_LSR_OE), "overrun after %zu bytes", n);
 	}
@@ -207,7 +198,7 @@ START_TEST(typing_past_the_fifo_loses_nothing)
 	evloop_stop(loop);
 	console_close(s.c);
 	evloop_destroy(loop);
-	bus_destroy(s.pio);
+	devfix_fini(&s.dev);
 	uart8250_destroy(&s.uart);
 	close(p[0]);
 	close(p[1]);

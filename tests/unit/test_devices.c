@@ -2,7 +2,7 @@
 /* isa-debug-exit and the debug console, driven through a port bus. */
 #include "config.h"
 
-#include "core/bus.h"
+#include "devfix.h"
 #include "devices/debug_exit.h"
 #include "devices/debugcon.h"
 #include "unit.h"
@@ -10,7 +10,7 @@
 #include <errno.h>
 #include <string.h>
 
-static struct bus *pio;
+static struct devfix fx;
 
 struct exits {
 	unsigned int n;
@@ -39,32 +39,28 @@ static void record_out(void *opaque, const uint8_t *buf, size_t len)
 
 static void setup(void)
 {
-	ck_assert_int_eq(bus_create(&pio, "pio", 0x10000), 0);
+	devfix_init(&fx);
 }
 
 static void teardown(void)
 {
-	bus_destroy(pio);
+	devfix_fini(&fx);
 }
 
 START_TEST(debug_exit_codes)
 {
 	struct exits e = { 0 };
 	struct debug_exit dev = { .request_exit = record_exit, .opaque = &e };
-	uint8_t v8 = 0x31;
-	uint16_t v16 = 0x0100;
-	uint32_t v32 = 0x12345678;
 
-	ck_assert_int_eq(debug_exit_register(&dev, pio, 0xf4, 4), 0);
-	bus_write(pio, 0xf4, &v8, 1);
+	ck_assert_int_eq(debug_exit_register(&dev, fx.pio, 0xf4, 4), 0);
+	devfix_out8(&fx, 0xf4, 0x31);
 	ck_assert_uint_eq(e.n, 1);
 	ck_assert_int_eq(e.code[0], 99); /* (0x31 << 1) | 1 */
-	v8 = 0;
-	bus_write(pio, 0xf7, &v8, 1); /* anywhere in the window */
+	devfix_out8(&fx, 0xf7, 0);	 /* anywhere in the window */
 	ck_assert_int_eq(e.code[1], 1);
-	bus_write(pio, 0xf4, &v16, 2);
+	devfix_out16(&fx, 0xf4, 0x0100);
 	ck_assert_int_eq(e.code[2], 1); /* only the low 8 bits of the status survive */
-	bus_write(pio, 0xf4, &v32, 4);
+	devfix_out32(&fx, 0xf4, 0x12345678);
 	ck_assert_int_eq(e.code[3], 0xf1);
 	ck_assert_uint_eq(e.n, 4);
 }
@@ -74,13 +70,11 @@ START_TEST(debug_exit_ignores_reads_and_neighbours)
 {
 	struct exits e = { 0 };
 	struct debug_exit dev = { .request_exit = record_exit, .opaque = &e };
-	uint8_t v = 1;
 
-	ck_assert_int_eq(debug_exit_register(&dev, pio, 0x501, 2), 0);
-	bus_read(pio, 0x501, &v, 1);
-	ck_assert_uint_eq(v, 0xff);
-	bus_write(pio, 0x500, &v, 1);
-	bus_write(pio, 0x503, &v, 1);
+	ck_assert_int_eq(debug_exit_register(&dev, fx.pio, 0x501, 2), 0);
+	ck_assert_uint_eq(devfix_in8(&fx, 0x501), 0xff);
+	devfix_out8(&fx, 0x500, 0xff);
+	devfix_out8(&fx, 0x503, 0xff);
 	ck_assert_uint_eq(e.n, 0);
 }
 END_TEST
@@ -89,17 +83,14 @@ START_TEST(debugcon_bytes_and_readback)
 {
 	struct sink s = { 0 };
 	struct debugcon dev = { .out = record_out, .opaque = &s };
-	uint8_t b;
-	uint16_t w = 0x4241; /* "AB": only the byte at 0xe9 is the console's */
 
-	ck_assert_int_eq(debugcon_register(&dev, pio, DEBUGCON_DEFAULT_IOBASE), 0);
+	ck_assert_int_eq(debugcon_register(&dev, fx.pio, DEBUGCON_DEFAULT_IOBASE), 0);
 	for (const char *p = "hi\n"; *p; p++)
-		bus_write(pio, 0xe9, p, 1);
-	bus_write(pio, 0xe9, &w, 2);
+		devfix_out8(&fx, 0xe9, (uint8_t)*p);
+	devfix_out16(&fx, 0xe9, 0x4241); /* "AB": only the byte at 0xe9 is the console's */
 	ck_assert_uint_eq(s.len, 4);
 	ck_assert_mem_eq(s.buf, "hi\nA", 4);
-	bus_read(pio, 0xe9, &b, 1);
-	ck_assert_uint_eq(b, 0xe9);
+	ck_assert_uint_eq(devfix_in8(&fx, 0xe9), 0xe9);
 }
 END_TEST
 
@@ -110,9 +101,9 @@ START_TEST(devices_cannot_share_ports)
 	struct debugcon con = { .out = record_out, .opaque = &s };
 	struct debug_exit dex = { .request_exit = record_exit, .opaque = &e };
 
-	ck_assert_int_eq(debugcon_register(&con, pio, 0xe9), 0);
-	ck_assert_int_eq(debug_exit_register(&dex, pio, 0xe8, 2), -EBUSY);
-	ck_assert_int_eq(debug_exit_register(&dex, pio, 0xea, 2), 0);
+	ck_assert_int_eq(debugcon_register(&con, fx.pio, 0xe9), 0);
+	ck_assert_int_eq(debug_exit_register(&dex, fx.pio, 0xe8, 2), -EBUSY);
+	ck_assert_int_eq(debug_exit_register(&dex, fx.pio, 0xea, 2), 0);
 }
 END_TEST
 

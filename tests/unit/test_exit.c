@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "config.h"
 
-#include "core/bus.h"
 #include "core/exit.h"
+#include "devfix.h"
 #include "unit.h"
 
 #include <linux/kvm.h>
@@ -16,7 +16,7 @@ static union {
 	uint8_t bytes[RUN_SIZE];
 } page;
 
-static struct bus *pio, *mmio;
+static struct devfix fx;
 
 struct rec {
 	unsigned int n;
@@ -55,21 +55,19 @@ static void setup(void)
 	memset(&page, 0, sizeof(page));
 	memset(&prec, 0, sizeof(prec));
 	memset(&mrec, 0, sizeof(mrec));
-	ck_assert_int_eq(bus_create(&pio, "pio", 0x10000), 0);
-	ck_assert_int_eq(bus_create(&mmio, "mmio", 0), 0);
-	ck_assert_int_eq(bus_register(pio, 0x10, 4, &ops, &prec, "p"), 0);
-	ck_assert_int_eq(bus_register(mmio, 0xd0000000, 0x100, &ops, &mrec, "m"), 0);
+	devfix_init(&fx);
+	ck_assert_int_eq(bus_register(fx.pio, 0x10, 4, &ops, &prec, "p"), 0);
+	ck_assert_int_eq(bus_register(fx.mmio, 0xd0000000, 0x100, &ops, &mrec, "m"), 0);
 }
 
 static void teardown(void)
 {
-	bus_destroy(pio);
-	bus_destroy(mmio);
+	devfix_fini(&fx);
 }
 
 static enum exit_action dispatch(char *why, size_t len)
 {
-	return exit_dispatch(&page.run, RUN_SIZE, pio, mmio, why, len);
+	return exit_dispatch(&page.run, RUN_SIZE, fx.pio, fx.mmio, why, len);
 }
 
 START_TEST(string_out_delivers_every_element)
