@@ -43,6 +43,7 @@
 #include "block/disk.h"
 #include "core/evloop.h"
 #include "tests/unit/ringbuilder.h"
+#include "tests/unit/scratch.h"
 #include "virtio/blk.h"
 #include "virtio/virtq.h"
 
@@ -461,13 +462,12 @@ static void round_run(const char *path, enum disk_aio aio, uint64_t period_ns, b
 
 int main(int argc, char **argv)
 {
-	const char *tmp = getenv("TMPDIR");
 	enum disk_aio aio = DISK_AIO_IO_URING;
 	unsigned int rounds = 3;
 	uint64_t period_us = 1000;
 	bool write_mode = false;
 	char dir[256], path[300];
-	int opt;
+	int opt, ret;
 
 	while ((opt = getopt(argc, argv, "wr:a:p:m:")) != -1) {
 		switch (opt) {
@@ -496,9 +496,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "looplat: at least one round, and a period of 100 us or more\n");
 		return 2;
 	}
-	snprintf(dir, sizeof(dir), "%s/looplat-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(dir))
-		die("making a scratch directory", errno);
+	ret = scratch_dir(dir, sizeof(dir), "looplat-");
+	if (ret < 0)
+		die("making a scratch directory", -ret);
 	snprintf(path, sizeof(path), "%s/looplat.qcow2", dir);
 	if (write_mode)
 		printf("# 126 MiB WRITE into an empty qcow2 v3 image, 64 KiB clusters");

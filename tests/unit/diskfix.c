@@ -3,6 +3,7 @@
 
 #include "diskfix.h"
 #include "block/disk_internal.h"
+#include "scratch.h"
 #include "unit.h"
 
 #include <errno.h>
@@ -26,17 +27,14 @@ int sh(const char *where, const char *cmd)
 
 void mkdir_tmp_in(const char *base)
 {
-	int n = snprintf(dir, sizeof(dir), "%s/ember-chain-XXXXXX", base);
+	int ret = scratch_dir_in(dir, sizeof(dir), base, "ember-chain-");
 
-	ck_assert_msg(n > 0 && (size_t)n < sizeof(dir), "%s is too long for these tests", base);
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_msg(ret == 0, "a scratch directory in %s: %s", base, strerror(-ret));
 }
 
 void mkdir_tmp(void)
 {
-	const char *t = getenv("TMPDIR");
-
-	mkdir_tmp_in(t && t[0] ? t : "/tmp");
+	mkdir_tmp_in(scratch_base());
 }
 
 void expect_engine(struct disk *d, enum disk_aio aio)

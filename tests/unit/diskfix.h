@@ -19,7 +19,7 @@ extern const enum disk_aio engines[2];
 
 /* Runs cmd with sh in `where`, output discarded; system()'s status. */
 int sh(const char *where, const char *cmd);
-/* A new scratch directory in $TMPDIR (mkdir_tmp) or in base. */
+/* A new scratch directory in $TMPDIR or /tmp (mkdir_tmp), or in base. */
 void mkdir_tmp(void);
 void mkdir_tmp_in(const char *base);
 void rm_tmp(void);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "firmware/acpi.h"
+#include "tests/unit/scratch.h"
 #include "tests/unit/unit.h"
 
 #define GPA 0xe0000ULL
@@ -269,7 +270,7 @@ START_TEST(iasl_accepts_every_table)
 {
 	static const char *const sigs[] = { "XSDT", "FACP", "APIC", "DSDT" };
 	struct acpi_config c = config(4, 3);
-	char dir[] = "/tmp/ember-acpi-XXXXXX";
+	char dir[256];
 	const uint8_t *xsdt, *t[4];
 	char *text;
 
@@ -282,9 +283,9 @@ START_TEST(iasl_accepts_every_table)
 	t[1] = table(rd64(xsdt + 36), "FACP");
 	t[2] = table(rd64(xsdt + 44), "APIC");
 	t[3] = table(rd64(t[1] + 140), "DSDT");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(scratch_dir(dir, sizeof(dir), "ember-acpi-"), 0);
 	for (unsigned int i = 0; i < 4; i++) {
-		char path[64], cmd[64], dsl[16];
+		char path[320], cmd[64], dsl[16];
 		FILE *f;
 
 		snprintf(path, sizeof(path), "%s/%s.dat", dir, sigs[i]);

@@ -19,6 +19,7 @@
 #include "core/evloop.h"
 #include "core/gmem.h"
 #include "tests/unit/ringbuilder.h"
+#include "tests/unit/scratch.h"
 #include "tests/unit/unit.h"
 #include "virtio/blk.h"
 #include "virtio/virtq.h"
@@ -1163,7 +1164,6 @@ START_TEST(two_gib_discard_on_qcow2_yields)
 {
 	const uint64_t total = (uint64_t)BLK_MAX_DISCARD_SECTORS * 512;
 	const uint64_t piece = BLK_ZERO_UNITS * 512ULL; /* the image's clusters */
-	const char *tmp = getenv("TMPDIR");
 	char tdir[256], path[300], cmd[400], errbuf[256];
 	struct disk_config dc = { .path = path, .format = DISK_FORMAT_QCOW2 };
 	struct virtio_transport tr;
@@ -1178,8 +1178,7 @@ START_TEST(two_gib_discard_on_qcow2_yields)
 	uint8_t *status;
 	int console;
 
-	snprintf(tdir, sizeof(tdir), "%s/ember-blk-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	ck_assert_ptr_nonnull(mkdtemp(tdir));
+	ck_assert_int_eq(scratch_dir(tdir, sizeof(tdir), "ember-blk-"), 0);
 	snprintf(path, sizeof(path), "%s/d.qcow2", tdir);
 	snprintf(cmd, sizeof(cmd), "qemu-img create -q -f qcow2 -o cluster_size=512 '%s' 2G", path);
 	ck_assert_msg(system(cmd) == 0, "%s failed (is qemu-img installed?)", cmd);

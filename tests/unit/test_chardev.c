@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "app/chardev.h"
+#include "scratch.h"
 #include "unit.h"
 
 #include <errno.h>
@@ -99,11 +100,11 @@ END_TEST
 
 START_TEST(file_is_created_and_truncated)
 {
-	char path[] = "/tmp/ember-chardev-XXXXXX";
+	char path[256];
 	struct chardev_spec spec = { .kind = CHARDEV_FILE, .path = path };
 	struct chardev *cd;
 	char got[32] = { 0 };
-	int fd = mkstemp(path);
+	int fd = scratch_file(path, sizeof(path), "ember-chardev-");
 
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(write(fd, "old contents, longer", 20), 20);

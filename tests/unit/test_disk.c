@@ -23,6 +23,7 @@
 #include "block/disk.h"
 #include "block/disk_internal.h"
 #include "core/log.h"
+#include "tests/unit/scratch.h"
 #include "tests/unit/unit.h"
 
 /* Set in main() before the tests fork: whether io_uring works here, and why not. */
@@ -40,13 +41,6 @@ struct fx {
 	enum disk_aio aio;
 	const char *engine;
 };
-
-static const char *tmp_base(void)
-{
-	const char *t = getenv("TMPDIR");
-
-	return t && t[0] ? t : "/tmp";
-}
 
 static void file_fill(const char *path, uint64_t size, uint8_t byte)
 {
@@ -118,15 +112,13 @@ static void fx_init_in(struct fx *f, int engine, const char *base)
 	memset(f, 0, sizeof(*f));
 	f->aio = engines[engine];
 	f->engine = engine_names[engine];
-	ck_assert_int_lt(snprintf(f->dir, sizeof(f->dir), "%s/ember-disk-XXXXXX", base),
-			 (int)sizeof(f->dir));
-	ck_assert_ptr_nonnull(mkdtemp(f->dir));
+	ck_assert_int_eq(scratch_dir_in(f->dir, sizeof(f->dir), base, "ember-disk-"), 0);
 	snprintf(f->path, sizeof(f->path), "%s/disk.img", f->dir);
 }
 
 static void fx_init(struct fx *f, int engine, uint64_t size)
 {
-	fx_init_in(f, engine, tmp_base());
+	fx_init_in(f, engine, scratch_base());
 	file_fill(f->path, size, 0);
 }
 
@@ -301,7 +293,7 @@ START_TEST(test_open_errors)
 	char msg[512];
 	int ret;
 
-	fx_init_in(&f, _i, tmp_base());
+	fx_init_in(&f, _i, scratch_base());
 
 	/* Missing: ENOENT, the file and strerror named. */
 	ret = open_cfg(&f, &d, false, DISK_CACHE_WRITEBACK, err, sizeof(err));
@@ -1180,7 +1172,7 @@ START_TEST(test_direct)
 {
 	const char *build = getenv("EMBER_BUILDDIR");
 	struct stat st;
-	bool ran = direct_case(_i, tmp_base());
+	bool ran = direct_case(_i, scratch_base());
 
 	/* $TMPDIR may be a tmpfs that refuses O_DIRECT; the build tree is on a disk. */
 	if (!ran && build && build[0])
@@ -1264,7 +1256,7 @@ static bool bounce_budget_case(int engine, const char *base)
 START_TEST(test_bounce_budget)
 {
 	const char *build = getenv("EMBER_BUILDDIR");
-	bool ran = bounce_budget_case(_i, tmp_base());
+	bool ran = bounce_budget_case(_i, scratch_base());
 
 	if (!ran && build && build[0])
 		ran = bounce_budget_case(_i, build);
@@ -1536,8 +1528,7 @@ START_TEST(test_special_files_refused)
 	struct disk *d;
 	int ifd;
 
-	snprintf(dir, sizeof(dir), "%s/ember-special-XXXXXX", tmp_base());
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(scratch_dir(dir, sizeof(dir), "ember-special-"), 0);
 	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
 	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
 	sh_in(dir, "qemu-img create -q -f qcow2 -u -b fifo -F raw fifo-raw.qcow2 1M && "
@@ -1594,8 +1585,7 @@ START_TEST(test_chain_logged)
 	char err[512] = "";
 	char *out;
 
-	snprintf(dir, sizeof(dir), "%s/ember-chainlog-XXXXXX", tmp_base());
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(scratch_dir(dir, sizeof(dir), "ember-chainlog-"), 0);
 	sh_in(dir, "head -c 1048576 /dev/zero >base.raw && "
 		   "qemu-img create -q -f qcow2 -b base.raw -F raw mid.qcow2 && "
 		   "qemu-img create -q -f qcow2 -b mid.qcow2 -F qcow2 top.qcow2");

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "firmware/bios.h"
+#include "scratch.h"
 #include "unit.h"
 
 #include <errno.h>
@@ -11,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char path[64];
+static char path[256];
 static char err[256];
 
 /* A temporary file of `size` bytes, every byte 0x5a. */
@@ -20,8 +21,7 @@ static void make_file(off_t size)
 	static char buf[4096];
 	int fd;
 
-	strcpy(path, "/tmp/ember-bios-XXXXXX");
-	fd = mkstemp(path);
+	fd = scratch_file(path, sizeof(path), "ember-bios-");
 	ck_assert_int_ge(fd, 0);
 	memset(buf, 0x5a, sizeof(buf));
 	if (size <= (off_t)sizeof(buf))

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "firmware/kernel.h"
+#include "scratch.h"
 #include "unit.h"
 
 #include <errno.h>
@@ -59,14 +60,13 @@ START_TEST(cmdline_words)
 }
 END_TEST
 
-static char path[64];
+static char path[256];
 
 static void write_file(const void *data, size_t len)
 {
 	int fd;
 
-	strcpy(path, "/tmp/ember-kernel-XXXXXX");
-	fd = mkstemp(path);
+	fd = scratch_file(path, sizeof(path), "ember-kernel-");
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
 	close(fd);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "net/tap.h"
+#include "tests/unit/scratch.h"
 #include "tests/unit/unit.h"
 
 #define F(bit) (1ULL << (bit))
@@ -66,8 +67,8 @@ END_TEST
 
 START_TEST(adopt_a_regular_file)
 {
-	char path[] = "/tmp/ember-test-tap-XXXXXX";
-	int fd = mkstemp(path);
+	char path[256];
+	int fd = scratch_file(path, sizeof(path), "ember-test-tap-");
 
 	ck_assert_int_ge(fd, 0);
 	unlink(path);
