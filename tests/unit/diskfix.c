@@ -13,11 +13,11 @@
 #include <string.h>
 #include <unistd.h>
 
-char err[256];
-char dir[192];
-const enum disk_aio engines[2] = { DISK_AIO_IO_URING, DISK_AIO_THREADS };
+char diskfix_err[256];
+char diskfix_dir[192];
+const enum disk_aio diskfix_engines[2] = { DISK_AIO_IO_URING, DISK_AIO_THREADS };
 
-int sh(const char *where, const char *cmd)
+int diskfix_sh(const char *where, const char *cmd)
 {
 	char line[2048];
 
@@ -25,31 +25,31 @@ int sh(const char *where, const char *cmd)
 	return system(line);
 }
 
-void mkdir_tmp_in(const char *base)
+void diskfix_mkdir_in(const char *base)
 {
-	int ret = scratch_dir_in(dir, sizeof(dir), base, "ember-chain-");
+	int ret = scratch_dir_in(diskfix_dir, sizeof(diskfix_dir), base, "ember-chain-");
 
 	ck_assert_msg(ret == 0, "a scratch directory in %s: %s", base, strerror(-ret));
 }
 
-void mkdir_tmp(void)
+void diskfix_mkdir(void)
 {
-	mkdir_tmp_in(scratch_base());
+	diskfix_mkdir_in(scratch_base());
 }
 
-void expect_engine(struct disk *d, enum disk_aio aio)
+void diskfix_expect_engine(struct disk *d, enum disk_aio aio)
 {
 	if (aio == DISK_AIO_IO_URING && strcmp(disk_engine_name(d), "io_uring") != 0)
 		unit_missing("io_uring", "the io_uring engine is unavailable; %s ran instead",
 			     disk_engine_name(d));
 }
 
-bool dir_takes_direct(void)
+bool diskfix_dir_takes_direct(void)
 {
 	char path[256];
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/direct-probe", dir);
+	snprintf(path, sizeof(path), "%s/direct-probe", diskfix_dir);
 	fd = open(path, O_RDWR | O_CREAT | O_DIRECT | O_CLOEXEC, 0600);
 	if (fd >= 0)
 		close(fd);
@@ -59,23 +59,24 @@ bool dir_takes_direct(void)
 	return fd >= 0;
 }
 
-void rm_tmp(void)
+void diskfix_rmdir(void)
 {
-	ck_assert_int_eq(sh(dir, "rm -rf ./*"), 0);
-	ck_assert_int_eq(rmdir(dir), 0);
+	ck_assert_int_eq(diskfix_sh(diskfix_dir, "rm -rf ./*"), 0);
+	ck_assert_int_eq(rmdir(diskfix_dir), 0);
 }
 
-int open_at(struct disk **d, const char *name, enum disk_format fmt, bool ro, enum disk_aio aio)
+int diskfix_open(struct disk **d, const char *name, enum disk_format fmt, bool ro,
+		 enum disk_aio aio)
 {
 	char path[256];
 	struct disk_config cfg = { .path = path, .format = fmt, .readonly = ro, .aio = aio };
 	int ret;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	err[0] = '\0';
-	ret = disk_open(d, &cfg, err, sizeof(err));
+	snprintf(path, sizeof(path), "%s/%s", diskfix_dir, name);
+	diskfix_err[0] = '\0';
+	ret = disk_open(d, &cfg, diskfix_err, sizeof(diskfix_err));
 	if (ret == 0)
-		expect_engine(*d, aio);
+		diskfix_expect_engine(*d, aio);
 	return ret;
 }
 
@@ -106,7 +107,7 @@ static int run(struct disk *d, struct disk_req *req)
 	return r.result;
 }
 
-unsigned int disk_run_steps(struct disk *d, struct disk_req *req)
+unsigned int diskfix_run_steps(struct disk *d, struct disk_req *req)
 {
 	struct done_rec r = { 0 };
 	unsigned int steps = 0, n;
@@ -125,7 +126,7 @@ unsigned int disk_run_steps(struct disk *d, struct disk_req *req)
 	return steps;
 }
 
-int disk_rw(struct disk *d, enum disk_op op, uint64_t off, void *buf, size_t len)
+int diskfix_rw(struct disk *d, enum disk_op op, uint64_t off, void *buf, size_t len)
 {
 	struct iovec iov = { buf, len };
 	struct disk_req req = { .op = op, .offset = off, .iov = &iov, .iovcnt = 1 };
@@ -133,31 +134,31 @@ int disk_rw(struct disk *d, enum disk_op op, uint64_t off, void *buf, size_t len
 	return run(d, &req);
 }
 
-int disk_read(struct disk *d, uint64_t off, void *buf, size_t len)
+int diskfix_read(struct disk *d, uint64_t off, void *buf, size_t len)
 {
-	return disk_rw(d, DISK_READ, off, buf, len);
+	return diskfix_rw(d, DISK_READ, off, buf, len);
 }
 
-int disk_write(struct disk *d, uint64_t off, const void *buf, size_t len)
+int diskfix_write(struct disk *d, uint64_t off, const void *buf, size_t len)
 {
-	return disk_rw(d, DISK_WRITE, off, (void *)buf, len);
+	return diskfix_rw(d, DISK_WRITE, off, (void *)buf, len);
 }
 
-int disk_op(struct disk *d, enum disk_op op, uint64_t off, uint64_t len, bool unmap)
+int diskfix_op(struct disk *d, enum disk_op op, uint64_t off, uint64_t len, bool unmap)
 {
 	struct disk_req req = { .op = op, .offset = off, .len = len, .unmap = unmap };
 
 	return run(d, &req);
 }
 
-uint8_t *slurp(const char *name, size_t *len)
+uint8_t *diskfix_slurp(const char *name, size_t *len)
 {
 	char path[256];
 	uint8_t *buf;
 	FILE *f;
 	long n;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(path, sizeof(path), "%s/%s", diskfix_dir, name);
 	f = fopen(path, "rb");
 	ck_assert_msg(f != NULL, "%s", path);
 	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);

@@ -80,8 +80,8 @@ static int open_img(struct qcow2 **q, int *fd)
 	*fd = memfd_create("qcow2", 0);
 	ck_assert_int_ge(*fd, 0);
 	ck_assert_int_eq(write(*fd, img, img_len), (ssize_t)img_len);
-	err[0] = '\0';
-	ret = qcow2_open(q, *fd, "t.qcow2", 0, err, sizeof(err));
+	diskfix_err[0] = '\0';
+	ret = qcow2_open(q, *fd, "t.qcow2", 0, diskfix_err, sizeof(diskfix_err));
 	if (ret == 0)
 		ck_assert_ptr_nonnull(*q);
 	else
@@ -96,8 +96,8 @@ static void refused(const char *needle)
 	int fd;
 
 	ck_assert_int_eq(open_img(&q, &fd), -EINVAL);
-	ck_assert_msg(strstr(err, needle) != NULL, "'%s' not in '%s'", needle, err);
-	ck_assert_msg(strstr(err, "t.qcow2") != NULL, "no file name in '%s'", err);
+	ck_assert_msg(strstr(diskfix_err, needle) != NULL, "'%s' not in '%s'", needle, diskfix_err);
+	ck_assert_msg(strstr(diskfix_err, "t.qcow2") != NULL, "no file name in '%s'", diskfix_err);
 	close(fd);
 }
 
@@ -532,8 +532,8 @@ START_TEST(qemu_img_images_read_back)
 	for (size_t i = (1 << 20) + 4096; i < (2 << 20); i++)
 		raw[i] = (uint8_t)rand();
 	raw[size - 1] = 0x42;
-	mkdir_tmp();
-	snprintf(path, sizeof(path), "%s/raw.img", dir);
+	diskfix_mkdir();
+	snprintf(path, sizeof(path), "%s/raw.img", diskfix_dir);
 	f = fopen(path, "wb");
 	ck_assert_ptr_nonnull(f);
 	ck_assert_uint_eq(fwrite(raw, 1, size, f), size);
@@ -543,12 +543,12 @@ START_TEST(qemu_img_images_read_back)
 		struct qcow2 *q;
 		int fd;
 
-		ck_assert_msg(sh(dir, variants[v]) == 0, "%s failed", variants[v]);
-		snprintf(path, sizeof(path), "%s/out.qcow2", dir);
+		ck_assert_msg(diskfix_sh(diskfix_dir, variants[v]) == 0, "%s failed", variants[v]);
+		snprintf(path, sizeof(path), "%s/out.qcow2", diskfix_dir);
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 		ck_assert_int_ge(fd, 0);
-		ck_assert_msg(qcow2_open(&q, fd, path, 0, err, sizeof(err)) == 0, "%s: %s",
-			      variants[v], err);
+		ck_assert_msg(qcow2_open(&q, fd, path, 0, diskfix_err, sizeof(diskfix_err)) == 0,
+			      "%s: %s", variants[v], diskfix_err);
 		ck_assert_uint_eq(qcow2_size(q), size);
 		memset(got, 0xee, size);
 		read_all(q, fd, got);
@@ -556,7 +556,7 @@ START_TEST(qemu_img_images_read_back)
 		qcow2_close(q);
 		close(fd);
 	}
-	rm_tmp();
+	diskfix_rmdir();
 	free(raw);
 	free(got);
 }
@@ -579,44 +579,47 @@ START_TEST(chains_read_as_qemu_img_reads)
 	ck_assert_msg(system("command -v qemu-img >/dev/null && command -v qemu-io >/dev/null") ==
 			      0,
 		      "qemu-img and qemu-io are not installed (Debian's qemu-utils)");
-	mkdir_tmp();
-	ck_assert_int_eq(sh(dir,
-			    "head -c 1048576 /dev/urandom >base.raw && mkdir sub && "
-			    "qemu-img create -q -f qcow2 -b base.raw -F raw mid.qcow2 && "
-			    "qemu-io -c 'write -P 0x11 65536 131072' mid.qcow2 && "
-			    "qemu-img create -q -f qcow2 -b ../mid.qcow2 -F qcow2 sub/top.qcow2 && "
-			    "qemu-io -c 'write -P 0x22 131072 4096' -c 'write -z 500000 70000' "
-			    "sub/top.qcow2 && "
-			    "qemu-img convert -O raw sub/top.qcow2 want.raw"),
-			 0);
-	snprintf((char *)got, size, "%s/want.raw", dir);
+	diskfix_mkdir();
+	ck_assert_int_eq(
+		diskfix_sh(diskfix_dir,
+			   "head -c 1048576 /dev/urandom >base.raw && mkdir sub && "
+			   "qemu-img create -q -f qcow2 -b base.raw -F raw mid.qcow2 && "
+			   "qemu-io -c 'write -P 0x11 65536 131072' mid.qcow2 && "
+			   "qemu-img create -q -f qcow2 -b ../mid.qcow2 -F qcow2 sub/top.qcow2 && "
+			   "qemu-io -c 'write -P 0x22 131072 4096' -c 'write -z 500000 70000' "
+			   "sub/top.qcow2 && "
+			   "qemu-img convert -O raw sub/top.qcow2 want.raw"),
+		0);
+	snprintf((char *)got, size, "%s/want.raw", diskfix_dir);
 	f = fopen((char *)got, "rb");
 	ck_assert_ptr_nonnull(f);
 	ck_assert_uint_eq(fread(want, 1, size, f), size);
 	fclose(f);
 	for (unsigned int e = 0; e < 2; e++) {
-		ck_assert_msg(open_at(&d, "sub/top.qcow2", DISK_FORMAT_PROBE, true, engines[e]) ==
-				      0,
-			      "%s", err);
+		ck_assert_msg(diskfix_open(&d, "sub/top.qcow2", DISK_FORMAT_PROBE, true,
+					   diskfix_engines[e]) == 0,
+			      "%s", diskfix_err);
 		ck_assert_uint_eq(disk_size(d), size);
 		memset(got, 0xee, size);
-		ck_assert_int_eq(disk_read(d, 0, got, size), 0);
+		ck_assert_int_eq(diskfix_read(d, 0, got, size), 0);
 		ck_assert_msg(memcmp(got, want, size) == 0, "engine %u: contents differ", e);
 		/* Small reads across every boundary of the runs agree too. */
 		for (uint64_t off = 60000; off < size - 9000; off += 65536 - 1000) {
-			ck_assert_int_eq(disk_read(d, off, got, 9000), 0);
+			ck_assert_int_eq(diskfix_read(d, off, got, 9000), 0);
 			ck_assert_mem_eq(got, want + off, 9000);
 		}
 		disk_close(d);
 	}
 	/* The same image converted compressed reads the same. */
-	ck_assert_int_eq(sh(dir, "qemu-img convert -c -O qcow2 sub/top.qcow2 c.qcow2"), 0);
-	ck_assert_int_eq(open_at(&d, "c.qcow2", DISK_FORMAT_QCOW2, true, DISK_AIO_IO_URING), 0);
+	ck_assert_int_eq(
+		diskfix_sh(diskfix_dir, "qemu-img convert -c -O qcow2 sub/top.qcow2 c.qcow2"), 0);
+	ck_assert_int_eq(diskfix_open(&d, "c.qcow2", DISK_FORMAT_QCOW2, true, DISK_AIO_IO_URING),
+			 0);
 	memset(got, 0xee, size);
-	ck_assert_int_eq(disk_read(d, 0, got, size), 0);
+	ck_assert_int_eq(diskfix_read(d, 0, got, size), 0);
 	ck_assert(memcmp(got, want, size) == 0);
 	disk_close(d);
-	rm_tmp();
+	diskfix_rmdir();
 	free(want);
 	free(got);
 }
@@ -626,33 +629,37 @@ START_TEST(chain_errors)
 {
 	struct disk *d = NULL;
 
-	mkdir_tmp();
+	diskfix_mkdir();
 	/* A loop: a -> b -> a. */
-	ck_assert_int_eq(sh(dir, "qemu-img create -q -f qcow2 a.qcow2 1M && "
-				 "qemu-img create -q -f qcow2 -b a.qcow2 -F qcow2 b.qcow2 && "
-				 "qemu-img rebase -u -b b.qcow2 -F qcow2 a.qcow2"),
+	ck_assert_int_eq(diskfix_sh(diskfix_dir,
+				    "qemu-img create -q -f qcow2 a.qcow2 1M && "
+				    "qemu-img create -q -f qcow2 -b a.qcow2 -F qcow2 b.qcow2 && "
+				    "qemu-img rebase -u -b b.qcow2 -F qcow2 a.qcow2"),
 			 0);
-	ck_assert_int_eq(open_at(&d, "b.qcow2", DISK_FORMAT_QCOW2, true, DISK_AIO_THREADS),
+	ck_assert_int_eq(diskfix_open(&d, "b.qcow2", DISK_FORMAT_QCOW2, true, DISK_AIO_THREADS),
 			 -EINVAL);
-	ck_assert_msg(strstr(err, "loops back") != NULL, "%s", err);
+	ck_assert_msg(strstr(diskfix_err, "loops back") != NULL, "%s", diskfix_err);
 	ck_assert_ptr_null(d);
 	/* A missing backing file is named. */
-	ck_assert_int_eq(sh(dir, "qemu-img create -q -f qcow2 -b gone.raw -F raw -u m.qcow2 1M"),
+	ck_assert_int_eq(diskfix_sh(diskfix_dir,
+				    "qemu-img create -q -f qcow2 -b gone.raw -F raw -u m.qcow2 1M"),
 			 0);
-	ck_assert_int_lt(open_at(&d, "m.qcow2", DISK_FORMAT_QCOW2, true, DISK_AIO_THREADS), 0);
-	ck_assert_msg(strstr(err, "gone.raw") != NULL, "%s", err);
+	ck_assert_int_lt(diskfix_open(&d, "m.qcow2", DISK_FORMAT_QCOW2, true, DISK_AIO_THREADS), 0);
+	ck_assert_msg(strstr(diskfix_err, "gone.raw") != NULL, "%s", diskfix_err);
 	/* Another format in the chain. */
-	ck_assert_int_eq(sh(dir, "qemu-img create -q -f vmdk v.vmdk 1M && "
-				 "qemu-img create -q -f qcow2 -b v.vmdk -F vmdk w.qcow2"),
+	ck_assert_int_eq(diskfix_sh(diskfix_dir,
+				    "qemu-img create -q -f vmdk v.vmdk 1M && "
+				    "qemu-img create -q -f qcow2 -b v.vmdk -F vmdk w.qcow2"),
 			 0);
-	ck_assert_int_eq(open_at(&d, "w.qcow2", DISK_FORMAT_QCOW2, true, DISK_AIO_THREADS),
+	ck_assert_int_eq(diskfix_open(&d, "w.qcow2", DISK_FORMAT_QCOW2, true, DISK_AIO_THREADS),
 			 -EINVAL);
-	ck_assert_msg(strstr(err, "vmdk") != NULL, "%s", err);
+	ck_assert_msg(strstr(diskfix_err, "vmdk") != NULL, "%s", diskfix_err);
 	/* format=qcow2 on a raw file. */
-	ck_assert_int_eq(sh(dir, "head -c 65536 /dev/zero >r.raw"), 0);
-	ck_assert_int_eq(open_at(&d, "r.raw", DISK_FORMAT_QCOW2, true, DISK_AIO_THREADS), -EINVAL);
-	ck_assert_msg(strstr(err, "not a qcow2 image") != NULL, "%s", err);
-	rm_tmp();
+	ck_assert_int_eq(diskfix_sh(diskfix_dir, "head -c 65536 /dev/zero >r.raw"), 0);
+	ck_assert_int_eq(diskfix_open(&d, "r.raw", DISK_FORMAT_QCOW2, true, DISK_AIO_THREADS),
+			 -EINVAL);
+	ck_assert_msg(strstr(diskfix_err, "not a qcow2 image") != NULL, "%s", diskfix_err);
+	diskfix_rmdir();
 }
 END_TEST
 
@@ -663,23 +670,23 @@ START_TEST(probed_raw_keeps_its_format)
 	uint8_t buf[512] = { 0 };
 	struct disk *d;
 
-	mkdir_tmp();
-	ck_assert_int_eq(sh(dir, "head -c 65536 /dev/zero >r.raw"), 0);
-	ck_assert_int_eq(open_at(&d, "r.raw", DISK_FORMAT_PROBE, false, DISK_AIO_THREADS), 0);
+	diskfix_mkdir();
+	ck_assert_int_eq(diskfix_sh(diskfix_dir, "head -c 65536 /dev/zero >r.raw"), 0);
+	ck_assert_int_eq(diskfix_open(&d, "r.raw", DISK_FORMAT_PROBE, false, DISK_AIO_THREADS), 0);
 	memcpy(buf, magic, sizeof(magic));
-	ck_assert_int_eq(disk_write(d, 0, buf, sizeof(buf)), -EPERM);
+	ck_assert_int_eq(diskfix_write(d, 0, buf, sizeof(buf)), -EPERM);
 	/* Byte by byte does not get round it. */
-	ck_assert_int_eq(disk_write(d, 0, magic, 3), 0);
-	ck_assert_int_eq(disk_write(d, 3, magic + 3, 1), -EPERM);
+	ck_assert_int_eq(diskfix_write(d, 0, magic, 3), 0);
+	ck_assert_int_eq(diskfix_write(d, 3, magic + 3, 1), -EPERM);
 	/* Anything else goes. */
-	ck_assert_int_eq(disk_write(d, 1, "x", 1), 0);
-	ck_assert_int_eq(disk_write(d, 4096, magic, sizeof(magic)), 0);
+	ck_assert_int_eq(diskfix_write(d, 1, "x", 1), 0);
+	ck_assert_int_eq(diskfix_write(d, 4096, magic, sizeof(magic)), 0);
 	disk_close(d);
 	/* Said to be raw, it takes the write. */
-	ck_assert_int_eq(open_at(&d, "r.raw", DISK_FORMAT_RAW, false, DISK_AIO_THREADS), 0);
-	ck_assert_int_eq(disk_write(d, 0, buf, sizeof(buf)), 0);
+	ck_assert_int_eq(diskfix_open(&d, "r.raw", DISK_FORMAT_RAW, false, DISK_AIO_THREADS), 0);
+	ck_assert_int_eq(diskfix_write(d, 0, buf, sizeof(buf)), 0);
 	disk_close(d);
-	rm_tmp();
+	diskfix_rmdir();
 }
 END_TEST
 
@@ -778,10 +785,14 @@ START_TEST(no_refcount_table_is_refused)
 	int fd = sparse_img(SB, SC(64), 0, 100, 1, 16 << 20, false);
 
 	for (unsigned int flags = 0; flags <= QCOW2_OPEN_WRITE; flags += QCOW2_OPEN_WRITE) {
-		err[0] = '\0';
-		ck_assert_int_eq(qcow2_open(&q, fd, "t.qcow2", flags, err, sizeof(err)), -EINVAL);
+		diskfix_err[0] = '\0';
+		ck_assert_int_eq(
+			qcow2_open(&q, fd, "t.qcow2", flags, diskfix_err, sizeof(diskfix_err)),
+			-EINVAL);
 		ck_assert_ptr_null(q);
-		ck_assert_msg(strstr(err, "refcount table") && strstr(err, "t.qcow2"), "%s", err);
+		ck_assert_msg(strstr(diskfix_err, "refcount table") &&
+				      strstr(diskfix_err, "t.qcow2"),
+			      "%s", diskfix_err);
 	}
 	close(fd);
 }
@@ -806,8 +817,9 @@ START_TEST(reftable_grows_to_the_end_of_a_sparse_file)
 		fd_put(fd, SC(1) + 8 * j, SC(2), 8);
 	for (unsigned int c = 0; c < 256; c++)
 		fd_put(fd, SC(2) + 2 * c, 1, 2);
-	ck_assert_msg(qcow2_open(&q, fd, "t.qcow2", QCOW2_OPEN_WRITE, err, sizeof(err)) == 0, "%s",
-		      err);
+	ck_assert_msg(qcow2_open(&q, fd, "t.qcow2", QCOW2_OPEN_WRITE, diskfix_err,
+				 sizeof(diskfix_err)) == 0,
+		      "%s", diskfix_err);
 	memset(data, 0x5c, sizeof(data));
 	ck_assert_int_eq(qcow2_write_cluster(q, 0, data), 0);
 	ck_assert_int_eq(qcow2_map(q, 0, 512, &e), 0);
@@ -835,8 +847,9 @@ START_TEST(repair_grows_reftable_to_the_end_of_a_sparse_file)
 	ck_assert_msg(system("command -v qemu-img >/dev/null") == 0,
 		      "qemu-img is not installed (Debian's qemu-utils)");
 	fd_put(fd, SC(1), SC(2), 8);
-	ck_assert_msg(qcow2_open(&q, fd, "t.qcow2", QCOW2_OPEN_WRITE, err, sizeof(err)) == 0, "%s",
-		      err);
+	ck_assert_msg(qcow2_open(&q, fd, "t.qcow2", QCOW2_OPEN_WRITE, diskfix_err,
+				 sizeof(diskfix_err)) == 0,
+		      "%s", diskfix_err);
 	ck_assert(!qcow2_dirty(q));
 	memset(data, 0xa7, sizeof(data));
 	ck_assert_int_eq(qcow2_write_cluster(q, SC(5), data), 0);
@@ -869,11 +882,13 @@ START_TEST(repair_walks_a_shared_l2_table_once)
 	free(l1);
 	fd_put(fd, 48, 5ULL << bits, 8);
 	fd_put(fd, 5ULL << bits, 6ULL << bits, 8);
-	err[0] = '\0';
-	ck_assert_int_eq(qcow2_open(&q, fd, "t.qcow2", QCOW2_OPEN_WRITE, err, sizeof(err)),
-			 -EINVAL);
-	ck_assert_msg(strstr(err, "dirty") && strstr(err, "readonly=on"), "%s", err);
-	ck_assert_int_eq(qcow2_open(&q, fd, "t.qcow2", 0, err, sizeof(err)), 0);
+	diskfix_err[0] = '\0';
+	ck_assert_int_eq(
+		qcow2_open(&q, fd, "t.qcow2", QCOW2_OPEN_WRITE, diskfix_err, sizeof(diskfix_err)),
+		-EINVAL);
+	ck_assert_msg(strstr(diskfix_err, "dirty") && strstr(diskfix_err, "readonly=on"), "%s",
+		      diskfix_err);
+	ck_assert_int_eq(qcow2_open(&q, fd, "t.qcow2", 0, diskfix_err, sizeof(diskfix_err)), 0);
 	qcow2_close(q);
 	close(fd);
 }
@@ -923,8 +938,9 @@ START_TEST(finding_a_free_cluster_goes_in_steps)
 	unsigned int calls = 0;
 	int ret, fd = crowded_img(0, 0);
 
-	ck_assert_msg(qcow2_open(&q, fd, "t.qcow2", QCOW2_OPEN_WRITE, err, sizeof(err)) == 0, "%s",
-		      err);
+	ck_assert_msg(qcow2_open(&q, fd, "t.qcow2", QCOW2_OPEN_WRITE, diskfix_err,
+				 sizeof(diskfix_err)) == 0,
+		      "%s", diskfix_err);
 	memset(data, 0x3c, sizeof(data));
 	do {
 		ret = qcow2_write_cluster(q, SC(3), data);
@@ -951,16 +967,17 @@ START_TEST(finding_a_free_cluster_goes_in_steps)
 		/* k = 1: cluster 0 is data, through an L2 table that is not the image's own. */
 		fd = k ? crowded_img(SC(67), SC(68) | (1ULL << 63)) : crowded_img(0, 0);
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-		ck_assert_msg(disk_open(&d, &cfg, err, sizeof(err)) == 0, "%s", err);
+		ck_assert_msg(disk_open(&d, &cfg, diskfix_err, sizeof(diskfix_err)) == 0, "%s",
+			      diskfix_err);
 		if (k == 0)
 			req = (struct disk_req){ .op = DISK_WRITE, .iov = &iov, .iovcnt = 1 };
 		else
 			req = (struct disk_req){ .op = DISK_WRITE_ZEROES, .len = 512 };
-		steps = disk_run_steps(d, &req);
+		steps = diskfix_run_steps(d, &req);
 		ck_assert_uint_ge(steps, 16);
 		ck_assert_uint_le(steps, 24);
 		memset(got, 0xee, sizeof(got));
-		ck_assert_int_eq(disk_read(d, 0, got, sizeof(got)), 0);
+		ck_assert_int_eq(diskfix_read(d, 0, got, sizeof(got)), 0);
 		if (k == 0) {
 			ck_assert_mem_eq(got, data, sizeof(data));
 		} else {

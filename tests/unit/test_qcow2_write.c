@@ -61,7 +61,7 @@ static int check_status(const char *name)
 	int st;
 
 	snprintf(cmd, sizeof(cmd), "qemu-img check -q %s", name);
-	st = sh(dir, cmd);
+	st = diskfix_sh(diskfix_dir, cmd);
 	ck_assert(WIFEXITED(st));
 	return WEXITSTATUS(st);
 }
@@ -74,8 +74,8 @@ static void qemu_img_reads(const char *name, const uint8_t *want, size_t size)
 	size_t len;
 
 	snprintf(cmd, sizeof(cmd), "rm -f conv.raw && qemu-img convert -O raw %s conv.raw", name);
-	ck_assert_int_eq(sh(dir, cmd), 0);
-	got = slurp("conv.raw", &len);
+	ck_assert_int_eq(diskfix_sh(diskfix_dir, cmd), 0);
+	got = diskfix_slurp("conv.raw", &len);
 	ck_assert_uint_eq(len, size);
 	assert_same(got, want, size, name);
 	free(got);
@@ -87,7 +87,7 @@ static void ember_reads(struct disk *d, const uint8_t *want, size_t size)
 
 	ck_assert_ptr_nonnull(got);
 	memset(got, 0xee, size);
-	ck_assert_int_eq(disk_read(d, 0, got, size), 0);
+	ck_assert_int_eq(diskfix_read(d, 0, got, size), 0);
 	assert_same(got, want, size, "ember");
 	free(got);
 }
@@ -127,18 +127,18 @@ static void random_io(struct disk *d, uint8_t *want, size_t size, unsigned int o
 		if (what < 11) {
 			for (uint64_t k = 0; k < len; k++)
 				buf[k] = (uint8_t)(next_rand() >> 24);
-			ck_assert_int_eq(disk_write(d, off, buf, len), 0);
+			ck_assert_int_eq(diskfix_write(d, off, buf, len), 0);
 			memcpy(want + off, buf, len);
 		} else if (what < 15) {
-			ck_assert_int_eq(disk_op(d, DISK_WRITE_ZEROES, off, len, what < 13), 0);
+			ck_assert_int_eq(diskfix_op(d, DISK_WRITE_ZEROES, off, len, what < 13), 0);
 			memset(want + off, 0, len);
 		} else if (what < 17) {
-			ck_assert_int_eq(disk_op(d, DISK_DISCARD, off, len, false), 0);
-			ck_assert_int_eq(disk_read(d, off, want + off, len), 0);
+			ck_assert_int_eq(diskfix_op(d, DISK_DISCARD, off, len, false), 0);
+			ck_assert_int_eq(diskfix_read(d, off, want + off, len), 0);
 		} else if (what < 18) {
-			ck_assert_int_eq(disk_op(d, DISK_FLUSH, 0, 0, false), 0);
+			ck_assert_int_eq(diskfix_op(d, DISK_FLUSH, 0, 0, false), 0);
 		} else {
-			ck_assert_int_eq(disk_read(d, off, buf, len), 0);
+			ck_assert_int_eq(diskfix_read(d, off, buf, len), 0);
 			ck_assert_msg(memcmp(buf, want + off, len) == 0,
 				      "op %u: read of %llu bytes at %llu differs", i,
 				      (unsigned long long)len, (unsigned long long)off);
@@ -180,21 +180,23 @@ START_TEST(random_io_matches_qemu_img)
 	struct disk *d;
 
 	need_qemu_img();
-	mkdir_tmp();
+	diskfix_mkdir();
 	rng = 0x9e3779b97f4a7c15ULL + (uint64_t)_i;
-	ck_assert_int_eq(sh(dir, "head -c 8388608 /dev/urandom >base.raw && "
-				 "qemu-io -f raw -c 'write -z 1048576 1048576' base.raw"),
+	ck_assert_int_eq(diskfix_sh(diskfix_dir,
+				    "head -c 8388608 /dev/urandom >base.raw && "
+				    "qemu-io -f raw -c 'write -z 1048576 1048576' base.raw"),
 			 0);
-	ck_assert_msg(sh(dir, v->make) == 0, "%s", v->make);
-	base = slurp("base.raw", &len);
+	ck_assert_msg(diskfix_sh(diskfix_dir, v->make) == 0, "%s", v->make);
+	base = diskfix_slurp("base.raw", &len);
 	ck_assert_uint_eq(len, size);
 	want = calloc(1, size);
 	ck_assert_ptr_nonnull(want);
 	if (v->from_base)
 		memcpy(want, base, size);
 
-	ck_assert_msg(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, engines[_i % 2]) == 0, "%s",
-		      err);
+	ck_assert_msg(
+		diskfix_open(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, diskfix_engines[_i % 2]) == 0,
+		"%s", diskfix_err);
 	ember_reads(d, want, size);
 	random_io(d, want, size, 300);
 	ember_reads(d, want, size);
@@ -203,7 +205,8 @@ START_TEST(random_io_matches_qemu_img)
 	qemu_img_reads("t.qcow2", want, size);
 
 	/* Reopened: the allocations it finds are respected, and writing goes on. */
-	ck_assert_int_eq(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, engines[(_i + 1) % 2]),
+	ck_assert_int_eq(diskfix_open(&d, "t.qcow2", DISK_FORMAT_QCOW2, false,
+				      diskfix_engines[(_i + 1) % 2]),
 			 0);
 	ember_reads(d, want, size);
 	random_io(d, want, size, 100);
@@ -212,12 +215,12 @@ START_TEST(random_io_matches_qemu_img)
 	qemu_img_reads("t.qcow2", want, size);
 
 	/* The backing files were only read. */
-	after = slurp("base.raw", &len);
+	after = diskfix_slurp("base.raw", &len);
 	ck_assert(len == size && memcmp(after, base, size) == 0);
 	free(after);
 	free(base);
 	free(want);
-	rm_tmp();
+	diskfix_rmdir();
 }
 END_TEST
 
@@ -228,7 +231,7 @@ static unsigned long allocated(const char *name)
 	unsigned long n = 0;
 	FILE *f;
 
-	snprintf(cmd, sizeof(cmd), "cd '%s' && qemu-img check %s", dir, name);
+	snprintf(cmd, sizeof(cmd), "cd '%s' && qemu-img check %s", diskfix_dir, name);
 	f = popen(cmd, "r");
 	ck_assert_ptr_nonnull(f);
 	while (fgets(line, sizeof(line), f))
@@ -250,35 +253,37 @@ START_TEST(discards_free_clusters)
 	struct disk *d;
 
 	need_qemu_img();
-	mkdir_tmp();
-	ck_assert_int_eq(sh(dir, "qemu-img create -q -f qcow2 t.qcow2 4M"), 0);
-	ck_assert_int_eq(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_IO_URING), 0);
+	diskfix_mkdir();
+	ck_assert_int_eq(diskfix_sh(diskfix_dir, "qemu-img create -q -f qcow2 t.qcow2 4M"), 0);
+	ck_assert_int_eq(diskfix_open(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_IO_URING),
+			 0);
 	memset(buf, 0x42, size);
-	ck_assert_int_eq(disk_write(d, 0, buf, size), 0);
+	ck_assert_int_eq(diskfix_write(d, 0, buf, size), 0);
 	ck_assert_int_eq(disk_close(d), 0);
 	ck_assert_uint_eq(allocated("t.qcow2"), 64);
-	ck_assert_int_eq(sh(dir, "test $(du -k t.qcow2 | cut -f1) -ge 4096"), 0);
+	ck_assert_int_eq(diskfix_sh(diskfix_dir, "test $(du -k t.qcow2 | cut -f1) -ge 4096"), 0);
 
-	ck_assert_int_eq(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_IO_URING), 0);
+	ck_assert_int_eq(diskfix_open(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_IO_URING),
+			 0);
 	/* Partial clusters at either end stay; the 30 whole ones between go. */
-	ck_assert_int_eq(disk_op(d, DISK_DISCARD, 1000, 31 * 65536, false), 0);
+	ck_assert_int_eq(diskfix_op(d, DISK_DISCARD, 1000, 31 * 65536, false), 0);
 	/* 16 clusters zeroed and freed, 8 zeroed in place. */
-	ck_assert_int_eq(disk_op(d, DISK_WRITE_ZEROES, 2 << 20, 1 << 20, true), 0);
-	ck_assert_int_eq(disk_op(d, DISK_WRITE_ZEROES, 3 << 20, 512 << 10, false), 0);
-	ck_assert_int_eq(disk_op(d, DISK_FLUSH, 0, 0, false), 0);
+	ck_assert_int_eq(diskfix_op(d, DISK_WRITE_ZEROES, 2 << 20, 1 << 20, true), 0);
+	ck_assert_int_eq(diskfix_op(d, DISK_WRITE_ZEROES, 3 << 20, 512 << 10, false), 0);
+	ck_assert_int_eq(diskfix_op(d, DISK_FLUSH, 0, 0, false), 0);
 	/* The next request, with nothing in flight, lets the refcounts drop. */
-	ck_assert_int_eq(disk_read(d, 0, buf, 4096), 0);
+	ck_assert_int_eq(diskfix_read(d, 0, buf, 4096), 0);
 	memset(buf, 0, size);
-	ck_assert_int_eq(disk_read(d, 2 << 20, buf, 1536 << 10), 0);
+	ck_assert_int_eq(diskfix_read(d, 2 << 20, buf, 1536 << 10), 0);
 	for (size_t i = 0; i < 1536 << 10; i++)
 		if (buf[i])
 			ck_abort_msg("byte %zu of the zeroed range is 0x%02x", i, buf[i]);
 	ck_assert_int_eq(disk_close(d), 0);
 	ck_assert_int_eq(check_status("t.qcow2"), 0);
 	ck_assert_uint_eq(allocated("t.qcow2"), 64 - 30 - 16);
-	ck_assert_int_eq(sh(dir, "test $(du -k t.qcow2 | cut -f1) -lt 3500"), 0);
+	ck_assert_int_eq(diskfix_sh(diskfix_dir, "test $(du -k t.qcow2 | cut -f1) -lt 3500"), 0);
 	free(buf);
-	rm_tmp();
+	diskfix_rmdir();
 }
 END_TEST
 
@@ -300,29 +305,30 @@ START_TEST(cache_modes_write_the_same)
 	size_t len;
 
 	need_qemu_img();
-	mkdir_tmp();
-	if (mode != DISK_CACHE_UNSAFE && !dir_takes_direct() && build && build[0]) {
+	diskfix_mkdir();
+	if (mode != DISK_CACHE_UNSAFE && !diskfix_dir_takes_direct() && build && build[0]) {
 		/* $TMPDIR may be a tmpfs that refuses O_DIRECT; the build tree is on a disk. */
-		rm_tmp();
-		mkdir_tmp_in(build);
+		diskfix_rmdir();
+		diskfix_mkdir_in(build);
 	}
-	if (mode != DISK_CACHE_UNSAFE && !dir_takes_direct()) {
-		rm_tmp();
+	if (mode != DISK_CACHE_UNSAFE && !diskfix_dir_takes_direct()) {
+		diskfix_rmdir();
 		UNIT_NEED(false, "no filesystem here takes O_DIRECT ($TMPDIR, $EMBER_BUILDDIR)");
 	}
 	rng = 0x1234567ULL + (uint64_t)_i;
-	ck_assert_int_eq(sh(dir, "head -c 8388608 /dev/urandom >base.raw && "
-				 "qemu-img create -q -f qcow2 -b base.raw -F raw t.qcow2"),
+	ck_assert_int_eq(diskfix_sh(diskfix_dir,
+				    "head -c 8388608 /dev/urandom >base.raw && "
+				    "qemu-img create -q -f qcow2 -b base.raw -F raw t.qcow2"),
 			 0);
-	want = slurp("base.raw", &len);
-	snprintf(path, sizeof(path), "%s/t.qcow2", dir);
+	want = diskfix_slurp("base.raw", &len);
+	snprintf(path, sizeof(path), "%s/t.qcow2", diskfix_dir);
 	for (int e = 0; e < 2; e++) {
 		int ret;
 
-		cfg.aio = engines[e];
-		ret = disk_open(&d, &cfg, err, sizeof(err));
-		ck_assert_msg(ret == 0, "%s", err);
-		expect_engine(d, cfg.aio);
+		cfg.aio = diskfix_engines[e];
+		ret = disk_open(&d, &cfg, diskfix_err, sizeof(diskfix_err));
+		ck_assert_msg(ret == 0, "%s", diskfix_err);
+		diskfix_expect_engine(d, cfg.aio);
 		random_io(d, want, size, 150);
 		ember_reads(d, want, size);
 		ck_assert_int_eq(disk_close(d), 0);
@@ -330,7 +336,7 @@ START_TEST(cache_modes_write_the_same)
 		qemu_img_reads("t.qcow2", want, size);
 	}
 	free(want);
-	rm_tmp();
+	diskfix_rmdir();
 }
 END_TEST
 
@@ -347,7 +353,7 @@ static void patch(const char *name, uint64_t off, const void *bytes, size_t len)
 	char path[256];
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(path, sizeof(path), "%s/%s", diskfix_dir, name);
 	fd = open(path, O_WRONLY);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(pwrite(fd, bytes, len, (off_t)off), (ssize_t)len);
@@ -368,37 +374,39 @@ START_TEST(dirty_images_are_repaired)
 	size_t len;
 
 	need_qemu_img();
-	mkdir_tmp();
-	ck_assert_int_eq(sh(dir, "qemu-img create -q -f qcow2 -o lazy_refcounts=on t.qcow2 8M && "
-				 "{ qemu-io -c 'write -P 0x11 0 1M' -c 'write -P 0x22 3M 200k' "
-				 "-c abort t.qcow2; true; }"),
-			 0);
+	diskfix_mkdir();
+	ck_assert_int_eq(
+		diskfix_sh(diskfix_dir,
+			   "qemu-img create -q -f qcow2 -o lazy_refcounts=on t.qcow2 8M && "
+			   "{ qemu-io -c 'write -P 0x11 0 1M' -c 'write -P 0x22 3M 200k' "
+			   "-c abort t.qcow2; true; }"),
+		0);
 	memset(want, 0x11, 1 << 20);
 	memset(want + (3 << 20), 0x22, 200 << 10);
-	img = slurp("t.qcow2", &len);
+	img = diskfix_slurp("t.qcow2", &len);
 	ck_assert_uint_eq(img[79] & 1, 1);
 	free(img);
 	ck_assert_int_eq(check_status("t.qcow2"), 2);
 
-	ck_assert_int_eq(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, true, DISK_AIO_THREADS), 0);
+	ck_assert_int_eq(diskfix_open(&d, "t.qcow2", DISK_FORMAT_QCOW2, true, DISK_AIO_THREADS), 0);
 	ember_reads(d, want, size);
 	disk_close(d);
-	img = slurp("t.qcow2", &len);
+	img = diskfix_slurp("t.qcow2", &len);
 	ck_assert_uint_eq(img[79] & 1, 1);
 	free(img);
 
-	ck_assert_msg(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_IO_URING) == 0,
-		      "%s", err);
+	ck_assert_msg(diskfix_open(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_IO_URING) == 0,
+		      "%s", diskfix_err);
 	random_io(d, want, size, 200);
 	ember_reads(d, want, size);
 	ck_assert_int_eq(disk_close(d), 0);
-	img = slurp("t.qcow2", &len);
+	img = diskfix_slurp("t.qcow2", &len);
 	ck_assert_uint_eq(img[79] & 1, 0);
 	free(img);
 	ck_assert_int_eq(check_status("t.qcow2"), 0);
 	qemu_img_reads("t.qcow2", want, size);
 	free(want);
-	rm_tmp();
+	diskfix_rmdir();
 }
 END_TEST
 
@@ -415,23 +423,25 @@ START_TEST(dirty_image_with_refcount_overflow_is_refused)
 	size_t len;
 
 	need_qemu_img();
-	mkdir_tmp();
-	ck_assert_int_eq(sh(dir, "qemu-img create -q -f qcow2 -o refcount_bits=1 t.qcow2 4M && "
-				 "qemu-io -c 'write -P 0x33 0 65536' t.qcow2"),
+	diskfix_mkdir();
+	ck_assert_int_eq(diskfix_sh(diskfix_dir,
+				    "qemu-img create -q -f qcow2 -o refcount_bits=1 t.qcow2 4M && "
+				    "qemu-io -c 'write -P 0x33 0 65536' t.qcow2"),
 			 0);
-	img = slurp("t.qcow2", &len);
+	img = diskfix_slurp("t.qcow2", &len);
 	l1 = be64_in(img + 40);
 	l2 = be64_in(img + l1) & 0x00fffffffffffe00ULL;
 	entry = htobe64(be64_in(img + l2));
 	free(img);
 	patch("t.qcow2", l2 + 8, &entry, 8);
 	patch("t.qcow2", 79, &dirty, 1);
-	ck_assert_int_eq(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_THREADS),
+	ck_assert_int_eq(diskfix_open(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_THREADS),
 			 -EINVAL);
-	ck_assert_msg(strstr(err, "dirty") && strstr(err, "readonly=on"), "%s", err);
-	ck_assert_int_eq(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, true, DISK_AIO_THREADS), 0);
+	ck_assert_msg(strstr(diskfix_err, "dirty") && strstr(diskfix_err, "readonly=on"), "%s",
+		      diskfix_err);
+	ck_assert_int_eq(diskfix_open(&d, "t.qcow2", DISK_FORMAT_QCOW2, true, DISK_AIO_THREADS), 0);
 	disk_close(d);
-	rm_tmp();
+	diskfix_rmdir();
 }
 END_TEST
 
@@ -448,22 +458,25 @@ START_TEST(unwritable_images_are_refused)
 	struct disk *d;
 
 	need_qemu_img();
-	mkdir_tmp();
+	diskfix_mkdir();
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		ck_assert_int_eq(sh(dir,
-				    "rm -f t.qcow2 && "
-				    "qemu-img create -q -f qcow2 -o lazy_refcounts=on t.qcow2 1M"),
-				 0);
-		ck_assert_int_eq(sh(dir, cases[i].make), 0);
-		ck_assert_int_eq(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_THREADS),
-				 -EINVAL);
-		ck_assert_msg(strstr(err, cases[i].needle) && strstr(err, "readonly=on"), "%s",
-			      err);
-		ck_assert_int_eq(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, true, DISK_AIO_THREADS),
-				 0);
+		ck_assert_int_eq(
+			diskfix_sh(diskfix_dir,
+				   "rm -f t.qcow2 && "
+				   "qemu-img create -q -f qcow2 -o lazy_refcounts=on t.qcow2 1M"),
+			0);
+		ck_assert_int_eq(diskfix_sh(diskfix_dir, cases[i].make), 0);
+		ck_assert_int_eq(
+			diskfix_open(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_THREADS),
+			-EINVAL);
+		ck_assert_msg(strstr(diskfix_err, cases[i].needle) &&
+				      strstr(diskfix_err, "readonly=on"),
+			      "%s", diskfix_err);
+		ck_assert_int_eq(
+			diskfix_open(&d, "t.qcow2", DISK_FORMAT_QCOW2, true, DISK_AIO_THREADS), 0);
 		disk_close(d);
 	}
-	rm_tmp();
+	diskfix_rmdir();
 }
 END_TEST
 
@@ -476,21 +489,22 @@ START_TEST(autoclear_bits_are_cleared)
 	size_t len;
 
 	need_qemu_img();
-	mkdir_tmp();
-	ck_assert_int_eq(sh(dir, "qemu-img create -q -f qcow2 t.qcow2 1M"), 0);
+	diskfix_mkdir();
+	ck_assert_int_eq(diskfix_sh(diskfix_dir, "qemu-img create -q -f qcow2 t.qcow2 1M"), 0);
 	patch("t.qcow2", 88, bits, sizeof(bits));
-	ck_assert_int_eq(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, true, DISK_AIO_THREADS), 0);
+	ck_assert_int_eq(diskfix_open(&d, "t.qcow2", DISK_FORMAT_QCOW2, true, DISK_AIO_THREADS), 0);
 	disk_close(d);
-	img = slurp("t.qcow2", &len);
+	img = diskfix_slurp("t.qcow2", &len);
 	ck_assert_uint_eq(be64_in(img + 88), 0x81);
 	free(img);
-	ck_assert_int_eq(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_THREADS), 0);
+	ck_assert_int_eq(diskfix_open(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_THREADS),
+			 0);
 	disk_close(d);
-	img = slurp("t.qcow2", &len);
+	img = diskfix_slurp("t.qcow2", &len);
 	ck_assert_uint_eq(be64_in(img + 88), 0);
 	free(img);
 	ck_assert_int_eq(check_status("t.qcow2"), 0);
-	rm_tmp();
+	diskfix_rmdir();
 }
 END_TEST
 
@@ -507,11 +521,11 @@ START_TEST(metadata_with_refcount_0_is_not_overwritten)
 	size_t len;
 
 	need_qemu_img();
-	mkdir_tmp();
-	ck_assert_int_eq(sh(dir, "qemu-img create -q -f qcow2 t.qcow2 4M && "
-				 "qemu-io -c 'write -P 0x5a 0 65536' t.qcow2"),
+	diskfix_mkdir();
+	ck_assert_int_eq(diskfix_sh(diskfix_dir, "qemu-img create -q -f qcow2 t.qcow2 4M && "
+						 "qemu-io -c 'write -P 0x5a 0 65536' t.qcow2"),
 			 0);
-	img = slurp("t.qcow2", &len);
+	img = diskfix_slurp("t.qcow2", &len);
 	l1 = be64_in(img + 40);
 	reftable = be64_in(img + 48);
 	refblock = be64_in(img + reftable);
@@ -519,21 +533,22 @@ START_TEST(metadata_with_refcount_0_is_not_overwritten)
 	free(img);
 	/* 16-bit refcounts, 64 KiB clusters: the L2 table's entry. */
 	patch("t.qcow2", refblock + 2 * (l2 >> 16), zero, 2);
-	before = slurp("t.qcow2", &len);
-	ck_assert_int_eq(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_THREADS), 0);
+	before = diskfix_slurp("t.qcow2", &len);
+	ck_assert_int_eq(diskfix_open(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_THREADS),
+			 0);
 	memset(data, 0x77, sizeof(data));
-	ck_assert_int_eq(disk_write(d, 1 << 20, data, sizeof(data)), -EIO);
-	ck_assert_int_eq(disk_write(d, 2 << 20, data, sizeof(data)), -EIO);
+	ck_assert_int_eq(diskfix_write(d, 1 << 20, data, sizeof(data)), -EIO);
+	ck_assert_int_eq(diskfix_write(d, 2 << 20, data, sizeof(data)), -EIO);
 	/* The cluster it owns is still written in place, and reads fine. */
-	ck_assert_int_eq(disk_write(d, 0, data, sizeof(data)), 0);
-	ck_assert_int_eq(disk_read(d, 0, data, sizeof(data)), 0);
+	ck_assert_int_eq(diskfix_write(d, 0, data, sizeof(data)), 0);
+	ck_assert_int_eq(diskfix_read(d, 0, data, sizeof(data)), 0);
 	ck_assert_uint_eq(data[0], 0x77);
 	disk_close(d);
-	img = slurp("t.qcow2", &len);
+	img = diskfix_slurp("t.qcow2", &len);
 	ck_assert_mem_eq(img + l2, before + l2, 65536);
 	free(img);
 	free(before);
-	rm_tmp();
+	diskfix_rmdir();
 }
 END_TEST
 
@@ -554,11 +569,11 @@ START_TEST(metadata_of_every_kind_with_refcount_0_is_not_handed_out)
 	size_t len;
 
 	need_qemu_img();
-	mkdir_tmp();
-	ck_assert_int_eq(sh(dir, "qemu-img create -q -f qcow2 base.qcow2 4M && "
-				 "qemu-io -c 'write -P 0x5a 0 65536' base.qcow2"),
+	diskfix_mkdir();
+	ck_assert_int_eq(diskfix_sh(diskfix_dir, "qemu-img create -q -f qcow2 base.qcow2 4M && "
+						 "qemu-io -c 'write -P 0x5a 0 65536' base.qcow2"),
 			 0);
-	img = slurp("base.qcow2", &len);
+	img = diskfix_slurp("base.qcow2", &len);
 	l1 = be64_in(img + 40);
 	reftable = be64_in(img + 48);
 	refblock = be64_in(img + reftable);
@@ -570,21 +585,22 @@ START_TEST(metadata_of_every_kind_with_refcount_0_is_not_handed_out)
 	at[3] = l2;
 	memset(data, 0x77, sizeof(data));
 	for (unsigned int k = 0; k < 4; k++) {
-		ck_assert_int_eq(sh(dir, "cp base.qcow2 t.qcow2"), 0);
+		ck_assert_int_eq(diskfix_sh(diskfix_dir, "cp base.qcow2 t.qcow2"), 0);
 		patch("t.qcow2", refblock + 2 * (at[k] >> 16), zero, 2);
-		before = slurp("t.qcow2", &len);
-		ck_assert_int_eq(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_THREADS),
-				 0);
-		ck_assert_msg(disk_write(d, 1 << 20, data, sizeof(data)) == -EIO, "%s", kinds[k]);
-		ck_assert_int_eq(disk_write(d, 2 << 20, data, sizeof(data)), -EIO);
+		before = diskfix_slurp("t.qcow2", &len);
+		ck_assert_int_eq(
+			diskfix_open(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_THREADS), 0);
+		ck_assert_msg(diskfix_write(d, 1 << 20, data, sizeof(data)) == -EIO, "%s",
+			      kinds[k]);
+		ck_assert_int_eq(diskfix_write(d, 2 << 20, data, sizeof(data)), -EIO);
 		disk_close(d);
-		img = slurp("t.qcow2", &len);
+		img = diskfix_slurp("t.qcow2", &len);
 		ck_assert_msg(memcmp(img + at[k], before + at[k], 65536) == 0, "%s was written",
 			      kinds[k]);
 		free(img);
 		free(before);
 	}
-	rm_tmp();
+	diskfix_rmdir();
 }
 END_TEST
 
@@ -609,23 +625,23 @@ START_TEST(metadata_made_while_open_is_not_handed_out)
 	size_t len;
 
 	need_qemu_img();
-	mkdir_tmp();
-	ck_assert_int_eq(sh(dir, "qemu-img create -q -f qcow2 -o "
-				 "cluster_size=512,refcount_bits=64 base.qcow2 4M"),
+	diskfix_mkdir();
+	ck_assert_int_eq(diskfix_sh(diskfix_dir, "qemu-img create -q -f qcow2 -o "
+						 "cluster_size=512,refcount_bits=64 base.qcow2 4M"),
 			 0);
-	img = slurp("base.qcow2", &len);
+	img = diskfix_slurp("base.qcow2", &len);
 	orig_reftable = be64_in(img + 48);
 	free(img);
 	for (size_t i = 0; i < size; i++)
 		buf[i] = (uint8_t)(i * 13 + i / 512);
 	for (unsigned int k = 0; k < 5; k++) {
-		ck_assert_int_eq(sh(dir, "cp base.qcow2 t.qcow2"), 0);
-		ck_assert_int_eq(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_THREADS),
-				 0);
+		ck_assert_int_eq(diskfix_sh(diskfix_dir, "cp base.qcow2 t.qcow2"), 0);
+		ck_assert_int_eq(
+			diskfix_open(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_THREADS), 0);
 		for (uint64_t off = 0; off < size; off += 65536)
-			ck_assert_int_eq(disk_write(d, off, buf + off, 65536), 0);
-		ck_assert_int_eq(disk_op(d, DISK_FLUSH, 0, 0, false), 0);
-		img = slurp("t.qcow2", &len);
+			ck_assert_int_eq(diskfix_write(d, off, buf + off, 65536), 0);
+		ck_assert_int_eq(diskfix_op(d, DISK_FLUSH, 0, 0, false), 0);
+		img = diskfix_slurp("t.qcow2", &len);
 		l1 = be64_in(img + 40);
 		reftable = be64_in(img + 48);
 		reft_clusters = (uint32_t)(be64_in(img + 56) >> 32);
@@ -655,18 +671,18 @@ START_TEST(metadata_made_while_open_is_not_handed_out)
 		ck_assert_uint_ne(at, 0);
 		free(img);
 		ck_assert_int_eq(qcow2_test_set_refcount(d->layers[0].q, at, 0), 0);
-		before = slurp("t.qcow2", &len);
+		before = diskfix_slurp("t.qcow2", &len);
 		/* 128 clusters: more than are set aside, so the search runs. */
-		ck_assert_msg(disk_write(d, size, buf, 65536) == -EIO, "%s", kinds[k]);
-		ck_assert_int_eq(disk_write(d, size + 65536, buf, 65536), -EIO);
+		ck_assert_msg(diskfix_write(d, size, buf, 65536) == -EIO, "%s", kinds[k]);
+		ck_assert_int_eq(diskfix_write(d, size + 65536, buf, 65536), -EIO);
 		disk_close(d);
-		img = slurp("t.qcow2", &len);
+		img = diskfix_slurp("t.qcow2", &len);
 		ck_assert_msg(memcmp(img + at, before + at, 512) == 0, "%s was written", kinds[k]);
 		free(img);
 		free(before);
 	}
 	free(buf);
-	rm_tmp();
+	diskfix_rmdir();
 }
 END_TEST
 
@@ -684,42 +700,43 @@ START_TEST(a_replaced_l2_table_is_reused)
 	size_t len;
 
 	need_qemu_img();
-	mkdir_tmp();
-	ck_assert_int_eq(sh(dir, "qemu-img create -q -f qcow2 t.qcow2 16M && "
-				 "qemu-io -c 'write -P 0x5a 0 65536' t.qcow2"),
+	diskfix_mkdir();
+	ck_assert_int_eq(diskfix_sh(diskfix_dir, "qemu-img create -q -f qcow2 t.qcow2 16M && "
+						 "qemu-io -c 'write -P 0x5a 0 65536' t.qcow2"),
 			 0);
-	img = slurp("t.qcow2", &len);
+	img = diskfix_slurp("t.qcow2", &len);
 	l1 = be64_in(img + 40);
 	l2 = be64_in(img + l1) & 0x00fffffffffffe00ULL;
 	copied = img[l1] & 0x7f;
 	free(img);
 	patch("t.qcow2", l1, &copied, 1);
-	ck_assert_int_eq(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_THREADS), 0);
+	ck_assert_int_eq(diskfix_open(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_THREADS),
+			 0);
 	memset(buf, 0x6b, 1 << 20);
-	ck_assert_int_eq(disk_write(d, 65536, buf, 65536), 0);
-	ck_assert_int_eq(disk_op(d, DISK_FLUSH, 0, 0, false), 0);
+	ck_assert_int_eq(diskfix_write(d, 65536, buf, 65536), 0);
+	ck_assert_int_eq(diskfix_op(d, DISK_FLUSH, 0, 0, false), 0);
 	/* The next request, with nothing in flight, lets the old table's refcount drop. */
-	ck_assert_int_eq(disk_read(d, 0, buf, 4096), 0);
+	ck_assert_int_eq(diskfix_read(d, 0, buf, 4096), 0);
 	ck_assert_uint_eq(buf[0], 0x5a);
-	img = slurp("t.qcow2", &len);
+	img = diskfix_slurp("t.qcow2", &len);
 	l2_now = be64_in(img + l1) & 0x00fffffffffffe00ULL;
 	free(img);
 	ck_assert_uint_ne(l2_now, l2);
 	/* 80 clusters: past those set aside, so the search for free ones finds the old table. */
 	memset(buf, 0x6c, 1 << 20);
-	ck_assert_int_eq(disk_write(d, 2 << 20, buf, 1 << 20), 0);
-	ck_assert_int_eq(disk_write(d, 4 << 20, buf, 1 << 20), 0);
-	ck_assert_int_eq(disk_write(d, 6 << 20, buf, 1 << 20), 0);
-	ck_assert_int_eq(disk_write(d, 8 << 20, buf, 1 << 20), 0);
-	ck_assert_int_eq(disk_write(d, 10 << 20, buf, 1 << 20), 0);
+	ck_assert_int_eq(diskfix_write(d, 2 << 20, buf, 1 << 20), 0);
+	ck_assert_int_eq(diskfix_write(d, 4 << 20, buf, 1 << 20), 0);
+	ck_assert_int_eq(diskfix_write(d, 6 << 20, buf, 1 << 20), 0);
+	ck_assert_int_eq(diskfix_write(d, 8 << 20, buf, 1 << 20), 0);
+	ck_assert_int_eq(diskfix_write(d, 10 << 20, buf, 1 << 20), 0);
 	ck_assert_int_eq(disk_close(d), 0);
 	ck_assert_int_eq(check_status("t.qcow2"), 0);
-	img = slurp("t.qcow2", &len);
+	img = diskfix_slurp("t.qcow2", &len);
 	/* Guest data now, at 10 MiB or before. */
 	ck_assert_uint_eq(img[l2], 0x6c);
 	free(img);
 	free(buf);
-	rm_tmp();
+	diskfix_rmdir();
 }
 END_TEST
 
@@ -737,26 +754,27 @@ START_TEST(refcount_table_grows)
 	size_t len;
 
 	need_qemu_img();
-	mkdir_tmp();
-	ck_assert_int_eq(sh(dir, "qemu-img create -q -f qcow2 -o "
-				 "cluster_size=512,refcount_bits=64 t.qcow2 4M"),
+	diskfix_mkdir();
+	ck_assert_int_eq(diskfix_sh(diskfix_dir, "qemu-img create -q -f qcow2 -o "
+						 "cluster_size=512,refcount_bits=64 t.qcow2 4M"),
 			 0);
-	img = slurp("t.qcow2", &len);
+	img = diskfix_slurp("t.qcow2", &len);
 	ck_assert_uint_eq(be64_in(img + 56) >> 32, 1); /* one cluster of refcount table */
 	free(img);
-	ck_assert_int_eq(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_THREADS), 0);
+	ck_assert_int_eq(diskfix_open(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_THREADS),
+			 0);
 	for (size_t i = 0; i < size; i++)
 		buf[i] = (uint8_t)(i * 7 + i / 4096);
 	for (uint64_t off = 0; off < size; off += 65536)
-		ck_assert_int_eq(disk_write(d, off, buf + off, 65536), 0);
+		ck_assert_int_eq(diskfix_write(d, off, buf + off, 65536), 0);
 	ck_assert_int_eq(disk_close(d), 0);
-	img = slurp("t.qcow2", &len);
+	img = diskfix_slurp("t.qcow2", &len);
 	ck_assert_uint_gt(be64_in(img + 56) >> 32, 1);
 	free(img);
 	ck_assert_int_eq(check_status("t.qcow2"), 0);
 	qemu_img_reads("t.qcow2", buf, size);
 	free(buf);
-	rm_tmp();
+	diskfix_rmdir();
 }
 END_TEST
 
@@ -802,20 +820,21 @@ static void writer(int wfd, uint32_t round, enum disk_aio aio)
 	uint8_t b[4096];
 	struct disk *d;
 
-	if (open_at(&d, "k.qcow2", DISK_FORMAT_QCOW2, false, aio) != 0)
+	if (diskfix_open(&d, "k.qcow2", DISK_FORMAT_QCOW2, false, aio) != 0)
 		_exit(2);
 	for (uint32_t seq = 1; seq <= KILL_WRITES; seq++) {
 		fill_block(b, round, seq);
-		if (disk_write(d, block_off(block_of(seq)), b, sizeof(b)) != 0)
+		if (diskfix_write(d, block_off(block_of(seq)), b, sizeof(b)) != 0)
 			_exit(3);
 		if (seq % 8 == 0) {
-			if (disk_op(d, DISK_FLUSH, 0, 0, false) != 0)
+			if (diskfix_op(d, DISK_FLUSH, 0, 0, false) != 0)
 				_exit(4);
 			if (write(wfd, &seq, sizeof(seq)) != sizeof(seq))
 				_exit(5);
 		}
-		if (seq % 64 == 0 && disk_op(d, DISK_DISCARD, block_off(discarded(seq)) & ~65535ULL,
-					     65536, false) != 0)
+		if (seq % 64 == 0 &&
+		    diskfix_op(d, DISK_DISCARD, block_off(discarded(seq)) & ~65535ULL, 65536,
+			       false) != 0)
 			_exit(6);
 	}
 	disk_close(d);
@@ -830,8 +849,8 @@ START_TEST(killed_writers_leave_consistent_images)
 	uint8_t b[4096];
 
 	need_qemu_img();
-	mkdir_tmp();
-	ck_assert_int_eq(sh(dir, "qemu-img create -q -f qcow2 k.qcow2 64M"), 0);
+	diskfix_mkdir();
+	ck_assert_int_eq(diskfix_sh(diskfix_dir, "qemu-img create -q -f qcow2 k.qcow2 64M"), 0);
 	for (uint32_t round = 1; round <= KILL_ROUNDS; round++) {
 		struct timespec ts = { 0, (long)(1 + next_rand() % 40) * 1000000L };
 		uint32_t acked = 0, seq;
@@ -844,7 +863,7 @@ START_TEST(killed_writers_leave_consistent_images)
 		ck_assert_int_ge(pid, 0);
 		if (pid == 0) {
 			close(p[0]);
-			writer(p[1], round, engines[round % 2]);
+			writer(p[1], round, diskfix_engines[round % 2]);
 		}
 		close(p[1]);
 		nanosleep(&ts, NULL);
@@ -866,14 +885,14 @@ START_TEST(killed_writers_leave_consistent_images)
 		st = check_status("k.qcow2");
 		ck_assert_msg(st == 0 || st == 3, "round %u: qemu-img check says %d", round, st);
 		leaks += st == 3;
-		ck_assert_int_eq(open_at(&d, "k.qcow2", DISK_FORMAT_QCOW2, true, DISK_AIO_THREADS),
-				 0);
+		ck_assert_int_eq(
+			diskfix_open(&d, "k.qcow2", DISK_FORMAT_QCOW2, true, DISK_AIO_THREADS), 0);
 		for (uint32_t blk = 0; blk < KILL_BLOCKS; blk++) {
 			uint32_t got[2];
 
 			if (!want_seq[blk])
 				continue;
-			ck_assert_int_eq(disk_read(d, block_off(blk), b, sizeof(b)), 0);
+			ck_assert_int_eq(diskfix_read(d, block_off(blk), b, sizeof(b)), 0);
 			memcpy(got, b, 8);
 			/* The flushed write, or a later one (later seq this round, or a later
 			 * round). */
@@ -886,9 +905,9 @@ START_TEST(killed_writers_leave_consistent_images)
 	}
 	/* Leaks are allowed; repairing them gives a clean image. */
 	if (leaks)
-		ck_assert_int_eq(sh(dir, "qemu-img check -q -r leaks k.qcow2"), 0);
+		ck_assert_int_eq(diskfix_sh(diskfix_dir, "qemu-img check -q -r leaks k.qcow2"), 0);
 	ck_assert_int_eq(check_status("k.qcow2"), 0);
-	rm_tmp();
+	diskfix_rmdir();
 }
 END_TEST
 
@@ -930,7 +949,7 @@ static void uses_only_clusters_free_at(const uint8_t *before, size_t before_len,
 	uint8_t *img;
 	size_t len;
 
-	img = slurp("t.qcow2", &len);
+	img = diskfix_slurp("t.qcow2", &len);
 	clusters_of(img, off, &l2, &data);
 	if (l2 != old_l2)
 		ck_assert_msg(refcount_in(before, before_len, l2 >> 16) == 0,
@@ -956,33 +975,35 @@ START_TEST(qcow2_sync_failures_are_sticky)
 	size_t len;
 
 	need_qemu_img();
-	mkdir_tmp();
+	diskfix_mkdir();
 	memset(data, 0x3c, sizeof(data));
-	ck_assert_int_eq(sh(dir, "qemu-img create -q -f qcow2 t.qcow2 4M"), 0);
-	ck_assert_int_eq(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_THREADS), 0);
-	ck_assert_int_eq(disk_op(d, DISK_FLUSH, 0, 0, false), 0);
+	ck_assert_int_eq(diskfix_sh(diskfix_dir, "qemu-img create -q -f qcow2 t.qcow2 4M"), 0);
+	ck_assert_int_eq(diskfix_open(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_THREADS),
+			 0);
+	ck_assert_int_eq(diskfix_op(d, DISK_FLUSH, 0, 0, false), 0);
 	/* The first allocation sets a batch of clusters aside, and syncs. */
 	qcow2_test_inject_sync(d->layers[0].q, 1, -EIO);
-	ck_assert_int_eq(disk_write(d, 0, data, sizeof(data)), -EIO);
-	before = slurp("t.qcow2", &len);
-	ck_assert_int_eq(disk_op(d, DISK_FLUSH, 0, 0, false), -EIO);
+	ck_assert_int_eq(diskfix_write(d, 0, data, sizeof(data)), -EIO);
+	before = diskfix_slurp("t.qcow2", &len);
+	ck_assert_int_eq(diskfix_op(d, DISK_FLUSH, 0, 0, false), -EIO);
 	/* Writes go on, in clusters set aside after the failure; FLUSH keeps failing. */
-	ck_assert_int_eq(disk_write(d, 0, data, sizeof(data)), 0);
+	ck_assert_int_eq(diskfix_write(d, 0, data, sizeof(data)), 0);
 	uses_only_clusters_free_at(before, len, 0, 0);
-	ck_assert_int_eq(disk_op(d, DISK_DISCARD, 0, 65536, false), 0);
-	ck_assert_int_eq(disk_op(d, DISK_FLUSH, 0, 0, false), -EIO);
+	ck_assert_int_eq(diskfix_op(d, DISK_DISCARD, 0, 65536, false), 0);
+	ck_assert_int_eq(diskfix_op(d, DISK_FLUSH, 0, 0, false), -EIO);
 	ck_assert_int_eq(disk_close(d), -EIO);
 	free(before);
 	ck_assert_int_ne(check_status("t.qcow2"), 2);
 
 	/* The sync at close, before the clusters set aside go back, counts too. */
-	ck_assert_int_eq(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_THREADS), 0);
-	ck_assert_int_eq(disk_write(d, 1 << 20, data, sizeof(data)), 0);
-	ck_assert_int_eq(disk_op(d, DISK_FLUSH, 0, 0, false), 0);
+	ck_assert_int_eq(diskfix_open(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_THREADS),
+			 0);
+	ck_assert_int_eq(diskfix_write(d, 1 << 20, data, sizeof(data)), 0);
+	ck_assert_int_eq(diskfix_op(d, DISK_FLUSH, 0, 0, false), 0);
 	qcow2_test_inject_sync(d->layers[0].q, 1, -ENOSPC);
 	ck_assert_int_eq(disk_close(d), -EIO);
 	ck_assert_int_ne(check_status("t.qcow2"), 2);
-	rm_tmp();
+	diskfix_rmdir();
 }
 END_TEST
 
@@ -998,25 +1019,26 @@ START_TEST(failed_flush_drops_clusters_set_aside)
 	size_t len;
 
 	need_qemu_img();
-	mkdir_tmp();
+	diskfix_mkdir();
 	memset(data, 0x4b, sizeof(data));
-	ck_assert_int_eq(sh(dir, "qemu-img create -q -f qcow2 t.qcow2 4M"), 0);
-	ck_assert_int_eq(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_IO_URING), 0);
-	ck_assert_int_eq(disk_write(d, 0, data, sizeof(data)), 0);
-	img = slurp("t.qcow2", &len);
+	ck_assert_int_eq(diskfix_sh(diskfix_dir, "qemu-img create -q -f qcow2 t.qcow2 4M"), 0);
+	ck_assert_int_eq(diskfix_open(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, DISK_AIO_IO_URING),
+			 0);
+	ck_assert_int_eq(diskfix_write(d, 0, data, sizeof(data)), 0);
+	img = diskfix_slurp("t.qcow2", &len);
 	clusters_of(img, 0, &l2, &first);
 	free(img);
 	disk_test_inject(d, DISK_OP_BIT(DISK_FLUSH), 1, -EIO);
-	ck_assert_int_eq(disk_op(d, DISK_FLUSH, 0, 0, false), -EIO);
-	before = slurp("t.qcow2", &len);
+	ck_assert_int_eq(diskfix_op(d, DISK_FLUSH, 0, 0, false), -EIO);
+	before = diskfix_slurp("t.qcow2", &len);
 	/* The same L2 table, a new data cluster. */
-	ck_assert_int_eq(disk_write(d, 65536, data, sizeof(data)), 0);
+	ck_assert_int_eq(diskfix_write(d, 65536, data, sizeof(data)), 0);
 	uses_only_clusters_free_at(before, len, 65536, l2);
-	ck_assert_int_eq(disk_op(d, DISK_FLUSH, 0, 0, false), -EIO);
+	ck_assert_int_eq(diskfix_op(d, DISK_FLUSH, 0, 0, false), -EIO);
 	ck_assert_int_eq(disk_close(d), -EIO);
 	free(before);
 	ck_assert_int_ne(check_status("t.qcow2"), 2);
-	rm_tmp();
+	diskfix_rmdir();
 }
 END_TEST
 
@@ -1040,27 +1062,30 @@ START_TEST(allocating_with_a_large_l1_is_quick)
 	size_t len;
 
 	need_qemu_img();
-	mkdir_tmp();
-	ck_assert_int_eq(sh(dir, "qemu-img create -q -f qcow2 -o cluster_size=4096 t.qcow2 8T"), 0);
-	img = slurp("t.qcow2", &len);
+	diskfix_mkdir();
+	ck_assert_int_eq(diskfix_sh(diskfix_dir,
+				    "qemu-img create -q -f qcow2 -o cluster_size=4096 t.qcow2 8T"),
+			 0);
+	img = diskfix_slurp("t.qcow2", &len);
 	ck_assert_uint_eq((uint32_t)be64_in(img + 32), 4U << 20); /* L1 entries */
 	free(img);
-	snprintf(path, sizeof(path), "%s/t.qcow2", dir);
-	ck_assert_msg(disk_open(&d, &cfg, err, sizeof(err)) == 0, "%s", err);
+	snprintf(path, sizeof(path), "%s/t.qcow2", diskfix_dir);
+	ck_assert_msg(disk_open(&d, &cfg, diskfix_err, sizeof(diskfix_err)) == 0, "%s",
+		      diskfix_err);
 	/* 16 data clusters each, and an L2 table for each 2 MiB stretch. */
 	for (uint64_t i = 0; i < 1024; i++) {
 		memset(buf, (int)(i % 251 + 1), chunk);
-		ck_assert_int_eq(disk_write(d, i * stride, buf, chunk), 0);
+		ck_assert_int_eq(diskfix_write(d, i * stride, buf, chunk), 0);
 	}
 	for (uint64_t i = 0; i < 1024; i += 37) {
-		ck_assert_int_eq(disk_read(d, i * stride, got, chunk), 0);
+		ck_assert_int_eq(diskfix_read(d, i * stride, got, chunk), 0);
 		ck_assert_uint_eq(got[0], i % 251 + 1);
 		ck_assert_uint_eq(got[chunk - 1], i % 251 + 1);
 	}
 	ck_assert_int_eq(disk_close(d), 0);
 	free(buf);
 	free(got);
-	rm_tmp();
+	diskfix_rmdir();
 }
 END_TEST
 
@@ -1071,10 +1096,11 @@ static struct disk *new_image(const char *opts, enum disk_aio aio)
 	struct disk *d;
 
 	need_qemu_img();
-	mkdir_tmp();
+	diskfix_mkdir();
 	snprintf(cmd, sizeof(cmd), "qemu-img create -q -f qcow2 %s t.qcow2 64M", opts);
-	ck_assert_int_eq(sh(dir, cmd), 0);
-	ck_assert_msg(open_at(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, aio) == 0, "%s", err);
+	ck_assert_int_eq(diskfix_sh(diskfix_dir, cmd), 0);
+	ck_assert_msg(diskfix_open(&d, "t.qcow2", DISK_FORMAT_QCOW2, false, aio) == 0, "%s",
+		      diskfix_err);
 	return d;
 }
 
@@ -1096,38 +1122,38 @@ START_TEST(synchronous_work_goes_in_steps)
 
 	ck_assert_ptr_nonnull(buf);
 	ck_assert_ptr_nonnull(got);
-	d = new_image("", engines[_i]);
+	d = new_image("", diskfix_engines[_i]);
 	for (size_t i = 0; i < len; i++)
 		buf[i] = (uint8_t)(i * 7 + i / 4093);
 
 	/* Not cluster-aligned: the first and last clusters are partly the image's zeroes. */
 	iov = (struct iovec){ buf, len };
 	req = (struct disk_req){ .op = DISK_WRITE, .offset = 1000, .iov = &iov, .iovcnt = 1 };
-	steps = disk_run_steps(d, &req);
+	steps = diskfix_run_steps(d, &req);
 	ck_assert_uint_ge(steps, 8);
 	ck_assert_uint_le(steps, 10);
 
 	memset(got, 0xa5, len);
 	iov = (struct iovec){ got, len };
 	req = (struct disk_req){ .op = DISK_READ, .offset = 32 << 20, .iov = &iov, .iovcnt = 1 };
-	steps = disk_run_steps(d, &req);
+	steps = diskfix_run_steps(d, &req);
 	ck_assert_uint_ge(steps, 8);
 	ck_assert_uint_le(steps, 10);
 	memset(buf + len / 2, 0, len / 2);
 	assert_same(got, buf + len / 2, len / 2, "hole, first half");
 	assert_same(got + len / 2, buf + len / 2, len / 2, "hole, second half");
 
-	ck_assert_int_eq(disk_read(d, 0, got, 1000), 0);
+	ck_assert_int_eq(diskfix_read(d, 0, got, 1000), 0);
 	assert_same(got, buf + len / 2, 1000, "before the write");
 	for (size_t i = len / 2; i < len; i++)
 		buf[i] = (uint8_t)(i * 7 + i / 4093);
-	ck_assert_int_eq(disk_read(d, 1000, got, len), 0);
+	ck_assert_int_eq(diskfix_read(d, 1000, got, len), 0);
 	assert_same(got, buf, len, "read back");
 	ck_assert_int_eq(disk_close(d), 0);
 	ck_assert_int_eq(check_status("t.qcow2"), 0);
 	free(buf);
 	free(got);
-	rm_tmp();
+	diskfix_rmdir();
 }
 END_TEST
 
@@ -1146,24 +1172,24 @@ START_TEST(zeroes_on_a_v2_image_go_in_steps)
 
 	ck_assert_ptr_nonnull(buf);
 	ck_assert_ptr_nonnull(got);
-	d = new_image("-o compat=0.10", engines[_i]);
+	d = new_image("-o compat=0.10", diskfix_engines[_i]);
 	for (size_t i = 0; i < len; i++)
 		buf[i] = (uint8_t)(i * 13 + i / 511 + 1);
-	ck_assert_int_eq(disk_write(d, 0, buf, len), 0);
+	ck_assert_int_eq(diskfix_write(d, 0, buf, len), 0);
 
 	req = (struct disk_req){ .op = DISK_WRITE_ZEROES, .offset = off, .len = zlen };
-	steps = disk_run_steps(d, &req);
+	steps = diskfix_run_steps(d, &req);
 	/* The head, eight megabytes less a cluster in eight steps, the tail. */
 	ck_assert_uint_ge(steps, 9);
 	ck_assert_uint_le(steps, 11);
 	memset(buf + off, 0, zlen);
-	ck_assert_int_eq(disk_read(d, 0, got, len), 0);
+	ck_assert_int_eq(diskfix_read(d, 0, got, len), 0);
 	assert_same(got, buf, len, "after WRITE_ZEROES");
 	ck_assert_int_eq(disk_close(d), 0);
 	ck_assert_int_eq(check_status("t.qcow2"), 0);
 	free(buf);
 	free(got);
-	rm_tmp();
+	diskfix_rmdir();
 }
 END_TEST
 
