@@ -25,6 +25,11 @@ int diskfix_sh(const char *where, const char *cmd)
 	return system(line);
 }
 
+void diskfix_sh_ok(const char *where, const char *cmd)
+{
+	ck_assert_msg(diskfix_sh(where, cmd) == 0, "%s", cmd);
+}
+
 void diskfix_mkdir_in(const char *base)
 {
 	int ret = scratch_dir_in(diskfix_dir, sizeof(diskfix_dir), base, "ember-chain-");
@@ -80,58 +85,65 @@ int diskfix_open(struct disk **d, const char *name, enum disk_format fmt, bool r
 	return ret;
 }
 
-struct done_rec {
-	int calls, result;
-};
+/* Set around disk_submit(): a done callback must never run inside it. */
+static bool submitting;
 
-static void rec_done(struct disk_req *req, int result)
+void diskfix_done(struct disk_req *req, int result)
 {
-	struct done_rec *r = req->opaque;
+	struct diskfix_rec *r = req->opaque;
 
+	ck_assert_msg(!submitting, "done called inside disk_submit");
 	r->calls++;
 	r->result = result;
 }
 
-static int run(struct disk *d, struct disk_req *req)
+int diskfix_submit(struct disk *d, struct disk_req *req)
 {
-	struct done_rec r = { 0 };
 	int ret;
 
-	req->done = rec_done;
-	req->opaque = &r;
+	submitting = true;
 	ret = disk_submit(d, req);
+	submitting = false;
+	return ret;
+}
+
+static int run(struct disk *d, struct disk_req *req, bool must_accept)
+{
+	struct diskfix_rec r = { 0, 0 };
+	int ret;
+
+	req->done = diskfix_done;
+	req->opaque = &r;
+	ret = diskfix_submit(d, req);
+	if (must_accept)
+		ck_assert_int_eq(ret, 0);
 	if (ret < 0)
 		return ret;
+	ck_assert_int_eq(r.calls, 0);
 	disk_drain(d);
 	ck_assert_int_eq(r.calls, 1);
+	ck_assert_int_eq(disk_inflight(d), 0);
 	return r.result;
 }
 
-unsigned int diskfix_run_steps(struct disk *d, struct disk_req *req)
+int diskfix_run(struct disk *d, struct disk_req *req)
 {
-	struct done_rec r = { 0 };
-	unsigned int steps = 0, n;
+	return run(d, req, false);
+}
 
-	req->done = rec_done;
-	req->opaque = &r;
-	ck_assert_int_eq(disk_submit(d, req), 0);
-	while (!r.calls) {
-		n = d->engine->reap(d);
-		steps += n;
-		if (!n && !r.calls)
-			d->engine->wait(d);
-	}
-	ck_assert_int_eq(r.calls, 1);
-	ck_assert_int_eq(r.result, 0);
-	return steps;
+int diskfix_rwv(struct disk *d, enum disk_op op, uint64_t off, const struct iovec *iov,
+		unsigned int cnt)
+{
+	struct disk_req req = { .op = op, .offset = off, .iov = iov, .iovcnt = cnt };
+
+	return run(d, &req, false);
 }
 
 int diskfix_rw(struct disk *d, enum disk_op op, uint64_t off, void *buf, size_t len)
 {
 	struct iovec iov = { buf, len };
-	struct disk_req req = { .op = op, .offset = off, .iov = &iov, .iovcnt = 1 };
 
-	return run(d, &req);
+	return diskfix_rwv(d, op, off, &iov, 1);
 }
 
 int diskfix_read(struct disk *d, uint64_t off, void *buf, size_t len)
@@ -148,7 +160,54 @@ int diskfix_op(struct disk *d, enum disk_op op, uint64_t off, uint64_t len, bool
 {
 	struct disk_req req = { .op = op, .offset = off, .len = len, .unmap = unmap };
 
-	return run(d, &req);
+	return run(d, &req, false);
+}
+
+int diskfix_rw_accepted(struct disk *d, enum disk_op op, uint64_t off, void *buf, size_t len)
+{
+	struct iovec iov = { buf, len };
+	struct disk_req req = { .op = op, .offset = off, .iov = &iov, .iovcnt = 1 };
+
+	return run(d, &req, true);
+}
+
+int diskfix_op_accepted(struct disk *d, enum disk_op op, uint64_t off, uint64_t len, bool unmap)
+{
+	struct disk_req req = { .op = op, .offset = off, .len = len, .unmap = unmap };
+
+	return run(d, &req, true);
+}
+
+void diskfix_expect_refused(struct disk *d, struct disk_req *req, int err)
+{
+	struct diskfix_rec r = { 0, 0 };
+
+	if (!req->done)
+		req->done = diskfix_done;
+	req->opaque = &r;
+	ck_assert_int_eq(diskfix_submit(d, req), err);
+	disk_drain(d);
+	ck_assert_int_eq(r.calls, 0);
+	ck_assert_int_eq(disk_inflight(d), 0);
+}
+
+unsigned int diskfix_run_steps(struct disk *d, struct disk_req *req)
+{
+	struct diskfix_rec r = { 0, 0 };
+	unsigned int steps = 0, n;
+
+	req->done = diskfix_done;
+	req->opaque = &r;
+	ck_assert_int_eq(diskfix_submit(d, req), 0);
+	while (!r.calls) {
+		n = d->engine->reap(d);
+		steps += n;
+		if (!n && !r.calls)
+			d->engine->wait(d);
+	}
+	ck_assert_int_eq(r.calls, 1);
+	ck_assert_int_eq(r.result, 0);
+	return steps;
 }
 
 uint8_t *diskfix_slurp(const char *name, size_t *len)

@@ -23,6 +23,7 @@
 #include "block/disk.h"
 #include "block/disk_internal.h"
 #include "core/log.h"
+#include "tests/unit/diskfix.h"
 #include "tests/unit/scratch.h"
 #include "tests/unit/unit.h"
 
@@ -30,7 +31,6 @@
 static bool uring_ok;
 static char uring_why[128];
 
-static const enum disk_aio engines[] = { DISK_AIO_IO_URING, DISK_AIO_THREADS };
 static const char *const engine_names[] = { "io_uring", "threads" };
 
 /* ---- files ---- */
@@ -110,7 +110,7 @@ static void pattern(uint8_t *p, size_t n, unsigned int seed)
 static void fx_init_in(struct fx *f, int engine, const char *base)
 {
 	memset(f, 0, sizeof(*f));
-	f->aio = engines[engine];
+	f->aio = diskfix_engines[engine];
 	f->engine = engine_names[engine];
 	ck_assert_int_eq(scratch_dir_in(f->dir, sizeof(f->dir), base, "ember-disk-"), 0);
 	snprintf(f->path, sizeof(f->path), "%s/disk.img", f->dir);
@@ -154,85 +154,7 @@ static struct disk *open_disk(struct fx *f, bool ro, enum disk_cache cache)
 	return d;
 }
 
-/* ---- requests ---- */
-
-struct rec {
-	int calls;
-	int result;
-};
-
-/* Set around disk_submit(): a done callback must never run inside it. */
-static bool submitting;
-
-static void rec_done(struct disk_req *req, int result)
-{
-	struct rec *r = req->opaque;
-
-	ck_assert_msg(!submitting, "done called inside disk_submit");
-	r->calls++;
-	r->result = result;
-}
-
-static int submit(struct disk *d, struct disk_req *req)
-{
-	int ret;
-
-	submitting = true;
-	ret = disk_submit(d, req);
-	submitting = false;
-	return ret;
-}
-
-/* Submits one request, waits for it, and returns its result. */
-static int run(struct disk *d, struct disk_req *req)
-{
-	struct rec r = { 0, 0 };
-
-	req->done = rec_done;
-	req->opaque = &r;
-	ck_assert_int_eq(submit(d, req), 0);
-	ck_assert_int_eq(r.calls, 0);
-	disk_drain(d);
-	ck_assert_int_eq(r.calls, 1);
-	ck_assert_int_eq(disk_inflight(d), 0);
-	return r.result;
-}
-
-static int run_rw(struct disk *d, enum disk_op op, uint64_t off, const struct iovec *iov,
-		  unsigned int cnt)
-{
-	struct disk_req req = { .op = op, .offset = off, .iov = iov, .iovcnt = cnt };
-
-	return run(d, &req);
-}
-
-static int run_buf(struct disk *d, enum disk_op op, uint64_t off, void *buf, size_t len)
-{
-	struct iovec iov = { buf, len };
-
-	return run_rw(d, op, off, &iov, 1);
-}
-
-static int run_op(struct disk *d, enum disk_op op, uint64_t off, uint64_t len, bool unmap)
-{
-	struct disk_req req = { .op = op, .offset = off, .len = len, .unmap = unmap };
-
-	return run(d, &req);
-}
-
-/* Expects disk_submit to refuse `req` with `err`, and done never to run. */
-static void expect_refused(struct disk *d, struct disk_req *req, int err)
-{
-	struct rec r = { 0, 0 };
-
-	if (!req->done)
-		req->done = rec_done;
-	req->opaque = &r;
-	ck_assert_int_eq(submit(d, req), err);
-	disk_drain(d);
-	ck_assert_int_eq(r.calls, 0);
-	ck_assert_int_eq(disk_inflight(d), 0);
-}
+/* ---- requests (run, submitted and recorded by diskfix) ---- */
 
 /*
  * Splits `len` bytes of `buf` into `cnt` iovecs of uneven sizes, one of
@@ -288,7 +210,7 @@ START_TEST(test_open_errors)
 {
 	struct fx f;
 	struct disk *d = (struct disk *)1;
-	struct disk_config cfg = { .format = DISK_FORMAT_RAW, .aio = engines[_i] };
+	struct disk_config cfg = { .format = DISK_FORMAT_RAW, .aio = diskfix_engines[_i] };
 	char err[512];
 	char msg[512];
 	int ret;
@@ -390,7 +312,7 @@ START_TEST(test_rw_multi_iov)
 	n = split_iov(iov, src + 1, len, 7);
 	req.iov = iov;
 	req.iovcnt = n;
-	ck_assert_int_eq(run(d, &req), 0);
+	ck_assert_int_eq(diskfix_run(d, &req), 0);
 	ck_assert_uint_eq(req.len, len); /* set from the iovecs, not trusted */
 	file_expect(f.path, 1234, src + 1, len);
 	file_expect_byte(f.path, 0, 1234, 0);
@@ -399,12 +321,12 @@ START_TEST(test_rw_multi_iov)
 	/* Read back with another split, into odd addresses. */
 	memset(dst, 0xee, len + 3);
 	n = split_iov(iov, dst + 3, len, 11);
-	ck_assert_int_eq(run_rw(d, DISK_READ, 1234, iov, n), 0);
+	ck_assert_int_eq(diskfix_rwv(d, DISK_READ, 1234, iov, n), 0);
 	ck_assert_mem_eq(dst + 3, src + 1, len);
 
 	/* The last byte of the disk. */
-	ck_assert_int_eq(run_buf(d, DISK_WRITE, 65535, src, 1), 0);
-	ck_assert_int_eq(run_buf(d, DISK_READ, 65535, dst, 1), 0);
+	ck_assert_int_eq(diskfix_rw(d, DISK_WRITE, 65535, src, 1), 0);
+	ck_assert_int_eq(diskfix_rw(d, DISK_READ, 65535, dst, 1), 0);
 	ck_assert_uint_eq(dst[0], src[0]);
 
 	/* Many iovecs: one byte each, DISK_MAX_IOV of them. */
@@ -416,14 +338,14 @@ START_TEST(test_rw_multi_iov)
 			many[i].iov_base = src + 1 + (DISK_MAX_IOV - 1 - i);
 			many[i].iov_len = 1;
 		}
-		ck_assert_int_eq(run_rw(d, DISK_WRITE, 40000, many, DISK_MAX_IOV), 0);
+		ck_assert_int_eq(diskfix_rwv(d, DISK_WRITE, 40000, many, DISK_MAX_IOV), 0);
 		file_read(f.path, 40000, dst, DISK_MAX_IOV);
 		for (unsigned int i = 0; i < DISK_MAX_IOV; i++)
 			ck_assert_uint_eq(dst[i], src[1 + DISK_MAX_IOV - 1 - i]);
 		free(many);
 	}
 
-	ck_assert_int_eq(run_op(d, DISK_FLUSH, 0, 0, false), 0);
+	ck_assert_int_eq(diskfix_op(d, DISK_FLUSH, 0, 0, false), 0);
 	disk_close(d);
 	free(src);
 	free(dst);
@@ -439,23 +361,23 @@ START_TEST(test_discard)
 	fx_init(&f, _i, 65536);
 	file_fill(f.path, 65536, 0xaa);
 	d = open_disk(&f, false, DISK_CACHE_WRITEBACK);
-	ck_assert_int_eq(run_op(d, DISK_DISCARD, 4096, 8192, false), 0);
+	ck_assert_int_eq(diskfix_op(d, DISK_DISCARD, 4096, 8192, false), 0);
 	file_expect_byte(f.path, 0, 4096, 0xaa);
 	file_expect_byte(f.path, 4096 + 8192, 65536 - 4096 - 8192, 0xaa);
 	/* Unaligned, and to the end. */
-	ck_assert_int_eq(run_op(d, DISK_DISCARD, 20001, 5555, false), 0);
+	ck_assert_int_eq(diskfix_op(d, DISK_DISCARD, 20001, 5555, false), 0);
 	file_expect_byte(f.path, 12288, 20001 - 12288, 0xaa);
 	file_expect_byte(f.path, 20001 + 5555, 60000 - 20001 - 5555, 0xaa);
-	ck_assert_int_eq(run_op(d, DISK_DISCARD, 60000, 5536, false), 0);
+	ck_assert_int_eq(diskfix_op(d, DISK_DISCARD, 60000, 5536, false), 0);
 	ck_assert_uint_eq(disk_size(d), 65536);
 
 	/* A filesystem that can't punch holes: discard is a hint, so success. */
 	disk_test_inject(d, DISK_OP_BIT(DISK_DISCARD), 1, -EOPNOTSUPP);
-	ck_assert_int_eq(run_op(d, DISK_DISCARD, 0, 4096, false), 0);
+	ck_assert_int_eq(diskfix_op(d, DISK_DISCARD, 0, 4096, false), 0);
 	file_expect_byte(f.path, 0, 4096, 0xaa);
 	/* Other errors are real. */
 	disk_test_inject(d, DISK_OP_BIT(DISK_DISCARD), 1, -EIO);
-	ck_assert_int_eq(run_op(d, DISK_DISCARD, 0, 4096, false), -EIO);
+	ck_assert_int_eq(diskfix_op_accepted(d, DISK_DISCARD, 0, 4096, false), -EIO);
 	disk_close(d);
 
 	{
@@ -474,7 +396,7 @@ static void check_zeroes(struct fx *f, struct disk *d, uint64_t size, uint64_t o
 	file_fill(f->path, size, 0xaa);
 	if (inject)
 		disk_test_inject(d, DISK_OP_BIT(DISK_WRITE_ZEROES), inject, -EOPNOTSUPP);
-	ck_assert_int_eq(run_op(d, DISK_WRITE_ZEROES, off, len, unmap), 0);
+	ck_assert_int_eq(diskfix_op(d, DISK_WRITE_ZEROES, off, len, unmap), 0);
 	file_expect_byte(f->path, 0, off, 0xaa);
 	file_expect_byte(f->path, off, len, 0);
 	file_expect_byte(f->path, off + len, size - off - len, 0xaa);
@@ -499,7 +421,7 @@ START_TEST(test_write_zeroes)
 	check_zeroes(&f, d, size, 777, 3 * 1024 * 1024 + 555, false, 1);
 	/* A real error from ZERO_RANGE is reported, not papered over. */
 	disk_test_inject(d, DISK_OP_BIT(DISK_WRITE_ZEROES), 1, -ENOSPC);
-	ck_assert_int_eq(run_op(d, DISK_WRITE_ZEROES, 0, 4096, false), -ENOSPC);
+	ck_assert_int_eq(diskfix_op_accepted(d, DISK_WRITE_ZEROES, 0, 4096, false), -ENOSPC);
 	disk_close(d);
 	fx_fini(&f);
 }
@@ -521,26 +443,26 @@ START_TEST(test_range_checks)
 
 	/* Past the end, by a byte. */
 	req = (struct disk_req){ .op = DISK_READ, .offset = size - 199, .iov = &iov, .iovcnt = 1 };
-	expect_refused(d, &req, -EINVAL);
+	diskfix_expect_refused(d, &req, -EINVAL);
 	req = (struct disk_req){ .op = DISK_WRITE, .offset = size + 1, .iov = &iov, .iovcnt = 1 };
-	expect_refused(d, &req, -EINVAL);
+	diskfix_expect_refused(d, &req, -EINVAL);
 	/* Offset + length wrapping around. */
 	req = (struct disk_req){ .op = DISK_DISCARD, .offset = UINT64_MAX - 1, .len = 4 };
-	expect_refused(d, &req, -EINVAL);
+	diskfix_expect_refused(d, &req, -EINVAL);
 	req = (struct disk_req){ .op = DISK_WRITE_ZEROES, .offset = 512, .len = UINT64_MAX };
-	expect_refused(d, &req, -EINVAL);
+	diskfix_expect_refused(d, &req, -EINVAL);
 	req = (struct disk_req){ .op = DISK_WRITE_ZEROES, .offset = 0, .len = size + 1 };
-	expect_refused(d, &req, -EINVAL);
+	diskfix_expect_refused(d, &req, -EINVAL);
 	req = (struct disk_req){
 		.op = DISK_READ, .offset = UINT64_MAX - 100, .iov = &iov, .iovcnt = 1
 	};
-	expect_refused(d, &req, -EINVAL);
+	diskfix_expect_refused(d, &req, -EINVAL);
 	/* iovecs whose lengths overflow when summed. */
 	req = (struct disk_req){ .op = DISK_READ, .offset = 0, .iov = huge, .iovcnt = 2 };
-	expect_refused(d, &req, -EINVAL);
+	diskfix_expect_refused(d, &req, -EINVAL);
 	/* Bad iovcnt, missing iov, missing done, unknown op. */
 	req = (struct disk_req){ .op = DISK_READ, .offset = 0, .iov = &iov, .iovcnt = 0 };
-	expect_refused(d, &req, -EINVAL);
+	diskfix_expect_refused(d, &req, -EINVAL);
 	many = calloc(DISK_MAX_IOV + 1, sizeof(*many));
 	ck_assert_ptr_nonnull(many);
 	for (unsigned int i = 0; i <= DISK_MAX_IOV; i++)
@@ -548,22 +470,22 @@ START_TEST(test_range_checks)
 	req = (struct disk_req){
 		.op = DISK_WRITE, .offset = 0, .iov = many, .iovcnt = DISK_MAX_IOV + 1
 	};
-	expect_refused(d, &req, -EINVAL);
+	diskfix_expect_refused(d, &req, -EINVAL);
 	req = (struct disk_req){ .op = DISK_READ, .offset = 0, .iov = NULL, .iovcnt = 1 };
-	expect_refused(d, &req, -EINVAL);
+	diskfix_expect_refused(d, &req, -EINVAL);
 	req = (struct disk_req){ .op = DISK_READ, .offset = 0, .iov = &iov, .iovcnt = 1 };
-	ck_assert_int_eq(submit(d, &req), -EINVAL);
+	ck_assert_int_eq(diskfix_submit(d, &req), -EINVAL);
 	req = (struct disk_req){ .op = (enum disk_op)99, .offset = 0, .len = 1 };
-	expect_refused(d, &req, -EINVAL);
+	diskfix_expect_refused(d, &req, -EINVAL);
 	ck_assert_uint_eq(disk_inflight(d), 0);
 
 	/* What is just inside is fine, empty requests included (and completed later). */
-	ck_assert_int_eq(run_rw(d, DISK_READ, size - 200, &iov, 1), 0);
-	ck_assert_int_eq(run_rw(d, DISK_WRITE, size - 200, &iov, 1), 0);
+	ck_assert_int_eq(diskfix_rwv(d, DISK_READ, size - 200, &iov, 1), 0);
+	ck_assert_int_eq(diskfix_rwv(d, DISK_WRITE, size - 200, &iov, 1), 0);
 	iov.iov_len = 0;
-	ck_assert_int_eq(run_rw(d, DISK_READ, size, &iov, 1), 0);
-	ck_assert_int_eq(run_op(d, DISK_DISCARD, size, 0, false), 0);
-	ck_assert_int_eq(run_op(d, DISK_WRITE_ZEROES, 0, size, false), 0);
+	ck_assert_int_eq(diskfix_rwv(d, DISK_READ, size, &iov, 1), 0);
+	ck_assert_int_eq(diskfix_op(d, DISK_DISCARD, size, 0, false), 0);
+	ck_assert_int_eq(diskfix_op(d, DISK_WRITE_ZEROES, 0, size, false), 0);
 	free(many);
 	disk_close(d);
 	fx_fini(&f);
@@ -584,18 +506,18 @@ START_TEST(test_readonly)
 	d = open_disk(&f, true, DISK_CACHE_WRITEBACK);
 
 	req = (struct disk_req){ .op = DISK_WRITE, .offset = 0, .iov = &iov, .iovcnt = 1 };
-	expect_refused(d, &req, -EROFS);
+	diskfix_expect_refused(d, &req, -EROFS);
 	req = (struct disk_req){ .op = DISK_DISCARD, .offset = 0, .len = 4096 };
-	expect_refused(d, &req, -EROFS);
+	diskfix_expect_refused(d, &req, -EROFS);
 	for (int unmap = 0; unmap < 2; unmap++) {
 		req = (struct disk_req){
 			.op = DISK_WRITE_ZEROES, .offset = 0, .len = 4096, .unmap = unmap
 		};
-		expect_refused(d, &req, -EROFS);
+		diskfix_expect_refused(d, &req, -EROFS);
 	}
-	ck_assert_int_eq(run_rw(d, DISK_READ, 8192, &iov, 1), 0);
+	ck_assert_int_eq(diskfix_rwv(d, DISK_READ, 8192, &iov, 1), 0);
 	ck_assert_mem_eq(buf, want, sizeof(buf));
-	ck_assert_int_eq(run_op(d, DISK_FLUSH, 0, 0, false), 0);
+	ck_assert_int_eq(diskfix_op(d, DISK_FLUSH, 0, 0, false), 0);
 	disk_close(d);
 	fx_fini(&f);
 }
@@ -613,7 +535,7 @@ START_TEST(test_inflight_limit)
 	uint8_t *buf = malloc(size);
 	struct iovec *iov = calloc(DISK_MAX_INFLIGHT + 1, sizeof(*iov));
 	struct disk_req *req = calloc(DISK_MAX_INFLIGHT + 1, sizeof(*req));
-	struct rec *r = calloc(DISK_MAX_INFLIGHT + 1, sizeof(*r));
+	struct diskfix_rec *r = calloc(DISK_MAX_INFLIGHT + 1, sizeof(*r));
 
 	ck_assert_ptr_nonnull(buf);
 	ck_assert_ptr_nonnull(iov);
@@ -630,16 +552,16 @@ START_TEST(test_inflight_limit)
 					    .offset = (uint64_t)blk * BLK,
 					    .iov = &iov[i],
 					    .iovcnt = 1,
-					    .done = rec_done,
+					    .done = diskfix_done,
 					    .opaque = &r[i] };
 	}
 	for (unsigned int i = 0; i < DISK_MAX_INFLIGHT; i++)
-		ck_assert_int_eq(submit(d, &req[i]), 0);
+		ck_assert_int_eq(diskfix_submit(d, &req[i]), 0);
 	ck_assert_uint_eq(disk_inflight(d), DISK_MAX_INFLIGHT);
-	ck_assert_int_eq(submit(d, &req[DISK_MAX_INFLIGHT]), -EBUSY);
+	ck_assert_int_eq(diskfix_submit(d, &req[DISK_MAX_INFLIGHT]), -EBUSY);
 	/* Busy stays busy until someone collects completions. */
 	usleep(10000);
-	ck_assert_int_eq(submit(d, &req[DISK_MAX_INFLIGHT]), -EBUSY);
+	ck_assert_int_eq(diskfix_submit(d, &req[DISK_MAX_INFLIGHT]), -EBUSY);
 	disk_drain(d);
 	ck_assert_uint_eq(disk_inflight(d), 0);
 	for (unsigned int i = 0; i < DISK_MAX_INFLIGHT; i++) {
@@ -647,7 +569,7 @@ START_TEST(test_inflight_limit)
 		ck_assert_int_eq(r[i].result, 0);
 	}
 	ck_assert_int_eq(r[DISK_MAX_INFLIGHT].calls, 0);
-	ck_assert_int_eq(run(d, &req[DISK_MAX_INFLIGHT]), 0);
+	ck_assert_int_eq(diskfix_run(d, &req[DISK_MAX_INFLIGHT]), 0);
 	disk_close(d);
 	free(buf);
 	free(iov);
@@ -680,7 +602,7 @@ START_TEST(test_many_inflight)
 	uint8_t *src = malloc(size), *dst = malloc(size);
 	struct iovec *iov = calloc(n, sizeof(*iov));
 	struct disk_req *req = calloc(n, sizeof(*req));
-	struct rec *r = calloc(n, sizeof(*r));
+	struct diskfix_rec *r = calloc(n, sizeof(*r));
 
 	ck_assert_ptr_nonnull(src);
 	ck_assert_ptr_nonnull(dst);
@@ -704,9 +626,9 @@ START_TEST(test_many_inflight)
 						    .offset = (uint64_t)blk * BLK,
 						    .iov = &iov[i],
 						    .iovcnt = 1,
-						    .done = rec_done,
+						    .done = diskfix_done,
 						    .opaque = &r[i] };
-			ck_assert_int_eq(submit(d, &req[i]), 0);
+			ck_assert_int_eq(diskfix_submit(d, &req[i]), 0);
 		}
 		complete_by_eventfd(d);
 		for (unsigned int i = 0; i < n; i++) {
@@ -734,7 +656,7 @@ START_TEST(test_drain_and_close)
 	uint8_t src[8 * BLK];
 	struct iovec iov[8];
 	struct disk_req req[9];
-	struct rec r[9];
+	struct diskfix_rec r[9];
 
 	fx_init(&f, _i, 65536);
 	d = open_disk(&f, false, DISK_CACHE_WRITEBACK);
@@ -746,12 +668,12 @@ START_TEST(test_drain_and_close)
 					    .offset = i * BLK,
 					    .iov = &iov[i],
 					    .iovcnt = 1,
-					    .done = rec_done,
+					    .done = diskfix_done,
 					    .opaque = &r[i] };
-		ck_assert_int_eq(submit(d, &req[i]), 0);
+		ck_assert_int_eq(diskfix_submit(d, &req[i]), 0);
 	}
-	req[8] = (struct disk_req){ .op = DISK_FLUSH, .done = rec_done, .opaque = &r[8] };
-	ck_assert_int_eq(submit(d, &req[8]), 0);
+	req[8] = (struct disk_req){ .op = DISK_FLUSH, .done = diskfix_done, .opaque = &r[8] };
+	ck_assert_int_eq(diskfix_submit(d, &req[8]), 0);
 	ck_assert_uint_eq(disk_inflight(d), 9);
 	disk_drain(d);
 	ck_assert_uint_eq(disk_inflight(d), 0);
@@ -765,7 +687,7 @@ START_TEST(test_drain_and_close)
 	/* disk_close drains: every request still completes, exactly once. */
 	memset(r, 0, sizeof(r));
 	for (unsigned int i = 0; i < 8; i++)
-		ck_assert_int_eq(submit(d, &req[i]), 0);
+		ck_assert_int_eq(diskfix_submit(d, &req[i]), 0);
 	disk_close(d);
 	for (unsigned int i = 0; i < 8; i++) {
 		ck_assert_int_eq(r[i].calls, 1);
@@ -821,7 +743,7 @@ START_TEST(test_resubmit_from_done)
 				   .iovcnt = 1,
 				   .done = chain_done,
 				   .opaque = &c };
-	ck_assert_int_eq(submit(d, &c.req), 0);
+	ck_assert_int_eq(diskfix_submit(d, &c.req), 0);
 	disk_drain(d);
 	ck_assert_uint_eq(c.calls, n);
 	file_expect(f.path, 0, src, n * BLK);
@@ -841,7 +763,7 @@ START_TEST(test_resubmit_from_done)
 					       .iovcnt = 1,
 					       .done = chain_done,
 					       .opaque = &fc[i] };
-		ck_assert_int_eq(submit(d, &fc[i].req), 0);
+		ck_assert_int_eq(diskfix_submit(d, &fc[i].req), 0);
 	}
 	disk_drain(d);
 	for (unsigned int i = 0; i < DISK_MAX_INFLIGHT; i++)
@@ -866,39 +788,39 @@ START_TEST(test_flush_sticky_error)
 	fx_init(&f, _i, 65536);
 	d = open_disk(&f, false, DISK_CACHE_WRITEBACK);
 	pattern(src, sizeof(src), 2);
-	ck_assert_int_eq(run_op(d, DISK_FLUSH, 0, 0, false), 0);
+	ck_assert_int_eq(diskfix_op(d, DISK_FLUSH, 0, 0, false), 0);
 
 	disk_test_inject(d, DISK_OP_BIT(DISK_FLUSH), 1, -EIO);
-	ck_assert_int_eq(run_op(d, DISK_FLUSH, 0, 0, false), -EIO);
+	ck_assert_int_eq(diskfix_op_accepted(d, DISK_FLUSH, 0, 0, false), -EIO);
 	/* fdatasync would succeed now; the data it lost stays lost. */
-	ck_assert_int_eq(run_op(d, DISK_FLUSH, 0, 0, false), -EIO);
+	ck_assert_int_eq(diskfix_op_accepted(d, DISK_FLUSH, 0, 0, false), -EIO);
 	/* Other I/O goes on. */
-	ck_assert_int_eq(run_buf(d, DISK_WRITE, 0, src, sizeof(src)), 0);
-	ck_assert_int_eq(run_buf(d, DISK_READ, 0, dst, sizeof(dst)), 0);
+	ck_assert_int_eq(diskfix_rw(d, DISK_WRITE, 0, src, sizeof(src)), 0);
+	ck_assert_int_eq(diskfix_rw(d, DISK_READ, 0, dst, sizeof(dst)), 0);
 	ck_assert_mem_eq(dst, src, sizeof(src));
-	ck_assert_int_eq(run_op(d, DISK_FLUSH, 0, 0, false), -EIO);
+	ck_assert_int_eq(diskfix_op_accepted(d, DISK_FLUSH, 0, 0, false), -EIO);
 	/* Closing writes back once more, and still reports the loss. */
 	ck_assert_int_eq(disk_close(d), -EIO);
 
 	/* A disk that never failed closes cleanly, written back. */
 	d = open_disk(&f, false, DISK_CACHE_WRITEBACK);
-	ck_assert_int_eq(run_buf(d, DISK_WRITE, 0, src, sizeof(src)), 0);
+	ck_assert_int_eq(diskfix_rw(d, DISK_WRITE, 0, src, sizeof(src)), 0);
 	ck_assert_int_eq(disk_close(d), 0);
 
 	/* Any fdatasync error is a failed FLUSH: ENOSPC from writeback too. */
 	d = open_disk(&f, false, DISK_CACHE_WRITEBACK);
 	disk_test_inject(d, DISK_OP_BIT(DISK_FLUSH), 1, -ENOSPC);
-	ck_assert_int_eq(run_op(d, DISK_FLUSH, 0, 0, false), -EIO);
-	ck_assert_int_eq(run_op(d, DISK_FLUSH, 0, 0, false), -EIO);
+	ck_assert_int_eq(diskfix_op_accepted(d, DISK_FLUSH, 0, 0, false), -EIO);
+	ck_assert_int_eq(diskfix_op_accepted(d, DISK_FLUSH, 0, 0, false), -EIO);
 	disk_close(d);
 
 	/* EINTR/EAGAIN from the kernel are retried, not reported or remembered. */
 	d = open_disk(&f, false, DISK_CACHE_WRITEBACK);
 	disk_test_inject(d, DISK_OP_BIT(DISK_FLUSH), 2, -EINTR);
-	ck_assert_int_eq(run_op(d, DISK_FLUSH, 0, 0, false), 0);
+	ck_assert_int_eq(diskfix_op(d, DISK_FLUSH, 0, 0, false), 0);
 	disk_test_inject(d, DISK_OP_BIT(DISK_FLUSH), 3, -EAGAIN);
-	ck_assert_int_eq(run_op(d, DISK_FLUSH, 0, 0, false), 0);
-	ck_assert_int_eq(run_op(d, DISK_FLUSH, 0, 0, false), 0);
+	ck_assert_int_eq(diskfix_op(d, DISK_FLUSH, 0, 0, false), 0);
+	ck_assert_int_eq(diskfix_op(d, DISK_FLUSH, 0, 0, false), 0);
 	disk_close(d);
 	fx_fini(&f);
 }
@@ -913,12 +835,12 @@ START_TEST(test_flush_modes)
 	for (unsigned int m = 0; m < 2; m++) {
 		struct disk *d = open_disk(&f, false, modes[m]);
 		struct disk_req req = { .op = DISK_FLUSH };
-		struct rec r = { 0, 1 };
+		struct diskfix_rec r = { 0, 1 };
 
 		/* Completes, but never inside submit, even when there is nothing to do. */
-		req.done = rec_done;
+		req.done = diskfix_done;
 		req.opaque = &r;
-		ck_assert_int_eq(submit(d, &req), 0);
+		ck_assert_int_eq(diskfix_submit(d, &req), 0);
 		ck_assert_int_eq(r.calls, 0);
 		ck_assert_uint_eq(disk_inflight(d), 1);
 		disk_drain(d);
@@ -943,29 +865,29 @@ START_TEST(test_injected_errors)
 	pattern(src, sizeof(src), 4);
 
 	disk_test_inject(d, DISK_OP_BIT(DISK_WRITE), 1, -ENOSPC);
-	ck_assert_int_eq(run_buf(d, DISK_WRITE, 0, src, sizeof(src)), -ENOSPC);
+	ck_assert_int_eq(diskfix_rw_accepted(d, DISK_WRITE, 0, src, sizeof(src)), -ENOSPC);
 	file_expect_byte(f.path, 0, sizeof(src), 0);
-	ck_assert_int_eq(run_buf(d, DISK_WRITE, 0, src, sizeof(src)), 0);
+	ck_assert_int_eq(diskfix_rw(d, DISK_WRITE, 0, src, sizeof(src)), 0);
 	file_expect(f.path, 0, src, sizeof(src));
 
 	disk_test_inject(d, DISK_OP_BIT(DISK_READ), 1, -EIO);
-	ck_assert_int_eq(run_buf(d, DISK_READ, 0, dst, sizeof(dst)), -EIO);
-	ck_assert_int_eq(run_buf(d, DISK_READ, 0, dst, sizeof(dst)), 0);
+	ck_assert_int_eq(diskfix_rw_accepted(d, DISK_READ, 0, dst, sizeof(dst)), -EIO);
+	ck_assert_int_eq(diskfix_rw(d, DISK_READ, 0, dst, sizeof(dst)), 0);
 	ck_assert_mem_eq(dst, src, sizeof(src));
 
 	disk_test_inject(d, DISK_OP_BIT(DISK_WRITE), 1, -EFBIG);
-	ck_assert_int_eq(run_buf(d, DISK_WRITE, 0, src, sizeof(src)), -EFBIG);
+	ck_assert_int_eq(diskfix_rw_accepted(d, DISK_WRITE, 0, src, sizeof(src)), -EFBIG);
 
 	/* Only the ops named are affected. */
 	disk_test_inject(d, DISK_OP_BIT(DISK_WRITE), 1, -EIO);
-	ck_assert_int_eq(run_buf(d, DISK_READ, 0, dst, sizeof(dst)), 0);
-	ck_assert_int_eq(run_buf(d, DISK_WRITE, 0, src, sizeof(src)), -EIO);
+	ck_assert_int_eq(diskfix_rw(d, DISK_READ, 0, dst, sizeof(dst)), 0);
+	ck_assert_int_eq(diskfix_rw_accepted(d, DISK_WRITE, 0, src, sizeof(src)), -EIO);
 
 	/* Interrupted and would-block are retried until the transfer happens. */
 	disk_test_inject(d, DISK_OP_BIT(DISK_WRITE) | DISK_OP_BIT(DISK_READ), 3, -EAGAIN);
-	ck_assert_int_eq(run_buf(d, DISK_WRITE, BLK, src, sizeof(src)), 0);
+	ck_assert_int_eq(diskfix_rw(d, DISK_WRITE, BLK, src, sizeof(src)), 0);
 	disk_test_inject(d, DISK_OP_BIT(DISK_READ), 2, -EINTR);
-	ck_assert_int_eq(run_buf(d, DISK_READ, BLK, dst, sizeof(dst)), 0);
+	ck_assert_int_eq(diskfix_rw(d, DISK_READ, BLK, dst, sizeof(dst)), 0);
 	ck_assert_mem_eq(dst, src, sizeof(src));
 	disk_close(d);
 	fx_fini(&f);
@@ -990,7 +912,7 @@ START_TEST(test_short_transfers)
 	/* Five writes of 100 bytes at most, then the rest at once: all of it lands. */
 	n = split_iov(iov, src + 1, len, 6);
 	disk_test_inject(d, DISK_OP_BIT(DISK_WRITE), 5, 100);
-	ck_assert_int_eq(run_rw(d, DISK_WRITE, 333, iov, n), 0);
+	ck_assert_int_eq(diskfix_rwv(d, DISK_WRITE, 333, iov, n), 0);
 	file_expect(f.path, 333, src + 1, len);
 	file_expect_byte(f.path, 333 + len, 1000, 0);
 
@@ -998,25 +920,25 @@ START_TEST(test_short_transfers)
 	memset(dst, 0, len + 1);
 	n = split_iov(iov, dst + 1, len, 8);
 	disk_test_inject(d, DISK_OP_BIT(DISK_READ), 50, 1);
-	ck_assert_int_eq(run_rw(d, DISK_READ, 333, iov, n), 0);
+	ck_assert_int_eq(diskfix_rwv(d, DISK_READ, 333, iov, n), 0);
 	ck_assert_mem_eq(dst + 1, src + 1, len);
 
 	/* Stopping at the first iovec boundary exactly. */
 	n = split_iov(iov, dst + 1, len, 8);
 	memset(dst, 0, len + 1);
 	disk_test_inject(d, DISK_OP_BIT(DISK_READ), 1, (int)iov[0].iov_len);
-	ck_assert_int_eq(run_rw(d, DISK_READ, 333, iov, n), 0);
+	ck_assert_int_eq(diskfix_rwv(d, DISK_READ, 333, iov, n), 0);
 	ck_assert_mem_eq(dst + 1, src + 1, len);
 
 	/* A read that gets nothing before the end (the file shrank) fails; the next is fine. */
 	disk_test_inject(d, DISK_OP_BIT(DISK_READ), 1, 0);
-	ck_assert_int_eq(run_buf(d, DISK_READ, 0, dst, len), -EIO);
-	ck_assert_int_eq(run_buf(d, DISK_READ, 333, dst, len), 0);
+	ck_assert_int_eq(diskfix_rw_accepted(d, DISK_READ, 0, dst, len), -EIO);
+	ck_assert_int_eq(diskfix_rw(d, DISK_READ, 333, dst, len), 0);
 	ck_assert_mem_eq(dst, src + 1, len);
 
 	/* A write that makes no progress at all fails rather than spinning. */
 	disk_test_inject(d, DISK_OP_BIT(DISK_WRITE), 1, 0);
-	ck_assert_int_eq(run_buf(d, DISK_WRITE, 0, src, len), -EIO);
+	ck_assert_int_eq(diskfix_rw_accepted(d, DISK_WRITE, 0, src, len), -EIO);
 
 	/*
 	 * Progress, then none, or then an error: the continuation's result is
@@ -1027,19 +949,19 @@ START_TEST(test_short_transfers)
 		struct disk_req req = {
 			.op = k ? DISK_WRITE : DISK_READ, .offset = 0, .iov = iov, .iovcnt = 1
 		};
-		struct rec r = { 0, 0 };
+		struct diskfix_rec r = { 0, 0 };
 
 		iov[0] = (struct iovec){ k ? src : dst, len };
-		req.done = rec_done;
+		req.done = diskfix_done;
 		req.opaque = &r;
 		disk_test_inject(d, DISK_OP_BIT(req.op), 1, 100);
-		ck_assert_int_eq(submit(d, &req), 0);
+		ck_assert_int_eq(diskfix_submit(d, &req), 0);
 		ck_assert_uint_eq(d->inject.count, 0);
 		disk_test_inject(d, DISK_OP_BIT(req.op), 1, k ? -ENOSPC : 0);
 		disk_drain(d);
 		ck_assert_int_eq(r.calls, 1);
 		ck_assert_int_eq(r.result, k ? -ENOSPC : -EIO);
-		ck_assert_int_eq(run(d, &req), 0);
+		ck_assert_int_eq(diskfix_run(d, &req), 0);
 	}
 	disk_close(d);
 	free(src);
@@ -1062,10 +984,10 @@ static void direct_io(struct fx *f, struct disk *d, uint64_t size)
 
 	/* Aligned buffers and offset: straight through. */
 	pattern(al, len, 21);
-	ck_assert_int_eq(run_buf(d, DISK_WRITE, 8192, al, len), 0);
+	ck_assert_int_eq(diskfix_rw(d, DISK_WRITE, 8192, al, len), 0);
 	file_expect(f->path, 8192, al, len);
 	memset(dst, 0, len);
-	ck_assert_int_eq(run_buf(d, DISK_READ, 8192, dst + 1, len), 0);
+	ck_assert_int_eq(diskfix_rw(d, DISK_READ, 8192, dst + 1, len), 0);
 	ck_assert_mem_eq(dst + 1, al, len);
 
 	/* Guest-like: sector offset and length, buffers anywhere (a bounce buffer). */
@@ -1075,52 +997,52 @@ static void direct_io(struct fx *f, struct disk *d, uint64_t size)
 
 		pattern(odd + 3, len, 22);
 		n = split_iov(iov, odd + 3, len, 8);
-		ck_assert_int_eq(run_rw(d, DISK_WRITE, 512 * 7, iov, n), 0);
+		ck_assert_int_eq(diskfix_rwv(d, DISK_WRITE, 512 * 7, iov, n), 0);
 		file_expect(f->path, 512 * 7, odd + 3, len);
 		memset(dst, 0, len + 3);
 		n = split_iov(iov, dst + 1, len, 5);
-		ck_assert_int_eq(run_rw(d, DISK_READ, 512 * 7, iov, n), 0);
+		ck_assert_int_eq(diskfix_rwv(d, DISK_READ, 512 * 7, iov, n), 0);
 		ck_assert_mem_eq(dst + 1, odd + 3, len);
 
 		/* Short transfers through the bounce buffer, leaving it unaligned midway. */
 		pattern(odd + 3, len, 23);
 		n = split_iov(iov, odd + 3, len, 8);
 		disk_test_inject(d, DISK_OP_BIT(DISK_WRITE), 3, 1000);
-		ck_assert_int_eq(run_rw(d, DISK_WRITE, 4096, iov, n), 0);
+		ck_assert_int_eq(diskfix_rwv(d, DISK_WRITE, 4096, iov, n), 0);
 		file_expect(f->path, 4096, odd + 3, len);
 		n = split_iov(iov, dst + 1, len, 5);
 		disk_test_inject(d, DISK_OP_BIT(DISK_READ), 3, 777);
-		ck_assert_int_eq(run_rw(d, DISK_READ, 4096, iov, n), 0);
+		ck_assert_int_eq(diskfix_rwv(d, DISK_READ, 4096, iov, n), 0);
 		ck_assert_mem_eq(dst + 1, odd + 3, len);
 	}
 
 	/* Byte offsets and lengths: done without O_DIRECT, still exact. */
 	pattern(odd, 1001, 24);
-	ck_assert_int_eq(run_buf(d, DISK_WRITE, 100003, odd, 1001), 0);
+	ck_assert_int_eq(diskfix_rw(d, DISK_WRITE, 100003, odd, 1001), 0);
 	file_expect(f->path, 100003, odd, 1001);
-	ck_assert_int_eq(run_buf(d, DISK_READ, 100003, dst, 1001), 0);
+	ck_assert_int_eq(diskfix_rw(d, DISK_READ, 100003, dst, 1001), 0);
 	ck_assert_mem_eq(dst, odd, 1001);
 	/* The last bytes of an image whose size is not a sector multiple. */
-	ck_assert_int_eq(run_buf(d, DISK_WRITE, size - 77, odd, 77), 0);
+	ck_assert_int_eq(diskfix_rw(d, DISK_WRITE, size - 77, odd, 77), 0);
 	file_expect(f->path, size - 77, odd, 77);
-	ck_assert_int_eq(run_buf(d, DISK_READ, size - 600, dst, 600), 0);
+	ck_assert_int_eq(diskfix_rw(d, DISK_READ, size - 600, dst, 600), 0);
 	file_expect(f->path, size - 600, dst, 600);
 
 	/* O_DIRECT refusing an aligned request (a 4K-sector disk) is retried without. */
 	pattern(al, len, 25);
 	disk_test_inject(d, DISK_OP_BIT(DISK_WRITE), 1, -EINVAL);
-	ck_assert_int_eq(run_buf(d, DISK_WRITE, 0, al, len), 0);
+	ck_assert_int_eq(diskfix_rw(d, DISK_WRITE, 0, al, len), 0);
 	file_expect(f->path, 0, al, len);
 
 	/* Zeroes written by hand go through O_DIRECT too. */
 	disk_test_inject(d, DISK_OP_BIT(DISK_WRITE_ZEROES), 1, -EOPNOTSUPP);
-	ck_assert_int_eq(run_op(d, DISK_WRITE_ZEROES, 4096, 3 * 512 * 1024, false), 0);
+	ck_assert_int_eq(diskfix_op(d, DISK_WRITE_ZEROES, 4096, 3 * 512 * 1024, false), 0);
 	file_expect_byte(f->path, 4096, 3 * 512 * 1024, 0);
 	disk_test_inject(d, DISK_OP_BIT(DISK_WRITE_ZEROES), 1, -EOPNOTSUPP);
-	ck_assert_int_eq(run_op(d, DISK_WRITE_ZEROES, 1, 1000, false), 0);
+	ck_assert_int_eq(diskfix_op(d, DISK_WRITE_ZEROES, 1, 1000, false), 0);
 	file_expect_byte(f->path, 1, 1000, 0);
 
-	ck_assert_int_eq(run_op(d, DISK_FLUSH, 0, 0, false), 0);
+	ck_assert_int_eq(diskfix_op(d, DISK_FLUSH, 0, 0, false), 0);
 	ck_assert_uint_eq(disk_size(d), size);
 	free(al);
 	free(odd);
@@ -1195,7 +1117,7 @@ static bool bounce_budget_case(int engine, const char *base)
 	const size_t len = 8 << 20;
 	const unsigned int n = 4;
 	struct disk_req req[4];
-	struct rec rec[4] = { 0 };
+	struct diskfix_rec rec[4] = { 0 };
 	struct iovec iov[4];
 	uint8_t *buf[4];
 	struct disk *d = NULL;
@@ -1218,9 +1140,9 @@ static bool bounce_budget_case(int engine, const char *base)
 					    .offset = i * len,
 					    .iov = &iov[i],
 					    .iovcnt = 1,
-					    .done = rec_done,
+					    .done = diskfix_done,
 					    .opaque = &rec[i] };
-		ck_assert_int_eq(submit(d, &req[i]), 0);
+		ck_assert_int_eq(diskfix_submit(d, &req[i]), 0);
 		ck_assert_uint_le(d->bounce_bytes, DISK_BOUNCE_BUDGET);
 	}
 	/* The budget holds two of them: those are still bounced, the others are not. */
@@ -1235,9 +1157,9 @@ static bool bounce_budget_case(int engine, const char *base)
 	/* Read back the same way, into misaligned buffers. */
 	for (unsigned int i = 0; i < n; i++) {
 		memset(buf[i], 0, len + 1);
-		rec[i] = (struct rec){ 0, 0 };
+		rec[i] = (struct diskfix_rec){ 0, 0 };
 		req[i].op = DISK_READ;
-		ck_assert_int_eq(submit(d, &req[i]), 0);
+		ck_assert_int_eq(diskfix_submit(d, &req[i]), 0);
 		ck_assert_uint_le(d->bounce_bytes, DISK_BOUNCE_BUDGET);
 	}
 	disk_drain(d);
@@ -1312,7 +1234,7 @@ static void guarded_write(struct fx *f, struct disk *d, const struct iovec *iov,
 	pattern(src, len, seed);
 	memcpy(want, src, len);
 	guard_calls = 0;
-	ck_assert_int_eq(run_rw(d, DISK_WRITE, 0, iov, cnt), 0);
+	ck_assert_int_eq(diskfix_rwv(d, DISK_WRITE, 0, iov, cnt), 0);
 	ck_assert_int_eq(guard_calls, 1);
 	/* The vCPU did change the buffer. */
 	ck_assert_mem_eq(src, qcow2_magic, sizeof(qcow2_magic));
@@ -1365,10 +1287,10 @@ static void guard_case(struct fx *f, enum disk_cache cache)
 	/* A write that is the magic is still refused, and the hook never runs. */
 	memcpy(buf, qcow2_magic, sizeof(qcow2_magic));
 	guard_calls = 0;
-	ck_assert_int_eq(submit(d, &(struct disk_req){ .op = DISK_WRITE,
-						       .iov = &(struct iovec){ buf, 512 },
-						       .iovcnt = 1,
-						       .done = rec_done }),
+	ck_assert_int_eq(diskfix_submit(d, &(struct disk_req){ .op = DISK_WRITE,
+							       .iov = &(struct iovec){ buf, 512 },
+							       .iovcnt = 1,
+							       .done = diskfix_done }),
 			 -EPERM);
 	ck_assert_int_eq(guard_calls, 0);
 	ck_assert_int_eq(disk_close(d), 0);
@@ -1459,7 +1381,7 @@ START_TEST(test_guard_log_bounded)
 	ck_assert_int_eq(open_probed(&f, &d, DISK_CACHE_WRITEBACK, err, sizeof(err)), 0);
 	memcpy(buf, qcow2_magic, sizeof(qcow2_magic));
 	for (int i = 0; i < 2000; i++)
-		expect_refused(d, &req, -EPERM);
+		diskfix_expect_refused(d, &req, -EPERM);
 	disk_close(d);
 	out = capture_end(&c);
 	lines = count_lines(out, "look like qcow2");
@@ -1472,14 +1394,6 @@ START_TEST(test_guard_log_bounded)
 END_TEST
 
 /* ---- which files a disk opens ---- */
-
-static void sh_in(const char *where, const char *cmd)
-{
-	char line[1024];
-
-	snprintf(line, sizeof(line), "cd '%s' && { %s; } >/dev/null 2>&1", where, cmd);
-	ck_assert_msg(system(line) == 0, "%s", cmd);
-}
 
 /*
  * qemu-img always records a backing file's format now: turn that header
@@ -1531,10 +1445,11 @@ START_TEST(test_special_files_refused)
 	ck_assert_int_eq(scratch_dir(dir, sizeof(dir), "ember-special-"), 0);
 	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
 	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
-	sh_in(dir, "qemu-img create -q -f qcow2 -u -b fifo -F raw fifo-raw.qcow2 1M && "
-		   "qemu-img create -q -f qcow2 -u -b fifo -F raw fifo-probed.qcow2 1M && "
-		   "qemu-img create -q -f qcow2 -u -b /dev/null -F raw null-raw.qcow2 1M && "
-		   "qemu-img create -q -f qcow2 -u -b /dev/null -F raw null-probed.qcow2 1M");
+	diskfix_sh_ok(dir,
+		      "qemu-img create -q -f qcow2 -u -b fifo -F raw fifo-raw.qcow2 1M && "
+		      "qemu-img create -q -f qcow2 -u -b fifo -F raw fifo-probed.qcow2 1M && "
+		      "qemu-img create -q -f qcow2 -u -b /dev/null -F raw null-raw.qcow2 1M && "
+		      "qemu-img create -q -f qcow2 -u -b /dev/null -F raw null-probed.qcow2 1M");
 	forget_backing_format(dir, "fifo-probed.qcow2");
 	forget_backing_format(dir, "null-probed.qcow2");
 	ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -1571,7 +1486,7 @@ START_TEST(test_special_files_refused)
 	ck_assert_int_eq(read(ifd, &ev, sizeof(ev)), -1);
 	ck_assert_int_eq(errno, EAGAIN);
 	close(ifd);
-	sh_in(dir, "rm -f ./*");
+	diskfix_sh_ok(dir, "rm -f ./*");
 	ck_assert_int_eq(rmdir(dir), 0);
 }
 END_TEST
@@ -1586,9 +1501,9 @@ START_TEST(test_chain_logged)
 	char *out;
 
 	ck_assert_int_eq(scratch_dir(dir, sizeof(dir), "ember-chainlog-"), 0);
-	sh_in(dir, "head -c 1048576 /dev/zero >base.raw && "
-		   "qemu-img create -q -f qcow2 -b base.raw -F raw mid.qcow2 && "
-		   "qemu-img create -q -f qcow2 -b mid.qcow2 -F qcow2 top.qcow2");
+	diskfix_sh_ok(dir, "head -c 1048576 /dev/zero >base.raw && "
+			   "qemu-img create -q -f qcow2 -b base.raw -F raw mid.qcow2 && "
+			   "qemu-img create -q -f qcow2 -b mid.qcow2 -F qcow2 top.qcow2");
 	forget_backing_format(dir, "top.qcow2");
 	snprintf(path, sizeof(path), "%s/top.qcow2", dir);
 	log_set_level(LOG_LVL_INFO);
@@ -1619,7 +1534,7 @@ START_TEST(test_chain_logged)
 	snprintf(want, sizeof(want), "ember: info: %s: raw image (probed), read-only\n", path);
 	ck_assert_msg(count_lines(out, ": info: ") == 1 && strstr(out, want), "%s", out);
 	free(out);
-	sh_in(dir, "rm -f ./*");
+	diskfix_sh_ok(dir, "rm -f ./*");
 	ck_assert_int_eq(rmdir(dir), 0);
 }
 END_TEST
@@ -1648,8 +1563,8 @@ static int fallback_child(const char *path)
 	char err[512];
 	uint8_t src[BLK], dst[BLK];
 	struct iovec iov = { src, BLK };
-	struct disk_req req = { .op = DISK_WRITE, .iov = &iov, .iovcnt = 1, .done = rec_done };
-	struct rec r = { 0, 1 };
+	struct disk_req req = { .op = DISK_WRITE, .iov = &iov, .iovcnt = 1, .done = diskfix_done };
+	struct diskfix_rec r = { 0, 1 };
 
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
 	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog)) {
