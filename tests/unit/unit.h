@@ -15,9 +15,13 @@
 
 static inline int unit_run(Suite *s)
 {
+	const char *tmp = getenv("TMPDIR");
 	SRunner *sr = srunner_create(s);
 	int failed;
 
+	/* Check keeps a file per test in $TEMP, else /tmp: make it follow TMPDIR too. */
+	if (tmp && tmp[0])
+		setenv("TEMP", tmp, 0);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
