@@ -355,9 +355,9 @@ static int drive_prop(struct parser *p, struct cli_drive *d, const char *key, si
 		d->file = v;
 	} else if (key_is(key, klen, "format")) {
 		if (strcmp(v, "raw") == 0)
-			d->format = CLI_FORMAT_RAW;
+			d->format = DISK_FORMAT_RAW;
 		else if (strcmp(v, "qcow2") == 0)
-			d->format = CLI_FORMAT_QCOW2;
+			d->format = DISK_FORMAT_QCOW2;
 		else
 			return fail(p, "-drive: unknown format '%s' (ember reads raw and qcow2)",
 				    v);
@@ -381,7 +381,7 @@ static int drive_prop(struct parser *p, struct cli_drive *d, const char *key, si
 				    "-drive: unknown cache mode '%s' (writeback, none, unsafe or "
 				    "directsync)",
 				    v);
-		d->cache = (enum cli_cache)i;
+		d->cache = (enum disk_cache)i;
 	} else if (key_is(key, klen, "aio")) {
 		unsigned int i;
 
@@ -389,7 +389,7 @@ static int drive_prop(struct parser *p, struct cli_drive *d, const char *key, si
 			;
 		if (i == 2)
 			return fail(p, "-drive: unknown aio '%s' (io_uring or threads)", v);
-		d->aio = (enum cli_aio)i;
+		d->aio = (enum disk_aio)i;
 	} else if (key_is(key, klen, "serial")) {
 		if (strlen(v) > CLI_SERIAL_MAX)
 			return fail(p, "-drive: serial '%s' is longer than %d bytes", v,

@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "chardev.h"
+#include "block/disk.h"
 
 #define CLI_DEFAULT_RAM (128ULL << 20) /* QEMU's default */
 #define CLI_MIN_RAM (1ULL << 20)
@@ -27,33 +28,15 @@
 #define CLI_DEFAULT_SHUTDOWN_TIMEOUT 30
 #define CLI_MAX_SHUTDOWN_TIMEOUT 86400
 
-enum cli_cache {
-	CLI_CACHE_WRITEBACK,
-	CLI_CACHE_NONE,
-	CLI_CACHE_UNSAFE,
-	CLI_CACHE_DIRECTSYNC,
-};
-
-enum cli_aio {
-	CLI_AIO_IO_URING,
-	CLI_AIO_THREADS,
-};
-
-/* A -drive: a disk image and how to open it. */
-enum cli_format {
-	CLI_FORMAT_PROBE, /* no format= */
-	CLI_FORMAT_RAW,
-	CLI_FORMAT_QCOW2,
-};
-
+/* A -drive: a disk image and how to open it (the block layer's own options). */
 struct cli_drive {
 	const char *file;
-	enum cli_format format;
-	const char *id;	    /* NULL: none given */
-	const char *serial; /* NULL: none given */
+	enum disk_format format; /* DISK_FORMAT_PROBE: no format= */
+	const char *id;		 /* NULL: none given */
+	const char *serial;	 /* NULL: none given */
 	bool readonly;
-	enum cli_cache cache;
-	enum cli_aio aio;
+	enum disk_cache cache;
+	enum disk_aio aio;
 	bool if_none; /* if=none: a -device virtio-blk-device,drive=ID attaches it */
 };
 

@@ -1014,26 +1014,15 @@ static void blk_resumed(void *opaque, uint32_t events)
 
 static int blk_open_disk(struct machine *m, unsigned int i)
 {
-	static const enum disk_cache caches[] = {
-		[CLI_CACHE_WRITEBACK] = DISK_CACHE_WRITEBACK,
-		[CLI_CACHE_NONE] = DISK_CACHE_NONE,
-		[CLI_CACHE_UNSAFE] = DISK_CACHE_UNSAFE,
-		[CLI_CACHE_DIRECTSYNC] = DISK_CACHE_DIRECTSYNC,
-	};
 	const struct cli_blk *cb = &m->cfg->blk[i];
 	const struct cli_drive *d = &m->cfg->drives[cb->drive];
 	struct machine_blk *mb = &m->blk[i];
-	static const enum disk_format formats[] = {
-		[CLI_FORMAT_PROBE] = DISK_FORMAT_PROBE,
-		[CLI_FORMAT_RAW] = DISK_FORMAT_RAW,
-		[CLI_FORMAT_QCOW2] = DISK_FORMAT_QCOW2,
-	};
 	struct disk_config dc = {
 		.path = d->file,
-		.format = formats[d->format],
+		.format = d->format,
 		.readonly = d->readonly,
-		.cache = caches[d->cache],
-		.aio = d->aio == CLI_AIO_THREADS ? DISK_AIO_THREADS : DISK_AIO_IO_URING,
+		.cache = d->cache,
+		.aio = d->aio,
 	};
 	struct blk_config bc = { .serial = cb->serial ? cb->serial : d->serial };
 	int ret;

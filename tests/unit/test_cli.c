@@ -270,15 +270,15 @@ START_TEST(drives)
 	ck_assert_uint_eq(cfg.nr_drives, 3);
 	ck_assert_str_eq(cfg.drives[0].file, "a.img");
 	ck_assert(!cfg.drives[0].readonly);
-	ck_assert_int_eq(cfg.drives[0].cache, CLI_CACHE_WRITEBACK);
-	ck_assert_int_eq(cfg.drives[0].aio, CLI_AIO_IO_URING);
+	ck_assert_int_eq(cfg.drives[0].cache, DISK_CACHE_WRITEBACK);
+	ck_assert_int_eq(cfg.drives[0].aio, DISK_AIO_IO_URING);
 	/* ",," is a comma inside a value. */
 	ck_assert_str_eq(cfg.drives[1].file, "b,c.img");
 	ck_assert(cfg.drives[1].readonly);
 	ck_assert(cfg.drives[1].if_none);
-	ck_assert_int_eq(cfg.drives[1].cache, CLI_CACHE_NONE);
-	ck_assert_int_eq(cfg.drives[1].aio, CLI_AIO_THREADS);
-	ck_assert_int_eq(cfg.drives[2].cache, CLI_CACHE_UNSAFE);
+	ck_assert_int_eq(cfg.drives[1].cache, DISK_CACHE_NONE);
+	ck_assert_int_eq(cfg.drives[1].aio, DISK_AIO_THREADS);
+	ck_assert_int_eq(cfg.drives[2].cache, DISK_CACHE_UNSAFE);
 	/* Disks in the order their options came: a, then the -device, then c. */
 	ck_assert_uint_eq(cfg.nr_blk, 3);
 	ck_assert_uint_eq(cfg.blk[0].drive, 0);
@@ -294,7 +294,7 @@ START_TEST(drives)
 			 0);
 	ck_assert_uint_eq(cfg.nr_blk, 1);
 	ck_assert_uint_eq(cfg.blk[0].drive, 0);
-	ck_assert_int_eq(cfg.drives[0].cache, CLI_CACHE_DIRECTSYNC);
+	ck_assert_int_eq(cfg.drives[0].cache, DISK_CACHE_DIRECTSYNC);
 	ck_assert(cfg.no_acpi);
 	/* An unattached if=none drive is accepted and gives no disk. */
 	ck_assert_int_eq(parse("-kernel", "k", "-drive", "if=none,id=x,file=x.img", NULL), 0);
@@ -303,9 +303,9 @@ START_TEST(drives)
 	ck_assert_int_eq(parse("-kernel", "k", "-drive", "file=a.qcow2,format=qcow2", "-drive",
 			       "file=b.img,format=raw", "-drive", "file=c.img", NULL),
 			 0);
-	ck_assert_int_eq(cfg.drives[0].format, CLI_FORMAT_QCOW2);
-	ck_assert_int_eq(cfg.drives[1].format, CLI_FORMAT_RAW);
-	ck_assert_int_eq(cfg.drives[2].format, CLI_FORMAT_PROBE);
+	ck_assert_int_eq(cfg.drives[0].format, DISK_FORMAT_QCOW2);
+	ck_assert_int_eq(cfg.drives[1].format, DISK_FORMAT_RAW);
+	ck_assert_int_eq(cfg.drives[2].format, DISK_FORMAT_PROBE);
 }
 END_TEST
 
