@@ -47,9 +47,13 @@ case " $(cat /proc/cmdline) " in
 	echo "power button input: ${ev:-none}"
 	echo "written before the button" >/mnt/before.txt
 	sync
+	# Open before saying so: the input device keeps events only for those
+	# who have it open, and the host presses the button once it reads this.
+	exec 3<"$ev"
 	echo "waiting for the power button"
 	# One input event (struct input_event, 24 bytes) is the press.
-	dd if="$ev" of=/dev/null bs=24 count=1 2>/dev/null
+	dd of=/dev/null bs=24 count=1 <&3 2>/dev/null
+	exec 3<&-
 	echo "power button pressed"
 	echo "written at shutdown" >/mnt/shutdown.txt
 	umount /mnt && echo "unmounted"
