@@ -129,6 +129,18 @@ int bus_register(struct bus *bus, uint64_t base, uint64_t len, const struct bus_
 	return 0;
 }
 
+int bus_unregister(struct bus *bus, uint64_t base, const void *opaque)
+{
+	unsigned int i = upper_bound(bus, base);
+
+	/* upper_bound: the first device starting above base; the one before may start at it. */
+	if (i == 0 || bus->devs[i - 1].base != base || bus->devs[i - 1].opaque != opaque)
+		return -ENOENT;
+	memmove(&bus->devs[i - 1], &bus->devs[i], (bus->nr - i) * sizeof(*bus->devs));
+	bus->nr--;
+	return 0;
+}
+
 unsigned int bus_device_count(const struct bus *bus)
 {
 	return bus->nr;

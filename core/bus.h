@@ -51,6 +51,12 @@ int bus_register(struct bus *bus, uint64_t base, uint64_t len, const struct bus_
 		 void *opaque, const char *devname);
 
 /*
+ * Removes the device registered at exactly `base` with `opaque`: 0, or
+ * -ENOENT when there is none. Like registration, only while no vCPU runs.
+ */
+int bus_unregister(struct bus *bus, uint64_t base, const void *opaque);
+
+/*
  * Accesses of `len` bytes at `addr`. `data` holds the bytes in guest
  * (little-endian) order. An access may span several devices and gaps.
  */

@@ -104,6 +104,40 @@ START_TEST(refuses_overlaps)
 }
 END_TEST
 
+START_TEST(unregistering_frees_exactly_that_window)
+{
+	struct rec a = { 0 }, b = { 0 }, c = { 0 };
+	uint8_t v;
+
+	ck_assert_int_eq(bus_register(bus, 0x100, 0x10, &any_ops, &a, "a"), 0);
+	ck_assert_int_eq(bus_register(bus, 0x110, 0x10, &any_ops, &b, "b"), 0);
+	ck_assert_int_eq(bus_register(bus, 0x120, 0x10, &any_ops, &c, "c"), 0);
+	/* Only the device's own base and opaque name it. */
+	ck_assert_int_eq(bus_unregister(bus, 0x114, &b), -ENOENT);
+	ck_assert_int_eq(bus_unregister(bus, 0x110, &a), -ENOENT);
+	ck_assert_int_eq(bus_unregister(bus, 0x90, &a), -ENOENT);
+	ck_assert_int_eq(bus_unregister(bus, 0x110, &b), 0);
+	ck_assert_int_eq(bus_unregister(bus, 0x110, &b), -ENOENT);
+	ck_assert_uint_eq(bus_device_count(bus), 2);
+	/* Its window reads as nobody's; the neighbours still answer. */
+	a.read_val = 0x11;
+	c.read_val = 0x33;
+	bus_read(bus, 0x118, &v, 1);
+	ck_assert_uint_eq(v, 0xff);
+	ck_assert_uint_eq(b.n, 0);
+	bus_read(bus, 0x10f, &v, 1);
+	ck_assert_uint_eq(v, 0x11);
+	bus_read(bus, 0x120, &v, 1);
+	ck_assert_uint_eq(v, 0x33);
+	/* And it can be taken again. */
+	ck_assert_int_eq(bus_register(bus, 0x110, 0x10, &any_ops, &b, "b again"), 0);
+	ck_assert_int_eq(bus_unregister(bus, 0x100, &a), 0);
+	ck_assert_int_eq(bus_unregister(bus, 0x120, &c), 0);
+	ck_assert_int_eq(bus_unregister(bus, 0x110, &b), 0);
+	ck_assert_uint_eq(bus_device_count(bus), 0);
+}
+END_TEST
+
 START_TEST(refuses_bad_access_sizes)
 {
 	struct rec r = { 0 };
@@ -310,6 +344,7 @@ static Suite *bus_suite(void)
 	tcase_add_test(tc, refuses_zero_length_and_wrapping);
 	tcase_add_test(tc, refuses_ranges_beyond_the_space);
 	tcase_add_test(tc, refuses_overlaps);
+	tcase_add_test(tc, unregistering_frees_exactly_that_window);
 	tcase_add_test(tc, refuses_bad_access_sizes);
 	tcase_add_test(tc, handlers_get_offsets_and_values);
 	tcase_add_test(tc, wide_accesses_are_split);
