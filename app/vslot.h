@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A virtio slot: where one virtio device meets the machine. A slot is a
+ * virtio-mmio window on the MMIO bus, an interrupt line whose edges the
+ * device raises through an irqfd, and one ioeventfd per queue whose kicks
+ * the event loop hands to the transport, with no trip through a vCPU. Any
+ * virtio device attaches through vslot_attach(); what else its glue watches
+ * on the event loop (a disk's completions, a tap) goes through vslot_watch()
+ * and is removed with the slot. The machine describes every slot to the
+ * guest (ACPI, or a virtio_mmio.device= hint) from its base and line.
+ *
+ * Attaching takes these steps in order, and a failing one undoes those
+ * before it: the transport; the window on the bus; the irqfd; per queue,
+ * the ioeventfd and its place in the event loop. vslot_detach() undoes a
+ * slot in any state, from all zeroes up, and leaves it all zeroes.
+ */
+#ifndef EMBER_VSLOT_H
+#define EMBER_VSLOT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/evloop.h"
+#include "core/irq.h"
+#include "virtio/mmio.h"
+#include "virtio/virtio.h"
+
+#define VSLOT_MAX_QUEUES 8
+#define VSLOT_MAX_WATCHES 4
+
+/* What a slot needs of the VM: the machine's come from KVM, a test's are stand-ins. */
+struct vslot_env {
+	const struct gmem *mem;
+	struct bus *mmio;
+	struct evloop *loop;
+	int (*irqfd_assign)(void *ctx, unsigned int gsi, int *fd);
+	void (*irqfd_release)(void *ctx, unsigned int gsi, int fd);
+	int (*ioeventfd_assign)(void *ctx, const struct ioeventfd_spec *spec, int *fd);
+	void (*ioeventfd_release)(void *ctx, const struct ioeventfd_spec *spec, int fd);
+	void *ctx;
+};
+
+/* The device: how it describes itself, and where it takes its transport. */
+struct vslot_device {
+	void *dev;
+	struct virtio_device_info info; /* info.name names the slot in messages */
+	const struct virtio_device_ops *ops;
+	void (*attach)(void *dev, const struct virtio_transport *tr);
+};
+
+struct vslot;
+
+struct vslot_kick {
+	struct vslot *slot;
+	unsigned int queue;
+	int fd; /* -1: none */
+	bool watched;
+};
+
+struct vslot_watch {
+	int fd;
+};
+
+struct vslot {
+	const struct vslot_env *env;
+	const char *name;
+	uint64_t base;
+	unsigned int gsi;
+	struct virtio_mmio *mmio;
+	bool registered;
+	bool has_irqfd;
+	int irqfd;
+	unsigned int nr_kicks;
+	struct vslot_kick kick[VSLOT_MAX_QUEUES];
+	unsigned int nr_watches;
+	struct vslot_watch watch[VSLOT_MAX_WATCHES];
+};
+
+/*
+ * Attaches `d` at `base` (VIRTIO_MMIO_WINDOW bytes) with interrupt line `gsi`.
+ * `s` must be all zeroes (or detached). 0, or the negative errno of the step
+ * that failed (-EINVAL for more queues than VSLOT_MAX_QUEUES), with every
+ * earlier step undone.
+ */
+int vslot_attach(struct vslot *s, const struct vslot_env *env, const struct vslot_device *d,
+		 uint64_t base, unsigned int gsi);
+
+/* Watches `fd` on the event loop until the slot is detached. 0 or a negative errno. */
+int vslot_watch(struct vslot *s, int fd, uint32_t events, evloop_cb cb, void *opaque);
+
+/*
+ * Stops the kicks and the watches, resets and frees the transport (an active
+ * device finishes its requests), takes the window off the bus and releases
+ * the irqfd. The device itself stays its owner's to destroy.
+ */
+void vslot_detach(struct vslot *s);
+
+#endif
