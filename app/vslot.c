@@ -6,6 +6,7 @@
 #include "core/log.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -143,4 +144,20 @@ void vslot_detach(struct vslot *s)
 	if (s->has_irqfd)
 		s->env->irqfd_release(s->env->ctx, s->gsi, s->irqfd);
 	*s = (struct vslot){ .irqfd = -1 };
+}
+
+struct acpi_virtio vslot_acpi(const struct vslot *s)
+{
+	return (struct acpi_virtio){ .base = s->base, .size = VIRTIO_MMIO_WINDOW, .gsi = s->gsi };
+}
+
+size_t vslot_cmdline_hint(char *buf, size_t size, size_t len, uint64_t base, unsigned int gsi)
+{
+	int n;
+
+	if (len >= size)
+		return size;
+	n = snprintf(buf + len, size - len, "%svirtio_mmio.device=%u@0x%llx:%u", len ? " " : "",
+		     (unsigned int)VIRTIO_MMIO_WINDOW, (unsigned long long)base, gsi);
+	return n < 0 || (size_t)n >= size - len ? size : len + (size_t)n;
 }

@@ -6,8 +6,9 @@
  * the event loop hands to the transport, with no trip through a vCPU. Any
  * virtio device attaches through vslot_attach(); what else its glue watches
  * on the event loop (a disk's completions, a tap) goes through vslot_watch()
- * and is removed with the slot. The machine describes every slot to the
- * guest (ACPI, or a virtio_mmio.device= hint) from its base and line.
+ * and is removed with the slot. vslot_acpi() and vslot_cmdline_hint()
+ * describe a slot to the guest: in the ACPI tables, or on the kernel's
+ * command line when it has no ACPI.
  *
  * Attaching takes these steps in order, and a failing one undoes those
  * before it: the transport; the window on the bus; the irqfd; per queue,
@@ -20,8 +21,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <stddef.h>
+
 #include "core/evloop.h"
 #include "core/irq.h"
+#include "firmware/acpi.h"
 #include "virtio/mmio.h"
 #include "virtio/virtio.h"
 
@@ -94,5 +98,16 @@ int vslot_watch(struct vslot *s, int fd, uint32_t events, evloop_cb cb, void *op
  * the irqfd. The device itself stays its owner's to destroy.
  */
 void vslot_detach(struct vslot *s);
+
+/* The slot as the ACPI tables describe it to the guest: a virtio-mmio device in the DSDT. */
+struct acpi_virtio vslot_acpi(const struct vslot *s);
+
+/*
+ * For a guest without ACPI, the kernel command-line words that describe a
+ * slot at `base` with line `gsi` (virtio_mmio.device=SIZE@BASE:IRQ), appended
+ * to the `len` bytes already in `buf` after a space. The new length, or
+ * `size` when they do not fit (buf then holds what fitted, terminated).
+ */
+size_t vslot_cmdline_hint(char *buf, size_t size, size_t len, uint64_t base, unsigned int gsi);
 
 #endif

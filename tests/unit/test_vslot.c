@@ -349,6 +349,34 @@ START_TEST(detaching_twice_or_never_attached_is_harmless)
 }
 END_TEST
 
+START_TEST(the_guest_learns_of_a_slot)
+{
+	struct acpi_virtio a;
+	char buf[96];
+	size_t n;
+
+	ck_assert_int_eq(vslot_attach(&fx.slot, &fx.env, &fx.d, BASE, GSI), 0);
+	a = vslot_acpi(&fx.slot);
+	ck_assert_uint_eq(a.base, BASE);
+	ck_assert_uint_eq(a.size, VIRTIO_MMIO_WINDOW);
+	ck_assert_uint_eq(a.gsi, GSI);
+	vslot_detach(&fx.slot);
+	/* Without ACPI: words on the kernel's command line, a space between two. */
+	n = vslot_cmdline_hint(buf, sizeof(buf), 0, BASE, GSI);
+	ck_assert_str_eq(buf, "virtio_mmio.device=512@0xd0000000:5");
+	ck_assert_uint_eq(n, strlen(buf));
+	n = vslot_cmdline_hint(buf, sizeof(buf), n, BASE + 0x1000, 6);
+	ck_assert_str_eq(buf,
+			 "virtio_mmio.device=512@0xd0000000:5 virtio_mmio.device=512@0xd0001000:6");
+	ck_assert_uint_eq(n, strlen(buf));
+	/* What does not fit says so, and stays so. */
+	n = vslot_cmdline_hint(buf, sizeof(buf), n, BASE + 0x2000, 7);
+	ck_assert_uint_eq(n, sizeof(buf));
+	ck_assert_uint_lt(strlen(buf), sizeof(buf));
+	ck_assert_uint_eq(vslot_cmdline_hint(buf, sizeof(buf), n, BASE, GSI), sizeof(buf));
+}
+END_TEST
+
 static Suite *vslot_suite(void)
 {
 	Suite *s = suite_create("vslot");
@@ -360,6 +388,7 @@ static Suite *vslot_suite(void)
 	tcase_add_loop_test(tc, a_failure_at_any_step_leaves_nothing, 0, 6 + NQ);
 	tcase_add_test(tc, too_many_queues_are_refused_first);
 	tcase_add_test(tc, detaching_twice_or_never_attached_is_harmless);
+	tcase_add_test(tc, the_guest_learns_of_a_slot);
 	suite_add_tcase(s, tc);
 	return s;
 }
