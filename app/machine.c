@@ -5,6 +5,7 @@
 #include "chardev.h"
 #include "cli.h"
 #include "console.h"
+#include "vslot.h"
 #include "core/bus.h"
 #include "core/clock.h"
 #include "core/evloop.h"
@@ -57,21 +58,26 @@
  */
 static const unsigned int virtio_irqs[CLI_MAX_VIRTIO] = { 5, 6, 7, 10, 11, 12, 14, 15 };
 
+/* Virtio slot i's window and interrupt line: disks first, then NICs, in command-line order. */
+static uint64_t slot_base(unsigned int i)
+{
+	return VIRTIO_MMIO_BASE + i * VIRTIO_MMIO_STRIDE;
+}
+
+static unsigned int slot_gsi(unsigned int i)
+{
+	return virtio_irqs[i];
+}
+
 struct machine;
 
-/* A virtio disk: image, device, transport, and the fds that tie them to KVM. */
+/* A virtio disk: image, device, and the slot that ties them to the machine. */
 struct machine_blk {
 	struct machine *m;
 	char name[32];
 	struct disk *disk;
 	struct blk *blk;
-	struct virtio_mmio *mmio;
-	uint64_t base;
-	unsigned int gsi;
-	int irqfd;
-	int kickfd;
-	bool disk_watched;
-	bool resume_watched;
+	struct vslot slot;
 };
 
 /* A virtio NIC: its tap, device and transport, and their fds in the event loop. */
@@ -80,11 +86,7 @@ struct machine_net {
 	char name[32];
 	struct tap tap;
 	struct net *net;
-	struct virtio_mmio *mmio;
-	uint64_t base;
-	unsigned int gsi;
-	int irqfd;
-	int kickfd[2]; /* receive and transmit queue */
+	struct vslot slot;
 	/*
 	 * The events the device wants on the tap, set from any thread (a vCPU's
 	 * when the driver starts or resets the device); the loop thread applies
@@ -94,7 +96,6 @@ struct machine_net {
 	int watch_fd;
 	/* The loop thread's alone while it runs, like the handler list. */
 	bool tap_watched;
-	bool resume_watched;
 	bool watch_failed; /* said so once */
 };
 
@@ -129,6 +130,7 @@ struct machine {
 	struct machine_blk blk[CLI_MAX_DRIVES];
 	unsigned int nr_net;
 	struct machine_net net[CLI_MAX_VIRTIO];
+	struct vslot_env slot_env;	 /* what the slots take of the VM */
 	char hints[CLI_MAX_VIRTIO * 64]; /* virtio_mmio.device= for -no-acpi */
 	/* A disk's last writes could not be written back at exit: exit 1. */
 	bool lost_writes;
@@ -170,11 +172,8 @@ static int inputs_init(struct machine *m)
 		bool hints = cfg->no_acpi || kernel_cmdline_has(cfg->append, "acpi=off");
 
 		for (unsigned int i = 0; hints && i < cfg->nr_blk + cfg->nr_nics; i++)
-			used += (size_t)snprintf(m->hints + used, sizeof(m->hints) - used,
-						 "%svirtio_mmio.device=%u@0x%llx:%u",
-						 used ? " " : "", (unsigned int)VIRTIO_MMIO_WINDOW,
-						 VIRTIO_MMIO_BASE + i * VIRTIO_MMIO_STRIDE,
-						 virtio_irqs[i]);
+			used = vslot_cmdline_hint(m->hints, sizeof(m->hints), used, slot_base(i),
+						  slot_gsi(i));
 
 		ret = kernel_prepare(&m->kernel, &args, m->err, sizeof(m->err));
 		m->have_kernel = ret == 0;
@@ -603,37 +602,45 @@ static void legacy_fini(struct machine *m)
 	m->have_rtc = m->have_i8042 = false;
 }
 
+/* --- virtio slots ---------------------------------------------------------------- */
+
+static int slot_irqfd_assign(void *ctx, unsigned int gsi, int *fd)
+{
+	return irqchip_irqfd_assign(vm_irqchip(((struct machine *)ctx)->vm), gsi, fd);
+}
+
+static void slot_irqfd_release(void *ctx, unsigned int gsi, int fd)
+{
+	irqchip_irqfd_release(vm_irqchip(((struct machine *)ctx)->vm), gsi, fd);
+}
+
+static int slot_ioeventfd_assign(void *ctx, const struct ioeventfd_spec *spec, int *fd)
+{
+	return ioeventfd_assign(vm_fd(((struct machine *)ctx)->vm), spec, fd);
+}
+
+static void slot_ioeventfd_release(void *ctx, const struct ioeventfd_spec *spec, int fd)
+{
+	ioeventfd_release(vm_fd(((struct machine *)ctx)->vm), spec, fd);
+}
+
+/* What every slot takes of the VM: its RAM, MMIO bus and event loop, and KVM's fds. */
+static const struct vslot_env *slots_env(struct machine *m)
+{
+	m->slot_env = (struct vslot_env){
+		.mem = vm_gmem(m->vm),
+		.mmio = vm_mmio(m->vm),
+		.loop = vm_evloop(m->vm),
+		.irqfd_assign = slot_irqfd_assign,
+		.irqfd_release = slot_irqfd_release,
+		.ioeventfd_assign = slot_ioeventfd_assign,
+		.ioeventfd_release = slot_ioeventfd_release,
+		.ctx = m,
+	};
+	return &m->slot_env;
+}
+
 /* --- virtio NICs ------------------------------------------------------------------ */
-
-static void net_interrupt(void *opaque)
-{
-	struct machine_net *mn = opaque;
-	uint64_t one = 1;
-
-	if (write(mn->irqfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		log_warn("%s: interrupt: %s", mn->name, strerror(errno));
-}
-
-static void net_kicked(struct machine_net *mn, unsigned int q)
-{
-	uint64_t n;
-
-	if (read(mn->kickfd[q], &n, sizeof(n)) < 0 && errno != EAGAIN)
-		log_debug("%s: reading its kick: %s", mn->name, strerror(errno));
-	virtio_mmio_notify(mn->mmio, q);
-}
-
-static void net_rx_kicked(void *opaque, uint32_t events)
-{
-	(void)events;
-	net_kicked(opaque, 0);
-}
-
-static void net_tx_kicked(void *opaque, uint32_t events)
-{
-	(void)events;
-	net_kicked(opaque, 1);
-}
 
 static void net_resumed(void *opaque, uint32_t events)
 {
@@ -702,17 +709,7 @@ static int net_offloads(void *opaque, unsigned int tun_flags)
 	return tap_set_offloads(&((struct machine_net *)opaque)->tap, tun_flags);
 }
 
-static struct ioeventfd_spec net_kick_spec(const struct machine_net *mn, unsigned int q)
-{
-	return (struct ioeventfd_spec){
-		.addr = mn->base + VIRTIO_MMIO_QUEUE_NOTIFY,
-		.len = 4,
-		.match = true,
-		.datamatch = q,
-	};
-}
-
-static int net_open_one(struct machine *m, unsigned int i, unsigned int slot)
+static int net_open_one(struct machine *m, unsigned int i)
 {
 	const struct cli_nic *nic = &m->cfg->nics[i];
 	const struct cli_netdev *nd = &m->cfg->netdevs[nic->netdev];
@@ -721,11 +718,8 @@ static int net_open_one(struct machine *m, unsigned int i, unsigned int slot)
 	int ret;
 
 	mn->m = m;
-	mn->irqfd = mn->kickfd[0] = mn->kickfd[1] = -1;
 	mn->tap.fd = -1;
 	mn->watch_fd = -1;
-	mn->base = VIRTIO_MMIO_BASE + slot * VIRTIO_MMIO_STRIDE;
-	mn->gsi = virtio_irqs[slot];
 	snprintf(mn->name, sizeof(mn->name), "virtio-net eth%u", i);
 	ret = tap_open(&mn->tap, nd->ifname, nd->fd, m->err, sizeof(m->err));
 	if (ret < 0) {
@@ -758,59 +752,32 @@ static int net_open_one(struct machine *m, unsigned int i, unsigned int slot)
 	return 0;
 }
 
-static int net_wire(struct machine *m, struct machine_net *mn)
+static void net_take_transport(void *dev, const struct virtio_transport *tr)
 {
-	static evloop_cb const kicked[2] = { net_rx_kicked, net_tx_kicked };
-	struct virtio_mmio_host host = {
-		.mem = vm_gmem(m->vm),
-		.interrupt = net_interrupt,
-		.irq_opaque = mn,
-	};
-	struct virtio_device_info info;
-	const struct virtio_device_ops *ops;
-	struct virtio_transport tr;
+	net_attach(dev, tr);
+}
+
+/* The NIC in its slot; the frames a turn's budget left, the device's wishes and the tap. */
+static int net_wire(struct machine *m, struct machine_net *mn, unsigned int slot)
+{
+	struct vslot_device d = { .dev = mn->net, .attach = net_take_transport };
 	int ret;
 
-	net_device(mn->net, &info, &ops);
-	ret = virtio_mmio_create(&mn->mmio, &info, ops, mn->net, &host);
+	net_device(mn->net, &d.info, &d.ops);
+	ret = vslot_attach(&mn->slot, slots_env(m), &d, slot_base(slot), slot_gsi(slot));
 	if (ret < 0)
 		return ret;
-	virtio_mmio_transport(mn->mmio, &tr);
-	net_attach(mn->net, &tr);
-	ret = virtio_mmio_register(mn->mmio, vm_mmio(m->vm), mn->base);
-	if (ret < 0)
-		return ret;
-	ret = irqchip_irqfd_assign(vm_irqchip(m->vm), mn->gsi, &mn->irqfd);
-	if (ret < 0)
-		return ret;
-	for (unsigned int q = 0; q < 2; q++) {
-		struct ioeventfd_spec spec = net_kick_spec(mn, q);
-
-		ret = ioeventfd_assign(vm_fd(m->vm), &spec, &mn->kickfd[q]);
-		if (ret < 0)
-			return ret;
-		ret = evloop_add(vm_evloop(m->vm), mn->kickfd[q], EPOLLIN, kicked[q], mn);
-		if (ret < 0) {
-			ioeventfd_release(vm_fd(m->vm), &spec, mn->kickfd[q]);
-			mn->kickfd[q] = -1;
-			return ret;
-		}
-	}
-	/* The frames one turn's budget left unsent. */
-	ret = evloop_add(vm_evloop(m->vm), net_resume_fd(mn->net), EPOLLIN, net_resumed, mn);
-	mn->resume_watched = ret == 0;
+	ret = vslot_watch(&mn->slot, net_resume_fd(mn->net), EPOLLIN, net_resumed, mn);
 	if (ret < 0)
 		return ret;
 	mn->watch_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (mn->watch_fd < 0)
 		return -errno;
-	ret = evloop_add(vm_evloop(m->vm), mn->watch_fd, EPOLLIN, net_watch_changed, mn);
-	if (ret < 0) {
-		close(mn->watch_fd);
-		mn->watch_fd = -1;
+	ret = vslot_watch(&mn->slot, mn->watch_fd, EPOLLIN, net_watch_changed, mn);
+	if (ret < 0)
 		return ret;
-	}
-	/* Not read until the driver starts the device (events 0 until then). */
+	/* Its own handler, which lets go of a deleted tap. Not read until the driver starts the
+	 * device (events 0 until then). */
 	ret = evloop_add(vm_evloop(m->vm), mn->tap.fd, atomic_load(&mn->want), net_tap_ready, mn);
 	mn->tap_watched = ret == 0;
 	return ret;
@@ -824,13 +791,14 @@ static int nics_init(struct machine *m)
 		unsigned int slot = m->cfg->nr_blk + i;
 
 		m->nr_net = i + 1;
-		ret = net_open_one(m, i, slot);
+		ret = net_open_one(m, i);
 		if (ret < 0)
 			return ret;
-		ret = net_wire(m, &m->net[i]);
+		ret = net_wire(m, &m->net[i], slot);
 		if (ret < 0) {
 			set_err(m, "%s at 0x%llx, IRQ %u: %s", m->net[i].name,
-				(unsigned long long)m->net[i].base, m->net[i].gsi, strerror(-ret));
+				(unsigned long long)slot_base(slot), slot_gsi(slot),
+				strerror(-ret));
 			return ret;
 		}
 	}
@@ -843,27 +811,13 @@ static void nics_fini(struct machine *m)
 		struct machine_net *mn = &m->net[i];
 		struct net_stats st;
 
-		for (unsigned int q = 0; q < 2; q++) {
-			struct ioeventfd_spec spec = net_kick_spec(mn, q);
-
-			if (mn->kickfd[q] < 0)
-				continue;
-			evloop_del(vm_evloop(m->vm), mn->kickfd[q]);
-			ioeventfd_release(vm_fd(m->vm), &spec, mn->kickfd[q]);
-		}
 		if (mn->tap_watched)
 			evloop_del(vm_evloop(m->vm), mn->tap.fd);
-		if (mn->resume_watched)
-			evloop_del(vm_evloop(m->vm), net_resume_fd(mn->net));
 		mn->tap_watched = false;
-		/* Resetting an active device below changes its wish: nothing to apply it to. */
-		virtio_mmio_destroy(mn->mmio);
-		if (mn->watch_fd >= 0) {
-			evloop_del(vm_evloop(m->vm), mn->watch_fd);
+		/* Resetting an active device in there changes its wish: nothing to apply it to. */
+		vslot_detach(&mn->slot);
+		if (mn->watch_fd >= 0)
 			close(mn->watch_fd);
-		}
-		if (mn->irqfd >= 0)
-			irqchip_irqfd_release(vm_irqchip(m->vm), mn->gsi, mn->irqfd);
 		if (mn->net) {
 			net_get_stats(mn->net, &st);
 			log_info("%s: %llu frames received, %llu sent, %llu dropped receiving, "
@@ -979,27 +933,6 @@ static void devices_fini(struct machine *m)
 
 /* --- virtio disks ---------------------------------------------------------------- */
 
-static void blk_interrupt(void *opaque)
-{
-	struct machine_blk *mb = opaque;
-	uint64_t one = 1;
-
-	/* An irqfd write is an edge on the device's IOAPIC pin, injected by KVM. */
-	if (write(mb->irqfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		log_warn("%s: interrupt: %s", mb->name, strerror(errno));
-}
-
-static void blk_kicked(void *opaque, uint32_t events)
-{
-	struct machine_blk *mb = opaque;
-	uint64_t n;
-
-	(void)events;
-	if (read(mb->kickfd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-		log_debug("%s: reading its kick: %s", mb->name, strerror(errno));
-	virtio_mmio_notify(mb->mmio, 0);
-}
-
 static void blk_disk_ready(void *opaque, uint32_t events)
 {
 	(void)events;
@@ -1028,9 +961,6 @@ static int blk_open_disk(struct machine *m, unsigned int i)
 	int ret;
 
 	mb->m = m;
-	mb->irqfd = mb->kickfd = -1;
-	mb->base = VIRTIO_MMIO_BASE + i * VIRTIO_MMIO_STRIDE;
-	mb->gsi = virtio_irqs[i];
 	snprintf(mb->name, sizeof(mb->name), "virtio-blk vd%c", 'a' + i);
 	ret = disk_open(&mb->disk, &dc, m->err, sizeof(m->err));
 	if (ret < 0) {
@@ -1045,55 +975,25 @@ static int blk_open_disk(struct machine *m, unsigned int i)
 	return ret;
 }
 
-/* One disk's device on the MMIO bus, with its interrupt and kick wired to KVM. */
-static int blk_wire(struct machine *m, struct machine_blk *mb)
+static void blk_take_transport(void *dev, const struct virtio_transport *tr)
 {
-	struct virtio_mmio_host host = {
-		.mem = vm_gmem(m->vm),
-		.interrupt = blk_interrupt,
-		.irq_opaque = mb,
-	};
-	struct ioeventfd_spec kick = {
-		.addr = mb->base + VIRTIO_MMIO_QUEUE_NOTIFY,
-		.len = 4,
-		.match = true,
-		.datamatch = 0,
-	};
-	struct virtio_device_info info;
-	const struct virtio_device_ops *ops;
-	struct virtio_transport tr;
+	blk_attach(dev, tr);
+}
+
+/* The disk in slot i; its completions and what a turn's budget left on the event loop. */
+static int blk_wire(struct machine *m, struct machine_blk *mb, unsigned int i)
+{
+	struct vslot_device d = { .dev = mb->blk, .attach = blk_take_transport };
 	int ret;
 
-	blk_device(mb->blk, &info, &ops);
-	ret = virtio_mmio_create(&mb->mmio, &info, ops, mb->blk, &host);
+	blk_device(mb->blk, &d.info, &d.ops);
+	ret = vslot_attach(&mb->slot, slots_env(m), &d, slot_base(i), slot_gsi(i));
 	if (ret < 0)
 		return ret;
-	virtio_mmio_transport(mb->mmio, &tr);
-	blk_attach(mb->blk, &tr);
-	ret = virtio_mmio_register(mb->mmio, vm_mmio(m->vm), mb->base);
+	ret = vslot_watch(&mb->slot, disk_event_fd(mb->disk), EPOLLIN, blk_disk_ready, mb);
 	if (ret < 0)
 		return ret;
-	ret = irqchip_irqfd_assign(vm_irqchip(m->vm), mb->gsi, &mb->irqfd);
-	if (ret < 0)
-		return ret;
-	/* Queue 0's kicks wake the event loop instead of exiting a vCPU to user space. */
-	ret = ioeventfd_assign(vm_fd(m->vm), &kick, &mb->kickfd);
-	if (ret < 0)
-		return ret;
-	ret = evloop_add(vm_evloop(m->vm), mb->kickfd, EPOLLIN, blk_kicked, mb);
-	if (ret < 0) {
-		ioeventfd_release(vm_fd(m->vm), &kick, mb->kickfd);
-		mb->kickfd = -1;
-		return ret;
-	}
-	ret = evloop_add(vm_evloop(m->vm), disk_event_fd(mb->disk), EPOLLIN, blk_disk_ready, mb);
-	mb->disk_watched = ret == 0;
-	if (ret < 0)
-		return ret;
-	/* The rest of what one turn's budget left undone. */
-	ret = evloop_add(vm_evloop(m->vm), blk_resume_fd(mb->blk), EPOLLIN, blk_resumed, mb);
-	mb->resume_watched = ret == 0;
-	return ret;
+	return vslot_watch(&mb->slot, blk_resume_fd(mb->blk), EPOLLIN, blk_resumed, mb);
 }
 
 static int virtio_init(struct machine *m)
@@ -1105,17 +1005,17 @@ static int virtio_init(struct machine *m)
 		ret = blk_open_disk(m, i);
 		if (ret < 0)
 			return ret;
-		ret = blk_wire(m, &m->blk[i]);
+		ret = blk_wire(m, &m->blk[i], i);
 		if (ret < 0) {
 			set_err(m, "%s at 0x%llx, IRQ %u: %s", m->blk[i].name,
-				(unsigned long long)m->blk[i].base, m->blk[i].gsi, strerror(-ret));
+				(unsigned long long)slot_base(i), slot_gsi(i), strerror(-ret));
 			return ret;
 		}
 		log_info("%s: %s (%s), %llu bytes at 0x%llx, IRQ %u", m->blk[i].name,
 			 m->cfg->drives[m->cfg->blk[i].drive].file,
 			 disk_engine_name(m->blk[i].disk),
 			 (unsigned long long)disk_size(m->blk[i].disk),
-			 (unsigned long long)m->blk[i].base, m->blk[i].gsi);
+			 (unsigned long long)m->blk[i].slot.base, m->blk[i].slot.gsi);
 	}
 	return 0;
 }
@@ -1126,25 +1026,8 @@ static void virtio_fini(struct machine *m)
 		struct machine_blk *mb = &m->blk[i];
 		int ret;
 
-		if (mb->kickfd >= 0) {
-			struct ioeventfd_spec kick = {
-				.addr = mb->base + VIRTIO_MMIO_QUEUE_NOTIFY,
-				.len = 4,
-				.match = true,
-				.datamatch = 0,
-			};
-
-			evloop_del(vm_evloop(m->vm), mb->kickfd);
-			ioeventfd_release(vm_fd(m->vm), &kick, mb->kickfd);
-		}
-		if (mb->disk_watched)
-			evloop_del(vm_evloop(m->vm), disk_event_fd(mb->disk));
-		if (mb->resume_watched)
-			evloop_del(vm_evloop(m->vm), blk_resume_fd(mb->blk));
 		/* Resets an active device: every request in flight finishes first. */
-		virtio_mmio_destroy(mb->mmio);
-		if (mb->irqfd >= 0)
-			irqchip_irqfd_release(vm_irqchip(m->vm), mb->gsi, mb->irqfd);
+		vslot_detach(&mb->slot);
 		blk_destroy(mb->blk);
 		ret = disk_close(mb->disk);
 		if (ret < 0) {
@@ -1179,11 +1062,9 @@ static int write_acpi(struct machine *m)
 	ssize_t n;
 
 	for (unsigned int i = 0; i < m->nr_blk; i++)
-		ac.virtio[i] =
-			(struct acpi_virtio){ m->blk[i].base, VIRTIO_MMIO_WINDOW, m->blk[i].gsi };
+		ac.virtio[i] = vslot_acpi(&m->blk[i].slot);
 	for (unsigned int i = 0; i < m->nr_net; i++)
-		ac.virtio[m->nr_blk + i] =
-			(struct acpi_virtio){ m->net[i].base, VIRTIO_MMIO_WINDOW, m->net[i].gsi };
+		ac.virtio[m->nr_blk + i] = vslot_acpi(&m->net[i].slot);
 	n = p ? acpi_write(p, len, BOOT_ACPI_START, &ac) : -EFAULT;
 	if (n < 0)
 		set_err(m, "writing the ACPI tables: %s", strerror((int)-n));
