@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "mptable.h"
+#include "core/irq.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -101,6 +102,8 @@ enum {
 #define MP_IOAPIC_USABLE 0x01
 /* Polarity and trigger "conform to the bus": for ISA, active high and edge. */
 #define MP_IRQ_CONFORMS 0x0000
+/* Polarity active high (bits 1:0 = 01), trigger edge (bits 3:2 = 01), said outright. */
+#define MP_IRQ_EDGE_HIGH 0x0005
 #define MP_ALL_LAPICS 0xff
 
 /*
@@ -114,18 +117,20 @@ enum {
 
 #define MP_ISA_BUS 0
 #define MP_ISA_IRQS 16
+/* Every pin of KVM's IOAPIC has an entry: ISA IRQs 0-15, then 16-23. */
+#define MP_IOAPIC_PINS IRQCHIP_NR_LINES
 #define MP_NR_LINTS 2
 #define MP_ADDR_LIMIT (1ULL << 32)
 
 static size_t entry_count(unsigned int nr_cpus)
 {
-	return nr_cpus + 1 + 1 + MP_ISA_IRQS + MP_NR_LINTS;
+	return nr_cpus + 1 + 1 + MP_IOAPIC_PINS + MP_NR_LINTS;
 }
 
 static size_t base_table_size(unsigned int nr_cpus)
 {
 	return sizeof(struct mp_header) + nr_cpus * sizeof(struct mp_cpu) + sizeof(struct mp_bus) +
-	       sizeof(struct mp_ioapic) + (MP_ISA_IRQS + MP_NR_LINTS) * sizeof(struct mp_irq);
+	       sizeof(struct mp_ioapic) + (MP_IOAPIC_PINS + MP_NR_LINTS) * sizeof(struct mp_irq);
 }
 
 size_t mptable_size(unsigned int nr_cpus)
@@ -180,9 +185,9 @@ static uint8_t *put_cpus(uint8_t *p, const struct mptable_config *cfg)
 	return p;
 }
 
-static uint8_t *put_isa_irqs(uint8_t *p, uint8_t ioapic_id)
+static uint8_t *put_io_irqs(uint8_t *p, uint8_t ioapic_id)
 {
-	unsigned int irq;
+	unsigned int pin;
 
 	/*
 	 * ISA IRQ n goes to IOAPIC pin n. ember installs no GSI routing table,
@@ -190,16 +195,25 @@ static uint8_t *put_isa_irqs(uint8_t *p, uint8_t ioapic_id)
 	 * n < 16, to the PIC). In particular the in-kernel PIT's GSI 0 lands on
 	 * pin 0, not on pin 2 as on QEMU's board, whose routing SeaBIOS's
 	 * tables describe.
+	 *
+	 * Pins 16-23 carry virtio devices' edges (irqfds), and reach only the
+	 * IOAPIC. A pin without an entry is "not connected" to Linux, which
+	 * then sets up no irq for it, so each gets one: ISA source IRQ n, with
+	 * polarity and trigger spelled out rather than left to what an ISA
+	 * bus implies. Linux takes an ISA source IRQ above 15 as it comes: not
+	 * being a legacy IRQ, it gets irq number n (the GSI) in the MP table's
+	 * irq domain, and the pin is programmed from the entry's flags. A PCI
+	 * source would need a PCI bus entry, for a bus ember does not have.
 	 */
-	for (irq = 0; irq < MP_ISA_IRQS; irq++) {
+	for (pin = 0; pin < MP_IOAPIC_PINS; pin++) {
 		struct mp_irq e = {
 			.type = MP_ENTRY_IOINT,
 			.irq_type = MP_IRQ_INT,
-			.flags = MP_IRQ_CONFORMS,
+			.flags = pin < MP_ISA_IRQS ? MP_IRQ_CONFORMS : MP_IRQ_EDGE_HIGH,
 			.src_bus = MP_ISA_BUS,
-			.src_irq = (uint8_t)irq,
+			.src_irq = (uint8_t)pin,
 			.dst_apic = ioapic_id,
-			.dst_pin = (uint8_t)irq,
+			.dst_pin = (uint8_t)pin,
 		};
 
 		p = put(p, &e, sizeof(e));
@@ -321,7 +335,7 @@ ssize_t mptable_write(void *buf, size_t len, uint64_t gpa, const struct mptable_
 	p = put_cpus(p, cfg);
 	p = put_bus(p);
 	p = put_ioapic(p, ioapic_id, cfg->ioapic_addr);
-	p = put_isa_irqs(p, ioapic_id);
+	p = put_io_irqs(p, ioapic_id);
 	p = put_lints(p);
 
 	table[offsetof(struct mp_header, checksum)] = mp_checksum(table, (size_t)(p - table));

@@ -3,6 +3,9 @@
  * Intel MultiProcessor Specification 1.4 tables: how a guest booted without
  * ACPI learns about every vCPU, the IOAPIC, and which IOAPIC pin each ISA IRQ
  * arrives on. Without them Linux runs on the boot vCPU alone, through the PIC.
+ * Every one of the IOAPIC's 24 pins has an entry: ISA IRQs 0-15 on pins
+ * 0-15, and pins 16-23, edge-triggered and active high, for virtio devices,
+ * which Linux then knows as irqs 16-23.
  *
  * Linux looks for the floating pointer on a 16-byte boundary in the first KiB
  * of memory, the last KiB below 640 KiB, the first KiB of the EBDA, or

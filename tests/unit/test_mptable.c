@@ -17,11 +17,12 @@
 #define HDR_LEN 44
 #define CPU_LEN 20
 #define SMALL_LEN 8 /* bus, IOAPIC, I/O and local interrupt entries */
+#define IOAPIC_PINS 24
 
 #define GPA 0xf0000ULL
 #define CANARY 0xa5
 /* Room for the largest table set and some canary after it. */
-#define BUF_LEN (FP_LEN + HDR_LEN + MPTABLE_MAX_CPUS * CPU_LEN + 19 * SMALL_LEN + 64)
+#define BUF_LEN (FP_LEN + HDR_LEN + MPTABLE_MAX_CPUS * CPU_LEN + 28 * SMALL_LEN + 64)
 
 /* The vCPU counts the loop tests run for. */
 static const unsigned int counts[] = { 1, 2, 4, MPTABLE_MAX_CPUS };
@@ -100,11 +101,11 @@ static const uint8_t *find_entry(const uint8_t *buf, uint8_t type, unsigned int 
 
 START_TEST(sizes)
 {
-	ck_assert_uint_eq(mptable_size(1), 16 + 44 + 20 + 8 + 8 + 16 * 8 + 2 * 8);
-	ck_assert_uint_eq(mptable_size(1), 240);
-	ck_assert_uint_eq(mptable_size(2), 260);
-	ck_assert_uint_eq(mptable_size(4), 300);
-	ck_assert_uint_eq(mptable_size(MPTABLE_MAX_CPUS), 240 + 253 * 20);
+	ck_assert_uint_eq(mptable_size(1), 16 + 44 + 20 + 8 + 8 + 24 * 8 + 2 * 8);
+	ck_assert_uint_eq(mptable_size(1), 304);
+	ck_assert_uint_eq(mptable_size(2), 324);
+	ck_assert_uint_eq(mptable_size(4), 364);
+	ck_assert_uint_eq(mptable_size(MPTABLE_MAX_CPUS), 304 + 253 * 20);
 	ck_assert_uint_eq(mptable_size(0), 0);
 	ck_assert_uint_eq(mptable_size(MPTABLE_MAX_CPUS + 1), 0);
 }
@@ -205,7 +206,7 @@ START_TEST(header)
 	ck_assert_mem_eq(h + 16, "EMBER VM    ", 12);
 	ck_assert_uint_eq(le32(h + 28), 0); /* no OEM table */
 	ck_assert_uint_eq(le16(h + 32), 0);
-	ck_assert_uint_eq(le16(h + 34), nr + 1 + 1 + 16 + 2);
+	ck_assert_uint_eq(le16(h + 34), nr + 1 + 1 + 24 + 2);
 	ck_assert_uint_eq(le32(h + 36), 0xfee00000);
 	ck_assert_uint_eq(le16(h + 40), 0); /* no extended table */
 	ck_assert_uint_eq(h[42], 0);
@@ -237,7 +238,7 @@ START_TEST(entries_in_type_order)
 	ck_assert_uint_eq(seen[0], nr);
 	ck_assert_uint_eq(seen[1], 1);	/* the ISA bus */
 	ck_assert_uint_eq(seen[2], 1);	/* the IOAPIC */
-	ck_assert_uint_eq(seen[3], 16); /* ISA IRQs */
+	ck_assert_uint_eq(seen[3], 24); /* IOAPIC pins */
 	ck_assert_uint_eq(seen[4], 2);	/* LINT0, LINT1 */
 }
 END_TEST
@@ -317,6 +318,32 @@ START_TEST(isa_irqs_to_same_pin)
 		ck_assert_uint_eq(e[6], ioapic_id);
 		ck_assert_uint_eq(e[7], irq);
 	}
+}
+END_TEST
+
+START_TEST(high_pins_edge_active_high)
+{
+	unsigned int pin;
+	uint8_t buf[BUF_LEN];
+	uint8_t ioapic_id;
+
+	build(buf, counts[_i]);
+	ioapic_id = find_entry(buf, 2, 0)[1];
+	for (pin = 16; pin < IOAPIC_PINS; pin++) {
+		const uint8_t *e = find_entry(buf, 3, pin);
+
+		ck_assert_ptr_nonnull(e);
+		ck_assert_uint_eq(e[1], 0); /* INT */
+		/* Said outright: polarity 01 (active high), trigger 01 (edge). */
+		ck_assert_uint_eq(le16(e + 2) & 3, 1);
+		ck_assert_uint_eq((le16(e + 2) >> 2) & 3, 1);
+		ck_assert_uint_eq(le16(e + 2) >> 4, 0);
+		ck_assert_uint_eq(e[4], 0); /* the ISA bus, the only one */
+		ck_assert_uint_eq(e[5], pin);
+		ck_assert_uint_eq(e[6], ioapic_id);
+		ck_assert_uint_eq(e[7], pin);
+	}
+	ck_assert_ptr_null(find_entry(buf, 3, IOAPIC_PINS));
 }
 END_TEST
 
@@ -426,6 +453,7 @@ static Suite *mptable_suite(void)
 	tcase_add_loop_test(layout, isa_bus, 0, n);
 	tcase_add_loop_test(layout, ioapic, 0, n);
 	tcase_add_loop_test(layout, isa_irqs_to_same_pin, 0, n);
+	tcase_add_loop_test(layout, high_pins_edge_active_high, 0, n);
 	tcase_add_loop_test(layout, local_interrupts, 0, n);
 	tcase_add_loop_test(layout, nothing_past_the_length, 0, n);
 	tcase_add_test(layout, unaligned_host_buffer);
