@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "acpi.h"
+#include "core/irq.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -361,7 +362,11 @@ static void dsdt_virtio(struct aml *a, unsigned int i, const struct acpi_virtio 
 	aml_byte(&r, 0x01);
 	aml_u32(&r, (uint32_t)v->base);
 	aml_u32(&r, v->size);
-	/* Interrupt(ResourceConsumer, Edge, ActiveHigh, Exclusive) { gsi } */
+	/*
+	 * Interrupt(ResourceConsumer, Edge, ActiveHigh, Exclusive) { gsi }:
+	 * the extended descriptor names any GSI, 16-23 included, with its
+	 * trigger and polarity, so those need no MADT override.
+	 */
 	aml_byte(&r, 0x89);
 	aml_u16(&r, 6);
 	aml_byte(&r, 0x03);
@@ -519,7 +524,8 @@ static void write_madt(struct acpi_header *madt, const struct acpi_config *cfg)
 	/*
 	 * ISA IRQs reach the IOAPIC pin of the same number (KVM's default
 	 * routing), so only the SCI needs saying: level-triggered, and
-	 * active high as KVM's lines are.
+	 * active high as KVM's lines are. GSIs 16-23 have no ISA IRQ to
+	 * override; the _CRS of a device on one gives trigger and polarity.
 	 */
 	const struct madt_iso sci = {
 		.type = MADT_ISO,
@@ -591,8 +597,10 @@ ssize_t acpi_write(void *buf, size_t len, uint64_t gpa, const struct acpi_config
 	if (gpa % 16 || cfg->nr_cpus == 0 || cfg->nr_cpus > 255 ||
 	    cfg->nr_virtio > ACPI_MAX_VIRTIO || gpa + len < gpa || gpa + len > 0x100000000ULL)
 		return -EINVAL;
+	/* Memory32Fixed holds 32-bit addresses; the IOAPIC, at GSI base 0, has 24 pins. */
 	for (unsigned int i = 0; i < cfg->nr_virtio; i++)
-		if (cfg->virtio[i].base + cfg->virtio[i].size > 0x100000000ULL)
+		if (cfg->virtio[i].base + cfg->virtio[i].size > 0x100000000ULL ||
+		    cfg->virtio[i].gsi >= IRQCHIP_NR_LINES)
 			return -EINVAL;
 
 	off_xsdt = align16(sizeof(struct acpi_rsdp));

@@ -28,9 +28,9 @@
 #define ACPI_SCI_IRQ 9
 
 struct acpi_virtio {
-	uint64_t base;
+	uint64_t base; /* the window must end at or below 4 GiB */
 	uint32_t size;
-	uint32_t gsi;
+	uint32_t gsi; /* an IOAPIC pin, 0-23; edge-triggered, active high */
 };
 
 struct acpi_config {
@@ -51,7 +51,8 @@ struct acpi_config {
 /*
  * Writes every table into `buf`, which the guest sees at `gpa` (16-byte
  * aligned), the RSDP first, so the RSDP's address is `gpa`. Returns the
- * bytes used, -EINVAL for a bad config or -ENOSPC when `len` is too small.
+ * bytes used, -EINVAL for a bad config (a virtio window above 4 GiB or a
+ * GSI past the IOAPIC's pins among them) or -ENOSPC when `len` is too small.
  */
 ssize_t acpi_write(void *buf, size_t len, uint64_t gpa, const struct acpi_config *cfg);
 

@@ -228,6 +228,70 @@ START_TEST(bad_configs_and_small_buffers)
 }
 END_TEST
 
+/*
+ * A virtio device on GSI 20, an IOAPIC-only pin: its _CRS holds an Extended
+ * Interrupt descriptor for 20, edge-triggered, active high, exclusive, and
+ * the MADT overrides nothing above the ISA range.
+ */
+START_TEST(virtio_on_gsi_20)
+{
+	static const uint8_t res[] = {
+		0x86, 0x09, 0x00, 0x01, /* Memory32Fixed, 9 bytes, read-write */
+		0x00, 0x80, 0x00, 0xd0, /* base 0xd0008000 */
+		0x00, 0x02, 0x00, 0x00, /* length 0x200 */
+		0x89, 0x06, 0x00,	/* Extended Interrupt, 6 bytes */
+		0x03,			/* consumer, edge, active high, exclusive */
+		0x01,			/* one interrupt: */
+		0x14, 0x00, 0x00, 0x00, /* GSI 20 */
+		0x79, 0x00,		/* end tag */
+	};
+	struct acpi_config c = config(2, 2);
+	const uint8_t *xsdt, *madt, *dsdt, *d, *e, *end;
+	size_t len;
+
+	c.virtio[1] = (struct acpi_virtio){ 0xd0008000, 0x200, 20 };
+	ck_assert_int_gt(acpi_write(buf, sizeof(buf), GPA, &c), 0);
+	xsdt = table(rd64(buf + 24), "XSDT");
+	madt = table(rd64(xsdt + 44), "APIC");
+	dsdt = table(rd64(table(rd64(xsdt + 36), "FACP") + 140), "DSDT");
+	len = rd32(dsdt + 4);
+	ck_assert_uint_eq(count(dsdt, len, res, sizeof(res)), 1);
+
+	/* It is Name(_CRS, Buffer(23) { ... }) of device VR01, the last one named before it. */
+	for (d = dsdt + 36; memcmp(d, res, sizeof(res)) != 0; d++)
+		;
+	ck_assert_mem_eq(d - 8, "_CRS", 4);
+	ck_assert_uint_eq(d[-4], 0x11); /* BufferOp */
+	ck_assert_uint_eq(d[-2], 0x0a); /* BytePrefix */
+	ck_assert_uint_eq(d[-1], sizeof(res));
+	for (e = d; memcmp(e, "VR", 2) != 0; e--)
+		;
+	ck_assert_mem_eq(e, "VR01", 4);
+
+	/* MADT: the IOAPIC takes GSIs from 0, and the one override is the SCI's. */
+	end = madt + rd32(madt + 4);
+	for (e = madt + 44; e < end; e += e[1]) {
+		if (e[0] == 1)
+			ck_assert_uint_eq(rd32(e + 8), 0);
+		if (e[0] == 2)
+			ck_assert_uint_eq(rd32(e + 4), ACPI_SCI_IRQ);
+	}
+}
+END_TEST
+
+START_TEST(gsi_past_the_ioapic)
+{
+	struct acpi_config c = config(1, 2);
+
+	c.virtio[1].gsi = 23;
+	ck_assert_int_gt(acpi_write(buf, sizeof(buf), GPA, &c), 0);
+	c.virtio[1].gsi = 24;
+	ck_assert_int_eq(acpi_write(buf, sizeof(buf), GPA, &c), -EINVAL);
+	c.virtio[1].gsi = UINT32_MAX;
+	ck_assert_int_eq(acpi_write(buf, sizeof(buf), GPA, &c), -EINVAL);
+}
+END_TEST
+
 /* The file's contents, NUL-terminated (malloc'd), or NULL when it cannot be read. */
 static char *slurp(const char *dir, const char *name)
 {
@@ -264,7 +328,8 @@ static int run_in(const char *dir, const char *cmd)
  * ACPICA's iasl, the reference the kernel's own parser comes from,
  * disassembles every table without an error, a warning or a bad checksum,
  * and compiles the disassembled DSDT back without errors. The RSDP is not a
- * table iasl reads alone; the test above checks its checksums.
+ * table iasl reads alone; the test above checks its checksums. One virtio
+ * device is on GSI 20, which iasl reads as the interrupt ember means.
  */
 START_TEST(iasl_accepts_every_table)
 {
@@ -277,6 +342,7 @@ START_TEST(iasl_accepts_every_table)
 	ck_assert_msg(system("command -v iasl >/dev/null") == 0,
 		      "iasl is not installed (Debian's acpica-tools; scripts/install-deps "
 		      "installs it)");
+	c.virtio[2].gsi = 20;
 	ck_assert_int_gt(acpi_write(buf, sizeof(buf), GPA, &c), 0);
 	xsdt = table(rd64(buf + 24), "XSDT");
 	t[0] = xsdt;
@@ -307,6 +373,18 @@ START_TEST(iasl_accepts_every_table)
 		text = slurp(dir, dsl);
 		ck_assert_ptr_nonnull(text);
 		ck_assert_msg(strstr(text, "Incorrect") == NULL, "%s: %s", dsl, text);
+		if (i == 3) {
+			/* GSI 20's descriptor: the nearest "Interrupt (" before it. */
+			static const char want[] =
+				"Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive,";
+			const char *gsi = strstr(text, "0x00000014,"), *desc = gsi;
+
+			ck_assert_msg(gsi != NULL, "no GSI 20 in %s", text);
+			while (desc > text && strncmp(desc, "Interrupt (", 11) != 0)
+				desc--;
+			ck_assert_msg(strncmp(desc, want, sizeof(want) - 1) == 0,
+				      "GSI 20 is not edge, active high in %s", text);
+		}
 		free(text);
 	}
 	ck_assert_int_eq(run_in(dir, "iasl DSDT.dsl"), 0);
@@ -328,6 +406,8 @@ static Suite *acpi_suite(void)
 	tcase_add_test(tc, no_reset_register_unless_given);
 	tcase_add_test(tc, many_devices_need_long_package_lengths);
 	tcase_add_test(tc, bad_configs_and_small_buffers);
+	tcase_add_test(tc, virtio_on_gsi_20);
+	tcase_add_test(tc, gsi_past_the_ioapic);
 	tcase_add_test(tc, iasl_accepts_every_table);
 	suite_add_tcase(s, tc);
 	return s;
