@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Where ember puts what a booting guest finds in low memory. Everything
- * below 1 MiB sits in RAM ember owns until the kernel takes over; the e820
- * map tells the kernel which of it it may reuse.
+ * Where ember puts what a booting guest finds in low memory, and where its
+ * virtio-mmio devices sit. Everything below 1 MiB sits in RAM ember owns
+ * until the kernel takes over; the e820 map tells the kernel which of it it
+ * may reuse.
  */
 #ifndef EMBER_LAYOUT_H
 #define EMBER_LAYOUT_H
@@ -24,11 +25,22 @@
 #define BOOT_IDENTITY_MAP_END 0x100000000ULL /* page tables map the first 4 GiB */
 
 /*
- * virtio-mmio windows: one page each from VIRTIO_MMIO_BASE, in the hole
- * below 4 GiB that RAM never reaches (it stops at 3 GiB), away from the
- * IOAPIC and local APIC pages at 0xfec00000 and 0xfee00000.
+ * virtio-mmio windows: one page each from VIRTIO_MMIO_BASE, VIRTIO_MMIO_SLOTS
+ * of them, in the hole below 4 GiB that RAM never reaches (it stops at
+ * 3 GiB), away from the IOAPIC and local APIC pages at 0xfec00000 and
+ * 0xfee00000. Slot i's window starts at VIRTIO_MMIO_BASE + i * stride.
  */
 #define VIRTIO_MMIO_BASE 0xd0000000ULL
 #define VIRTIO_MMIO_STRIDE 0x1000ULL
+#define VIRTIO_MMIO_SLOTS 16
+#define VIRTIO_MMIO_END (VIRTIO_MMIO_BASE + VIRTIO_MMIO_SLOTS * VIRTIO_MMIO_STRIDE)
+
+/*
+ * Slot i's interrupt line (GSI, and IOAPIC pin of the same number): first the
+ * ISA IRQs no device ember has (or Linux probes for) uses, then pins 16-23,
+ * which reach only the IOAPIC. Every one is edge-triggered and active high,
+ * as the MP table and the DSDT describe them.
+ */
+extern const unsigned int layout_virtio_gsi[VIRTIO_MMIO_SLOTS];
 
 #endif

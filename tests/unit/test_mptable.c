@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "config.h"
 
+#include "firmware/layout.h"
 #include "firmware/mptable.h"
 #include "unit.h"
 
@@ -347,6 +348,36 @@ START_TEST(high_pins_edge_active_high)
 }
 END_TEST
 
+/*
+ * Linux takes the first I/O interrupt entry naming a pin, so each pin has
+ * exactly one, and every virtio line is among them, edge-triggered and
+ * active high: explicitly, or by conforming to the ISA bus.
+ */
+START_TEST(every_pin_once_and_virtio_lines_edge)
+{
+	const uint8_t *by_pin[256] = { NULL }, *e;
+	unsigned int i;
+	uint8_t buf[BUF_LEN];
+
+	build(buf, counts[_i]);
+	for (i = 0; (e = find_entry(buf, 3, i)) != NULL; i++) {
+		ck_assert_ptr_null(by_pin[e[7]]);
+		by_pin[e[7]] = e;
+	}
+	for (i = 0; i < 256; i++)
+		ck_assert_uint_eq(by_pin[i] != NULL, i < IOAPIC_PINS);
+	for (i = 0; i < VIRTIO_MMIO_SLOTS; i++) {
+		unsigned int flags;
+
+		e = by_pin[layout_virtio_gsi[i]];
+		ck_assert_ptr_nonnull(e);
+		flags = le16(e + 2);
+		ck_assert_uint_eq(e[4], 0); /* ISA: conforming means edge, active high */
+		ck_assert(flags == 0 || flags == 0x0005);
+	}
+}
+END_TEST
+
 START_TEST(local_interrupts)
 {
 	uint8_t buf[BUF_LEN];
@@ -454,6 +485,7 @@ static Suite *mptable_suite(void)
 	tcase_add_loop_test(layout, ioapic, 0, n);
 	tcase_add_loop_test(layout, isa_irqs_to_same_pin, 0, n);
 	tcase_add_loop_test(layout, high_pins_edge_active_high, 0, n);
+	tcase_add_loop_test(layout, every_pin_once_and_virtio_lines_edge, 0, n);
 	tcase_add_loop_test(layout, local_interrupts, 0, n);
 	tcase_add_loop_test(layout, nothing_past_the_length, 0, n);
 	tcase_add_test(layout, unaligned_host_buffer);
