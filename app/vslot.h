@@ -29,7 +29,7 @@
 #include "virtio/mmio.h"
 #include "virtio/virtio.h"
 
-#define VSLOT_MAX_QUEUES 8
+#define VSLOT_MAX_QUEUES 16 /* VIRTIO_MAX_QUEUES: one kick per queue */
 #define VSLOT_MAX_WATCHES 4
 
 /* What a slot needs of the VM: the machine's come from KVM, a test's are stand-ins. */

@@ -10,7 +10,8 @@
 
 #include <stdint.h>
 
-#define VIRTIO_MAX_QUEUES 8
+/* Enough for a virtio-console with 7 ports: two queues each, and two for control. */
+#define VIRTIO_MAX_QUEUES 16
 
 struct virtq;
 
