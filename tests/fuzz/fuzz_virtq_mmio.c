@@ -18,6 +18,7 @@
 #include "fuzzdrv.h"
 #include "virtio/virtq.h"
 
+#define TDEV_QUEUES 3 /* at most FDRV_MAX_QUEUES */
 #define TDEV_QUEUE_MAX 1024
 #define TDEV_IOV 2048 /* more than a queue may hold: the walker must stop at its size */
 #define TDEV_BUDGET 64
@@ -42,9 +43,9 @@ struct tdev {
 	bool active;
 	int activate_ret;
 	uint8_t config[24];
-	struct held held[FDRV_MAX_QUEUES * TDEV_QUEUE_MAX];
+	struct held held[TDEV_QUEUES * TDEV_QUEUE_MAX];
 	unsigned int nheld;
-	unsigned int per_q[FDRV_MAX_QUEUES];
+	unsigned int per_q[TDEV_QUEUES];
 	struct iovec iov[TDEV_IOV];
 };
 
@@ -254,7 +255,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.device_id = 0x2a,
 		/* EVENT_IDX, INDIRECT_DESC and a device bit or two, as the input says. */
 		.features = ((uint64_t)fin_take(&hdr, 1) << 24) & 0x31000000ULL,
-		.nr_queues = 1 + shape % FDRV_MAX_QUEUES,
+		.nr_queues = 1 + shape % TDEV_QUEUES,
 		.queue_max = 1U << ((shape >> 2) % 11),
 		.config_size = (uint32_t)fin_take(&hdr, 1) % 25,
 		.name = "fuzz-virtq",

@@ -35,7 +35,7 @@
 #include "virtio/mmio.h"
 #include "virtio/virtio.h"
 
-#define FDRV_MAX_QUEUES 3
+#define FDRV_MAX_QUEUES 8	    /* each queue a RAM region: GMEM_MAX_REGIONS */
 #define FDRV_RAM (64 * 1024)	    /* each queue's guest RAM */
 #define FDRV_RAM_STRIDE 0x100000ULL /* queue i's RAM starts at (i + 1) * this */
 #define FDRV_MMIO_BASE 0xd0000000ULL

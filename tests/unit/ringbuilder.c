@@ -23,10 +23,9 @@ static uint64_t align_up(uint64_t v, uint64_t a)
 	return (v + a - 1) & ~(a - 1);
 }
 
-int rb_init(struct rb *rb, uint64_t base, uint64_t ram_size, uint16_t qsize)
+/* The rings and the data area, laid out from base. */
+static int rb_layout(struct rb *rb, uint64_t base, uint64_t ram_size, uint16_t qsize)
 {
-	int ret;
-
 	memset(rb, 0, sizeof(*rb));
 	if (qsize == 0 || base % GMEM_PAGE_SIZE || ram_size % GMEM_PAGE_SIZE)
 		return -EINVAL;
@@ -40,10 +39,20 @@ int rb_init(struct rb *rb, uint64_t base, uint64_t ram_size, uint16_t qsize)
 	rb->data_next = rb->data_start;
 	if (rb->data_start >= base + ram_size)
 		return -EINVAL;
+	return 0;
+}
+
+int rb_init(struct rb *rb, uint64_t base, uint64_t ram_size, uint16_t qsize)
+{
+	int ret = rb_layout(rb, base, ram_size, qsize);
+
+	if (ret < 0)
+		return ret;
 	/* Page-aligned host memory keeps host and guest alignment the same. */
 	rb->ram = aligned_alloc(GMEM_PAGE_SIZE, ram_size);
 	if (!rb->ram)
 		return -ENOMEM;
+	rb->owned = true;
 	memset(rb->ram, 0, ram_size);
 	ret = gmem_add_region(&rb->mem, base, rb->ram, ram_size);
 	if (ret < 0) {
@@ -53,9 +62,21 @@ int rb_init(struct rb *rb, uint64_t base, uint64_t ram_size, uint16_t qsize)
 	return ret;
 }
 
+int rb_init_in(struct rb *rb, void *ram, uint64_t base, uint64_t ram_size, uint16_t qsize)
+{
+	int ret = rb_layout(rb, base, ram_size, qsize);
+
+	if (ret < 0)
+		return ret;
+	rb->ram = ram;
+	memset(rb->ram, 0, ram_size);
+	return 0;
+}
+
 void rb_destroy(struct rb *rb)
 {
-	free(rb->ram);
+	if (rb->owned)
+		free(rb->ram);
 	memset(rb, 0, sizeof(*rb));
 }
 

@@ -31,6 +31,7 @@ struct rb {
 	uint16_t avail_idx;	    /* driver's copy of avail->idx */
 	uint16_t last_used;	    /* next used element the driver reads */
 	uint64_t data_start, data_next;
+	bool owned; /* ram is the helper's to free */
 };
 
 /* One buffer of a chain. gpa 0 means "allocate len bytes"; it is filled in. */
@@ -42,6 +43,12 @@ struct rb_seg {
 
 /* Guest RAM of ram_size bytes at base (both page multiples); a queue of qsize. */
 int rb_init(struct rb *rb, uint64_t base, uint64_t ram_size, uint16_t qsize);
+/*
+ * The same over ram_size bytes of the caller's memory at `ram`, cleared, which
+ * stay the caller's: for devices with more queues than a gmem has regions,
+ * each queue a slice of one region the caller adds. rb->mem stays empty.
+ */
+int rb_init_in(struct rb *rb, void *ram, uint64_t base, uint64_t ram_size, uint16_t qsize);
 void rb_destroy(struct rb *rb);
 
 /* The geometry of the helper's queue, as a transport would pass it on. */
