@@ -687,6 +687,10 @@ static void vcon_config_write(void *dev, uint32_t offset, const void *buf, uint3
 		return;
 	}
 	c = ((const uint8_t *)buf)[EMERG_WR_OFFSET - offset];
+	if (!p->cfg.ops) {
+		vcon_warn(d, "emergency write: there is no port 0; dropped");
+		return;
+	}
 	if (p->cfg.ops->output(p->cfg.opaque, &c, 1) != 1)
 		vcon_warn(d, "emergency write: port 0's host is full; dropped");
 }
@@ -729,7 +733,7 @@ static int vcon_activate(void *dev, uint64_t features)
 		/* A port whose queues the driver left out is never announced. */
 		p->rxq = q[rx];
 		p->txq = q[rx + 1];
-		p->present = p->rxq && p->txq;
+		p->present = p->rxq && p->txq && p->cfg.ops;
 	}
 	d->c_rxq = d->multiport ? q[CTRL_QUEUE_RX] : NULL;
 	d->c_txq = d->multiport ? q[CTRL_QUEUE_TX] : NULL;
@@ -838,14 +842,19 @@ static bool name_ok(const char *name, size_t *len)
 
 static int check_config(const struct vcon_config *cfg)
 {
+	unsigned int used = 0;
+
 	if (cfg->nr_ports < 1 || cfg->nr_ports > VCON_MAX_PORTS || !cfg->ports)
 		return -EINVAL;
 	for (unsigned int i = 0; i < cfg->nr_ports; i++) {
 		const struct vcon_port_config *pc = &cfg->ports[i];
 		size_t len;
 
-		if (!pc->ops || !pc->ops->output)
+		if (!pc->ops)
+			continue;
+		if (!pc->ops->output)
 			return -EINVAL;
+		used++;
 		if (!pc->name)
 			continue;
 		if (!name_ok(pc->name, &len))
@@ -855,7 +864,7 @@ static int check_config(const struct vcon_config *cfg)
 				return -EINVAL;
 		}
 	}
-	return 0;
+	return used ? 0 : -EINVAL;
 }
 
 int vcon_create(struct vcon **out, const struct vcon_config *cfg)

@@ -96,12 +96,17 @@ struct vcon_port_config {
 	 * connected; other ports' start disconnected (vcon_port_set_connected()).
 	 */
 	bool console;
-	const struct vcon_port_ops *ops; /* must outlive the device */
+	/*
+	 * Must outlive the device. NULL: no port with this number (the guest is
+	 * never told of it), as when only ports 1 and up are configured.
+	 */
+	const struct vcon_port_ops *ops;
 	void *opaque;
 };
 
 struct vcon_config {
-	unsigned int nr_ports; /* 1..VCON_MAX_PORTS; the config space's max_nr_ports */
+	/* 1..VCON_MAX_PORTS, the config space's max_nr_ports; one at least has ops. */
+	unsigned int nr_ports;
 	const struct vcon_port_config *ports;
 	/* The config space's cols and rows (VIRTIO_CONSOLE_F_SIZE is not offered). */
 	uint16_t cols, rows;

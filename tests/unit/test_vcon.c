@@ -175,8 +175,11 @@ static unsigned int txq(unsigned int port)
 	return rxq(port) + 1;
 }
 
-/* Ports 0..n-1: port 0 a console, the others named "port1".., as names[] says when given. */
-static struct fx *fx_new_named(unsigned int nports, const char *const *names)
+/*
+ * Ports 0..n-1: port 0 a console, the others named "port1".., as names[] says
+ * when given; the ports in `absent` (a bit each) have no host end at all.
+ */
+static struct fx *fx_new_ports(unsigned int nports, const char *const *names, uint32_t absent)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	struct virtio_mmio_host host = { .interrupt = count_irq };
@@ -203,7 +206,7 @@ static struct fx *fx_new_named(unsigned int nports, const char *const *names)
 				: i   ? defnames[i]
 				      : NULL,
 			.console = i == 0,
-			.ops = &host_ops,
+			.ops = absent & (1U << i) ? NULL : &host_ops,
 			.opaque = &f->hp[i],
 		};
 	}
@@ -218,6 +221,11 @@ static struct fx *fx_new_named(unsigned int nports, const char *const *names)
 	vcon_attach(f->d, &tr);
 	ck_assert_int_eq(virtio_mmio_register(f->t, f->bus, MMIO_BASE), 0);
 	return f;
+}
+
+static struct fx *fx_new_named(unsigned int nports, const char *const *names)
+{
+	return fx_new_ports(nports, names, 0);
 }
 
 static struct fx *fx_new(unsigned int nports)
@@ -644,6 +652,34 @@ START_TEST(handshake_announces_ports)
 	ctrl_send(f, BAD_ID, VIRTIO_CONSOLE_DEVICE_READY, 1);
 	for (unsigned int i = 0; i < 3; i++)
 		expect_ctrl(f, i, VIRTIO_CONSOLE_PORT_ADD, 1);
+	ck_assert_uint_eq(status(f) & S_NR, 0);
+	fx_free(f);
+}
+END_TEST
+
+/* A port number with no host end is never announced; the others work as ever. */
+START_TEST(absent_ports_are_not_announced)
+{
+	struct fx *f = fx_new_ports(3, NULL, 1U << 0 | 1U << 2);
+
+	drv_start(f, F_ALL);
+	ctrl_post(f, 8, 128);
+	ctrl_send(f, BAD_ID, VIRTIO_CONSOLE_DEVICE_READY, 1);
+	expect_ctrl(f, 1, VIRTIO_CONSOLE_PORT_ADD, 1);
+	expect_no_ctrl(f);
+	/* The guest names a port it was not told of: ignored. */
+	ctrl_send(f, 0, VIRTIO_CONSOLE_PORT_READY, 1);
+	ctrl_send(f, 2, VIRTIO_CONSOLE_PORT_OPEN, 1);
+	expect_no_ctrl(f);
+	ck_assert(!f->hp[2].open);
+	ck_assert_uint_eq(vcon_port_input(f->d, 0, "x", 1), 0);
+	ctrl_send(f, 1, VIRTIO_CONSOLE_PORT_READY, 1);
+	expect_ctrl_name(f, 1, "port1");
+	expect_ctrl(f, 1, VIRTIO_CONSOLE_PORT_OPEN, 0);
+	expect_no_ctrl(f);
+	/* An emergency write has no port 0 to go to: dropped. */
+	wr32(f, VIRTIO_MMIO_CONFIG + 8, 'E');
+	ck_assert_uint_eq(f->hp[0].out_len, 0);
 	ck_assert_uint_eq(status(f) & S_NR, 0);
 	fx_free(f);
 }
@@ -1352,8 +1388,9 @@ START_TEST(bad_configs_refused)
 	cfg.ports = NULL;
 	ck_assert_int_eq(vcon_create(&d, &cfg), -EINVAL);
 	cfg.ports = pc;
-	pc[1].ops = NULL;
+	pc[0].ops = pc[1].ops = NULL; /* no port at all */
 	ck_assert_int_eq(vcon_create(&d, &cfg), -EINVAL);
+	pc[0].ops = &host_ops;
 	pc[1].ops = &no_output;
 	ck_assert_int_eq(vcon_create(&d, &cfg), -EINVAL);
 	pc[1].ops = &host_ops;
@@ -1394,6 +1431,7 @@ static Suite *vcon_suite(void)
 
 	tcase_add_test(ctl, identity_and_config);
 	tcase_add_test(ctl, handshake_announces_ports);
+	tcase_add_test(ctl, absent_ports_are_not_announced);
 	tcase_add_test(ctl, connect_messages_wait_and_coalesce);
 	tcase_add_test(ctl, malformed_control_ignored);
 	tcase_add_test(ctl, control_budget_and_resume);
