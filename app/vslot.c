@@ -91,9 +91,11 @@ int vslot_attach(struct vslot *s, const struct vslot_env *env, const struct vslo
 		goto fail;
 	s->registered = true;
 	ret = env->irqfd_assign(env->ctx, gsi, &s->irqfd);
-	if (ret < 0)
+	if (ret < 0) {
+		/* Whatever a failed assign left there is not ours to release. */
+		s->irqfd = -1;
 		goto fail;
-	s->has_irqfd = true;
+	}
 	for (unsigned int q = 0; q < d->info.nr_queues; q++) {
 		ret = add_kick(s, q);
 		if (ret < 0)
@@ -120,6 +122,7 @@ int vslot_watch(struct vslot *s, int fd, uint32_t events, evloop_cb cb, void *op
 
 void vslot_detach(struct vslot *s)
 {
+	/* All zeroes: never attached, and its irqfd of 0 is no irqfd of ours. */
 	if (!s->env) {
 		*s = (struct vslot){ .irqfd = -1 };
 		return;
@@ -141,7 +144,7 @@ void vslot_detach(struct vslot *s)
 		log_warn("%s: its window at 0x%llx was not on the bus", s->name,
 			 (unsigned long long)s->base);
 	virtio_mmio_destroy(s->mmio);
-	if (s->has_irqfd)
+	if (s->irqfd >= 0)
 		s->env->irqfd_release(s->env->ctx, s->gsi, s->irqfd);
 	*s = (struct vslot){ .irqfd = -1 };
 }

@@ -72,8 +72,7 @@ struct vslot {
 	unsigned int gsi;
 	struct virtio_mmio *mmio;
 	bool registered;
-	bool has_irqfd;
-	int irqfd;
+	int irqfd; /* -1: none, once attach has begun */
 	unsigned int nr_kicks;
 	struct vslot_kick kick[VSLOT_MAX_QUEUES];
 	unsigned int nr_watches;
