@@ -88,81 +88,71 @@ static uint64_t get64(const uint8_t *p)
 	return v;
 }
 
+/*
+ * Both classes name the same fields, only their widths differ: one list of
+ * fields per header serves both, widened by assignment.
+ */
+#define WIDEN_EHDR(e)                                                                              \
+	((struct ehdr){ .type = (e).e_type,                                                        \
+			.machine = (e).e_machine,                                                  \
+			.phoff = (e).e_phoff,                                                      \
+			.shoff = (e).e_shoff,                                                      \
+			.phentsize = (e).e_phentsize,                                              \
+			.phnum = (e).e_phnum,                                                      \
+			.shentsize = (e).e_shentsize,                                              \
+			.shnum = (e).e_shnum })
+#define WIDEN_PHDR(h)                                                                              \
+	((struct phdr){ .type = (h).p_type,                                                        \
+			.offset = (h).p_offset,                                                    \
+			.paddr = (h).p_paddr,                                                      \
+			.filesz = (h).p_filesz,                                                    \
+			.memsz = (h).p_memsz,                                                      \
+			.align = (h).p_align })
+#define WIDEN_SHDR(h)                                                                              \
+	((struct shdr){ .type = (h).sh_type,                                                       \
+			.offset = (h).sh_offset,                                                   \
+			.size = (h).sh_size,                                                       \
+			.align = (h).sh_addralign })
+
 /* The caller has checked that a whole ELF header of the class is in the file. */
 static struct ehdr read_ehdr(const uint8_t *data, bool elf64)
 {
+	Elf64_Ehdr e64;
+	Elf32_Ehdr e32;
+
 	if (elf64) {
-		Elf64_Ehdr e;
-
-		memcpy(&e, data, sizeof(e));
-		return (struct ehdr){ .type = e.e_type,
-				      .machine = e.e_machine,
-				      .phoff = e.e_phoff,
-				      .shoff = e.e_shoff,
-				      .phentsize = e.e_phentsize,
-				      .phnum = e.e_phnum,
-				      .shentsize = e.e_shentsize,
-				      .shnum = e.e_shnum };
-	} else {
-		Elf32_Ehdr e;
-
-		memcpy(&e, data, sizeof(e));
-		return (struct ehdr){ .type = e.e_type,
-				      .machine = e.e_machine,
-				      .phoff = e.e_phoff,
-				      .shoff = e.e_shoff,
-				      .phentsize = e.e_phentsize,
-				      .phnum = e.e_phnum,
-				      .shentsize = e.e_shentsize,
-				      .shnum = e.e_shnum };
+		memcpy(&e64, data, sizeof(e64));
+		return WIDEN_EHDR(e64);
 	}
+	memcpy(&e32, data, sizeof(e32));
+	return WIDEN_EHDR(e32);
 }
 
 /* `at` points at a whole program header of the class, checked against the file. */
 static struct phdr read_phdr(const uint8_t *at, bool elf64)
 {
+	Elf64_Phdr h64;
+	Elf32_Phdr h32;
+
 	if (elf64) {
-		Elf64_Phdr h;
-
-		memcpy(&h, at, sizeof(h));
-		return (struct phdr){ .type = h.p_type,
-				      .offset = h.p_offset,
-				      .paddr = h.p_paddr,
-				      .filesz = h.p_filesz,
-				      .memsz = h.p_memsz,
-				      .align = h.p_align };
-	} else {
-		Elf32_Phdr h;
-
-		memcpy(&h, at, sizeof(h));
-		return (struct phdr){ .type = h.p_type,
-				      .offset = h.p_offset,
-				      .paddr = h.p_paddr,
-				      .filesz = h.p_filesz,
-				      .memsz = h.p_memsz,
-				      .align = h.p_align };
+		memcpy(&h64, at, sizeof(h64));
+		return WIDEN_PHDR(h64);
 	}
+	memcpy(&h32, at, sizeof(h32));
+	return WIDEN_PHDR(h32);
 }
 
 static struct shdr read_shdr(const uint8_t *at, bool elf64)
 {
+	Elf64_Shdr h64;
+	Elf32_Shdr h32;
+
 	if (elf64) {
-		Elf64_Shdr h;
-
-		memcpy(&h, at, sizeof(h));
-		return (struct shdr){ .type = h.sh_type,
-				      .offset = h.sh_offset,
-				      .size = h.sh_size,
-				      .align = h.sh_addralign };
-	} else {
-		Elf32_Shdr h;
-
-		memcpy(&h, at, sizeof(h));
-		return (struct shdr){ .type = h.sh_type,
-				      .offset = h.sh_offset,
-				      .size = h.sh_size,
-				      .align = h.sh_addralign };
+		memcpy(&h64, at, sizeof(h64));
+		return WIDEN_SHDR(h64);
 	}
+	memcpy(&h32, at, sizeof(h32));
+	return WIDEN_SHDR(h32);
 }
 
 static uint64_t align_up(uint64_t v, uint64_t a)
