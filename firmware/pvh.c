@@ -321,65 +321,122 @@ static int check_ident(const uint8_t *data, size_t size, char *err, size_t err_l
 	return 0;
 }
 
-int pvh_parse(struct pvh_image *p, const uint8_t *data, size_t size, char *err, size_t err_len)
+/* The ELF header: whole for its class, for x86, and an executable. */
+static int check_ehdr(const uint8_t *data, size_t size, struct ehdr *eh, bool *elf64, char *err,
+		      size_t err_len)
 {
-	struct note_search notes = { .data = data, .err = err, .err_len = err_len };
-	struct ehdr eh;
-	size_t entsize;
-	bool elf64;
 	int ret;
 
-	memset(p, 0, sizeof(*p));
 	ret = check_ident(data, size, err, err_len);
 	if (ret < 0)
 		return ret;
-	elf64 = data[EI_CLASS] == ELFCLASS64;
-	if (size < (elf64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr)))
+	*elf64 = data[EI_CLASS] == ELFCLASS64;
+	if (size < (*elf64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr)))
 		return refuse(err, err_len, "truncated: %zu bytes cannot hold an ELF%s header",
-			      size, elf64 ? "64" : "32");
-	eh = read_ehdr(data, elf64);
-	if (eh.machine != EM_X86_64 && eh.machine != EM_386)
-		return refuse(err, err_len, "an ELF for machine %u, not x86", eh.machine);
-	if (eh.type != ET_EXEC)
+			      size, *elf64 ? "64" : "32");
+	*eh = read_ehdr(data, *elf64);
+	if (eh->machine != EM_X86_64 && eh->machine != EM_386)
+		return refuse(err, err_len, "an ELF for machine %u, not x86", eh->machine);
+	if (eh->type != ET_EXEC)
 		return refuse(err, err_len, "an ELF of type %u, not an executable (ET_EXEC)",
-			      eh.type);
+			      eh->type);
+	return 0;
+}
 
-	entsize = elf64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr);
-	if (eh.phnum == 0)
+/* The program header table: there, not too long, of the class's entry size, in the file. */
+static int check_phdr_table(const struct ehdr *eh, size_t size, bool elf64, char *err,
+			    size_t err_len)
+{
+	size_t entsize = elf64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr);
+
+	if (eh->phnum == 0)
 		return refuse(err, err_len, "an ELF without program headers");
-	if (eh.phnum > PVH_MAX_PHDRS)
-		return refuse(err, err_len, "%u program headers; ember reads at most %d", eh.phnum,
+	if (eh->phnum > PVH_MAX_PHDRS)
+		return refuse(err, err_len, "%u program headers; ember reads at most %d", eh->phnum,
 			      PVH_MAX_PHDRS);
-	if (eh.phentsize != entsize)
+	if (eh->phentsize != entsize)
 		return refuse(err, err_len, "program headers of %u bytes; ELF%s has %zu",
-			      eh.phentsize, elf64 ? "64" : "32", entsize);
-	if (!in_file(size, eh.phoff, (uint64_t)eh.phnum * entsize))
+			      eh->phentsize, elf64 ? "64" : "32", entsize);
+	if (!in_file(size, eh->phoff, (uint64_t)eh->phnum * entsize))
 		return refuse(err, err_len,
 			      "the program headers (%u at 0x%llx) lie outside the file (%zu bytes)",
-			      eh.phnum, (unsigned long long)eh.phoff, size);
+			      eh->phnum, (unsigned long long)eh->phoff, size);
+	return 0;
+}
 
-	p->data = data;
-	p->size = size;
-	p->elf64 = elf64;
-	for (unsigned int i = 0; i < eh.phnum; i++) {
-		struct phdr ph = read_phdr(data + eh.phoff + (uint64_t)i * entsize, elf64);
+/*
+ * Each program header of the checked table: a PT_LOAD joins the image's
+ * segments, a PT_NOTE is searched for the entry. The caller has set p->data,
+ * p->size and p->elf64.
+ */
+static int walk_phdrs(struct pvh_image *p, const struct ehdr *eh, struct note_search *notes,
+		      char *err, size_t err_len)
+{
+	size_t entsize = p->elf64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr);
+	int ret;
+
+	for (unsigned int i = 0; i < eh->phnum; i++) {
+		struct phdr ph = read_phdr(p->data + eh->phoff + (uint64_t)i * entsize, p->elf64);
 
 		ret = 0;
 		if (ph.type == PT_LOAD) {
 			ret = add_segment(p, &ph, i, err, err_len);
 		} else if (ph.type == PT_NOTE) {
-			if (!in_file(size, ph.offset, ph.filesz))
+			if (!in_file(p->size, ph.offset, ph.filesz))
 				return refuse(err, err_len,
 					      "program header %u: notes at 0x%llx (+0x%llx) lie "
 					      "outside the file (%zu bytes)",
 					      i, (unsigned long long)ph.offset,
-					      (unsigned long long)ph.filesz, size);
-			ret = scan_notes(&notes, ph.offset, ph.filesz, ph.align, "program header",
+					      (unsigned long long)ph.filesz, p->size);
+			ret = scan_notes(notes, ph.offset, ph.filesz, ph.align, "program header",
 					 i);
 		}
 		if (ret < 0)
 			return ret;
 	}
+	return 0;
+}
+
+/*
+ * The entry the note named, once a segment's bytes from the file hold it:
+ * the first instruction must come from the file, not from zeroed bss.
+ */
+static int set_entry(struct pvh_image *p, uint64_t entry, char *err, size_t err_len)
+{
+	for (unsigned int i = 0; i < p->nr_segments; i++) {
+		const struct pvh_segment *s = &p->seg[i];
+
+		if (entry >= s->paddr && entry - s->paddr < s->filesz) {
+			p->entry = entry;
+			return 0;
+		}
+	}
+	return refuse(err, err_len, "the PVH entry point 0x%llx is outside the loaded segments",
+		      (unsigned long long)entry);
+}
+
+int pvh_parse(struct pvh_image *p, const uint8_t *data, size_t size, char *err, size_t err_len)
+{
+	struct note_search notes = { .data = data, .err = err, .err_len = err_len };
+	/* Set by check_ehdr() when it returns 0; the compiler cannot always see that. */
+	struct ehdr eh = { 0 };
+	bool elf64 = false;
+	int ret;
+
+	memset(p, 0, sizeof(*p));
+	ret = check_ehdr(data, size, &eh, &elf64, err, err_len);
+	if (ret < 0)
+		return ret;
+	ret = check_phdr_table(&eh, size, elf64, err, err_len);
+	if (ret < 0)
+		return ret;
+
+	p->data = data;
+	p->size = size;
+	p->elf64 = elf64;
+	ret = walk_phdrs(p, &eh, &notes, err, err_len);
+	if (ret < 0)
+		return ret;
 	if (p->nr_segments == 0)
 		return refuse(err, err_len, "an ELF without loadable segments");
 	ret = order_segments(p, err, err_len);
@@ -394,17 +451,7 @@ int pvh_parse(struct pvh_image *p, const uint8_t *data, size_t size, char *err, 
 	if (!notes.found)
 		return refuse(err, err_len,
 			      "an ELF without a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)");
-	/* The first instruction must come from the file, not from zeroed bss. */
-	for (unsigned int i = 0; i < p->nr_segments; i++) {
-		const struct pvh_segment *s = &p->seg[i];
-
-		if (notes.entry >= s->paddr && notes.entry - s->paddr < s->filesz) {
-			p->entry = notes.entry;
-			return 0;
-		}
-	}
-	return refuse(err, err_len, "the PVH entry point 0x%llx is outside the loaded segments",
-		      (unsigned long long)notes.entry);
+	return set_entry(p, notes.entry, err, err_len);
 }
 
 int pvh_plan(const struct pvh_image *p, uint64_t ram_size, uint64_t initrd_size, size_t cmdline_len,
