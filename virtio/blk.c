@@ -143,13 +143,51 @@ static uint8_t check_rw(const struct blk_parsed *p, const struct blk_limits *lim
 	return VIRTIO_BLK_S_OK;
 }
 
+/*
+ * DISCARD and WRITE_ZEROES: exactly one range after the header, read once
+ * into a snapshot and checked there. `rd_data` and `wr_data` are the bytes
+ * after the header and before the status byte.
+ */
+static uint8_t parse_range(const struct virtq_chain *c, const struct blk_limits *lim,
+			   uint32_t rd_data, uint32_t wr_data, struct blk_parsed *out,
+			   const char **why)
+{
+	struct virtio_blk_discard_write_zeroes seg;
+	uint32_t flags;
+
+	if (!lim->discard)
+		return refuse(VIRTIO_BLK_S_UNSUPP, why, "discard / write-zeroes not offered");
+	if (lim->readonly)
+		return refuse(VIRTIO_BLK_S_IOERR, why, "discard on a read-only disk");
+	if (wr_data)
+		return refuse(VIRTIO_BLK_S_IOERR, why, "writable data in a discard");
+	/* max_discard_seg and max_write_zeroes_seg are 1. */
+	if (rd_data != sizeof(seg))
+		return refuse(VIRTIO_BLK_S_IOERR, why, "not exactly one range");
+	if (!iov_read(c->iov, c->out_num, sizeof(struct virtio_blk_outhdr), &seg, sizeof(seg)))
+		return refuse(VIRTIO_BLK_S_IOERR, why, "short range");
+	out->sector = le64toh(seg.sector);
+	out->nsectors = le32toh(seg.num_sectors);
+	flags = le32toh(seg.flags);
+	/* Spec 5.2.6.2: unknown flags, and unmap on a discard, are unsupported. */
+	if (flags & ~VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP)
+		return refuse(VIRTIO_BLK_S_UNSUPP, why, "unknown range flags");
+	if (out->type == VIRTIO_BLK_T_DISCARD && flags)
+		return refuse(VIRTIO_BLK_S_UNSUPP, why, "unmap flag on a discard");
+	out->unmap = flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP;
+	if (out->nsectors == 0 || out->nsectors > BLK_MAX_DISCARD_SECTORS)
+		return refuse(VIRTIO_BLK_S_IOERR, why, "range size out of limits");
+	if (!in_capacity(lim, out->sector, out->nsectors))
+		return refuse(VIRTIO_BLK_S_IOERR, why, "range past the end of the disk");
+	return VIRTIO_BLK_S_OK;
+}
+
 uint8_t blk_parse(const struct virtq_chain *c, const struct blk_limits *lim, struct iovec *data,
 		  unsigned int data_max, struct blk_parsed *out, const char **why)
 {
 	const struct iovec *rd = c->iov, *wr = c->iov + c->out_num;
 	struct virtio_blk_outhdr hdr;
-	struct virtio_blk_discard_write_zeroes seg;
-	uint32_t rd_data, wr_data, flags;
+	uint32_t rd_data, wr_data;
 	unsigned int max = data_max < BLK_SEG_MAX ? data_max : BLK_SEG_MAX;
 
 	memset(out, 0, sizeof(*out));
@@ -200,32 +238,7 @@ uint8_t blk_parse(const struct virtq_chain *c, const struct blk_limits *lim, str
 		return VIRTIO_BLK_S_OK;
 	case VIRTIO_BLK_T_DISCARD:
 	case VIRTIO_BLK_T_WRITE_ZEROES:
-		if (!lim->discard)
-			return refuse(VIRTIO_BLK_S_UNSUPP, why,
-				      "discard / write-zeroes not offered");
-		if (lim->readonly)
-			return refuse(VIRTIO_BLK_S_IOERR, why, "discard on a read-only disk");
-		if (wr_data)
-			return refuse(VIRTIO_BLK_S_IOERR, why, "writable data in a discard");
-		/* max_discard_seg and max_write_zeroes_seg are 1. */
-		if (rd_data != sizeof(seg))
-			return refuse(VIRTIO_BLK_S_IOERR, why, "not exactly one range");
-		if (!iov_read(rd, c->out_num, sizeof(hdr), &seg, sizeof(seg)))
-			return refuse(VIRTIO_BLK_S_IOERR, why, "short range");
-		out->sector = le64toh(seg.sector);
-		out->nsectors = le32toh(seg.num_sectors);
-		flags = le32toh(seg.flags);
-		/* Spec 5.2.6.2: unknown flags, and unmap on a discard, are unsupported. */
-		if (flags & ~VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP)
-			return refuse(VIRTIO_BLK_S_UNSUPP, why, "unknown range flags");
-		if (out->type == VIRTIO_BLK_T_DISCARD && flags)
-			return refuse(VIRTIO_BLK_S_UNSUPP, why, "unmap flag on a discard");
-		out->unmap = flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP;
-		if (out->nsectors == 0 || out->nsectors > BLK_MAX_DISCARD_SECTORS)
-			return refuse(VIRTIO_BLK_S_IOERR, why, "range size out of limits");
-		if (!in_capacity(lim, out->sector, out->nsectors))
-			return refuse(VIRTIO_BLK_S_IOERR, why, "range past the end of the disk");
-		return VIRTIO_BLK_S_OK;
+		return parse_range(c, lim, rd_data, wr_data, out, why);
 	default:
 		return refuse(VIRTIO_BLK_S_UNSUPP, why, "unknown request type");
 	}
