@@ -92,22 +92,89 @@ static uint32_t fill_chain(struct rng *r, const struct virtq_chain *c, uint32_t 
 	return done;
 }
 
+/* What one call of rng_process() has done so far, against its budget. */
+struct rng_turn {
+	uint64_t now;
+	unsigned int popped;
+	uint32_t bytes;
+	bool pushed; /* a chain went back to the driver: maybe an interrupt */
+};
+
+/*
+ * Serves one popped chain: fills it, or gives back a malformed one empty.
+ * False when the turn stops here (the budget, the quota or the source): the
+ * chain is then put back and the timer that resumes the device is armed.
+ */
+static bool serve_chain(struct rng *r, struct rng_turn *t, const struct virtq_chain *c)
+{
+	uint32_t want, got;
+
+	/*
+	 * Each stop below puts the chain back and leaves kicks off: the
+	 * timer takes what is left. Only a chain waiting makes one.
+	 */
+	if (t->popped == RNG_TURN_REQUESTS || t->bytes == RNG_TURN_BYTES) {
+		virtq_unpop(r->q, 1);
+		arm(r, t->now);
+		return false;
+	}
+	t->popped++;
+	if (c->out_num) {
+		/* Spec 5.4.6.1: the driver posts no device-readable buffers. */
+		log_limited(&r->rl, LOG_LVL_WARN,
+			    "%s: a request with device-readable buffers; given back empty",
+			    r->name);
+		r->stats.refused++;
+		r->stats.requests++;
+		if (virtq_push(r->q, c->head, 0) == 0)
+			t->pushed = true;
+		return true;
+	}
+	if (r->quota == 0) {
+		virtq_unpop(r->q, 1);
+		r->stats.throttled++;
+		arm(r, r->period_end);
+		return false;
+	}
+	/* in_len > 0: virtq refuses empty buffers and the chain is not empty. */
+	want = c->in_len;
+	if (want > r->quota)
+		want = (uint32_t)r->quota;
+	if (want > RNG_TURN_BYTES - t->bytes)
+		want = RNG_TURN_BYTES - t->bytes;
+	got = fill_chain(r, c, want);
+	if (got == 0) {
+		/* Nothing to give: the chain waits on the ring, untouched. */
+		r->stats.starved++;
+		virtq_unpop(r->q, 1);
+		arm(r, add_sat(t->now, RNG_RETRY_MS * NSEC_PER_MSEC));
+		return false;
+	}
+	if (r->period_end == 0)
+		r->period_end = add_sat(t->now, r->period_ns);
+	r->quota -= got;
+	t->bytes += got;
+	r->stats.bytes += got;
+	r->stats.requests++;
+	/* virtq_push() publishes used->idx after the bytes (a release). */
+	if (virtq_push(r->q, c->head, got) == 0)
+		t->pushed = true;
+	return true;
+}
+
 /*
  * Serves the available chains as far as the quota, the source and this
  * call's budget allow; whatever stops it arms the timer that resumes it.
  */
 static void rng_process(struct rng *r)
 {
-	unsigned int popped = 0;
-	uint32_t bytes = 0;
-	bool pushed = false;
-	uint64_t now;
+	struct rng_turn t = { 0 };
 	int ret = -EAGAIN;
 
 	if (!r->active)
 		return;
-	now = r->host.now_ns(r->host.opaque);
-	if (r->period_end && now >= r->period_end) {
+	t.now = r->host.now_ns(r->host.opaque);
+	if (r->period_end && t.now >= r->period_end) {
 		r->quota = r->max_bytes;
 		r->period_end = 0;
 	}
@@ -115,62 +182,12 @@ static void rng_process(struct rng *r)
 		virtq_disable_notify(r->q);
 		for (;;) {
 			struct virtq_chain c = { .iov = r->iov, .max = RNG_CHAIN_MAX };
-			uint32_t want, got;
 
 			ret = virtq_pop(r->q, &c);
 			if (ret < 0)
 				break;
-			/*
-			 * Each stop below puts the chain back and leaves kicks off: the
-			 * timer takes what is left. Only a chain waiting makes one.
-			 */
-			if (popped == RNG_TURN_REQUESTS || bytes == RNG_TURN_BYTES) {
-				virtq_unpop(r->q, 1);
-				arm(r, now);
+			if (!serve_chain(r, &t, &c))
 				goto out;
-			}
-			popped++;
-			if (c.out_num) {
-				/* Spec 5.4.6.1: the driver posts no device-readable buffers. */
-				log_limited(&r->rl, LOG_LVL_WARN,
-					    "%s: a request with device-readable buffers; "
-					    "given back empty",
-					    r->name);
-				r->stats.refused++;
-				r->stats.requests++;
-				if (virtq_push(r->q, c.head, 0) == 0)
-					pushed = true;
-				continue;
-			}
-			if (r->quota == 0) {
-				virtq_unpop(r->q, 1);
-				r->stats.throttled++;
-				arm(r, r->period_end);
-				goto out;
-			}
-			/* in_len > 0: virtq refuses empty buffers and the chain is not empty. */
-			want = c.in_len;
-			if (want > r->quota)
-				want = (uint32_t)r->quota;
-			if (want > RNG_TURN_BYTES - bytes)
-				want = RNG_TURN_BYTES - bytes;
-			got = fill_chain(r, &c, want);
-			if (got == 0) {
-				/* Nothing to give: the chain waits on the ring, untouched. */
-				r->stats.starved++;
-				virtq_unpop(r->q, 1);
-				arm(r, add_sat(now, RNG_RETRY_MS * NSEC_PER_MSEC));
-				goto out;
-			}
-			if (r->period_end == 0)
-				r->period_end = add_sat(now, r->period_ns);
-			r->quota -= got;
-			bytes += got;
-			r->stats.bytes += got;
-			r->stats.requests++;
-			/* virtq_push() publishes used->idx after the bytes (a release). */
-			if (virtq_push(r->q, c.head, got) == 0)
-				pushed = true;
 		}
 		if (ret != -EAGAIN) {
 			/* virtq logged why; the queue refuses everything until a reset. */
@@ -179,7 +196,7 @@ static void rng_process(struct rng *r)
 		}
 	} while (virtq_enable_notify(r->q));
 out:
-	if (pushed && virtq_should_notify(r->q))
+	if (t.pushed && virtq_should_notify(r->q))
 		r->tr.ops->signal_used(r->tr.t);
 }
 
