@@ -991,13 +991,15 @@ static int io_setup_rw(struct disk *d, struct disk_io *io, struct disk_req *req)
 	return 0;
 }
 
-int disk_submit(struct disk *d, struct disk_req *req)
+/*
+ * What a request asks, checked before a slot is taken: its length, whether
+ * it writes, and the stage its operation starts in. 0, -EINVAL or -EROFS.
+ */
+static int req_check(const struct disk *d, const struct disk_req *req, uint64_t *len, bool *writes,
+		     int *stage)
 {
-	struct disk_io *io;
-	uint64_t len = 0;
-	bool writes = false;
-	int stage, ret;
-
+	*len = 0;
+	*writes = false;
 	if (!req || !req->done)
 		return -EINVAL;
 	switch (req->op) {
@@ -1005,50 +1007,55 @@ int disk_submit(struct disk *d, struct disk_req *req)
 	case DISK_WRITE:
 		if (!req->iov || req->iovcnt < 1 || req->iovcnt > DISK_MAX_IOV)
 			return -EINVAL;
-		if (iov_total(req->iov, req->iovcnt, &len))
+		if (iov_total(req->iov, req->iovcnt, len))
 			return -EINVAL;
-		writes = req->op == DISK_WRITE;
-		stage = STAGE_RW;
+		*writes = req->op == DISK_WRITE;
+		*stage = STAGE_RW;
 		break;
 	case DISK_FLUSH:
-		stage = STAGE_FLUSH;
+		*stage = STAGE_FLUSH;
 		break;
 	case DISK_DISCARD:
-		len = req->len;
-		writes = true;
-		stage = STAGE_DISCARD;
+		*len = req->len;
+		*writes = true;
+		*stage = STAGE_DISCARD;
 		break;
 	case DISK_WRITE_ZEROES:
-		len = req->len;
-		writes = true;
-		stage = req->unmap ? STAGE_ZERO_PUNCH : STAGE_ZERO_RANGE;
+		*len = req->len;
+		*writes = true;
+		*stage = req->unmap ? STAGE_ZERO_PUNCH : STAGE_ZERO_RANGE;
 		break;
 	default:
 		return -EINVAL;
 	}
-	if (req->op != DISK_FLUSH && (req->offset > d->size || len > d->size - req->offset))
+	if (req->op != DISK_FLUSH && (req->offset > d->size || *len > d->size - req->offset))
 		return -EINVAL;
-	if (writes && d->readonly)
+	if (*writes && d->readonly)
 		return -EROFS;
-	if (!d->free_ios)
-		return -EBUSY;
-	/* Nothing in flight can touch a freed qcow2 cluster now: let its refcount drop. */
-	if (d->nr_layers && !d->readonly && d->inflight == 0)
-		qcow2_apply_frees(d->layers[0].q);
+	return 0;
+}
 
+/* The stage a checked request really starts in, given the disk as it is now. */
+static int first_stage(struct disk *d, const struct disk_req *req, uint64_t len, int stage)
+{
 	/* Nothing to do still completes later: done never runs inside submit. */
 	if (req->op == DISK_FLUSH) {
 		if (disk_sync_failed(d))
-			stage = STAGE_NOP;
-		else if (d->cache == DISK_CACHE_UNSAFE || d->readonly)
-			stage = STAGE_NOP;
+			return STAGE_NOP;
+		if (d->cache == DISK_CACHE_UNSAFE || d->readonly)
+			return STAGE_NOP;
 	} else if (len == 0) {
-		stage = STAGE_NOP;
+		return STAGE_NOP;
 	} else if (d->nr_layers && stage != STAGE_RW) {
-		stage = STAGE_QCOW2_ZERO;
+		return STAGE_QCOW2_ZERO;
 	}
+	return stage;
+}
 
-	io = d->free_ios;
+/* A free slot made ready for the request: nothing of a request before it is left. */
+static void io_init(struct disk *d, struct disk_io *io, struct disk_req *req, int stage,
+		    uint64_t len, bool writes)
+{
 	io->req = req;
 	io->stage = stage;
 	io->off = req->offset;
@@ -1067,7 +1074,27 @@ int disk_submit(struct disk *d, struct disk_req *req)
 	io->pmode = req->op == DISK_DISCARD ? QCOW2_DISCARD
 		    : req->unmap	    ? QCOW2_ZERO_UNMAP
 					    : QCOW2_ZERO_KEEP;
-	if (stage == STAGE_RW) {
+}
+
+int disk_submit(struct disk *d, struct disk_req *req)
+{
+	struct disk_io *io;
+	uint64_t len;
+	bool writes;
+	int stage = STAGE_NOP, ret;
+
+	ret = req_check(d, req, &len, &writes, &stage);
+	if (ret < 0)
+		return ret;
+	if (!d->free_ios)
+		return -EBUSY;
+	/* Nothing in flight can touch a freed qcow2 cluster now: let its refcount drop. */
+	if (d->nr_layers && !d->readonly && d->inflight == 0)
+		qcow2_apply_frees(d->layers[0].q);
+
+	io = d->free_ios;
+	io_init(d, io, req, first_stage(d, req, len, stage), len, writes);
+	if (io->stage == STAGE_RW) {
 		ret = io_setup_rw(d, io, req);
 		if (ret) {
 			io->iov = NULL;
