@@ -80,15 +80,80 @@ static int open_layer(struct disk *d, unsigned int i, bool qcow2, char *err, siz
 	return 0;
 }
 
+/* -EINVAL when layer i's file (`st`) is already one of the layers above it. */
+static int refuse_loop(struct disk *d, unsigned int i, const struct stat *st, char *err,
+		       size_t err_len)
+{
+	struct stat other;
+
+	/* A chain that comes back to one of its images would never end. */
+	for (unsigned int j = 0; j < i; j++) {
+		if (fstat(d->layers[j].fd, &other) == 0 &&
+		    ((other.st_dev == st->st_dev && other.st_ino == st->st_ino) ||
+		     (S_ISBLK(st->st_mode) && S_ISBLK(other.st_mode) &&
+		      other.st_rdev == st->st_rdev))) {
+			log_errbuf(err, err_len, "%s: its backing chain loops back to %s",
+				   d->layers[0].path, d->layers[j].path);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Locks layer i's file, shared: other readers are fine, a writer (an ember
+ * with it as its disk) is not.
+ */
+static int lock_backing(struct disk *d, unsigned int i, char *err, size_t err_len)
+{
+	struct disk_layer *l = &d->layers[i], *up = &d->layers[i - 1];
+	struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
+	int ret;
+
+	if (fcntl(l->fd, F_OFD_SETLK, &fl) < 0 && errno != ENOLCK) {
+		ret = errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
+		log_errbuf(err, err_len, "%s: backing file %s is %s", up->path, l->path,
+			   ret == -EBUSY ? "in use by another process (locked)" : strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
+/* Whether layer i is qcow2: as the image above names its format, or probed when it does not. */
+static int backing_format(struct disk *d, unsigned int i, const char *fmt, bool *qcow2, char *err,
+			  size_t err_len)
+{
+	struct disk_layer *l = &d->layers[i], *up = &d->layers[i - 1];
+	int ret;
+
+	if (fmt && strcmp(fmt, "raw") == 0) {
+		*qcow2 = false;
+	} else if (fmt && strcmp(fmt, "qcow2") == 0) {
+		*qcow2 = true;
+	} else if (fmt) {
+		log_errbuf(err, err_len,
+			   "%s: backing file %s has format '%s' (ember reads raw and qcow2)",
+			   up->path, l->path, fmt);
+		return -EINVAL;
+	} else {
+		ret = starts_like_qcow2(l->fd);
+		if (ret < 0) {
+			log_errbuf(err, err_len, "%s: %s", l->path, strerror(-ret));
+			return ret;
+		}
+		*qcow2 = ret;
+	}
+	return 0;
+}
+
 /* Opens, locks (shared) and checks the backing file `name` of layer i - 1 as layer i. */
 static int open_backing(struct disk *d, unsigned int i, const char *name, const char *fmt,
 			char *err, size_t err_len)
 {
 	struct disk_layer *l = &d->layers[i], *up = &d->layers[i - 1];
-	struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
-	struct stat st, other;
+	struct stat st;
 	const char *why;
-	bool qcow2;
+	bool qcow2 = false;
 	int ret;
 
 	if (i >= DISK_MAX_CHAIN) {
@@ -121,42 +186,13 @@ static int open_backing(struct disk *d, unsigned int i, const char *name, const 
 			   strerror(-ret));
 		return ret;
 	}
-	/* A chain that comes back to one of its images would never end. */
-	for (unsigned int j = 0; j < i; j++) {
-		if (fstat(d->layers[j].fd, &other) == 0 &&
-		    ((other.st_dev == st.st_dev && other.st_ino == st.st_ino) ||
-		     (S_ISBLK(st.st_mode) && S_ISBLK(other.st_mode) &&
-		      other.st_rdev == st.st_rdev))) {
-			log_errbuf(err, err_len, "%s: its backing chain loops back to %s",
-				   d->layers[0].path, d->layers[j].path);
-			return -EINVAL;
-		}
-	}
-	/* Shared: other readers are fine, a writer (an ember with it as its disk) is not. */
-	if (fcntl(l->fd, F_OFD_SETLK, &fl) < 0 && errno != ENOLCK) {
-		ret = errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
-		log_errbuf(err, err_len, "%s: backing file %s is %s", up->path, l->path,
-			   ret == -EBUSY ? "in use by another process (locked)" : strerror(-ret));
-		return ret;
-	}
-	if (fmt && strcmp(fmt, "raw") == 0) {
-		qcow2 = false;
-	} else if (fmt && strcmp(fmt, "qcow2") == 0) {
-		qcow2 = true;
-	} else if (fmt) {
-		log_errbuf(err, err_len,
-			   "%s: backing file %s has format '%s' (ember reads raw and qcow2)",
-			   up->path, l->path, fmt);
-		return -EINVAL;
-	} else {
-		ret = starts_like_qcow2(l->fd);
-		if (ret < 0) {
-			log_errbuf(err, err_len, "%s: %s", l->path, strerror(-ret));
-			return ret;
-		}
-		qcow2 = ret;
-	}
-	ret = open_layer(d, i, qcow2, err, err_len);
+	ret = refuse_loop(d, i, &st, err, err_len);
+	if (ret == 0)
+		ret = lock_backing(d, i, err, err_len);
+	if (ret == 0)
+		ret = backing_format(d, i, fmt, &qcow2, err, err_len);
+	if (ret == 0)
+		ret = open_layer(d, i, qcow2, err, err_len);
 	/* What a downloaded image pulls in, for whoever wants to know. */
 	if (ret == 0)
 		log_info("%s: backing file %s (%s%s)", up->path, l->path, qcow2 ? "qcow2" : "raw",
