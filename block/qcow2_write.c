@@ -511,56 +511,63 @@ static uint64_t blocks_needed(const struct qcow2 *q, uint64_t t, uint64_t n)
 }
 
 /*
- * A bigger refcount table, so that entry `need` exists. It goes past the end
- * of the file, past any cluster set aside and past `busy` (the cluster
- * whose refcount is being set, about to be used), followed by the refcount
- * blocks that the new clusters themselves need; all of it is written and
- * synced before the header points to the new table, and the old table's
- * clusters are freed after. A crash before the header write leaves leaks.
+ * Where a new refcount table goes: the first cluster past the end of the
+ * file, past any cluster set aside and past `busy`.
  */
-static int grow_reftable(struct qcow2 *q, uint64_t need, uint64_t busy)
+static uint64_t reftable_site(const struct qcow2 *q, uint64_t busy)
 {
-	uint64_t per = rb_entries(q), per_cl = q->cluster_size / 8;
-	uint64_t entries = q->reft_entries * 2 > need + 1 ? q->reft_entries * 2 : need + 1;
-	uint64_t n, m, t, *table, old_off = q->reft_off, old_clusters = q->reft_clusters;
-	uint8_t hdr[12];
-	int ret = 0;
+	uint64_t t = (q->file_size + q->cluster_size - 1) >> q->cluster_bits;
 
-	t = (q->file_size + q->cluster_size - 1) >> q->cluster_bits;
 	if (busy >= t)
 		t = busy + 1;
 	for (unsigned int k = 0; k < q->resv_end; k++)
 		if (q->resv[k] >= t)
 			t = q->resv[k] + 1;
+	return t;
+}
+
+/*
+ * The size of a new table at cluster t of at least *entries entries: its
+ * entries, its clusters *n and the refcount blocks *m that follow it.
+ * -ENOSPC when it would pass MAX_REFTABLE_BYTES.
+ */
+static int reftable_size(struct qcow2 *q, uint64_t t, uint64_t *entries, uint64_t *n, uint64_t *m)
+{
+	uint64_t per = rb_entries(q), per_cl = q->cluster_size / 8;
+
 	/*
 	 * The table itself lands at cluster t, which the file's size chooses: it
 	 * needs an entry for the block that counts its own last cluster and the
-	 * blocks after it, however far past `need` that is. Each round adds at
-	 * least one entry, and the size is bounded below.
+	 * blocks after it, however far past the size asked for those are. Each
+	 * round adds at least one entry, and the size is bounded below.
 	 */
 	for (;;) {
-		entries = (entries + per_cl - 1) / per_cl * per_cl;
-		n = entries / per_cl;
-		if (n * q->cluster_size > MAX_REFTABLE_BYTES) {
+		*entries = (*entries + per_cl - 1) / per_cl * per_cl;
+		*n = *entries / per_cl;
+		if (*n * q->cluster_size > MAX_REFTABLE_BYTES) {
 			log_limited(&q->rl, LOG_LVL_ERROR,
 				    "%s: the qcow2 refcount table would grow past 8 MiB; the "
 				    "write fails",
 				    q->name);
 			return -ENOSPC;
 		}
-		m = blocks_needed(q, t, n);
-		if ((t + n + m - 1) / per < entries)
-			break;
-		entries = (t + n + m - 1) / per + 1;
+		*m = blocks_needed(q, t, *n);
+		if ((t + *n + *m - 1) / per < *entries)
+			return 0;
+		*entries = (t + *n + *m - 1) / per + 1;
 	}
-	/* Room for the blocks that follow the table, before anything is written. */
-	ret = meta_reserve(q, m);
-	if (ret < 0)
-		return ret;
-	table = calloc(entries, 8);
-	if (!table)
-		return -ENOMEM;
-	memcpy(table, q->reft, q->reft_entries * 8);
+}
+
+/*
+ * The refcounts of the new clusters [t, t + n + m): the blocks the current
+ * table lacks are written at t + n on and entered in `table`; the clusters
+ * that blocks already in the table cover are counted there.
+ */
+static int count_new_clusters(struct qcow2 *q, uint64_t *table, uint64_t t, uint64_t n, uint64_t m)
+{
+	uint64_t per = rb_entries(q);
+	int ret = 0;
+
 	for (uint64_t j = t / per, b = t + n; ret == 0 && j <= (t + n + m - 1) / per; j++) {
 		if (!no_block(q, j))
 			continue;
@@ -577,14 +584,22 @@ static int grow_reftable(struct qcow2 *q, uint64_t need, uint64_t busy)
 	for (uint64_t c = t; ret == 0 && c < t + n + m; c++)
 		if (!no_block(q, c / per))
 			ret = refcount_set(q, c, 1, MAX_RB_DEPTH);
+	return ret;
+}
+
+/* The table written at cluster t and synced; then the header points to it, synced too. */
+static int write_reftable(struct qcow2 *q, uint64_t *table, uint64_t entries, uint64_t t,
+			  uint64_t n)
+{
+	uint8_t hdr[12];
+	int ret;
+
 	/* One write for the whole table (up to 8 MiB), not a system call per entry. */
-	if (ret == 0) {
-		for (uint64_t j = 0; j < entries; j++)
-			table[j] = htobe64(table[j]);
-		ret = write_exact(q, table, entries * 8, t << q->cluster_bits);
-		for (uint64_t j = 0; j < entries; j++)
-			table[j] = be64toh(table[j]);
-	}
+	for (uint64_t j = 0; j < entries; j++)
+		table[j] = htobe64(table[j]);
+	ret = write_exact(q, table, entries * 8, t << q->cluster_bits);
+	for (uint64_t j = 0; j < entries; j++)
+		table[j] = be64toh(table[j]);
 	if (ret == 0)
 		ret = sync_file(q);
 	if (ret == 0) {
@@ -597,10 +612,13 @@ static int grow_reftable(struct qcow2 *q, uint64_t need, uint64_t busy)
 	}
 	if (ret == 0)
 		ret = sync_file(q);
-	if (ret < 0) {
-		free(table);
-		return ret;
-	}
+	return ret;
+}
+
+/* The image now uses `table`, at cluster t in n clusters; its new blocks are metadata. */
+static void adopt_reftable(struct qcow2 *q, uint64_t *table, uint64_t entries, uint64_t t,
+			   uint64_t n)
+{
 	for (uint64_t j = 0; j < entries; j++)
 		if (table[j] && (j >= q->reft_entries || !q->reft[j]))
 			meta_add(q, table[j]);
@@ -612,6 +630,42 @@ static int grow_reftable(struct qcow2 *q, uint64_t need, uint64_t busy)
 	for (uint64_t j = 0; j < entries; j++)
 		if (table[j])
 			q->reft_used = j + 1;
+}
+
+/*
+ * A bigger refcount table, so that entry `need` exists. It goes past the end
+ * of the file, past any cluster set aside and past `busy` (the cluster
+ * whose refcount is being set, about to be used), followed by the refcount
+ * blocks that the new clusters themselves need; all of it is written and
+ * synced before the header points to the new table, and the old table's
+ * clusters are freed after. A crash before the header write leaves leaks.
+ */
+static int grow_reftable(struct qcow2 *q, uint64_t need, uint64_t busy)
+{
+	uint64_t entries = q->reft_entries * 2 > need + 1 ? q->reft_entries * 2 : need + 1;
+	uint64_t n, m, t, *table, old_off = q->reft_off, old_clusters = q->reft_clusters;
+	int ret;
+
+	t = reftable_site(q, busy);
+	ret = reftable_size(q, t, &entries, &n, &m);
+	if (ret < 0)
+		return ret;
+	/* Room for the blocks that follow the table, before anything is written. */
+	ret = meta_reserve(q, m);
+	if (ret < 0)
+		return ret;
+	table = calloc(entries, 8);
+	if (!table)
+		return -ENOMEM;
+	memcpy(table, q->reft, q->reft_entries * 8);
+	ret = count_new_clusters(q, table, t, n, m);
+	if (ret == 0)
+		ret = write_reftable(q, table, entries, t, n);
+	if (ret < 0) {
+		free(table);
+		return ret;
+	}
+	adopt_reftable(q, table, entries, t, n);
 	for (uint64_t c = 0; c < old_clusters; c++)
 		free_later(q, (old_off >> q->cluster_bits) + c);
 	return 0;
