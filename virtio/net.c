@@ -93,6 +93,35 @@ static void net_gone(struct net *n, const char *what, int err)
 /* --- receive ---------------------------------------------------------------------- */
 
 /*
+ * Copies the staged frame into the `niov` buffers of the `nchains` chains
+ * taken, which hold at least n->pending bytes, and gives the chains back.
+ */
+static void rx_fill(struct net *n, unsigned int nchains, unsigned int niov)
+{
+	size_t left, off = 0;
+
+	/* num_buffers: how many chains this frame took (1 without MRG_RXBUF). */
+	n->stage[NUM_BUFFERS_OFFSET] = (uint8_t)nchains;
+	n->stage[NUM_BUFFERS_OFFSET + 1] = (uint8_t)(nchains >> 8);
+	for (unsigned int i = 0; i < niov && off < n->pending; i++) {
+		size_t k =
+			n->iov[i].iov_len < n->pending - off ? n->iov[i].iov_len : n->pending - off;
+
+		memcpy(n->iov[i].iov_base, n->stage + off, k);
+		off += k;
+	}
+	left = n->pending;
+	for (unsigned int i = 0; i < nchains; i++) {
+		uint32_t used = left < n->lens[i] ? (uint32_t)left : n->lens[i];
+
+		virtq_push(n->rxq, n->heads[i], used);
+		left -= used;
+	}
+	n->stats.rx_frames++;
+	n->pending = 0;
+}
+
+/*
  * Moves the staged frame into the driver's buffers. Returns 1 when the frame
  * is gone (delivered, or dropped as too big for any buffers), 0 when there are
  * not enough buffers yet (a kick has been asked for), or -EIO when the ring is
@@ -101,7 +130,7 @@ static void net_gone(struct net *n, const char *what, int err)
 static int rx_deliver(struct net *n)
 {
 	unsigned int nchains = 0, niov = 0;
-	size_t room = 0, left, off = 0;
+	size_t room = 0;
 	int ret = -EAGAIN;
 
 	for (;;) {
@@ -157,25 +186,7 @@ static int rx_deliver(struct net *n)
 		return 0;
 	}
 
-	/* num_buffers: how many chains this frame took (1 without MRG_RXBUF). */
-	n->stage[NUM_BUFFERS_OFFSET] = (uint8_t)nchains;
-	n->stage[NUM_BUFFERS_OFFSET + 1] = (uint8_t)(nchains >> 8);
-	for (unsigned int i = 0; i < niov && off < n->pending; i++) {
-		size_t k =
-			n->iov[i].iov_len < n->pending - off ? n->iov[i].iov_len : n->pending - off;
-
-		memcpy(n->iov[i].iov_base, n->stage + off, k);
-		off += k;
-	}
-	left = n->pending;
-	for (unsigned int i = 0; i < nchains; i++) {
-		uint32_t used = left < n->lens[i] ? (uint32_t)left : n->lens[i];
-
-		virtq_push(n->rxq, n->heads[i], used);
-		left -= used;
-	}
-	n->stats.rx_frames++;
-	n->pending = 0;
+	rx_fill(n, nchains, niov);
 	return 1;
 }
 
