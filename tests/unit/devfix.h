@@ -35,6 +35,13 @@ void devfix_fini(struct devfix *f);
 
 void devfix_irq_set(void *opaque, int level);
 
+/*
+ * A guest access of len bytes (1 to 8) at addr on any bus, the value
+ * assembled from, or split into, the guest's little-endian byte order.
+ */
+uint64_t devfix_bus_read(struct bus *bus, uint64_t addr, unsigned int len);
+void devfix_bus_write(struct bus *bus, uint64_t addr, uint64_t v, unsigned int len);
+
 /* Port accesses; values in the guest's (little-endian) byte order on the bus. */
 uint8_t devfix_in8(struct devfix *f, uint16_t port);
 uint16_t devfix_in16(struct devfix *f, uint16_t port);
