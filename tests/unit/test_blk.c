@@ -21,6 +21,7 @@
 #include "tests/unit/ringbuilder.h"
 #include "tests/unit/scratch.h"
 #include "tests/unit/unit.h"
+#include "tests/unit/vdrv.h"
 #include "virtio/blk.h"
 #include "virtio/virtq.h"
 
@@ -139,7 +140,6 @@ static const uint64_t all_features = (1ULL << VIRTIO_BLK_F_FLUSH) | (1ULL << VIR
 static void fx_init_opts(struct fx *f, bool readonly, const char *serial, uint16_t qsize,
 			 uint64_t size)
 {
-	struct virtq_config qc;
 	struct blk_config cfg;
 	struct virtio_transport tr = { .ops = &fake_transport_ops, .t = &f->tr };
 
@@ -150,10 +150,7 @@ static void fx_init_opts(struct fx *f, bool readonly, const char *serial, uint16
 		f->disk->data[i] = (uint8_t)(i * 7 + 3);
 	f->disk->size = size;
 	ck_assert_int_eq(rb_init(&f->rb, RAM_BASE, RAM_SIZE, qsize), 0);
-	ck_assert_int_eq(virtq_create(&f->tr.q[0], &f->rb.mem, NULL), 0);
-	qc = rb_config(&f->rb, false);
-	qc.max_size = BLK_QUEUE_SIZE;
-	ck_assert_int_eq(virtq_setup(f->tr.q[0], &qc), 0);
+	vdrv_virtq_create(&f->tr.q[0], &f->rb, false, BLK_QUEUE_SIZE);
 
 	cfg = (struct blk_config){
 		.backend = { .ops = &fake_ops,
@@ -916,7 +913,6 @@ struct real {
 
 static void real_init(struct real *r, enum disk_aio aio)
 {
-	struct virtq_config qc;
 	struct blk_config cfg = { .name = "memfd-blk" };
 	struct virtio_transport tr = { .ops = &fake_transport_ops, .t = &r->f.tr };
 	struct disk_config dc = { .format = DISK_FORMAT_RAW,
@@ -940,10 +936,7 @@ static void real_init(struct real *r, enum disk_aio aio)
 			     disk_engine_name(r->disk));
 
 	ck_assert_int_eq(rb_init(&r->f.rb, RAM_BASE, RAM_SIZE, 16), 0);
-	ck_assert_int_eq(virtq_create(&r->f.tr.q[0], &r->f.rb.mem, NULL), 0);
-	qc = rb_config(&r->f.rb, true);
-	qc.max_size = BLK_QUEUE_SIZE;
-	ck_assert_int_eq(virtq_setup(r->f.tr.q[0], &qc), 0);
+	vdrv_virtq_create(&r->f.tr.q[0], &r->f.rb, true, BLK_QUEUE_SIZE);
 	blk_backend_disk(&cfg.backend, r->disk);
 	ck_assert_int_eq(blk_create(&r->f.blk, &cfg), 0);
 	blk_device(r->f.blk, &r->f.info, &r->f.ops);
@@ -1168,7 +1161,6 @@ START_TEST(two_gib_discard_on_qcow2_yields)
 	struct disk_config dc = { .path = path, .format = DISK_FORMAT_QCOW2 };
 	struct virtio_transport tr;
 	struct blk_config cfg = { .name = "qcow2-blk" };
-	struct virtq_config qc;
 	struct turns t = { 0 };
 	struct evloop *loop;
 	struct fx f = { 0 };
@@ -1186,10 +1178,7 @@ START_TEST(two_gib_discard_on_qcow2_yields)
 
 	tr = (struct virtio_transport){ .ops = &fake_transport_ops, .t = &f.tr };
 	ck_assert_int_eq(rb_init(&f.rb, RAM_BASE, RAM_SIZE, 16), 0);
-	ck_assert_int_eq(virtq_create(&f.tr.q[0], &f.rb.mem, NULL), 0);
-	qc = rb_config(&f.rb, true);
-	qc.max_size = BLK_QUEUE_SIZE;
-	ck_assert_int_eq(virtq_setup(f.tr.q[0], &qc), 0);
+	vdrv_virtq_create(&f.tr.q[0], &f.rb, true, BLK_QUEUE_SIZE);
 	blk_backend_disk(&cfg.backend, t.disk);
 	ck_assert_uint_eq(cfg.backend.zero_granule, 512);
 	cfg.backend.ops = &turns_ops;

@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "tests/unit/ringbuilder.h"
 #include "tests/unit/unit.h"
+#include "tests/unit/vdrv.h"
 #include "virtio/mmio.h"
 #include "virtio/virtq.h"
 
@@ -58,6 +59,7 @@ struct fx {
 	struct bus *bus;
 	struct virtio_mmio *t;
 	struct fake dev;
+	struct vdrv drv;
 	unsigned int irqs;
 };
 
@@ -156,6 +158,7 @@ static void fx_init(struct fx *f)
 	ck_assert_int_eq(virtio_mmio_create(&f->t, &fake_info, &fake_ops, &f->dev, &host), 0);
 	f->dev.t = f->t;
 	ck_assert_int_eq(virtio_mmio_register(f->t, f->bus, BASE), 0);
+	vdrv_init(&f->drv, f->bus, BASE, QMAX);
 }
 
 static void fx_fini(struct fx *f)
@@ -166,117 +169,22 @@ static void fx_fini(struct fx *f)
 	rb_destroy(&f->rb[1]);
 }
 
-/* ---- the guest's view: little-endian accesses through the bus ---- */
-
-static uint64_t rd(struct fx *f, uint64_t off, unsigned int len)
-{
-	uint8_t b[8];
-	uint64_t v = 0;
-
-	bus_read(f->bus, BASE + off, b, len);
-	for (unsigned int i = 0; i < len; i++)
-		v |= (uint64_t)b[i] << (8 * i);
-	return v;
-}
-
-static void wr(struct fx *f, uint64_t off, uint64_t v, unsigned int len)
-{
-	uint8_t b[8];
-
-	for (unsigned int i = 0; i < len; i++)
-		b[i] = (uint8_t)(v >> (8 * i));
-	bus_write(f->bus, BASE + off, b, len);
-}
-
-static uint32_t rd32(struct fx *f, uint64_t off)
-{
-	return (uint32_t)rd(f, off, 4);
-}
-
-static void wr32(struct fx *f, uint64_t off, uint32_t v)
-{
-	wr(f, off, v, 4);
-}
-
-static uint32_t status(struct fx *f)
-{
-	return rd32(f, VIRTIO_MMIO_STATUS);
-}
-
-/* The driver adds bits to the status, as Linux does: read, or, write. */
-static void add_status(struct fx *f, uint32_t bits)
-{
-	wr32(f, VIRTIO_MMIO_STATUS, status(f) | bits);
-}
-
-static uint64_t device_features(struct fx *f)
-{
-	uint64_t v;
-
-	wr32(f, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
-	v = (uint64_t)rd32(f, VIRTIO_MMIO_DEVICE_FEATURES) << 32;
-	wr32(f, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
-	return v | rd32(f, VIRTIO_MMIO_DEVICE_FEATURES);
-}
-
-static void driver_features(struct fx *f, uint64_t features)
-{
-	wr32(f, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-	wr32(f, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(features >> 32));
-	wr32(f, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-	wr32(f, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)features);
-}
+/* ---- the driver, through the shared fixture; the device offers OFFERED ---- */
 
 /* Reset, ACKNOWLEDGE, DRIVER, features; returns whether FEATURES_OK stuck. */
 static bool negotiate(struct fx *f, uint64_t features)
 {
-	wr32(f, VIRTIO_MMIO_STATUS, 0);
-	ck_assert_uint_eq(status(f), 0);
-	add_status(f, S_ACK);
-	add_status(f, S_DRV);
-	ck_assert_uint_eq(device_features(f), OFFERED);
-	driver_features(f, features);
-	add_status(f, S_FOK);
-	return status(f) & S_FOK;
+	uint64_t offered;
+	bool ok = vdrv_negotiate(&f->drv, features, &offered);
+
+	ck_assert_uint_eq(offered, OFFERED);
+	return ok;
 }
 
-static void queue_addrs(struct fx *f, uint64_t desc, uint64_t avail, uint64_t used)
-{
-	wr32(f, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)desc);
-	wr32(f, VIRTIO_MMIO_QUEUE_DESC_HIGH, (uint32_t)(desc >> 32));
-	wr32(f, VIRTIO_MMIO_QUEUE_AVAIL_LOW, (uint32_t)avail);
-	wr32(f, VIRTIO_MMIO_QUEUE_AVAIL_HIGH, (uint32_t)(avail >> 32));
-	wr32(f, VIRTIO_MMIO_QUEUE_USED_LOW, (uint32_t)used);
-	wr32(f, VIRTIO_MMIO_QUEUE_USED_HIGH, (uint32_t)(used >> 32));
-}
-
-/* What vm_setup_vq() does for one queue; returns QueueReady read back. */
-static uint32_t setup_queue_with(struct fx *f, unsigned int idx, uint32_t num, uint64_t desc,
-				 uint64_t avail, uint64_t used)
-{
-	wr32(f, VIRTIO_MMIO_QUEUE_SEL, idx);
-	ck_assert_uint_eq(rd32(f, VIRTIO_MMIO_QUEUE_READY), 0);
-	ck_assert_uint_eq(rd32(f, VIRTIO_MMIO_QUEUE_NUM_MAX), QMAX);
-	wr32(f, VIRTIO_MMIO_QUEUE_NUM, num);
-	queue_addrs(f, desc, avail, used);
-	wr32(f, VIRTIO_MMIO_QUEUE_READY, 1);
-	return rd32(f, VIRTIO_MMIO_QUEUE_READY);
-}
-
-static uint32_t setup_queue(struct fx *f, unsigned int idx)
-{
-	const struct rb *rb = &f->rb[idx];
-
-	return setup_queue_with(f, idx, rb->size, rb->desc, rb->avail, rb->used);
-}
-
+/* The whole start with both queues on the helper's rings. */
 static void full_init(struct fx *f, uint64_t features)
 {
-	ck_assert(negotiate(f, features));
-	for (unsigned int i = 0; i < NQ; i++)
-		ck_assert_uint_eq(setup_queue(f, i), 1);
-	add_status(f, S_DOK);
-	ck_assert_uint_eq(status(f), S_ACK | S_DRV | S_FOK | S_DOK);
+	ck_assert_uint_eq(vdrv_start(&f->drv, features, f->rb, (1U << NQ) - 1), OFFERED);
 }
 
 /* Makes one chain (a readable and a writable buffer) available on queue idx. */
@@ -289,8 +197,8 @@ static void offer_chain(struct fx *f, unsigned int idx)
 
 static void expect_needs_reset(struct fx *f, unsigned int irqs_before)
 {
-	ck_assert(status(f) & S_NR);
-	ck_assert(rd32(f, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_MMIO_INT_CONFIG);
+	ck_assert(vdrv_status(&f->drv) & S_NR);
+	ck_assert(vdrv_rd32(&f->drv, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_MMIO_INT_CONFIG);
 	ck_assert_uint_gt(f->irqs, irqs_before);
 }
 
@@ -301,46 +209,46 @@ START_TEST(test_identity)
 	struct fx f;
 
 	fx_init(&f);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_MAGIC_VALUE), 0x74726976);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_VERSION), 2);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_DEVICE_ID), DEV_ID);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_VENDOR_ID), 0x454d4252);
-	ck_assert_uint_eq(device_features(&f), OFFERED);
-	wr32(&f, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 2);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_DEVICE_FEATURES), 0);
-	wr32(&f, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0xffffffff);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_DEVICE_FEATURES), 0);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_STATUS), 0);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_CONFIG_GENERATION), 0);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_MAGIC_VALUE), 0x74726976);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_VERSION), 2);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_DEVICE_ID), DEV_ID);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_VENDOR_ID), 0x454d4252);
+	ck_assert_uint_eq(vdrv_device_features(&f.drv), OFFERED);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 2);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_DEVICE_FEATURES), 0);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0xffffffff);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_DEVICE_FEATURES), 0);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_STATUS), 0);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_CONFIG_GENERATION), 0);
 
 	/* No shared memory regions: a length of -1 for any ID. */
-	wr32(&f, VIRTIO_MMIO_SHM_SEL, 0);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_SHM_LEN_LOW), 0xffffffff);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_SHM_LEN_HIGH), 0xffffffff);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_SHM_SEL, 0);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_SHM_LEN_LOW), 0xffffffff);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_SHM_LEN_HIGH), 0xffffffff);
 
 	/* Legacy, write-only and unknown registers read 0; writes change nothing. */
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_GUEST_PAGE_SIZE), 0);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_QUEUE_PFN), 0);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_QUEUE_NUM), 0);
-	ck_assert_uint_eq(rd32(&f, 0x0c0), 0);
-	ck_assert_uint_eq(rd32(&f, 0x0f8), 0);
-	wr32(&f, VIRTIO_MMIO_MAGIC_VALUE, 0);
-	wr32(&f, VIRTIO_MMIO_VERSION, 1);
-	wr32(&f, VIRTIO_MMIO_GUEST_PAGE_SIZE, 4096);
-	wr32(&f, 0x0f8, 0xdead);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_MAGIC_VALUE), 0x74726976);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_VERSION), 2);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_GUEST_PAGE_SIZE), 0);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_QUEUE_PFN), 0);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_QUEUE_NUM), 0);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, 0x0c0), 0);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, 0x0f8), 0);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_MAGIC_VALUE, 0);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_VERSION, 1);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_GUEST_PAGE_SIZE, 4096);
+	vdrv_wr32(&f.drv, 0x0f8, 0xdead);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_MAGIC_VALUE), 0x74726976);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_VERSION), 2);
 
 	/* Registers take aligned 32-bit accesses only. */
-	ck_assert_uint_eq(rd(&f, VIRTIO_MMIO_MAGIC_VALUE, 1), 0);
-	ck_assert_uint_eq(rd(&f, VIRTIO_MMIO_MAGIC_VALUE, 2), 0);
-	ck_assert_uint_eq(rd(&f, VIRTIO_MMIO_MAGIC_VALUE + 2, 2), 0);
-	wr(&f, VIRTIO_MMIO_STATUS, S_ACK, 1);
-	wr(&f, VIRTIO_MMIO_STATUS, S_ACK, 2);
-	ck_assert_uint_eq(status(&f), 0);
+	ck_assert_uint_eq(vdrv_rd(&f.drv, VIRTIO_MMIO_MAGIC_VALUE, 1), 0);
+	ck_assert_uint_eq(vdrv_rd(&f.drv, VIRTIO_MMIO_MAGIC_VALUE, 2), 0);
+	ck_assert_uint_eq(vdrv_rd(&f.drv, VIRTIO_MMIO_MAGIC_VALUE + 2, 2), 0);
+	vdrv_wr(&f.drv, VIRTIO_MMIO_STATUS, S_ACK, 1);
+	vdrv_wr(&f.drv, VIRTIO_MMIO_STATUS, S_ACK, 2);
+	ck_assert_uint_eq(vdrv_status(&f.drv), 0);
 	/* An 8-byte read is two 32-bit ones. */
-	ck_assert_uint_eq(rd(&f, VIRTIO_MMIO_MAGIC_VALUE, 8), 0x0000000274726976ULL);
+	ck_assert_uint_eq(vdrv_rd(&f.drv, VIRTIO_MMIO_MAGIC_VALUE, 8), 0x0000000274726976ULL);
 	fx_fini(&f);
 }
 END_TEST
@@ -416,7 +324,7 @@ START_TEST(test_init_and_traffic)
 
 	/* A kick by register write: the device serves the chain and interrupts. */
 	offer_chain(&f, 0);
-	wr32(&f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 	ck_assert_uint_eq(f.dev.notified[0], 1);
 	ck_assert_int_eq(f.dev.pop_err, -EAGAIN);
 	ck_assert_uint_eq(f.dev.completed, 1);
@@ -424,9 +332,9 @@ START_TEST(test_init_and_traffic)
 	ck_assert_uint_eq(id, 0);
 	ck_assert_uint_eq(len, 32);
 	ck_assert_uint_eq(f.irqs, 1);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_VRING);
-	wr32(&f, VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_VRING);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_VRING);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_VRING);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
 
 	/* A kick through an ioeventfd, on the other queue. */
 	offer_chain(&f, 1);
@@ -438,13 +346,13 @@ START_TEST(test_init_and_traffic)
 	ck_assert(rb_get_used(&f.rb[1], &id, &len));
 	ck_assert(!rb_get_used(&f.rb[1], &id, &len));
 	ck_assert_uint_eq(f.irqs, 2);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_VRING);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_VRING);
 
 	/* Each signal is an edge, even with the bit still pending. */
 	virtio_mmio_signal_used(f.t);
 	ck_assert_uint_eq(f.irqs, 3);
-	wr32(&f, VIRTIO_MMIO_INTERRUPT_ACK, 0xffffffff);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_INTERRUPT_ACK, 0xffffffff);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
 	ck_assert_uint_eq(f.dev.resets, 0);
 	fx_fini(&f);
 	ck_assert_uint_eq(f.dev.resets, 1); /* destroyed while active */
@@ -459,7 +367,7 @@ START_TEST(test_event_idx_follows_features)
 	fx_init(&f);
 	full_init(&f, F_VERSION_1 | F_EVENT_IDX);
 	offer_chain(&f, 0);
-	wr32(&f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 	ck_assert_uint_eq(f.dev.completed, 1);
 	ck_assert_uint_eq(rb_avail_event(&f.rb[0]), 1);
 	fx_fini(&f);
@@ -467,7 +375,7 @@ START_TEST(test_event_idx_follows_features)
 	fx_init(&f);
 	full_init(&f, F_VERSION_1);
 	offer_chain(&f, 0);
-	wr32(&f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 	ck_assert_uint_eq(f.dev.completed, 1);
 	ck_assert_uint_eq(rb_avail_event(&f.rb[0]), 0);
 	fx_fini(&f);
@@ -483,25 +391,25 @@ START_TEST(test_wide_queue_address)
 	fx_init(&f);
 	rb = &f.rb[0];
 	ck_assert(negotiate(&f, F_VERSION_1));
-	wr32(&f, VIRTIO_MMIO_QUEUE_SEL, 0);
-	wr32(&f, VIRTIO_MMIO_QUEUE_NUM, QSIZE);
-	wr(&f, VIRTIO_MMIO_QUEUE_DESC_LOW, 0xffffffff00000000ULL | rb->desc, 8);
-	wr(&f, VIRTIO_MMIO_QUEUE_AVAIL_LOW, rb->avail, 8);
-	wr(&f, VIRTIO_MMIO_QUEUE_USED_LOW, rb->used, 8);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_SEL, 0);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_NUM, QSIZE);
+	vdrv_wr(&f.drv, VIRTIO_MMIO_QUEUE_DESC_LOW, 0xffffffff00000000ULL | rb->desc, 8);
+	vdrv_wr(&f.drv, VIRTIO_MMIO_QUEUE_AVAIL_LOW, rb->avail, 8);
+	vdrv_wr(&f.drv, VIRTIO_MMIO_QUEUE_USED_LOW, rb->used, 8);
 	/* The high half made the table land far outside RAM. */
-	wr32(&f, VIRTIO_MMIO_QUEUE_READY, 1);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_QUEUE_READY), 0);
-	ck_assert(status(&f) & S_NR);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_READY, 1);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_QUEUE_READY), 0);
+	ck_assert(vdrv_status(&f.drv) & S_NR);
 
 	ck_assert(negotiate(&f, F_VERSION_1));
-	wr32(&f, VIRTIO_MMIO_QUEUE_SEL, 0);
-	wr32(&f, VIRTIO_MMIO_QUEUE_NUM, QSIZE);
-	wr(&f, VIRTIO_MMIO_QUEUE_DESC_LOW, rb->desc, 8);
-	wr(&f, VIRTIO_MMIO_QUEUE_AVAIL_LOW, rb->avail, 8);
-	wr(&f, VIRTIO_MMIO_QUEUE_USED_LOW, rb->used, 8);
-	wr32(&f, VIRTIO_MMIO_QUEUE_READY, 1);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_QUEUE_READY), 1);
-	ck_assert(!(status(&f) & S_NR));
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_SEL, 0);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_NUM, QSIZE);
+	vdrv_wr(&f.drv, VIRTIO_MMIO_QUEUE_DESC_LOW, rb->desc, 8);
+	vdrv_wr(&f.drv, VIRTIO_MMIO_QUEUE_AVAIL_LOW, rb->avail, 8);
+	vdrv_wr(&f.drv, VIRTIO_MMIO_QUEUE_USED_LOW, rb->used, 8);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_READY, 1);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_QUEUE_READY), 1);
+	ck_assert(!(vdrv_status(&f.drv) & S_NR));
 	fx_fini(&f);
 }
 END_TEST
@@ -514,18 +422,18 @@ START_TEST(test_features_without_version_1)
 
 	fx_init(&f);
 	ck_assert(!negotiate(&f, F_DEV));
-	ck_assert_uint_eq(status(&f), S_ACK | S_DRV);
+	ck_assert_uint_eq(vdrv_status(&f.drv), S_ACK | S_DRV);
 	/* Without FEATURES_OK the driver cannot go on. */
-	wr32(&f, VIRTIO_MMIO_QUEUE_SEL, 0);
-	wr32(&f, VIRTIO_MMIO_QUEUE_READY, 1);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_QUEUE_READY), 0);
-	add_status(&f, S_DOK);
-	ck_assert_uint_eq(status(&f), S_ACK | S_DRV);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_SEL, 0);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_READY, 1);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_QUEUE_READY), 0);
+	vdrv_add_status(&f.drv, S_DOK);
+	ck_assert_uint_eq(vdrv_status(&f.drv), S_ACK | S_DRV);
 	ck_assert_uint_eq(f.dev.activates, 0);
 	/* Features are still open: the driver may try again. */
-	driver_features(&f, F_DEV | F_VERSION_1);
-	add_status(&f, S_FOK);
-	ck_assert_uint_eq(status(&f), S_ACK | S_DRV | S_FOK);
+	vdrv_driver_features(&f.drv, F_DEV | F_VERSION_1);
+	vdrv_add_status(&f.drv, S_FOK);
+	ck_assert_uint_eq(vdrv_status(&f.drv), S_ACK | S_DRV | S_FOK);
 	fx_fini(&f);
 }
 END_TEST
@@ -553,19 +461,19 @@ START_TEST(test_features_write_window)
 
 	fx_init(&f);
 	/* Before DRIVER: ignored. */
-	add_status(&f, S_ACK);
-	driver_features(&f, F_VERSION_1);
+	vdrv_add_status(&f.drv, S_ACK);
+	vdrv_driver_features(&f.drv, F_VERSION_1);
 	ck_assert_uint_eq(virtio_mmio_features(f.t), 0);
-	add_status(&f, S_DRV);
-	driver_features(&f, F_VERSION_1 | F_DEV);
+	vdrv_add_status(&f.drv, S_DRV);
+	vdrv_driver_features(&f.drv, F_VERSION_1 | F_DEV);
 	/* Words beyond the second: nothing offered there. */
-	wr32(&f, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 2);
-	wr32(&f, VIRTIO_MMIO_DRIVER_FEATURES, 0xffffffff);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 2);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_DRIVER_FEATURES, 0xffffffff);
 	ck_assert_uint_eq(virtio_mmio_features(f.t), F_VERSION_1 | F_DEV);
-	add_status(&f, S_FOK);
-	ck_assert(status(&f) & S_FOK);
+	vdrv_add_status(&f.drv, S_FOK);
+	ck_assert(vdrv_status(&f.drv) & S_FOK);
 	/* After FEATURES_OK: frozen. */
-	driver_features(&f, F_VERSION_1 | F_EVENT_IDX);
+	vdrv_driver_features(&f.drv, F_VERSION_1 | F_EVENT_IDX);
 	ck_assert_uint_eq(virtio_mmio_features(f.t), F_VERSION_1 | F_DEV);
 	fx_fini(&f);
 }
@@ -578,25 +486,25 @@ START_TEST(test_status_clear_ignored)
 	struct fx f;
 
 	fx_init(&f);
-	add_status(&f, S_ACK);
-	add_status(&f, S_DRV);
-	wr32(&f, VIRTIO_MMIO_STATUS, S_ACK);
-	ck_assert_uint_eq(status(&f), S_ACK | S_DRV);
-	wr32(&f, VIRTIO_MMIO_STATUS, S_DRV | S_FAILED);
-	ck_assert_uint_eq(status(&f), S_ACK | S_DRV);
+	vdrv_add_status(&f.drv, S_ACK);
+	vdrv_add_status(&f.drv, S_DRV);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_STATUS, S_ACK);
+	ck_assert_uint_eq(vdrv_status(&f.drv), S_ACK | S_DRV);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_STATUS, S_DRV | S_FAILED);
+	ck_assert_uint_eq(vdrv_status(&f.drv), S_ACK | S_DRV);
 	/* Bits the driver may not set change nothing; not a reset either. */
-	wr32(&f, VIRTIO_MMIO_STATUS, S_ACK | S_DRV | S_NR | 0x30 | 0xffff0000);
-	ck_assert_uint_eq(status(&f), S_ACK | S_DRV);
-	wr32(&f, VIRTIO_MMIO_STATUS, 0x100);
-	ck_assert_uint_eq(status(&f), S_ACK | S_DRV);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_STATUS, S_ACK | S_DRV | S_NR | 0x30 | 0xffff0000);
+	ck_assert_uint_eq(vdrv_status(&f.drv), S_ACK | S_DRV);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_STATUS, 0x100);
+	ck_assert_uint_eq(vdrv_status(&f.drv), S_ACK | S_DRV);
 
 	/* FAILED is just recorded; DRIVER_OK after it is not honoured. */
-	driver_features(&f, F_VERSION_1);
-	add_status(&f, S_FOK);
-	add_status(&f, S_FAILED);
-	ck_assert_uint_eq(status(&f), S_ACK | S_DRV | S_FOK | S_FAILED);
-	add_status(&f, S_DOK);
-	ck_assert_uint_eq(status(&f), S_ACK | S_DRV | S_FOK | S_FAILED);
+	vdrv_driver_features(&f.drv, F_VERSION_1);
+	vdrv_add_status(&f.drv, S_FOK);
+	vdrv_add_status(&f.drv, S_FAILED);
+	ck_assert_uint_eq(vdrv_status(&f.drv), S_ACK | S_DRV | S_FOK | S_FAILED);
+	vdrv_add_status(&f.drv, S_DOK);
+	ck_assert_uint_eq(vdrv_status(&f.drv), S_ACK | S_DRV | S_FOK | S_FAILED);
 	ck_assert_uint_eq(f.dev.activates, 0);
 	fx_fini(&f);
 }
@@ -607,15 +515,15 @@ START_TEST(test_driver_ok_without_features_ok)
 	struct fx f;
 
 	fx_init(&f);
-	add_status(&f, S_ACK);
-	add_status(&f, S_DRV);
-	driver_features(&f, F_VERSION_1);
-	add_status(&f, S_DOK);
-	ck_assert_uint_eq(status(&f), S_ACK | S_DRV);
+	vdrv_add_status(&f.drv, S_ACK);
+	vdrv_add_status(&f.drv, S_DRV);
+	vdrv_driver_features(&f.drv, F_VERSION_1);
+	vdrv_add_status(&f.drv, S_DOK);
+	ck_assert_uint_eq(vdrv_status(&f.drv), S_ACK | S_DRV);
 	ck_assert_uint_eq(f.dev.activates, 0);
 	/* FEATURES_OK and DRIVER_OK in one write: both, in order. */
-	add_status(&f, S_FOK | S_DOK);
-	ck_assert_uint_eq(status(&f), S_ACK | S_DRV | S_FOK | S_DOK);
+	vdrv_add_status(&f.drv, S_FOK | S_DOK);
+	ck_assert_uint_eq(vdrv_status(&f.drv), S_ACK | S_DRV | S_FOK | S_DOK);
 	ck_assert_uint_eq(f.dev.activates, 1);
 	fx_fini(&f);
 }
@@ -629,28 +537,28 @@ START_TEST(test_reset)
 	fx_init(&f);
 	/* A reset before DRIVER_OK has no device to stop. */
 	ck_assert(negotiate(&f, F_VERSION_1));
-	ck_assert_uint_eq(setup_queue(&f, 0), 1);
-	wr32(&f, VIRTIO_MMIO_STATUS, 0);
+	ck_assert_uint_eq(vdrv_queue_setup(&f.drv, 0, &f.rb[0]), 1);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_STATUS, 0);
 	ck_assert_uint_eq(f.dev.resets, 0);
 	ck_assert(!virtq_ready(virtio_mmio_queue(f.t, 0)));
 
 	full_init(&f, F_VERSION_1 | F_DEV);
 	virtio_mmio_signal_used(f.t);
-	wr32(&f, VIRTIO_MMIO_QUEUE_SEL, NQ);
-	wr32(&f, VIRTIO_MMIO_STATUS, 0);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_SEL, NQ);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_STATUS, 0);
 	ck_assert_uint_eq(f.dev.resets, 1);
-	ck_assert_uint_eq(status(&f), 0);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+	ck_assert_uint_eq(vdrv_status(&f.drv), 0);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
 	ck_assert_uint_eq(virtio_mmio_features(f.t), 0);
 	for (unsigned int i = 0; i < NQ; i++)
 		ck_assert(!virtq_ready(virtio_mmio_queue(f.t, i)));
 	/* QueueSel went back to 0 too. */
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_QUEUE_NUM_MAX), QMAX);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_QUEUE_NUM_MAX), QMAX);
 	/* Kicks after a reset reach nobody. */
 	virtio_mmio_notify(f.t, 0);
 	ck_assert_uint_eq(f.dev.notifies, 0);
 	/* A second reset does not reset the device again. */
-	wr32(&f, VIRTIO_MMIO_STATUS, 0);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_STATUS, 0);
 	ck_assert_uint_eq(f.dev.resets, 1);
 
 	/* Ready for a new driver (the rings saw no traffic, so they can be reused). */
@@ -658,7 +566,7 @@ START_TEST(test_reset)
 	ck_assert_uint_eq(f.dev.activates, 2);
 	ck_assert_uint_eq(f.dev.act_features, F_VERSION_1);
 	offer_chain(&f, 0);
-	wr32(&f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 	ck_assert_uint_eq(f.dev.completed, 1);
 	ck_assert(rb_get_used(&f.rb[0], &id, &len));
 	fx_fini(&f);
@@ -676,18 +584,18 @@ START_TEST(test_activate_failure)
 	irqs = f.irqs;
 	ck_assert(negotiate(&f, F_VERSION_1));
 	for (unsigned int i = 0; i < NQ; i++)
-		ck_assert_uint_eq(setup_queue(&f, i), 1);
-	add_status(&f, S_DOK);
+		ck_assert_uint_eq(vdrv_queue_setup(&f.drv, i, &f.rb[i]), 1);
+	vdrv_add_status(&f.drv, S_DOK);
 	ck_assert_uint_eq(f.dev.activates, 1);
 	expect_needs_reset(&f, irqs);
-	ck_assert_uint_eq(status(&f), S_ACK | S_DRV | S_FOK | S_DOK | S_NR);
+	ck_assert_uint_eq(vdrv_status(&f.drv), S_ACK | S_DRV | S_FOK | S_DOK | S_NR);
 	/* A device that did not start gets no kicks and no reset. */
 	offer_chain(&f, 0);
-	wr32(&f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 	ck_assert_uint_eq(f.dev.notifies, 0);
-	wr32(&f, VIRTIO_MMIO_STATUS, 0);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_STATUS, 0);
 	ck_assert_uint_eq(f.dev.resets, 0);
-	ck_assert_uint_eq(status(&f), 0);
+	ck_assert_uint_eq(vdrv_status(&f.drv), 0);
 
 	f.dev.activate_ret = 0;
 	full_init(&f, F_VERSION_1);
@@ -709,14 +617,14 @@ START_TEST(test_device_needs_reset)
 	expect_needs_reset(&f, irqs);
 	/* The device is stuck until the driver resets it: kicks are dropped. */
 	offer_chain(&f, 0);
-	wr32(&f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 	virtio_mmio_notify(f.t, 0);
 	ck_assert_uint_eq(f.dev.notifies, 0);
 	/* The driver writing the status without the device's bit clears nothing. */
-	wr32(&f, VIRTIO_MMIO_STATUS, S_ACK | S_DRV | S_FOK | S_DOK);
-	ck_assert(status(&f) & S_NR);
-	wr32(&f, VIRTIO_MMIO_STATUS, 0);
-	ck_assert_uint_eq(status(&f), 0);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_STATUS, S_ACK | S_DRV | S_FOK | S_DOK);
+	ck_assert(vdrv_status(&f.drv) & S_NR);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_STATUS, 0);
+	ck_assert_uint_eq(vdrv_status(&f.drv), 0);
 	ck_assert_uint_eq(f.dev.resets, 1);
 	fx_fini(&f);
 }
@@ -731,12 +639,12 @@ static void expect_queue_refused(struct fx *f, unsigned int idx, uint32_t num, u
 
 	ck_assert(negotiate(f, F_VERSION_1));
 	irqs = f->irqs;
-	ck_assert_uint_eq(setup_queue_with(f, idx, num, desc, avail, used), 0);
+	ck_assert_uint_eq(vdrv_queue_setup_at(&f->drv, idx, num, desc, avail, used), 0);
 	expect_needs_reset(f, irqs);
 	ck_assert(!virtq_ready(virtio_mmio_queue(f->t, idx)));
 	/* DRIVER_OK on a device that needs reset does not start it. */
-	add_status(f, S_DOK);
-	ck_assert(!(status(f) & S_DOK));
+	vdrv_add_status(&f->drv, S_DOK);
+	ck_assert(!(vdrv_status(&f->drv) & S_DOK));
 	ck_assert_uint_eq(f->dev.activates, 0);
 }
 
@@ -754,7 +662,8 @@ START_TEST(test_queue_bad_size)
 	expect_queue_refused(&f, 0, 0x80000000, rb->desc, rb->avail, rb->used);
 	/* The maximum itself fits in the helper's RAM. */
 	ck_assert(negotiate(&f, F_VERSION_1));
-	ck_assert_uint_eq(setup_queue_with(&f, 0, QMAX, RAM0, RAM0 + 0x1000, RAM0 + 0x2000), 1);
+	ck_assert_uint_eq(vdrv_queue_setup_at(&f.drv, 0, QMAX, RAM0, RAM0 + 0x1000, RAM0 + 0x2000),
+			  1);
 	fx_fini(&f);
 }
 END_TEST
@@ -776,10 +685,10 @@ START_TEST(test_queue_bad_rings)
 	expect_queue_refused(&f, 1, QSIZE, 0xfffffffffffffff0ULL, rb->avail, rb->used);
 	/* Never set: all at 0, outside RAM. */
 	ck_assert(negotiate(&f, F_VERSION_1));
-	wr32(&f, VIRTIO_MMIO_QUEUE_SEL, 1);
-	wr32(&f, VIRTIO_MMIO_QUEUE_READY, 1);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_QUEUE_READY), 0);
-	ck_assert(status(&f) & S_NR);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_SEL, 1);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_READY, 1);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_QUEUE_READY), 0);
+	ck_assert(vdrv_status(&f.drv) & S_NR);
 	fx_fini(&f);
 }
 END_TEST
@@ -789,15 +698,15 @@ START_TEST(test_queue_ready_before_features_ok)
 	struct fx f;
 
 	fx_init(&f);
-	add_status(&f, S_ACK);
-	add_status(&f, S_DRV);
-	driver_features(&f, F_VERSION_1);
-	ck_assert_uint_eq(setup_queue(&f, 0), 0);
-	ck_assert(!(status(&f) & S_NR));
+	vdrv_add_status(&f.drv, S_ACK);
+	vdrv_add_status(&f.drv, S_DRV);
+	vdrv_driver_features(&f.drv, F_VERSION_1);
+	ck_assert_uint_eq(vdrv_queue_setup(&f.drv, 0, &f.rb[0]), 0);
+	ck_assert(!(vdrv_status(&f.drv) & S_NR));
 	/* The registers were kept: after FEATURES_OK, QueueReady alone is enough. */
-	add_status(&f, S_FOK);
-	wr32(&f, VIRTIO_MMIO_QUEUE_READY, 1);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_QUEUE_READY), 1);
+	vdrv_add_status(&f.drv, S_FOK);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_READY, 1);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_QUEUE_READY), 1);
 	fx_fini(&f);
 }
 END_TEST
@@ -809,17 +718,17 @@ START_TEST(test_queue_writes_after_driver_ok)
 
 	fx_init(&f);
 	full_init(&f, F_VERSION_1);
-	wr32(&f, VIRTIO_MMIO_QUEUE_SEL, 0);
-	wr32(&f, VIRTIO_MMIO_QUEUE_NUM, 1);
-	queue_addrs(&f, 0x1000, 0x2000, 0x3000);
-	wr32(&f, VIRTIO_MMIO_QUEUE_READY, 0);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_QUEUE_READY), 1);
-	wr32(&f, VIRTIO_MMIO_QUEUE_READY, 1);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_QUEUE_READY), 1);
-	ck_assert_uint_eq(status(&f), S_ACK | S_DRV | S_FOK | S_DOK);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_SEL, 0);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_NUM, 1);
+	vdrv_queue_addrs(&f.drv, 0x1000, 0x2000, 0x3000);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_READY, 0);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_QUEUE_READY), 1);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_READY, 1);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_QUEUE_READY), 1);
+	ck_assert_uint_eq(vdrv_status(&f.drv), S_ACK | S_DRV | S_FOK | S_DOK);
 	/* The queue still runs on its original rings. */
 	offer_chain(&f, 0);
-	wr32(&f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 	ck_assert_uint_eq(f.dev.completed, 1);
 	ck_assert(rb_get_used(&f.rb[0], &id, &len));
 
@@ -827,14 +736,14 @@ START_TEST(test_queue_writes_after_driver_ok)
 	fx_fini(&f);
 	fx_init(&f);
 	ck_assert(negotiate(&f, F_VERSION_1));
-	ck_assert_uint_eq(setup_queue(&f, 0), 1);
-	add_status(&f, S_DOK);
+	ck_assert_uint_eq(vdrv_queue_setup(&f.drv, 0, &f.rb[0]), 1);
+	vdrv_add_status(&f.drv, S_DOK);
 	ck_assert_uint_eq(f.dev.activates, 1);
-	wr32(&f, VIRTIO_MMIO_QUEUE_SEL, 1);
-	wr32(&f, VIRTIO_MMIO_QUEUE_NUM, QSIZE);
-	queue_addrs(&f, f.rb[1].desc, f.rb[1].avail, f.rb[1].used);
-	wr32(&f, VIRTIO_MMIO_QUEUE_READY, 1);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_QUEUE_READY), 0);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_SEL, 1);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_NUM, QSIZE);
+	vdrv_queue_addrs(&f.drv, f.rb[1].desc, f.rb[1].avail, f.rb[1].used);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_READY, 1);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_QUEUE_READY), 0);
 	offer_chain(&f, 1);
 	virtio_mmio_notify(f.t, 1);
 	ck_assert_uint_eq(f.dev.notifies, 0);
@@ -849,33 +758,33 @@ START_TEST(test_queue_writes_while_ready)
 
 	fx_init(&f);
 	ck_assert(negotiate(&f, F_VERSION_1));
-	ck_assert_uint_eq(setup_queue(&f, 0), 1);
+	ck_assert_uint_eq(vdrv_queue_setup(&f.drv, 0, &f.rb[0]), 1);
 	/* Ready: the geometry is fixed. */
-	wr32(&f, VIRTIO_MMIO_QUEUE_NUM, 2);
-	queue_addrs(&f, 0x1000, 0x2000, 0x3000);
-	wr32(&f, VIRTIO_MMIO_QUEUE_READY, 1);
-	wr32(&f, VIRTIO_MMIO_QUEUE_READY, 2);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_QUEUE_READY), 1);
-	ck_assert(!(status(&f) & S_NR));
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_NUM, 2);
+	vdrv_queue_addrs(&f.drv, 0x1000, 0x2000, 0x3000);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_READY, 1);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_READY, 2);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_QUEUE_READY), 1);
+	ck_assert(!(vdrv_status(&f.drv) & S_NR));
 	/* Before DRIVER_OK the driver may take a queue back and set it up again... */
-	wr32(&f, VIRTIO_MMIO_QUEUE_READY, 0);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_QUEUE_READY), 0);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_READY, 0);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_QUEUE_READY), 0);
 	/* ...where the writes made while it was ready left no trace. */
-	wr32(&f, VIRTIO_MMIO_QUEUE_READY, 1);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_QUEUE_READY), 1);
-	ck_assert(!(status(&f) & S_NR));
-	wr32(&f, VIRTIO_MMIO_QUEUE_READY, 0);
-	queue_addrs(&f, 0x1000, 0x2000, 0x3000);
-	wr32(&f, VIRTIO_MMIO_QUEUE_READY, 1);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_QUEUE_READY), 0);
-	ck_assert(status(&f) & S_NR);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_READY, 1);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_QUEUE_READY), 1);
+	ck_assert(!(vdrv_status(&f.drv) & S_NR));
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_READY, 0);
+	vdrv_queue_addrs(&f.drv, 0x1000, 0x2000, 0x3000);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_READY, 1);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_QUEUE_READY), 0);
+	ck_assert(vdrv_status(&f.drv) & S_NR);
 
 	ck_assert(negotiate(&f, F_VERSION_1));
-	ck_assert_uint_eq(setup_queue(&f, 0), 1);
-	ck_assert_uint_eq(setup_queue(&f, 1), 1);
-	add_status(&f, S_DOK);
+	ck_assert_uint_eq(vdrv_queue_setup(&f.drv, 0, &f.rb[0]), 1);
+	ck_assert_uint_eq(vdrv_queue_setup(&f.drv, 1, &f.rb[1]), 1);
+	vdrv_add_status(&f.drv, S_DOK);
 	offer_chain(&f, 0);
-	wr32(&f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 	ck_assert(rb_get_used(&f.rb[0], &id, &len));
 	fx_fini(&f);
 }
@@ -889,21 +798,21 @@ START_TEST(test_queue_sel_out_of_range)
 	fx_init(&f);
 	ck_assert(negotiate(&f, F_VERSION_1));
 	for (unsigned int i = 0; i < sizeof(sels) / sizeof(sels[0]); i++) {
-		wr32(&f, VIRTIO_MMIO_QUEUE_SEL, sels[i]);
-		ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_QUEUE_NUM_MAX), 0);
-		ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_QUEUE_READY), 0);
-		wr32(&f, VIRTIO_MMIO_QUEUE_NUM, QSIZE);
-		queue_addrs(&f, f.rb[0].desc, f.rb[0].avail, f.rb[0].used);
-		wr32(&f, VIRTIO_MMIO_QUEUE_READY, 1);
-		ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_QUEUE_READY), 0);
-		wr32(&f, VIRTIO_MMIO_QUEUE_READY, 0);
+		vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_SEL, sels[i]);
+		ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_QUEUE_NUM_MAX), 0);
+		ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_QUEUE_READY), 0);
+		vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_NUM, QSIZE);
+		vdrv_queue_addrs(&f.drv, f.rb[0].desc, f.rb[0].avail, f.rb[0].used);
+		vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_READY, 1);
+		ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_QUEUE_READY), 0);
+		vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_READY, 0);
 	}
-	ck_assert_uint_eq(status(&f), S_ACK | S_DRV | S_FOK);
+	ck_assert_uint_eq(vdrv_status(&f.drv), S_ACK | S_DRV | S_FOK);
 	/* Nothing leaked into the real queues. */
 	for (unsigned int i = 0; i < NQ; i++)
 		ck_assert(!virtq_ready(virtio_mmio_queue(f.t, i)));
-	ck_assert_uint_eq(setup_queue(&f, 0), 1);
-	ck_assert_uint_eq(setup_queue(&f, 1), 1);
+	ck_assert_uint_eq(vdrv_queue_setup(&f.drv, 0, &f.rb[0]), 1);
+	ck_assert_uint_eq(vdrv_queue_setup(&f.drv, 1, &f.rb[1]), 1);
 	fx_fini(&f);
 }
 END_TEST
@@ -915,27 +824,27 @@ START_TEST(test_notify_ignored)
 	fx_init(&f);
 	/* Before DRIVER_OK, even with the queue set up. */
 	ck_assert(negotiate(&f, F_VERSION_1));
-	ck_assert_uint_eq(setup_queue(&f, 0), 1);
+	ck_assert_uint_eq(vdrv_queue_setup(&f.drv, 0, &f.rb[0]), 1);
 	offer_chain(&f, 0);
-	wr32(&f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 	virtio_mmio_notify(f.t, 0);
 	ck_assert_uint_eq(f.dev.notifies, 0);
 
 	/* After DRIVER_OK: out of range, or a queue the driver did not set up. */
-	add_status(&f, S_DOK);
+	vdrv_add_status(&f.drv, S_DOK);
 	ck_assert_uint_eq(f.dev.activates, 1);
-	wr32(&f, VIRTIO_MMIO_QUEUE_NOTIFY, NQ);
-	wr32(&f, VIRTIO_MMIO_QUEUE_NOTIFY, 0xffffffff);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_NOTIFY, NQ);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_NOTIFY, 0xffffffff);
 	virtio_mmio_notify(f.t, NQ);
 	virtio_mmio_notify(f.t, 100000);
-	wr32(&f, VIRTIO_MMIO_QUEUE_NOTIFY, 1);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_NOTIFY, 1);
 	virtio_mmio_notify(f.t, 1);
 	ck_assert_uint_eq(f.dev.notifies, 0);
 	ck_assert_uint_eq(f.irqs, 0);
-	ck_assert(!(status(&f) & S_NR));
+	ck_assert(!(vdrv_status(&f.drv) & S_NR));
 
 	/* The chain offered early is served by the first real kick. */
-	wr32(&f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 	ck_assert_uint_eq(f.dev.notifies, 1);
 	ck_assert_uint_eq(f.dev.completed, 1);
 	fx_fini(&f);
@@ -949,35 +858,35 @@ START_TEST(test_config_space)
 	struct fx f;
 
 	fx_init(&f);
-	ck_assert_uint_eq(rd(&f, VIRTIO_MMIO_CONFIG, 1), 0xa0);
-	ck_assert_uint_eq(rd(&f, VIRTIO_MMIO_CONFIG + 1, 2), 0xa2a1);
-	ck_assert_uint_eq(rd(&f, VIRTIO_MMIO_CONFIG + 4, 4), 0xa7a6a5a4);
-	ck_assert_uint_eq(rd(&f, VIRTIO_MMIO_CONFIG + 4, 8), 0xabaaa9a8a7a6a5a4ULL);
-	ck_assert_uint_eq(rd(&f, VIRTIO_MMIO_CONFIG + CFG_SIZE - 1, 1), 0xab);
+	ck_assert_uint_eq(vdrv_rd(&f.drv, VIRTIO_MMIO_CONFIG, 1), 0xa0);
+	ck_assert_uint_eq(vdrv_rd(&f.drv, VIRTIO_MMIO_CONFIG + 1, 2), 0xa2a1);
+	ck_assert_uint_eq(vdrv_rd(&f.drv, VIRTIO_MMIO_CONFIG + 4, 4), 0xa7a6a5a4);
+	ck_assert_uint_eq(vdrv_rd(&f.drv, VIRTIO_MMIO_CONFIG + 4, 8), 0xabaaa9a8a7a6a5a4ULL);
+	ck_assert_uint_eq(vdrv_rd(&f.drv, VIRTIO_MMIO_CONFIG + CFG_SIZE - 1, 1), 0xab);
 
 	/* Past the end, or straddling it: 0, and the device is not asked. */
 	f.dev.config_reads = 0;
-	ck_assert_uint_eq(rd(&f, VIRTIO_MMIO_CONFIG + CFG_SIZE, 1), 0);
-	ck_assert_uint_eq(rd(&f, VIRTIO_MMIO_CONFIG + CFG_SIZE - 2, 4), 0);
-	ck_assert_uint_eq(rd(&f, VIRTIO_MMIO_CONFIG + CFG_SIZE - 1, 2), 0);
-	ck_assert_uint_eq(rd(&f, VIRTIO_MMIO_WINDOW - 4, 4), 0);
-	ck_assert_uint_eq(rd(&f, VIRTIO_MMIO_WINDOW - 1, 1), 0);
+	ck_assert_uint_eq(vdrv_rd(&f.drv, VIRTIO_MMIO_CONFIG + CFG_SIZE, 1), 0);
+	ck_assert_uint_eq(vdrv_rd(&f.drv, VIRTIO_MMIO_CONFIG + CFG_SIZE - 2, 4), 0);
+	ck_assert_uint_eq(vdrv_rd(&f.drv, VIRTIO_MMIO_CONFIG + CFG_SIZE - 1, 2), 0);
+	ck_assert_uint_eq(vdrv_rd(&f.drv, VIRTIO_MMIO_WINDOW - 4, 4), 0);
+	ck_assert_uint_eq(vdrv_rd(&f.drv, VIRTIO_MMIO_WINDOW - 1, 1), 0);
 	ck_assert_uint_eq(f.dev.config_reads, 0);
 
-	wr(&f, VIRTIO_MMIO_CONFIG + 2, 0x1234, 2);
+	vdrv_wr(&f.drv, VIRTIO_MMIO_CONFIG + 2, 0x1234, 2);
 	ck_assert_uint_eq(f.dev.config_writes, 1);
 	ck_assert_uint_eq(f.dev.config[2], 0x34);
 	ck_assert_uint_eq(f.dev.config[3], 0x12);
-	wr(&f, VIRTIO_MMIO_CONFIG + 8, 0xdeadbeef, 4);
-	ck_assert_uint_eq(rd(&f, VIRTIO_MMIO_CONFIG + 8, 4), 0xdeadbeef);
-	wr(&f, VIRTIO_MMIO_CONFIG + CFG_SIZE - 2, 0xffffffff, 4);
-	wr(&f, VIRTIO_MMIO_CONFIG + CFG_SIZE, 0xff, 1);
-	wr(&f, VIRTIO_MMIO_WINDOW - 1, 0xff, 1);
+	vdrv_wr(&f.drv, VIRTIO_MMIO_CONFIG + 8, 0xdeadbeef, 4);
+	ck_assert_uint_eq(vdrv_rd(&f.drv, VIRTIO_MMIO_CONFIG + 8, 4), 0xdeadbeef);
+	vdrv_wr(&f.drv, VIRTIO_MMIO_CONFIG + CFG_SIZE - 2, 0xffffffff, 4);
+	vdrv_wr(&f.drv, VIRTIO_MMIO_CONFIG + CFG_SIZE, 0xff, 1);
+	vdrv_wr(&f.drv, VIRTIO_MMIO_WINDOW - 1, 0xff, 1);
 	ck_assert_uint_eq(f.dev.config_writes, 2);
-	ck_assert_uint_eq(rd(&f, VIRTIO_MMIO_CONFIG + 8, 4), 0xdeadbeef);
+	ck_assert_uint_eq(vdrv_rd(&f.drv, VIRTIO_MMIO_CONFIG + 8, 4), 0xdeadbeef);
 
 	/* An access running past the window is cut off by the bus. */
-	ck_assert_uint_eq(rd(&f, VIRTIO_MMIO_WINDOW - 2, 4), 0xffff0000);
+	ck_assert_uint_eq(vdrv_rd(&f.drv, VIRTIO_MMIO_WINDOW - 2, 4), 0xffff0000);
 	fx_fini(&f);
 }
 END_TEST
@@ -1029,30 +938,30 @@ START_TEST(test_config_generation)
 
 	fx_init(&f);
 	full_init(&f, F_VERSION_1);
-	gen = rd32(&f, VIRTIO_MMIO_CONFIG_GENERATION);
+	gen = vdrv_rd32(&f.drv, VIRTIO_MMIO_CONFIG_GENERATION);
 	virtio_mmio_signal_config(f.t);
-	ck_assert_uint_ne(rd32(&f, VIRTIO_MMIO_CONFIG_GENERATION), gen);
+	ck_assert_uint_ne(vdrv_rd32(&f.drv, VIRTIO_MMIO_CONFIG_GENERATION), gen);
 	ck_assert_uint_eq(f.irqs, 1);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_CONFIG);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_CONFIG);
 	virtio_mmio_signal_used(f.t);
 	ck_assert_uint_eq(f.irqs, 2);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_INTERRUPT_STATUS),
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_INTERRUPT_STATUS),
 			  VIRTIO_MMIO_INT_CONFIG | VIRTIO_MMIO_INT_VRING);
 	/* ACK clears only the bits written. */
-	wr32(&f, VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_CONFIG);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_VRING);
-	wr32(&f, VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_VRING);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_CONFIG);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_VRING);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_VRING);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
 	/* The ISR is read-only; a write there changes nothing. */
-	wr32(&f, VIRTIO_MMIO_INTERRUPT_STATUS, 3);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
-	gen = rd32(&f, VIRTIO_MMIO_CONFIG_GENERATION);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_INTERRUPT_STATUS, 3);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+	gen = vdrv_rd32(&f.drv, VIRTIO_MMIO_CONFIG_GENERATION);
 	virtio_mmio_signal_config(f.t);
 	virtio_mmio_signal_config(f.t);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_CONFIG_GENERATION), gen + 2);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_CONFIG_GENERATION), gen + 2);
 	/* A reset does not take the generation back. */
-	wr32(&f, VIRTIO_MMIO_STATUS, 0);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_CONFIG_GENERATION), gen + 2);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_STATUS, 0);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_CONFIG_GENERATION), gen + 2);
 	fx_fini(&f);
 }
 END_TEST
@@ -1066,7 +975,7 @@ START_TEST(test_destroy)
 	/* Inactive: no reset. */
 	fx_init(&f);
 	ck_assert(negotiate(&f, F_VERSION_1));
-	ck_assert_uint_eq(setup_queue(&f, 0), 1);
+	ck_assert_uint_eq(vdrv_queue_setup(&f.drv, 0, &f.rb[0]), 1);
 	fx_fini(&f);
 	ck_assert_uint_eq(f.dev.resets, 0);
 
@@ -1107,15 +1016,15 @@ START_TEST(test_signal_from_thread)
 	ck_assert_int_eq(pthread_create(&th, NULL, completer, &f), 0);
 	/* The guest's interrupt handler, racing with the completions. */
 	for (unsigned int i = 0; i < COMPLETIONS; i++) {
-		isr = rd32(&f, VIRTIO_MMIO_INTERRUPT_STATUS);
+		isr = vdrv_rd32(&f.drv, VIRTIO_MMIO_INTERRUPT_STATUS);
 		ck_assert_uint_eq(isr & ~3u, 0);
-		wr32(&f, VIRTIO_MMIO_INTERRUPT_ACK, isr);
+		vdrv_wr32(&f.drv, VIRTIO_MMIO_INTERRUPT_ACK, isr);
 	}
 	ck_assert_int_eq(pthread_join(th, NULL), 0);
 	ck_assert_uint_eq(f.irqs, COMPLETIONS + COMPLETIONS / 2);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_CONFIG_GENERATION), COMPLETIONS / 2);
-	wr32(&f, VIRTIO_MMIO_INTERRUPT_ACK, 3);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_CONFIG_GENERATION), COMPLETIONS / 2);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_INTERRUPT_ACK, 3);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
 	fx_fini(&f);
 }
 END_TEST

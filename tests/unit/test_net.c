@@ -20,6 +20,7 @@
 #include "core/gmem.h"
 #include "tests/unit/ringbuilder.h"
 #include "tests/unit/unit.h"
+#include "tests/unit/vdrv.h"
 #include "virtio/net.h"
 #include "virtio/virtq.h"
 
@@ -81,12 +82,8 @@ static void queues_setup(struct fx *f, bool event_idx)
 	struct rb *rbs[2] = { &f->rx, &f->tx };
 
 	f->event_idx = event_idx;
-	for (int i = 0; i < 2; i++) {
-		struct virtq_config qc = rb_config(rbs[i], event_idx);
-
-		qc.max_size = NET_QUEUE_SIZE;
-		ck_assert_int_eq(virtq_setup(f->tr.q[i], &qc), 0);
-	}
+	for (int i = 0; i < 2; i++)
+		vdrv_virtq_setup(f->tr.q[i], rbs[i], event_idx, NET_QUEUE_SIZE);
 }
 
 /* A device on a fresh socketpair, attached to the fake transport; no queue set up yet. */
@@ -160,13 +157,8 @@ static struct net_stats stats(struct fx *f)
  */
 static bool driver_kick(struct fx *f, unsigned int qi, uint16_t old_idx)
 {
-	struct rb *rb = qi ? &f->tx : &f->rx;
-	bool kick;
+	bool kick = vdrv_kick_wanted(qi ? &f->tx : &f->rx, f->event_idx, old_idx);
 
-	if (f->event_idx)
-		kick = vring_need_event(rb_avail_event(rb), rb->avail_idx, old_idx);
-	else
-		kick = !(rb_used_flags(rb) & VRING_USED_F_NO_NOTIFY);
 	if (kick)
 		f->ops->notify(f->net, qi);
 	return kick;
@@ -430,12 +422,7 @@ START_TEST(activate_needs_both_queues)
 
 	fx_create(&f, 0, false);
 	/* Only the receive queue made ready. */
-	{
-		struct virtq_config qc = rb_config(&f.rx, false);
-
-		qc.max_size = NET_QUEUE_SIZE;
-		ck_assert_int_eq(virtq_setup(f.tr.q[0], &qc), 0);
-	}
+	vdrv_virtq_setup(f.tr.q[0], &f.rx, false, NET_QUEUE_SIZE);
 	ck_assert_int_lt(f.ops->activate(f.net, BASE_FEATURES), 0);
 	ck_assert_uint_eq(f.watched, 0);
 	virtq_destroy(f.tr.q[0]);

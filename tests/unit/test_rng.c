@@ -18,6 +18,7 @@
 #include "core/gmem.h"
 #include "tests/unit/ringbuilder.h"
 #include "tests/unit/unit.h"
+#include "tests/unit/vdrv.h"
 #include "virtio/mmio.h"
 #include "virtio/rng.h"
 
@@ -35,6 +36,7 @@ struct fx {
 	struct bus *bus;
 	struct virtio_mmio *t;
 	struct rng *rng;
+	struct vdrv drv;
 	unsigned int irqs;
 
 	uint64_t now;
@@ -97,62 +99,14 @@ static void record_irq(void *opaque)
 
 /* --- the driver's side ---------------------------------------------------------- */
 
-static uint32_t rd32(struct fx *f, uint64_t off)
-{
-	uint8_t b[4];
-
-	bus_read(f->bus, BASE + off, b, 4);
-	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-}
-
-static void wr32(struct fx *f, uint64_t off, uint32_t v)
-{
-	uint8_t b[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
-
-	bus_write(f->bus, BASE + off, b, 4);
-}
-
-static uint64_t device_features(struct fx *f)
-{
-	uint64_t v;
-
-	wr32(f, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
-	v = (uint64_t)rd32(f, VIRTIO_MMIO_DEVICE_FEATURES) << 32;
-	wr32(f, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
-	return v | rd32(f, VIRTIO_MMIO_DEVICE_FEATURES);
-}
-
 /* What Linux's virtio-mmio driver does, up to DRIVER_OK, with the ring at the helper's place. */
 static void driver_start(struct fx *f, bool event_idx)
 {
-	uint64_t feat = device_features(f);
-	uint32_t st = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER;
+	uint64_t feat = vdrv_device_features(&f->drv);
 
 	if (!event_idx)
 		feat &= ~(1ULL << VIRTIO_RING_F_EVENT_IDX);
-	wr32(f, VIRTIO_MMIO_STATUS, 0);
-	wr32(f, VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE);
-	wr32(f, VIRTIO_MMIO_STATUS, st);
-	wr32(f, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-	wr32(f, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(feat >> 32));
-	wr32(f, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-	wr32(f, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)feat);
-	st |= VIRTIO_CONFIG_S_FEATURES_OK;
-	wr32(f, VIRTIO_MMIO_STATUS, st);
-	ck_assert_uint_eq(rd32(f, VIRTIO_MMIO_STATUS), st);
-	wr32(f, VIRTIO_MMIO_QUEUE_SEL, 0);
-	ck_assert_uint_eq(rd32(f, VIRTIO_MMIO_QUEUE_NUM_MAX), RNG_QUEUE_SIZE);
-	wr32(f, VIRTIO_MMIO_QUEUE_NUM, f->rb.size);
-	wr32(f, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)f->rb.desc);
-	wr32(f, VIRTIO_MMIO_QUEUE_DESC_HIGH, (uint32_t)(f->rb.desc >> 32));
-	wr32(f, VIRTIO_MMIO_QUEUE_AVAIL_LOW, (uint32_t)f->rb.avail);
-	wr32(f, VIRTIO_MMIO_QUEUE_AVAIL_HIGH, (uint32_t)(f->rb.avail >> 32));
-	wr32(f, VIRTIO_MMIO_QUEUE_USED_LOW, (uint32_t)f->rb.used);
-	wr32(f, VIRTIO_MMIO_QUEUE_USED_HIGH, (uint32_t)(f->rb.used >> 32));
-	wr32(f, VIRTIO_MMIO_QUEUE_READY, 1);
-	st |= VIRTIO_CONFIG_S_DRIVER_OK;
-	wr32(f, VIRTIO_MMIO_STATUS, st);
-	ck_assert_uint_eq(rd32(f, VIRTIO_MMIO_STATUS), st);
+	vdrv_start(&f->drv, feat, &f->rb, 1);
 }
 
 static void fx_init_cfg(struct fx *f, uint64_t max_bytes, uint64_t period_ms)
@@ -183,6 +137,7 @@ static void fx_init_cfg(struct fx *f, uint64_t max_bytes, uint64_t period_ms)
 	virtio_mmio_transport(f->t, &tr);
 	rng_attach(f->rng, &tr);
 	ck_assert_int_eq(virtio_mmio_register(f->t, f->bus, BASE), 0);
+	vdrv_init(&f->drv, f->bus, BASE, RNG_QUEUE_SIZE);
 	driver_start(f, true);
 }
 
@@ -202,7 +157,7 @@ static void fx_fini(struct fx *f)
 
 static void kick(struct fx *f)
 {
-	wr32(f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	vdrv_wr32(&f->drv, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 }
 
 /* The timer fires at its deadline. */
@@ -270,10 +225,10 @@ START_TEST(identity)
 	struct fx f;
 
 	fx_init(&f);
-	ck_assert_uint_eq(rd32(&f, VIRTIO_MMIO_DEVICE_ID), 4);
+	ck_assert_uint_eq(vdrv_rd32(&f.drv, VIRTIO_MMIO_DEVICE_ID), 4);
 	/* No device features: ring features and VERSION_1 alone. */
-	ck_assert_uint_eq(device_features(&f) & ((1ULL << 24) - 1), 0);
-	ck_assert(device_features(&f) & (1ULL << VIRTIO_F_VERSION_1));
+	ck_assert_uint_eq(vdrv_device_features(&f.drv) & ((1ULL << 24) - 1), 0);
+	ck_assert(vdrv_device_features(&f.drv) & (1ULL << VIRTIO_F_VERSION_1));
 	fx_fini(&f);
 }
 END_TEST
@@ -440,7 +395,7 @@ START_TEST(readable_buffers_are_given_back_empty)
 	/* The queue goes on. */
 	expect_used(&f, h3, 8);
 	ck_assert_uint_eq(f.logged, 8);
-	ck_assert(!(rd32(&f, VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET));
+	ck_assert(!(vdrv_rd32(&f.drv, VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET));
 	rng_get_stats(f.rng, &st);
 	ck_assert_uint_eq(st.refused, 2);
 	ck_assert_uint_eq(st.requests, 3);
@@ -460,10 +415,10 @@ START_TEST(zero_length_buffer_breaks_the_queue)
 	kick(&f);
 	expect_no_used(&f);
 	ck_assert_uint_eq(f.fills, 0);
-	ck_assert(rd32(&f, VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET);
+	ck_assert(vdrv_rd32(&f.drv, VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET);
 
 	/* A reset and a new start bring it back. */
-	wr32(&f, VIRTIO_MMIO_STATUS, 0);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_STATUS, 0);
 	memset(f.rb.ram, 0, f.rb.data_start - f.rb.base);
 	f.rb.next_desc = f.rb.avail_idx = f.rb.last_used = 0;
 	driver_start(&f, true);
@@ -549,7 +504,7 @@ START_TEST(reset_while_waiting)
 	ck_assert_uint_eq(f.arms, 1);
 
 	/* The driver resets: the waiting chain is dropped, the timer finds nothing to do. */
-	wr32(&f, VIRTIO_MMIO_STATUS, 0);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_STATUS, 0);
 	fills = f.fills;
 	fire(&f);
 	ck_assert_uint_eq(f.fills, fills);
@@ -568,7 +523,7 @@ START_TEST(reset_while_waiting)
 	ck_assert_uint_eq(f.deadline, f.now + 1000 * MS);
 
 	/* Reset again with that timer armed, and the transport goes away before it fires. */
-	wr32(&f, VIRTIO_MMIO_STATUS, 0);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_STATUS, 0);
 	fire(&f);
 	expect_no_used(&f);
 	fx_fini(&f);
@@ -584,7 +539,7 @@ START_TEST(quota_outlives_a_reset)
 	h = post(&f, 1, 64, NULL);
 	kick(&f);
 	expect_used(&f, h, 64);
-	wr32(&f, VIRTIO_MMIO_STATUS, 0);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_STATUS, 0);
 	memset(f.rb.ram, 0, f.rb.data_start - f.rb.base);
 	f.rb.next_desc = f.rb.avail_idx = f.rb.last_used = 0;
 	driver_start(&f, true);

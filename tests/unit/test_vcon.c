@@ -23,6 +23,7 @@
 #include "core/gmem.h"
 #include "tests/unit/ringbuilder.h"
 #include "tests/unit/unit.h"
+#include "tests/unit/vdrv.h"
 #include "virtio/console.h"
 #include "virtio/mmio.h"
 
@@ -82,6 +83,7 @@ struct fx {
 	uint8_t *ram;
 	struct virtio_mmio *t;
 	struct vcon *d;
+	struct vdrv drv;
 	unsigned int nports, nq;
 	bool event_idx;
 	unsigned int irqs;
@@ -220,6 +222,7 @@ static struct fx *fx_new_ports(unsigned int nports, const char *const *names, ui
 	virtio_mmio_transport(f->t, &tr);
 	vcon_attach(f->d, &tr);
 	ck_assert_int_eq(virtio_mmio_register(f->t, f->bus, MMIO_BASE), 0);
+	vdrv_init(&f->drv, f->bus, MMIO_BASE, VCON_QUEUE_SIZE);
 	return f;
 }
 
@@ -244,105 +247,45 @@ static void fx_free(struct fx *f)
 
 /* --- the driver ---------------------------------------------------------------------- */
 
-static uint32_t rd32(struct fx *f, uint64_t off)
-{
-	uint8_t b[4];
-
-	bus_read(f->bus, MMIO_BASE + off, b, 4);
-	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-}
-
-static void wr(struct fx *f, uint64_t off, uint32_t v, unsigned int len)
-{
-	uint8_t b[4];
-
-	for (unsigned int i = 0; i < len; i++)
-		b[i] = (uint8_t)(v >> (8 * i));
-	bus_write(f->bus, MMIO_BASE + off, b, len);
-}
-
-static void wr32(struct fx *f, uint64_t off, uint32_t v)
-{
-	wr(f, off, v, 4);
-}
-
-static uint32_t status(struct fx *f)
-{
-	return rd32(f, VIRTIO_MMIO_STATUS);
-}
-
-static uint64_t device_features(struct fx *f)
-{
-	uint64_t lo, hi;
-
-	wr32(f, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
-	lo = rd32(f, VIRTIO_MMIO_DEVICE_FEATURES);
-	wr32(f, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
-	hi = rd32(f, VIRTIO_MMIO_DEVICE_FEATURES);
-	return lo | hi << 32;
-}
-
 /* The usual start with `features` (VERSION_1 added) and the queues in `qmask` laid out afresh. */
 static void drv_setup(struct fx *f, uint64_t features, uint32_t qmask)
 {
+	uint64_t offered;
+
 	features |= F(VIRTIO_F_VERSION_1);
-	wr32(f, VIRTIO_MMIO_STATUS, 0);
-	wr32(f, VIRTIO_MMIO_STATUS, S_ACK);
-	wr32(f, VIRTIO_MMIO_STATUS, S_ACK | S_DRV);
-	ck_assert_uint_eq(device_features(f) & features, features);
-	wr32(f, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-	wr32(f, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)features);
-	wr32(f, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-	wr32(f, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(features >> 32));
-	wr32(f, VIRTIO_MMIO_STATUS, S_ACK | S_DRV | S_FOK);
-	ck_assert_uint_eq(status(f), S_ACK | S_DRV | S_FOK);
+	vdrv_negotiate(&f->drv, features, &offered);
+	ck_assert_uint_eq(offered & features, features);
+	ck_assert_uint_eq(vdrv_status(&f->drv), S_ACK | S_DRV | S_FOK);
 	f->event_idx = features & F_EIDX;
 	for (unsigned int q = 0; q < f->nq; q++) {
-		struct rb *rb = &f->rb[q];
-		uint64_t base = RAM_BASE + q * SLICE;
-
-		if (!(qmask & (1U << q)))
-			continue;
-		ck_assert_int_eq(rb_init_in(rb, f->ram + q * SLICE, base, SLICE, QSIZE), 0);
-		wr32(f, VIRTIO_MMIO_QUEUE_SEL, q);
-		ck_assert_uint_eq(rd32(f, VIRTIO_MMIO_QUEUE_NUM_MAX), VCON_QUEUE_SIZE);
-		wr32(f, VIRTIO_MMIO_QUEUE_NUM, QSIZE);
-		wr32(f, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)rb->desc);
-		wr32(f, VIRTIO_MMIO_QUEUE_DESC_HIGH, (uint32_t)(rb->desc >> 32));
-		wr32(f, VIRTIO_MMIO_QUEUE_AVAIL_LOW, (uint32_t)rb->avail);
-		wr32(f, VIRTIO_MMIO_QUEUE_AVAIL_HIGH, (uint32_t)(rb->avail >> 32));
-		wr32(f, VIRTIO_MMIO_QUEUE_USED_LOW, (uint32_t)rb->used);
-		wr32(f, VIRTIO_MMIO_QUEUE_USED_HIGH, (uint32_t)(rb->used >> 32));
-		wr32(f, VIRTIO_MMIO_QUEUE_READY, 1);
-		ck_assert_uint_eq(rd32(f, VIRTIO_MMIO_QUEUE_READY), 1);
+		if (qmask & (1U << q))
+			ck_assert_int_eq(rb_init_in(&f->rb[q], f->ram + q * SLICE,
+						    RAM_BASE + q * SLICE, SLICE, QSIZE),
+					 0);
 	}
+	vdrv_queues(&f->drv, f->rb, qmask);
 }
 
 /* The same, then DRIVER_OK. */
 static void drv_start_queues(struct fx *f, uint64_t features, uint32_t qmask)
 {
 	drv_setup(f, features, qmask);
-	wr32(f, VIRTIO_MMIO_STATUS, S_ACK | S_DRV | S_FOK | S_DOK);
+	vdrv_add_status(&f->drv, S_DOK);
 }
 
 static void drv_start(struct fx *f, uint64_t features)
 {
 	drv_start_queues(f, features, (1U << f->nq) - 1);
-	ck_assert_uint_eq(status(f), S_ACK | S_DRV | S_FOK | S_DOK);
+	ck_assert_uint_eq(vdrv_status(&f->drv), S_ACK | S_DRV | S_FOK | S_DOK);
 }
 
 /* An honest driver kicks only when the device asked to be told (EVENT_IDX or NO_NOTIFY). */
 static bool drv_kick(struct fx *f, unsigned int q, uint16_t old_idx)
 {
-	struct rb *rb = &f->rb[q];
-	bool kick;
+	bool kick = vdrv_kick_wanted(&f->rb[q], f->event_idx, old_idx);
 
-	if (f->event_idx)
-		kick = vring_need_event(rb_avail_event(rb), rb->avail_idx, old_idx);
-	else
-		kick = !(rb_used_flags(rb) & VRING_USED_F_NO_NOTIFY);
 	if (kick)
-		wr32(f, VIRTIO_MMIO_QUEUE_NOTIFY, q);
+		vdrv_wr32(&f->drv, VIRTIO_MMIO_QUEUE_NOTIFY, q);
 	return kick;
 }
 
@@ -570,24 +513,24 @@ static bool resume_pending(struct fx *f)
 START_TEST(identity_and_config)
 {
 	struct fx *f = fx_new(3);
-	uint64_t feat = device_features(f);
+	uint64_t feat = vdrv_device_features(&f->drv);
 
-	ck_assert_uint_eq(rd32(f, VIRTIO_MMIO_DEVICE_ID), 3);
+	ck_assert_uint_eq(vdrv_rd32(&f->drv, VIRTIO_MMIO_DEVICE_ID), 3);
 	ck_assert(feat & F_MULTI);
 	ck_assert(feat & F_EMERG);
 	ck_assert(!(feat & F(VIRTIO_CONSOLE_F_SIZE)));
 	/* cols, rows, max_nr_ports, emerg_wr */
-	ck_assert_uint_eq(rd32(f, VIRTIO_MMIO_CONFIG), 80 | 25 << 16);
-	ck_assert_uint_eq(rd32(f, VIRTIO_MMIO_CONFIG + 4), 3);
-	ck_assert_uint_eq(rd32(f, VIRTIO_MMIO_CONFIG + 8), 0);
+	ck_assert_uint_eq(vdrv_rd32(&f->drv, VIRTIO_MMIO_CONFIG), 80 | 25 << 16);
+	ck_assert_uint_eq(vdrv_rd32(&f->drv, VIRTIO_MMIO_CONFIG + 4), 3);
+	ck_assert_uint_eq(vdrv_rd32(&f->drv, VIRTIO_MMIO_CONFIG + 8), 0);
 	/* Queues 0..7: ports 0..2 and control; none after. */
-	wr32(f, VIRTIO_MMIO_QUEUE_SEL, 7);
-	ck_assert_uint_eq(rd32(f, VIRTIO_MMIO_QUEUE_NUM_MAX), VCON_QUEUE_SIZE);
-	wr32(f, VIRTIO_MMIO_QUEUE_SEL, 8);
-	ck_assert_uint_eq(rd32(f, VIRTIO_MMIO_QUEUE_NUM_MAX), 0);
+	vdrv_wr32(&f->drv, VIRTIO_MMIO_QUEUE_SEL, 7);
+	ck_assert_uint_eq(vdrv_rd32(&f->drv, VIRTIO_MMIO_QUEUE_NUM_MAX), VCON_QUEUE_SIZE);
+	vdrv_wr32(&f->drv, VIRTIO_MMIO_QUEUE_SEL, 8);
+	ck_assert_uint_eq(vdrv_rd32(&f->drv, VIRTIO_MMIO_QUEUE_NUM_MAX), 0);
 	/* Only emerg_wr is writable. */
-	wr32(f, VIRTIO_MMIO_CONFIG + 4, 9);
-	ck_assert_uint_eq(rd32(f, VIRTIO_MMIO_CONFIG + 4), 3);
+	vdrv_wr32(&f->drv, VIRTIO_MMIO_CONFIG + 4, 9);
+	ck_assert_uint_eq(vdrv_rd32(&f->drv, VIRTIO_MMIO_CONFIG + 4), 3);
 	fx_free(f);
 }
 END_TEST
@@ -652,7 +595,7 @@ START_TEST(handshake_announces_ports)
 	ctrl_send(f, BAD_ID, VIRTIO_CONSOLE_DEVICE_READY, 1);
 	for (unsigned int i = 0; i < 3; i++)
 		expect_ctrl(f, i, VIRTIO_CONSOLE_PORT_ADD, 1);
-	ck_assert_uint_eq(status(f) & S_NR, 0);
+	ck_assert_uint_eq(vdrv_status(&f->drv) & S_NR, 0);
 	fx_free(f);
 }
 END_TEST
@@ -678,9 +621,9 @@ START_TEST(absent_ports_are_not_announced)
 	expect_ctrl(f, 1, VIRTIO_CONSOLE_PORT_OPEN, 0);
 	expect_no_ctrl(f);
 	/* An emergency write has no port 0 to go to: dropped. */
-	wr32(f, VIRTIO_MMIO_CONFIG + 8, 'E');
+	vdrv_wr32(&f->drv, VIRTIO_MMIO_CONFIG + 8, 'E');
 	ck_assert_uint_eq(f->hp[0].out_len, 0);
-	ck_assert_uint_eq(status(f) & S_NR, 0);
+	ck_assert_uint_eq(vdrv_status(&f->drv) & S_NR, 0);
 	fx_free(f);
 }
 END_TEST
@@ -701,7 +644,7 @@ START_TEST(console_output_and_input)
 	h = rx_post(f, 0, &len, 1);
 	ck_assert_uint_eq(vcon_port_input(f->d, 0, "ls\n", 3), 3);
 	expect_rx(f, 0, h, "ls\n", 3);
-	ck_assert_uint_eq(status(f) & S_NR, 0);
+	ck_assert_uint_eq(vdrv_status(&f->drv) & S_NR, 0);
 	fx_free(f);
 }
 END_TEST
@@ -800,7 +743,7 @@ START_TEST(output_backpressure_megabyte)
 	ck_assert_uint_eq(sent, TOTAL);
 	ck_assert_uint_eq(fifo_n, 0);
 	ck_assert_uint_gt(console_checks, 10);
-	ck_assert_uint_eq(status(f) & S_NR, 0);
+	ck_assert_uint_eq(vdrv_status(&f->drv) & S_NR, 0);
 	fx_free(f);
 }
 END_TEST
@@ -943,7 +886,7 @@ START_TEST(input_fills_partial_buffers)
 	rx_post(f, 1, &l16, 1);
 	ctrl_send(f, 1, VIRTIO_CONSOLE_PORT_OPEN, 0);
 	ck_assert_uint_eq(vcon_port_input(f->d, 1, data, 10), 0);
-	ck_assert_uint_eq(status(f) & S_NR, 0);
+	ck_assert_uint_eq(vdrv_status(&f->drv) & S_NR, 0);
 	fx_free(f);
 }
 END_TEST
@@ -985,7 +928,7 @@ START_TEST(connect_messages_wait_and_coalesce)
 	ck_assert_int_eq(vcon_port_set_connected(f->d, 1, true), 0);
 	ctrl_post(f, 1, 8);
 	expect_ctrl(f, 1, VIRTIO_CONSOLE_PORT_OPEN, 1);
-	ck_assert_uint_eq(status(f) & S_NR, 0);
+	ck_assert_uint_eq(vdrv_status(&f->drv) & S_NR, 0);
 	fx_free(f);
 }
 END_TEST
@@ -1016,7 +959,7 @@ START_TEST(malformed_control_ignored)
 	expect_used(f, CTRL_TX, h, 0);
 	expect_no_ctrl(f);
 	ck_assert_uint_eq(f->hp[1].opens, 0);
-	ck_assert_uint_eq(status(f) & S_NR, 0);
+	ck_assert_uint_eq(vdrv_status(&f->drv) & S_NR, 0);
 
 	/* The device still works: a longer message counts by its first 8 bytes. */
 	ctrl_send(f, BAD_ID, VIRTIO_CONSOLE_DEVICE_READY, 1);
@@ -1027,7 +970,7 @@ START_TEST(malformed_control_ignored)
 	expect_ctrl_name(f, 1, "port1");
 	expect_ctrl(f, 1, VIRTIO_CONSOLE_PORT_OPEN, 0);
 	expect_no_ctrl(f);
-	ck_assert_uint_eq(status(f) & S_NR, 0);
+	ck_assert_uint_eq(vdrv_status(&f->drv) & S_NR, 0);
 	fx_free(f);
 }
 END_TEST
@@ -1086,8 +1029,8 @@ START_TEST(reset_mid_transfer)
 	/* A message waits for a control buffer. */
 	vcon_port_set_connected(f->d, 1, true);
 
-	wr32(f, VIRTIO_MMIO_STATUS, 0);
-	ck_assert_uint_eq(status(f), 0);
+	vdrv_wr32(&f->drv, VIRTIO_MMIO_STATUS, 0);
+	ck_assert_uint_eq(vdrv_status(&f->drv), 0);
 	/* The guest's side went away with the driver. */
 	ck_assert(!f->hp[0].open);
 	ck_assert(!f->hp[1].open);
@@ -1111,7 +1054,7 @@ START_TEST(reset_mid_transfer)
 	h = rx_post(f, 1, &l32, 1);
 	ck_assert_uint_eq(vcon_port_input(f->d, 1, "back", 4), 4);
 	expect_rx(f, 1, h, "back", 4);
-	ck_assert_uint_eq(status(f) & S_NR, 0);
+	ck_assert_uint_eq(vdrv_status(&f->drv) & S_NR, 0);
 	fx_free(f);
 }
 END_TEST
@@ -1131,9 +1074,9 @@ START_TEST(seven_ports)
 	uint16_t h;
 
 	ck_assert_uint_eq(strlen(names[6]), VCON_NAME_MAX);
-	ck_assert_uint_eq(rd32(f, VIRTIO_MMIO_CONFIG + 4), VCON_MAX_PORTS);
-	wr32(f, VIRTIO_MMIO_QUEUE_SEL, VIRTIO_MAX_QUEUES - 1);
-	ck_assert_uint_eq(rd32(f, VIRTIO_MMIO_QUEUE_NUM_MAX), VCON_QUEUE_SIZE);
+	ck_assert_uint_eq(vdrv_rd32(&f->drv, VIRTIO_MMIO_CONFIG + 4), VCON_MAX_PORTS);
+	vdrv_wr32(&f->drv, VIRTIO_MMIO_QUEUE_SEL, VIRTIO_MAX_QUEUES - 1);
+	ck_assert_uint_eq(vdrv_rd32(&f->drv, VIRTIO_MMIO_QUEUE_NUM_MAX), VCON_QUEUE_SIZE);
 	drv_start(f, F_ALL);
 	handshake(f);
 	for (unsigned int i = 0; i < VCON_MAX_PORTS; i++) {
@@ -1159,9 +1102,9 @@ START_TEST(queues_left_out)
 	struct fx *f = fx_new(3);
 
 	drv_start_queues(f, F_ALL, 0x3);
-	ck_assert(status(f) & S_NR);
+	ck_assert(vdrv_status(&f->drv) & S_NR);
 	drv_start_queues(f, F_ALL, 0x3f); /* ports 0 and 1, control; not port 2 */
-	ck_assert_uint_eq(status(f), S_ACK | S_DRV | S_FOK | S_DOK);
+	ck_assert_uint_eq(vdrv_status(&f->drv), S_ACK | S_DRV | S_FOK | S_DOK);
 	ctrl_post(f, 4, 128);
 	ctrl_send(f, BAD_ID, VIRTIO_CONSOLE_DEVICE_READY, 1);
 	expect_ctrl(f, 0, VIRTIO_CONSOLE_PORT_ADD, 1);
@@ -1181,7 +1124,7 @@ START_TEST(single_port_driver)
 	uint16_t h;
 
 	drv_start_queues(f, F_EIDX, 0x3);
-	ck_assert_uint_eq(status(f), S_ACK | S_DRV | S_FOK | S_DOK);
+	ck_assert_uint_eq(vdrv_status(&f->drv), S_ACK | S_DRV | S_FOK | S_DOK);
 	h = tx_send(f, 0, "boot", 4);
 	expect_used(f, txq(0), h, 0);
 	ck_assert_uint_eq(f->hp[0].out_len, 4);
@@ -1193,7 +1136,7 @@ START_TEST(single_port_driver)
 	ck_assert_uint_eq(vcon_port_input(f->d, 1, "x", 1), 0);
 	ck_assert_int_eq(vcon_port_set_connected(f->d, 1, true), 0);
 	ck_assert_uint_eq(f->hp[0].opens, 0);
-	ck_assert_uint_eq(status(f) & S_NR, 0);
+	ck_assert_uint_eq(vdrv_status(&f->drv) & S_NR, 0);
 	fx_free(f);
 }
 END_TEST
@@ -1218,7 +1161,7 @@ START_TEST(work_waiting_at_activation)
 	expect_no_used(f, txq(0));
 	ck_assert_uint_eq(f->hp[0].out_len, 0);
 
-	wr32(f, VIRTIO_MMIO_STATUS, S_ACK | S_DRV | S_FOK | S_DOK);
+	vdrv_wr32(&f->drv, VIRTIO_MMIO_STATUS, S_ACK | S_DRV | S_FOK | S_DOK);
 	expect_used(f, txq(0), h, 0);
 	ck_assert_mem_eq(f->hp[0].out, "early", 5);
 	expect_used(f, CTRL_TX, hc, 0);
@@ -1226,7 +1169,7 @@ START_TEST(work_waiting_at_activation)
 
 	/* Nothing set up at all: the device cannot start. */
 	drv_start_queues(f, F_ALL, 0);
-	ck_assert(status(f) & S_NR);
+	ck_assert(vdrv_status(&f->drv) & S_NR);
 	fx_free(f);
 }
 END_TEST
@@ -1236,17 +1179,17 @@ START_TEST(emergency_write)
 	struct fx *f = fx_new(1);
 
 	/* Any time, even before the driver set anything up. */
-	wr(f, VIRTIO_MMIO_CONFIG + 8, 'E', 1);
-	wr32(f, VIRTIO_MMIO_CONFIG + 8, 'm');
+	vdrv_wr(&f->drv, VIRTIO_MMIO_CONFIG + 8, 'E', 1);
+	vdrv_wr32(&f->drv, VIRTIO_MMIO_CONFIG + 8, 'm');
 	ck_assert_uint_eq(f->hp[0].out_len, 2);
 	ck_assert_mem_eq(f->hp[0].out, "Em", 2);
 	/* Its other bytes, and the read-only fields, are nothing. */
-	wr(f, VIRTIO_MMIO_CONFIG + 9, 'x', 1);
-	wr(f, VIRTIO_MMIO_CONFIG, 0xffff, 2);
+	vdrv_wr(&f->drv, VIRTIO_MMIO_CONFIG + 9, 'x', 1);
+	vdrv_wr(&f->drv, VIRTIO_MMIO_CONFIG, 0xffff, 2);
 	ck_assert_uint_eq(f->hp[0].out_len, 2);
 	/* A host that cannot take it: dropped. */
 	f->hp[0].take = 0;
-	wr32(f, VIRTIO_MMIO_CONFIG + 8, '!');
+	vdrv_wr32(&f->drv, VIRTIO_MMIO_CONFIG + 8, '!');
 	ck_assert_uint_eq(f->hp[0].out_len, 2);
 	fx_free(f);
 }
@@ -1267,13 +1210,13 @@ START_TEST(hostile_chains)
 	ck_assert_uint_eq(f->hp[1].out_len, 0);
 	h = tx_send(f, 1, "fine", 4);
 	expect_used(f, txq(1), h, 0);
-	ck_assert_uint_eq(status(f) & S_NR, 0);
+	ck_assert_uint_eq(vdrv_status(&f->drv) & S_NR, 0);
 
 	/* A readable buffer in a receive chain: the device needs a reset. */
 	h = add_chain(f, rxq(1), &l8, 1, false, (const uint8_t *)"12345678");
 	publish(f, rxq(1), h);
 	ck_assert_uint_eq(vcon_port_input(f->d, 1, "data", 4), 0);
-	ck_assert(status(f) & S_NR);
+	ck_assert(vdrv_status(&f->drv) & S_NR);
 	expect_no_used(f, rxq(1));
 	fx_free(f);
 
@@ -1283,7 +1226,7 @@ START_TEST(hostile_chains)
 	h = add_chain(f, CTRL_RX, &l8, 1, false, (const uint8_t *)"12345678");
 	publish(f, CTRL_RX, h);
 	ctrl_send(f, BAD_ID, VIRTIO_CONSOLE_DEVICE_READY, 1);
-	ck_assert(status(f) & S_NR);
+	ck_assert(vdrv_status(&f->drv) & S_NR);
 	expect_no_used(f, CTRL_RX);
 	fx_free(f);
 }
@@ -1326,8 +1269,8 @@ START_TEST(broken_rings)
 	drv_start(f, F_ALL);
 	handshake(f);
 	rb_publish(&f->rb[txq(1)], QSIZE + 3); /* a head past the table */
-	wr32(f, VIRTIO_MMIO_QUEUE_NOTIFY, txq(1));
-	ck_assert(status(f) & S_NR);
+	vdrv_wr32(&f->drv, VIRTIO_MMIO_QUEUE_NOTIFY, txq(1));
+	ck_assert(vdrv_status(&f->drv) & S_NR);
 	irqs = f->irqs;
 	vcon_port_writable(f->d, 1);
 	vcon_resume(f->d);
@@ -1342,7 +1285,7 @@ START_TEST(broken_rings)
 	handshake(f);
 	rb_publish(&f->rb[rxq(1)], QSIZE + 3);
 	ck_assert_uint_eq(vcon_port_input(f->d, 1, "x", 1), 0);
-	ck_assert(status(f) & S_NR);
+	ck_assert(vdrv_status(&f->drv) & S_NR);
 	irqs = f->irqs;
 	ck_assert_uint_eq(vcon_port_input(f->d, 1, "x", 1), 0);
 	ck_assert_uint_eq(f->irqs, irqs);
@@ -1353,7 +1296,7 @@ START_TEST(broken_rings)
 	handshake(f);
 	rb_publish(&f->rb[CTRL_RX], QSIZE + 3);
 	vcon_port_set_connected(f->d, 1, true);
-	ck_assert(status(f) & S_NR);
+	ck_assert(vdrv_status(&f->drv) & S_NR);
 	irqs = f->irqs;
 	vcon_port_set_connected(f->d, 1, false);
 	ck_assert_uint_eq(f->irqs, irqs);
@@ -1362,8 +1305,8 @@ START_TEST(broken_rings)
 	f = fx_new(1);
 	drv_start(f, F_ALL);
 	rb_publish(&f->rb[CTRL_TX], QSIZE + 3);
-	wr32(f, VIRTIO_MMIO_QUEUE_NOTIFY, CTRL_TX);
-	ck_assert(status(f) & S_NR);
+	vdrv_wr32(&f->drv, VIRTIO_MMIO_QUEUE_NOTIFY, CTRL_TX);
+	ck_assert(vdrv_status(&f->drv) & S_NR);
 	fx_free(f);
 }
 END_TEST
