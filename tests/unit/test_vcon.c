@@ -1381,6 +1381,8 @@ static Suite *vcon_suite(void)
 	suite_add_tcase(s, ctl);
 
 	tcase_add_test(data, console_output_and_input);
+	/* A megabyte through the ring a few bytes at a time: seconds under the sanitizers. */
+	tcase_set_timeout(data, 60);
 	tcase_add_test(data, output_backpressure_megabyte);
 	tcase_add_test(data, output_read_once);
 	tcase_add_test(data, output_budget_and_resume);
