@@ -109,6 +109,9 @@ static void read_client(struct chsock *s)
 			s->in_paused = true;
 			return;
 		}
+		/* A piece read now would wait for an event the socket may never give. */
+		if (i == CHSOCK_PIECES_PER_TURN - 1)
+			return;
 		n = read(s->client, s->in, sizeof(s->in));
 		if (n > 0) {
 			s->in_len = (size_t)n;

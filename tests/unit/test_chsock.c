@@ -129,6 +129,24 @@ START_TEST(input_waits_for_the_guest)
 }
 END_TEST
 
+/* Exactly a turn's worth of pieces, all taken: none is left waiting for an event. */
+START_TEST(a_full_turn_of_input_arrives)
+{
+	static uint8_t big[16 * CHSOCK_INPUT_PIECE];
+	int c = connect_client();
+
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i * 13 + i / 4099);
+	port->room = sizeof(port->got);
+	ck_assert_int_eq(write(c, big, sizeof(big)), (ssize_t)sizeof(big));
+	run();
+	ck_assert_uint_eq(port->n, sizeof(big));
+	ck_assert_mem_eq(port->got, big, sizeof(big));
+	close(c);
+	run();
+}
+END_TEST
+
 START_TEST(output_stops_when_the_client_is_full)
 {
 	static uint8_t out[1 << 20], back[1 << 20];
@@ -261,6 +279,7 @@ static Suite *chsock_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, input_waits_for_the_guest);
+	tcase_add_test(tc, a_full_turn_of_input_arrives);
 	tcase_add_test(tc, output_stops_when_the_client_is_full);
 	tcase_add_test(tc, clients_come_and_go);
 	tcase_add_test(tc, hangup_keeps_what_was_sent);
