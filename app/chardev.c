@@ -95,6 +95,9 @@ int chardev_open(struct chardev **out, const struct chardev_spec *spec)
 		if (fd < 0)
 			return -errno;
 		break;
+	case CHARDEV_SOCKET:
+		/* A listening socket has clients, not one output: see chardev_sock_open(). */
+		return -EINVAL;
 	}
 	ret = new_chardev(out, fd, 1);
 	if (ret < 0 && fd >= 0)

@@ -11,14 +11,15 @@
 #include <stdint.h>
 
 enum chardev_kind {
-	CHARDEV_NONE,  /* output discarded */
-	CHARDEV_STDIO, /* standard output */
-	CHARDEV_FILE,  /* a file, created or truncated */
+	CHARDEV_NONE,	/* output discarded */
+	CHARDEV_STDIO,	/* standard output */
+	CHARDEV_FILE,	/* a file, created or truncated */
+	CHARDEV_SOCKET, /* a Unix socket ember listens on (-chardev socket) */
 };
 
 struct chardev_spec {
 	enum chardev_kind kind;
-	const char *path; /* CHARDEV_FILE */
+	const char *path; /* CHARDEV_FILE, CHARDEV_SOCKET */
 };
 
 /* Parses "stdio", "file:PATH", "none" or "null"; 0 or -EINVAL. */

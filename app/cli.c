@@ -17,6 +17,11 @@ struct parser {
 	const char *blk_ref[CLI_MAX_DRIVES];
 	/* Likewise the netdev= of each cfg->nics[i] made by -device. */
 	const char *nic_ref[CLI_MAX_VIRTIO];
+	/* The chardev= of each port, whether it gave nr=, and -serial chardev:ID. */
+	const char *port_ref[CLI_MAX_PORTS];
+	bool port_nr_set[CLI_MAX_PORTS];
+	const char *serial_ref;
+	bool serial_given;
 };
 
 __attribute__((format(printf, 2, 3))) static void fail_msg(struct parser *p, const char *fmt, ...)
@@ -179,8 +184,17 @@ static int opt_serial(struct parser *p, const char *arg)
 	/* QEMU users write mon:stdio; ember has no monitor, the console is the same. */
 	if (strcmp(arg, "mon:stdio") == 0)
 		arg = "stdio";
+	p->serial_given = true;
+	if (strncmp(arg, "chardev:", 8) == 0 && arg[8]) {
+		p->serial_ref = arg + 8;
+		return 0;
+	}
+	p->serial_ref = NULL;
 	if (chardev_parse(arg, &p->cfg->serial) < 0)
-		return fail(p, "-serial: unknown backend '%s' (use stdio, file:PATH or none)", arg);
+		return fail(
+			p,
+			"-serial: unknown backend '%s' (use stdio, file:PATH, none or chardev:ID)",
+			arg);
 	return 0;
 }
 
@@ -207,66 +221,6 @@ static int opt_debugcon(struct parser *p, const char *arg)
 		return fail(p, "-debugcon: unknown backend '%s' (use stdio, file:PATH or none)",
 			    arg);
 	p->cfg->has_debugcon = true;
-	return 0;
-}
-
-/* The value of `key=` in a property, or NULL. */
-static const char *prop_value(const char *prop, size_t len, const char *key)
-{
-	size_t k = strlen(key);
-
-	if (len > k && strncmp(prop, key, k) == 0 && prop[k] == '=')
-		return prop + k + 1;
-	return NULL;
-}
-
-static int device_debug_exit(struct parser *p, const char *props)
-{
-	uint64_t iobase = 0x501, iosize = 2; /* QEMU's defaults */
-	struct ember_config *cfg = p->cfg;
-
-	while (props && *props) {
-		const char *comma = strchr(props, ',');
-		size_t len = comma ? (size_t)(comma - props) : strlen(props);
-		char val[32];
-		const char *v;
-		uint64_t *dst;
-
-		if ((v = prop_value(props, len, "iobase")))
-			dst = &iobase;
-		else if ((v = prop_value(props, len, "iosize")))
-			dst = &iosize;
-		else
-			return fail(p,
-				    "-device isa-debug-exit: unknown property '%.*s' "
-				    "(it has iobase and iosize)",
-				    (int)len, props);
-		if ((size_t)(props + len - v) >= sizeof(val))
-			return fail(p, "-device isa-debug-exit: value too long in '%.*s'", (int)len,
-				    props);
-		memcpy(val, v, (size_t)(props + len - v));
-		val[props + len - v] = '\0';
-		if (parse_u64(val, dst) < 0)
-			return fail(p, "-device isa-debug-exit: invalid number in '%.*s'", (int)len,
-				    props);
-		props = comma ? comma + 1 : NULL;
-	}
-	if (iobase > 0xffff)
-		return fail(p,
-			    "-device isa-debug-exit: iobase 0x%" PRIx64 " is beyond the "
-			    "I/O port space",
-			    iobase);
-	if (iosize == 0 || iosize > 0x10000 - iobase)
-		return fail(p,
-			    "-device isa-debug-exit: iosize 0x%" PRIx64 " at iobase 0x%" PRIx64
-			    " does not fit the I/O port space",
-			    iosize, iobase);
-	if (cfg->nr_debug_exit == CLI_MAX_DEBUG_EXIT)
-		return fail(p, "-device isa-debug-exit: at most %d of them", CLI_MAX_DEBUG_EXIT);
-	cfg->debug_exit[cfg->nr_debug_exit++] = (struct cli_debug_exit){
-		.iobase = (uint16_t)iobase,
-		.iosize = (uint32_t)iosize,
-	};
 	return 0;
 }
 
@@ -442,45 +396,6 @@ static int opt_drive(struct parser *p, const char *arg)
 	if (!d.if_none)
 		cfg->blk[cfg->nr_blk++] = (struct cli_blk){ .drive = cfg->nr_drives };
 	cfg->nr_drives++;
-	return 0;
-}
-
-/* -device virtio-blk-device,drive=ID[,serial=S][,id=NAME] */
-static int device_virtio_blk(struct parser *p, const char *props)
-{
-	struct ember_config *cfg = p->cfg;
-	const char *key, *v, *drive = NULL, *serial = NULL;
-	size_t klen;
-	int ret;
-
-	while ((ret = next_prop(p, "-device virtio-blk-device", &props, &key, &klen, &v)) > 0) {
-		if (!v)
-			return fail(p, "-device virtio-blk-device: '%.*s' needs a value", (int)klen,
-				    key);
-		if (key_is(key, klen, "drive")) {
-			drive = v;
-		} else if (key_is(key, klen, "serial")) {
-			if (strlen(v) > CLI_SERIAL_MAX)
-				return fail(p,
-					    "-device virtio-blk-device: serial '%s' is longer "
-					    "than %d bytes",
-					    v, CLI_SERIAL_MAX);
-			serial = v;
-		} else if (!key_is(key, klen, "id")) {
-			return fail(p,
-				    "-device virtio-blk-device: unknown property '%.*s' (drive, "
-				    "serial, id)",
-				    (int)klen, key);
-		}
-	}
-	if (ret < 0)
-		return ret;
-	if (!drive)
-		return fail(p, "-device virtio-blk-device: give its drive with drive=ID");
-	if (cfg->nr_blk == CLI_MAX_DRIVES)
-		return fail(p, "-device virtio-blk-device: at most %d disks", CLI_MAX_DRIVES);
-	p->blk_ref[cfg->nr_blk] = drive;
-	cfg->blk[cfg->nr_blk++] = (struct cli_blk){ .serial = serial };
 	return 0;
 }
 
@@ -679,41 +594,6 @@ static int opt_netdev(struct parser *p, const char *arg)
 	return add_netdev(p, "-netdev", &nd);
 }
 
-/* -device virtio-net-device,netdev=ID[,mac=MAC][,id=NAME] */
-static int device_virtio_net(struct parser *p, const char *props)
-{
-	struct cli_nic nic = { 0 };
-	const char *key, *v, *netdev = NULL;
-	size_t klen;
-	int ret;
-
-	while ((ret = next_prop(p, "-device virtio-net-device", &props, &key, &klen, &v)) > 0) {
-		if (!v)
-			return fail(p, "-device virtio-net-device: '%.*s' needs a value", (int)klen,
-				    key);
-		if (key_is(key, klen, "netdev")) {
-			netdev = v;
-		} else if (key_is(key, klen, "mac")) {
-			if (parse_mac(v, nic.mac) < 0)
-				return fail(p,
-					    "-device virtio-net-device: mac=%s is not a unicast "
-					    "xx:xx:xx:xx:xx:xx",
-					    v);
-			nic.has_mac = true;
-		} else if (!key_is(key, klen, "id")) {
-			return fail(p,
-				    "-device virtio-net-device: unknown property '%.*s' (netdev, "
-				    "mac, id)",
-				    (int)klen, key);
-		}
-	}
-	if (ret < 0)
-		return ret;
-	if (!netdev)
-		return fail(p, "-device virtio-net-device: give its backend with netdev=ID");
-	return add_nic(p, "-device virtio-net-device", &nic, netdev);
-}
-
 /* Every -device virtio-net-device names a -netdev no other NIC took. */
 static int resolve_netdevs(struct parser *p)
 {
@@ -739,34 +619,567 @@ static int resolve_netdevs(struct parser *p)
 		taken[k] = true;
 		cfg->nics[i].netdev = k;
 	}
-	if (cfg->nr_blk + cfg->nr_nics > CLI_MAX_VIRTIO)
-		return fail(p, "at most %d virtio devices (disks and NICs together)",
-			    CLI_MAX_VIRTIO);
 	return 0;
 }
 
-static int opt_device(struct parser *p, const char *arg)
+/* --- -device and -chardev: kinds and their properties, from tables ------------- */
+
+enum prop_type {
+	PROP_STR,
+	PROP_NUM,
+	PROP_BOOL,
+	PROP_MAC,
+};
+
+/* One property of a kind. */
+struct prop_def {
+	const char *name;
+	enum prop_type type;
+	bool required;
+	uint64_t min, max; /* PROP_NUM: the range; PROP_STR: the longest value (0: any) */
+	uint64_t def;	   /* PROP_NUM, PROP_BOOL: the value when not given */
+	const char *help;
+};
+
+#define KIND_MAX_PROPS 8
+
+/* What a property list held, by the index of each property in its kind's table. */
+struct prop_vals {
+	bool set[KIND_MAX_PROPS];
+	const char *str[KIND_MAX_PROPS];
+	uint64_t num[KIND_MAX_PROPS]; /* PROP_NUM and PROP_BOOL */
+	uint8_t mac[6];		      /* the one PROP_MAC a kind may have */
+};
+
+/* A kind of device (or of character device): its properties and what adding one does. */
+struct kind_def {
+	const char *name;
+	const char *help;
+	const struct prop_def *props; /* ends with a NULL name */
+	int (*add)(struct parser *p, const char *opt, const struct prop_vals *v);
+	const char *instead; /* not available here: the kind to use instead */
+};
+
+static const char *const type_names[] = {
+	[PROP_STR] = "str",
+	[PROP_NUM] = "uint",
+	[PROP_BOOL] = "bool",
+	[PROP_MAC] = "macaddr",
+};
+
+static unsigned int nr_props(const struct kind_def *k)
+{
+	unsigned int n = 0;
+
+	while (k->props && k->props[n].name)
+		n++;
+	return n;
+}
+
+/* "drive, serial, id": the property names, for a message. */
+static void prop_names(const struct kind_def *k, char *buf, size_t size)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (unsigned int i = 0; i < nr_props(k) && used < size; i++)
+		used += (size_t)snprintf(buf + used, size - used, "%s%s", i ? ", " : "",
+					 k->props[i].name);
+	if (!nr_props(k))
+		snprintf(buf, size, "none");
+}
+
+static int prop_value(struct parser *p, const char *opt, const struct prop_def *d, const char *v,
+		      struct prop_vals *vals, unsigned int i)
+{
+	switch (d->type) {
+	case PROP_STR:
+		if (d->max && strlen(v) > d->max)
+			return fail(p, "%s: %s '%s' is longer than %" PRIu64 " bytes", opt, d->name,
+				    v, d->max);
+		if (!*v)
+			return fail(p, "%s: empty %s", opt, d->name);
+		vals->str[i] = v;
+		break;
+	case PROP_NUM:
+		if (parse_u64(v, &vals->num[i]) < 0)
+			return fail(p, "%s: invalid number in '%s=%s'", opt, d->name, v);
+		if (vals->num[i] < d->min || vals->num[i] > d->max)
+			return fail(p, "%s: %s=%s is out of range (%" PRIu64 " to %" PRIu64 ")",
+				    opt, d->name, v, d->min, d->max);
+		break;
+	case PROP_BOOL: {
+		bool b;
+
+		if (parse_bool(p, opt, d->name, v, &b) < 0)
+			return -EINVAL;
+		vals->num[i] = b;
+		break;
+	}
+	case PROP_MAC:
+		if (parse_mac(v, vals->mac) < 0)
+			return fail(p, "%s: %s=%s is not a unicast xx:xx:xx:xx:xx:xx", opt, d->name,
+				    v);
+		break;
+	}
+	vals->set[i] = true;
+	return 0;
+}
+
+/* Fills `vals` from a property list by `k`'s table: defaults, then what was given. */
+static int parse_props(struct parser *p, const char *opt, const struct kind_def *k,
+		       const char *list, struct prop_vals *vals)
+{
+	unsigned int n = nr_props(k), i;
+	const char *key, *v;
+	size_t klen;
+	int ret;
+
+	*vals = (struct prop_vals){ 0 };
+	for (i = 0; i < n; i++)
+		vals->num[i] = k->props[i].def;
+	while ((ret = next_prop(p, opt, &list, &key, &klen, &v)) > 0) {
+		for (i = 0; i < n && !key_is(key, klen, k->props[i].name); i++)
+			;
+		if (i == n) {
+			char names[128];
+
+			prop_names(k, names, sizeof(names));
+			return fail(p, "%s: unknown property '%.*s' (it has %s)", opt, (int)klen,
+				    key, names);
+		}
+		if (!v)
+			return fail(p, "%s: '%.*s' needs a value (%.*s=...)", opt, (int)klen, key,
+				    (int)klen, key);
+		if (vals->set[i])
+			return fail(p, "%s: %s is given twice", opt, k->props[i].name);
+		ret = prop_value(p, opt, &k->props[i], v, vals, i);
+		if (ret < 0)
+			return ret;
+	}
+	if (ret < 0)
+		return ret;
+	for (i = 0; i < n; i++)
+		if (k->props[i].required && !vals->set[i])
+			return fail(p, "%s: give %s=%s", opt, k->props[i].name,
+				    k->props[i].type == PROP_STR ? "ID" : "N");
+	return 0;
+}
+
+static void print_kind_help(FILE *f, const char *what, const struct kind_def *k)
+{
+	fprintf(f, "%s %s: %s\n", what, k->name, k->help);
+	if (k->instead) {
+		fprintf(f, "  not available in ember; use %s\n", k->instead);
+		return;
+	}
+	if (!nr_props(k))
+		fputs("  (no properties)\n", f);
+	for (unsigned int i = 0; i < nr_props(k); i++) {
+		const struct prop_def *d = &k->props[i];
+		char arg[48];
+
+		snprintf(arg, sizeof(arg), "%s=<%s>", d->name, type_names[d->type]);
+		fprintf(f, "  %-22s - %s", arg, d->help);
+		if (d->required)
+			fputs(" (required)", f);
+		else if (d->type == PROP_NUM)
+			fprintf(f, " (default: %" PRIu64 ")", d->def);
+		else if (d->type == PROP_BOOL)
+			fprintf(f, " (default: %s)", d->def ? "on" : "off");
+		fputc('\n', f);
+	}
+}
+
+static void print_kinds(FILE *f, const char *what, const struct kind_def *kinds, size_t n)
+{
+	fprintf(f, "Kinds for %s (%s KIND,help lists a kind's properties):\n", what, what);
+	for (size_t i = 0; i < n; i++)
+		if (!kinds[i].instead)
+			fprintf(f, "  %-22s %s\n", kinds[i].name, kinds[i].help);
+}
+
+/*
+ * "KIND[,PROP=VALUE...]" by `kinds`: "help" lists the kinds, "KIND,help" the
+ * kind's properties (the listing is printed after parsing ends), anything
+ * else goes to the kind's add().
+ */
+static int parse_kind(struct parser *p, const char *what, const struct kind_def *kinds, size_t n,
+		      const char *arg)
 {
 	const char *comma = strchr(arg, ',');
 	size_t len = comma ? (size_t)(comma - arg) : strlen(arg);
+	const struct kind_def *k = NULL;
+	struct prop_vals vals;
+	char opt[64];
 
-	if (len == 4 && strncmp(arg, "help", 4) == 0) {
-		p->cfg->list_devices = true;
+	if (key_is(arg, len, "help") && !comma) {
+		p->cfg->help_kinds = what;
 		return 0;
 	}
-	if (len == 14 && strncmp(arg, "isa-debug-exit", 14) == 0)
-		return device_debug_exit(p, comma ? comma + 1 : NULL);
-	if (len == 17 && strncmp(arg, "virtio-blk-device", 17) == 0)
-		return device_virtio_blk(p, comma ? comma + 1 : NULL);
-	if (len == 17 && strncmp(arg, "virtio-net-device", 17) == 0)
-		return device_virtio_net(p, comma ? comma + 1 : NULL);
-	if (len == 14 && strncmp(arg, "virtio-net-pci", 14) == 0)
-		return fail(p, "-device virtio-net-pci: ember has no PCI bus; use "
-			       "virtio-net-device");
-	if (len == 14 && strncmp(arg, "virtio-blk-pci", 14) == 0)
-		return fail(p, "-device virtio-blk-pci: ember has no PCI bus; use "
-			       "virtio-blk-device");
-	return fail(p, "-device: unknown device '%.*s' (-device help lists them)", (int)len, arg);
+	for (size_t i = 0; i < n && !k; i++)
+		if (key_is(arg, len, kinds[i].name))
+			k = &kinds[i];
+	if (!k)
+		return fail(p, "%s: unknown kind '%.*s' (%s help lists them)", what, (int)len, arg,
+			    what);
+	snprintf(opt, sizeof(opt), "%s %s", what, k->name);
+	if (comma && strcmp(comma + 1, "help") == 0) {
+		p->cfg->help_kinds = what;
+		p->cfg->help_kind = k->name;
+		return 0;
+	}
+	if (k->instead)
+		return fail(p, "%s: not available in ember (it has no PCI bus); use %s", opt,
+			    k->instead);
+	if (parse_props(p, opt, k, comma ? comma + 1 : NULL, &vals) < 0)
+		return -EINVAL;
+	return k->add(p, opt, &vals);
+}
+
+/* isa-debug-exit */
+enum { DX_IOBASE, DX_IOSIZE };
+static const struct prop_def debug_exit_props[] = {
+	[DX_IOBASE] = { "iobase", PROP_NUM, false, 0, 0xffff, 0x501, "first I/O port" },
+	[DX_IOSIZE] = { "iosize", PROP_NUM, false, 1, 0x10000, 2, "ports in the window" },
+	{ 0 },
+};
+
+static int add_debug_exit(struct parser *p, const char *opt, const struct prop_vals *v)
+{
+	struct ember_config *cfg = p->cfg;
+	uint64_t iobase = v->num[DX_IOBASE], iosize = v->num[DX_IOSIZE];
+
+	if (iosize > 0x10000 - iobase)
+		return fail(p,
+			    "%s: iosize 0x%" PRIx64 " at iobase 0x%" PRIx64
+			    " does not fit the I/O port space",
+			    opt, iosize, iobase);
+	if (cfg->nr_debug_exit == CLI_MAX_DEBUG_EXIT)
+		return fail(p, "%s: at most %d of them", opt, CLI_MAX_DEBUG_EXIT);
+	cfg->debug_exit[cfg->nr_debug_exit++] = (struct cli_debug_exit){
+		.iobase = (uint16_t)iobase,
+		.iosize = (uint32_t)iosize,
+	};
+	return 0;
+}
+
+/* virtio-blk-device */
+enum { BLK_DRIVE, BLK_SERIAL, BLK_ID };
+static const struct prop_def blk_props[] = {
+	[BLK_DRIVE] = { "drive", PROP_STR, true, 0, 0, 0, "the -drive if=none,id=ID to use" },
+	[BLK_SERIAL] = { "serial", PROP_STR, false, 0, CLI_SERIAL_MAX, 0,
+			 "serial number (overrides the drive's)" },
+	[BLK_ID] = { "id", PROP_STR, false, 0, 0, 0, "the device's name" },
+	{ 0 },
+};
+
+static int add_blk(struct parser *p, const char *opt, const struct prop_vals *v)
+{
+	struct ember_config *cfg = p->cfg;
+
+	if (cfg->nr_blk == CLI_MAX_DRIVES)
+		return fail(p, "%s: at most %d disks", opt, CLI_MAX_DRIVES);
+	p->blk_ref[cfg->nr_blk] = v->str[BLK_DRIVE];
+	cfg->blk[cfg->nr_blk++] = (struct cli_blk){ .serial = v->str[BLK_SERIAL] };
+	return 0;
+}
+
+/* virtio-net-device */
+enum { NET_NETDEV, NET_MAC, NET_ID };
+static const struct prop_def net_props[] = {
+	[NET_NETDEV] = { "netdev", PROP_STR, true, 0, 0, 0, "the -netdev id=ID to use" },
+	[NET_MAC] = { "mac", PROP_MAC, false, 0, 0, 0, "MAC address (default: made up)" },
+	[NET_ID] = { "id", PROP_STR, false, 0, 0, 0, "the device's name" },
+	{ 0 },
+};
+
+static int add_net(struct parser *p, const char *opt, const struct prop_vals *v)
+{
+	struct cli_nic nic = { .has_mac = v->set[NET_MAC] };
+
+	memcpy(nic.mac, v->mac, sizeof(nic.mac));
+	return add_nic(p, opt, &nic, v->str[NET_NETDEV]);
+}
+
+/* virtio-rng-device */
+enum { RNG_MAX_BYTES, RNG_PERIOD, RNG_ID };
+static const struct prop_def rng_props[] = {
+	[RNG_MAX_BYTES] = { "max-bytes", PROP_NUM, false, 1, INT64_MAX, INT64_MAX,
+			    "bytes the guest may take per period" },
+	[RNG_PERIOD] = { "period", PROP_NUM, false, 1, UINT32_MAX, 65536,
+			 "the rate limit's period, in milliseconds" },
+	[RNG_ID] = { "id", PROP_STR, false, 0, 0, 0, "the device's name" },
+	{ 0 },
+};
+
+static int add_rng(struct parser *p, const char *opt, const struct prop_vals *v)
+{
+	struct ember_config *cfg = p->cfg;
+
+	if (cfg->nr_rngs == CLI_MAX_VIRTIO)
+		return fail(p, "%s: at most %d of them", opt, CLI_MAX_VIRTIO);
+	cfg->rngs[cfg->nr_rngs++] = (struct cli_rng){
+		.max_bytes = v->num[RNG_MAX_BYTES],
+		.period_ms = (uint32_t)v->num[RNG_PERIOD],
+	};
+	return 0;
+}
+
+/* virtio-serial-device */
+enum { VSER_MAX_PORTS, VSER_ID };
+static const struct prop_def vserial_props[] = {
+	[VSER_MAX_PORTS] = { "max_ports", PROP_NUM, false, 1, CLI_MAX_PORTS, CLI_MAX_PORTS,
+			     "ports the guest is told of" },
+	[VSER_ID] = { "id", PROP_STR, false, 0, 0, 0, "the device's name" },
+	{ 0 },
+};
+
+static int add_vserial(struct parser *p, const char *opt, const struct prop_vals *v)
+{
+	if (p->cfg->has_vserial)
+		return fail(p, "%s: ember has one virtio-serial device at most", opt);
+	p->cfg->has_vserial = true;
+	p->cfg->vserial_max_ports = (unsigned int)v->num[VSER_MAX_PORTS];
+	return 0;
+}
+
+/* virtconsole and virtserialport: ports of the virtio-serial device. */
+enum { PORT_CHARDEV, PORT_NAME, PORT_NR, PORT_ID };
+static const struct prop_def port_props[] = {
+	[PORT_CHARDEV] = { "chardev", PROP_STR, true, 0, 0, 0, "the -chardev id=ID to use" },
+	[PORT_NAME] = { "name", PROP_STR, false, 0, CLI_PORT_NAME_MAX, 0,
+			"the port's name in the guest (/dev/virtio-ports/NAME)" },
+	[PORT_NR] = { "nr", PROP_NUM, false, 0, CLI_MAX_PORTS - 1, 0,
+		      "port number (default: the first free)" },
+	[PORT_ID] = { "id", PROP_STR, false, 0, 0, 0, "the device's name" },
+	{ 0 },
+};
+
+static int add_port(struct parser *p, const char *opt, const struct prop_vals *v, bool console)
+{
+	struct ember_config *cfg = p->cfg;
+
+	if (!console && v->set[PORT_NR] && v->num[PORT_NR] == 0)
+		return fail(p, "%s: port 0 is kept for a virtconsole", opt);
+	if (cfg->nr_ports == CLI_MAX_PORTS)
+		return fail(p, "%s: at most %d ports", opt, CLI_MAX_PORTS);
+	p->port_ref[cfg->nr_ports] = v->str[PORT_CHARDEV];
+	p->port_nr_set[cfg->nr_ports] = v->set[PORT_NR];
+	cfg->ports[cfg->nr_ports++] = (struct cli_port){
+		.name = v->str[PORT_NAME],
+		.console = console,
+		.nr = (unsigned int)v->num[PORT_NR],
+	};
+	return 0;
+}
+
+static int add_virtconsole(struct parser *p, const char *opt, const struct prop_vals *v)
+{
+	return add_port(p, opt, v, true);
+}
+
+static int add_virtserialport(struct parser *p, const char *opt, const struct prop_vals *v)
+{
+	return add_port(p, opt, v, false);
+}
+
+#define KIND(n, h, p, a)                                                                           \
+	{                                                                                          \
+		.name = (n), .help = (h), .props = (p), .add = (a)                                 \
+	}
+#define NO_PCI(n, h, use)                                                                          \
+	{                                                                                          \
+		.name = (n), .help = (h), .instead = (use)                                         \
+	}
+
+static const struct kind_def device_kinds[] = {
+	KIND("virtio-blk-device", "a virtio disk (virtio-mmio) on a -drive", blk_props, add_blk),
+	KIND("virtio-net-device", "a virtio NIC (virtio-mmio) on a -netdev", net_props, add_net),
+	KIND("virtio-rng-device", "a virtio entropy source, fed by getrandom(2)", rng_props,
+	     add_rng),
+	KIND("virtio-serial-device", "a virtio console with ports (virtio-mmio)", vserial_props,
+	     add_vserial),
+	KIND("virtconsole", "a console port (hvc0, ...) of the virtio-serial device", port_props,
+	     add_virtconsole),
+	KIND("virtserialport", "a named port of the virtio-serial device", port_props,
+	     add_virtserialport),
+	KIND("isa-debug-exit", "a guest write of V ends ember with exit code (V << 1) | 1",
+	     debug_exit_props, add_debug_exit),
+	NO_PCI("virtio-blk-pci", "a virtio disk on PCI", "virtio-blk-device"),
+	NO_PCI("virtio-net-pci", "a virtio NIC on PCI", "virtio-net-device"),
+	NO_PCI("virtio-rng-pci", "a virtio entropy source on PCI", "virtio-rng-device"),
+	NO_PCI("virtio-serial-pci", "a virtio console on PCI", "virtio-serial-device"),
+};
+
+static int opt_device(struct parser *p, const char *arg)
+{
+	return parse_kind(p, "-device", device_kinds,
+			  sizeof(device_kinds) / sizeof(device_kinds[0]), arg);
+}
+
+/* -chardev KIND,id=ID[,...] */
+enum { CD_ID, CD_PATH, CD_SERVER, CD_WAIT };
+static const struct prop_def chardev_id_props[] = {
+	[CD_ID] = { "id", PROP_STR, true, 0, 0, 0, "the name devices use" },
+	{ 0 },
+};
+static const struct prop_def chardev_file_props[] = {
+	[CD_ID] = { "id", PROP_STR, true, 0, 0, 0, "the name devices use" },
+	[CD_PATH] = { "path", PROP_STR, true, 0, 0, 0, "the file, created or truncated" },
+	{ 0 },
+};
+static const struct prop_def chardev_socket_props[] = {
+	[CD_ID] = { "id", PROP_STR, true, 0, 0, 0, "the name devices use" },
+	[CD_PATH] = { "path", PROP_STR, true, 0, CLI_SOCKET_PATH_MAX, 0,
+		      "the Unix socket ember listens on" },
+	[CD_SERVER] = { "server", PROP_BOOL, false, 0, 0, 0, "listen (ember needs on)" },
+	[CD_WAIT] = { "wait", PROP_BOOL, false, 0, 0, 1,
+		      "wait for a client before starting (ember needs off)" },
+	{ 0 },
+};
+
+static int add_chardev(struct parser *p, const char *opt, const struct prop_vals *v,
+		       enum chardev_kind kind)
+{
+	struct ember_config *cfg = p->cfg;
+
+	if (kind == CHARDEV_SOCKET && (!v->num[CD_SERVER] || v->num[CD_WAIT]))
+		return fail(p,
+			    "%s: ember listens and does not wait for a client; give "
+			    "server=on,wait=off",
+			    opt);
+	for (unsigned int i = 0; i < cfg->nr_chardevs; i++) {
+		if (strcmp(cfg->chardevs[i].id, v->str[CD_ID]) == 0)
+			return fail(p, "%s: id '%s' is used twice", opt, v->str[CD_ID]);
+		if (kind == CHARDEV_STDIO && cfg->chardevs[i].spec.kind == CHARDEV_STDIO)
+			return fail(p, "%s: standard input can feed one character device only",
+				    opt);
+	}
+	if (cfg->nr_chardevs == CLI_MAX_CHARDEVS)
+		return fail(p, "%s: at most %d character devices", opt, CLI_MAX_CHARDEVS);
+	cfg->chardevs[cfg->nr_chardevs++] = (struct cli_chardev){
+		.id = v->str[CD_ID],
+		.spec = { .kind = kind,
+			  .path = kind == CHARDEV_FILE || kind == CHARDEV_SOCKET ? v->str[CD_PATH]
+										 : NULL },
+	};
+	return 0;
+}
+
+static int add_chardev_stdio(struct parser *p, const char *opt, const struct prop_vals *v)
+{
+	return add_chardev(p, opt, v, CHARDEV_STDIO);
+}
+
+static int add_chardev_null(struct parser *p, const char *opt, const struct prop_vals *v)
+{
+	return add_chardev(p, opt, v, CHARDEV_NONE);
+}
+
+static int add_chardev_file(struct parser *p, const char *opt, const struct prop_vals *v)
+{
+	return add_chardev(p, opt, v, CHARDEV_FILE);
+}
+
+static int add_chardev_socket(struct parser *p, const char *opt, const struct prop_vals *v)
+{
+	return add_chardev(p, opt, v, CHARDEV_SOCKET);
+}
+
+static const struct kind_def chardev_kinds[] = {
+	KIND("stdio", "ember's standard input and output", chardev_id_props, add_chardev_stdio),
+	KIND("null", "output discarded, no input", chardev_id_props, add_chardev_null),
+	KIND("file", "output to a file", chardev_file_props, add_chardev_file),
+	KIND("socket", "a Unix socket ember listens on; one client at a time", chardev_socket_props,
+	     add_chardev_socket),
+};
+
+static int opt_chardev(struct parser *p, const char *arg)
+{
+	return parse_kind(p, "-chardev", chardev_kinds,
+			  sizeof(chardev_kinds) / sizeof(chardev_kinds[0]), arg);
+}
+
+/* The index of the -chardev with id `id`, taken by one user only; or -EINVAL. */
+static int resolve_chardev(struct parser *p, const char *opt, const char *id, bool *taken)
+{
+	struct ember_config *cfg = p->cfg;
+
+	for (unsigned int k = 0; k < cfg->nr_chardevs; k++) {
+		if (strcmp(cfg->chardevs[k].id, id) != 0)
+			continue;
+		if (taken[k])
+			return fail(p, "%s: chardev '%s' is used twice", opt, id);
+		taken[k] = true;
+		return (int)k;
+	}
+	return fail(p, "%s: no -chardev with id '%s'", opt, id);
+}
+
+/*
+ * -serial chardev:ID takes its chardev; every port names a chardev no one
+ * else took, needs the virtio-serial device, and gets a free number.
+ */
+static int resolve_chardevs(struct parser *p)
+{
+	struct ember_config *cfg = p->cfg;
+	bool taken[CLI_MAX_CHARDEVS] = { false }, used_nr[CLI_MAX_PORTS] = { false };
+	int k;
+
+	if (p->serial_ref) {
+		k = resolve_chardev(p, "-serial", p->serial_ref, taken);
+		if (k < 0)
+			return k;
+		if (cfg->chardevs[k].spec.kind == CHARDEV_SOCKET)
+			return fail(p, "-serial chardev:%s: COM1 takes stdio, file or null",
+				    p->serial_ref);
+		cfg->serial = cfg->chardevs[k].spec;
+	}
+	if (cfg->nr_ports && !cfg->has_vserial)
+		return fail(p, "-device %s: add -device virtio-serial-device for its ports",
+			    cfg->ports[0].console ? "virtconsole" : "virtserialport");
+	for (unsigned int i = 0; i < cfg->nr_ports; i++) {
+		struct cli_port *port = &cfg->ports[i];
+		const char *opt = port->console ? "-device virtconsole" : "-device virtserialport";
+
+		k = resolve_chardev(p, opt, p->port_ref[i], taken);
+		if (k < 0)
+			return k;
+		port->chardev = (unsigned int)k;
+		/* A port on stdio takes standard input: COM1 cannot have it too. */
+		if (cfg->chardevs[k].spec.kind == CHARDEV_STDIO && !p->serial_ref) {
+			if (p->serial_given && cfg->serial.kind == CHARDEV_STDIO)
+				return fail(p, "%s: -serial stdio has standard input already", opt);
+			if (!p->serial_given)
+				cfg->serial.kind = CHARDEV_NONE;
+		}
+		if (!p->port_nr_set[i])
+			continue;
+		if (port->nr >= cfg->vserial_max_ports)
+			return fail(p, "%s: nr=%u is not below max_ports=%u", opt, port->nr,
+				    cfg->vserial_max_ports);
+		if (used_nr[port->nr])
+			return fail(p, "%s: port %u is used twice", opt, port->nr);
+		used_nr[port->nr] = true;
+	}
+	/* As QEMU numbers them: a console may take port 0, other ports start at 1. */
+	for (unsigned int i = 0; i < cfg->nr_ports; i++) {
+		struct cli_port *port = &cfg->ports[i];
+		unsigned int nr;
+
+		if (p->port_nr_set[i])
+			continue;
+		for (nr = port->console ? 0 : 1; nr < cfg->vserial_max_ports && used_nr[nr]; nr++)
+			;
+		if (nr >= cfg->vserial_max_ports)
+			return fail(p, "-device %s: no free port below max_ports=%u",
+				    port->console ? "virtconsole" : "virtserialport",
+				    cfg->vserial_max_ports);
+		used_nr[nr] = true;
+		port->nr = nr;
+	}
+	return 0;
 }
 
 struct option_def {
@@ -784,6 +1197,7 @@ static const struct option_def options[] = {
 	{ "name", opt_name },	  { "debugcon", opt_debugcon },
 	{ "device", opt_device }, { "drive", opt_drive },
 	{ "nic", opt_nic },	  { "netdev", opt_netdev },
+	{ "chardev", opt_chardev },
 	{ "shutdown-timeout", opt_shutdown_timeout },
 };
 /* clang-format on */
@@ -846,10 +1260,15 @@ int cli_parse(int argc, char *const argv[], struct ember_config *cfg, char *err,
 		if (ret < 0)
 			return ret;
 	}
-	if (cfg->help || cfg->version || cfg->list_devices)
+	if (cfg->help || cfg->version || cfg->help_kinds)
 		return 0;
-	if (resolve_drives(&p) < 0 || resolve_netdevs(&p) < 0)
+	if (resolve_drives(&p) < 0 || resolve_netdevs(&p) < 0 || resolve_chardevs(&p) < 0)
 		return -EINVAL;
+	if (cli_nr_virtio(cfg) > CLI_MAX_VIRTIO)
+		return fail(&p,
+			    "%u virtio devices: ember has lines for %d (disks, NICs and the rest "
+			    "together)",
+			    cli_nr_virtio(cfg), CLI_MAX_VIRTIO);
 	if (cfg->kernel && cfg->bios)
 		return fail(&p,
 			    "-kernel and -bios cannot be combined: ember loads the kernel itself");
@@ -861,17 +1280,26 @@ int cli_parse(int argc, char *const argv[], struct ember_config *cfg, char *err,
 	return 0;
 }
 
-void cli_print_devices(FILE *f)
+unsigned int cli_nr_virtio(const struct ember_config *cfg)
 {
-	fputs("Devices for -device:\n"
-	      "  virtio-blk-device,drive=ID[,serial=STR]\n"
-	      "      a virtio disk (virtio-mmio) for the -drive if=none,id=ID\n"
-	      "  virtio-net-device,netdev=ID[,mac=MAC]\n"
-	      "      a virtio NIC (virtio-mmio) on the -netdev tap,id=ID\n"
-	      "  isa-debug-exit[,iobase=N][,iosize=N]\n"
-	      "      a guest write of V ends ember with exit code (V << 1) | 1\n"
-	      "      (defaults: iobase=0x501, iosize=2)\n",
-	      f);
+	return cfg->nr_blk + cfg->nr_nics + cfg->nr_rngs + (cfg->has_vserial ? 1 : 0);
+}
+
+/* What -device help, -device KIND,help, -chardev help and -chardev KIND,help print. */
+void cli_print_kinds(FILE *f, const struct ember_config *cfg)
+{
+	bool dev = strcmp(cfg->help_kinds, "-device") == 0;
+	const struct kind_def *kinds = dev ? device_kinds : chardev_kinds;
+	size_t n = dev ? sizeof(device_kinds) / sizeof(device_kinds[0])
+		       : sizeof(chardev_kinds) / sizeof(chardev_kinds[0]);
+
+	if (!cfg->help_kind) {
+		print_kinds(f, cfg->help_kinds, kinds, n);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(kinds[i].name, cfg->help_kind) == 0)
+			print_kind_help(f, cfg->help_kinds, &kinds[i]);
 }
 
 void cli_print_help(FILE *f)
@@ -890,8 +1318,9 @@ void cli_print_help(FILE *f)
 	      "                    starts at its reset vector (16 bytes below 4 GiB, real mode)\n"
 	      "  -m SIZE           guest RAM: MiB, or with a B/K/M/G/T suffix (default 128M)\n"
 	      "  -smp N            number of vCPUs (default 1, at most 254)\n"
-	      "  -serial DEV       COM1 (ttyS0): stdio (default), file:PATH or none; with\n"
-	      "                    stdio on a terminal, C-a x quits and C-a h lists the keys\n"
+	      "  -serial DEV       COM1 (ttyS0): stdio (default), file:PATH, none or\n"
+	      "                    chardev:ID; with stdio on a terminal, C-a x quits and\n"
+	      "                    C-a h lists the keys\n"
 	      "  -drive file=PATH[,format=raw|qcow2][,if=virtio|none][,readonly=on]\n"
 	      "        [,cache=writeback|none|unsafe|directsync][,aio=io_uring|threads]\n"
 	      "        [,serial=STR][,id=ID]\n"
@@ -917,8 +1346,15 @@ void cli_print_help(FILE *f)
 	      "                    accepted as in QEMU; ember has no display and a guest\n"
 	      "                    reset always ends it\n"
 	      "  -debugcon DEV     debug console on I/O port 0xe9: stdio, file:PATH or none\n"
-	      "  -device DEV[,PROP=VALUE...]\n"
-	      "                    add a device; '-device help' lists them\n"
+	      "  -device KIND[,PROP=VALUE...]\n"
+	      "                    add a device: virtio-blk-device, virtio-net-device,\n"
+	      "                    virtio-rng-device, virtio-serial-device, virtconsole,\n"
+	      "                    virtserialport, isa-debug-exit; '-device help' lists\n"
+	      "                    them, '-device KIND,help' a kind's properties\n"
+	      "  -chardev KIND,id=ID[,PROP=VALUE...]\n"
+	      "                    a host end for a port or -serial chardev:ID: stdio, null,\n"
+	      "                    file,path=PATH or socket,path=PATH,server=on,wait=off\n"
+	      "                    (a Unix socket ember listens on); '-chardev help'\n"
 	      "  -h, --help        show this help and exit\n"
 	      "  --version         show the version and exit\n"
 	      "\n"

@@ -19,10 +19,14 @@
 #define CLI_MAX_RAM (1ULL << 40)
 #define CLI_MAX_VCPUS 254 /* APIC IDs 0..253; the IOAPIC takes the next (MP tables) */
 #define CLI_MAX_DEBUG_EXIT 4
-#define CLI_MAX_DRIVES 8  /* virtio-mmio devices have 8 ISA IRQs to share */
-#define CLI_MAX_VIRTIO 8  /* disks and NICs together */
-#define CLI_STRINGS 8192  /* room for unescaped option values */
-#define CLI_SERIAL_MAX 20 /* bytes of a virtio-blk serial (VIRTIO_BLK_ID_BYTES) */
+#define CLI_MAX_VIRTIO 16 /* virtio devices of every kind together: the machine's lines */
+#define CLI_MAX_DRIVES CLI_MAX_VIRTIO
+#define CLI_MAX_CHARDEVS 8
+#define CLI_MAX_PORTS 7		/* ports of the virtio-serial device: 0 and six more */
+#define CLI_PORT_NAME_MAX 64	/* bytes of a port's name */
+#define CLI_SOCKET_PATH_MAX 107 /* sun_path holds 108 bytes with the terminating NUL */
+#define CLI_STRINGS 8192	/* room for unescaped option values */
+#define CLI_SERIAL_MAX 20	/* bytes of a virtio-blk serial (VIRTIO_BLK_ID_BYTES) */
 
 /* Seconds SIGTERM gives the guest to power off (-shutdown-timeout). */
 #define CLI_DEFAULT_SHUTDOWN_TIMEOUT 30
@@ -60,6 +64,26 @@ struct cli_blk {
 	const char *serial;
 };
 
+/* A virtio-rng device and its rate limit: max_bytes per period_ms. */
+struct cli_rng {
+	uint64_t max_bytes;
+	uint32_t period_ms;
+};
+
+/* A -chardev: its id and backend. */
+struct cli_chardev {
+	const char *id;
+	struct chardev_spec spec;
+};
+
+/* A port of the virtio-serial device (virtconsole or virtserialport). */
+struct cli_port {
+	unsigned int chardev; /* index into chardevs[] */
+	const char *name;     /* NULL: none */
+	bool console;
+	unsigned int nr; /* the port's number, below vserial_max_ports */
+};
+
 struct cli_debug_exit {
 	uint16_t iobase;
 	uint32_t iosize; /* up to 0x10000 - iobase */
@@ -91,12 +115,24 @@ struct ember_config {
 	/* virtio-net devices in the order their options came: eth0, eth1, ... */
 	unsigned int nr_nics;
 	struct cli_nic nics[CLI_MAX_VIRTIO];
+	/* virtio-rng devices. */
+	unsigned int nr_rngs;
+	struct cli_rng rngs[CLI_MAX_VIRTIO];
+	unsigned int nr_chardevs;
+	struct cli_chardev chardevs[CLI_MAX_CHARDEVS];
+	/* The virtio-serial device and its ports, in the order their options came. */
+	bool has_vserial;
+	unsigned int vserial_max_ports;
+	unsigned int nr_ports;
+	struct cli_port ports[CLI_MAX_PORTS];
 	/* Option values that needed unescaping (",," is a comma) live here. */
 	char strings[CLI_STRINGS];
 	size_t strings_used;
 	bool help;
 	bool version;
-	bool list_devices;
+	/* "-device" or "-chardev" for KIND help (cli_print_kinds()); NULL: not asked. */
+	const char *help_kinds;
+	const char *help_kind; /* for KIND,help; NULL: list the kinds */
 };
 
 /*
@@ -109,6 +145,10 @@ int cli_parse(int argc, char *const argv[], struct ember_config *cfg, char *err,
 int cli_parse_size(const char *s, uint64_t *out);
 
 void cli_print_help(FILE *f);
-void cli_print_devices(FILE *f);
+/* Lists the kinds of -device or -chardev, or one kind's properties, as cfg asks. */
+void cli_print_kinds(FILE *f, const struct ember_config *cfg);
+
+/* Virtio devices of every kind: each takes a slot. */
+unsigned int cli_nr_virtio(const struct ember_config *cfg);
 
 #endif

@@ -38,8 +38,8 @@ int main(int argc, char **argv)
 		printf("ember %s\n", PACKAGE_VERSION);
 		return EMBER_EXIT_OK;
 	}
-	if (cfg.list_devices) {
-		cli_print_devices(stdout);
+	if (cfg.help_kinds) {
+		cli_print_kinds(stdout, &cfg);
 		return EMBER_EXIT_OK;
 	}
 	if (cfg.name)

@@ -62,11 +62,66 @@ static void check_counts(void)
 {
 	if (cfg.nr_drives > CLI_MAX_DRIVES || cfg.nr_blk > CLI_MAX_DRIVES ||
 	    cfg.nr_netdevs > CLI_MAX_VIRTIO || cfg.nr_nics > CLI_MAX_VIRTIO ||
-	    cfg.nr_debug_exit > CLI_MAX_DEBUG_EXIT || cfg.strings_used > CLI_STRINGS)
+	    cfg.nr_debug_exit > CLI_MAX_DEBUG_EXIT || cfg.strings_used > CLI_STRINGS ||
+	    cfg.nr_rngs > CLI_MAX_VIRTIO || cfg.nr_chardevs > CLI_MAX_CHARDEVS ||
+	    cfg.nr_ports > CLI_MAX_PORTS)
 		FAIL("counts: %u drives, %u disks, %u netdevs, %u NICs, %u debug-exits, %zu bytes "
 		     "of strings",
 		     cfg.nr_drives, cfg.nr_blk, cfg.nr_netdevs, cfg.nr_nics, cfg.nr_debug_exit,
 		     cfg.strings_used);
+}
+
+/* Entropy devices, chardevs and the virtio-serial ports. */
+static void check_devices(void)
+{
+	bool chardev_used[CLI_MAX_CHARDEVS] = { false }, nr_used[CLI_MAX_PORTS] = { false };
+	unsigned int stdio = 0;
+
+	for (unsigned int i = 0; i < cfg.nr_rngs; i++)
+		if (cfg.rngs[i].max_bytes < 1 || cfg.rngs[i].max_bytes > INT64_MAX ||
+		    cfg.rngs[i].period_ms < 1)
+			FAIL("rng %u: %llu bytes per %u ms", i,
+			     (unsigned long long)cfg.rngs[i].max_bytes, cfg.rngs[i].period_ms);
+	for (unsigned int i = 0; i < cfg.nr_chardevs; i++) {
+		const struct cli_chardev *c = &cfg.chardevs[i];
+
+		if (!c->id || !*c->id)
+			FAIL("chardev %u without an id", i);
+		check_string(c->id, "chardev id");
+		check_string(c->spec.path, "chardev path");
+		if ((c->spec.kind == CHARDEV_FILE || c->spec.kind == CHARDEV_SOCKET) &&
+		    (!c->spec.path || !*c->spec.path))
+			FAIL("chardev %u without a path", i);
+		if (c->spec.kind == CHARDEV_SOCKET && strlen(c->spec.path) > CLI_SOCKET_PATH_MAX)
+			FAIL("chardev %u: a socket path of %zu bytes", i, strlen(c->spec.path));
+		for (unsigned int k = 0; k < i; k++)
+			if (strcmp(c->id, cfg.chardevs[k].id) == 0)
+				FAIL("chardev id '%s' twice", c->id);
+		stdio += c->spec.kind == CHARDEV_STDIO;
+	}
+	if (stdio > 1)
+		FAIL("%u stdio chardevs", stdio);
+	if (cfg.nr_ports && !cfg.has_vserial)
+		FAIL("ports without a virtio-serial device");
+	if (cfg.has_vserial && (cfg.vserial_max_ports < 1 || cfg.vserial_max_ports > CLI_MAX_PORTS))
+		FAIL("max_ports %u", cfg.vserial_max_ports);
+	for (unsigned int i = 0; i < cfg.nr_ports; i++) {
+		const struct cli_port *p = &cfg.ports[i];
+
+		if (p->chardev >= cfg.nr_chardevs || chardev_used[p->chardev])
+			FAIL("port %u names chardev %u (of %u), or a taken one", i, p->chardev,
+			     cfg.nr_chardevs);
+		chardev_used[p->chardev] = true;
+		if (p->nr >= cfg.vserial_max_ports || nr_used[p->nr] || (!p->console && !p->nr))
+			FAIL("port %u numbered %u", i, p->nr);
+		nr_used[p->nr] = true;
+		if (p->name && (!*p->name || strlen(p->name) > CLI_PORT_NAME_MAX))
+			FAIL("port %u named with %zu bytes", i, strlen(p->name));
+		check_string(p->name, "port name");
+		if (cfg.chardevs[p->chardev].spec.kind == CHARDEV_STDIO &&
+		    cfg.serial.kind == CHARDEV_STDIO)
+			FAIL("COM1 and port %u both on stdio", i);
+	}
 }
 
 static void check_config(void)
@@ -83,8 +138,8 @@ static void check_config(void)
 		FAIL("-initrd or -append accepted without -kernel");
 	if (cfg.shutdown_timeout > CLI_MAX_SHUTDOWN_TIMEOUT)
 		FAIL("shutdown timeout %u", cfg.shutdown_timeout);
-	if (cfg.nr_blk + cfg.nr_nics > CLI_MAX_VIRTIO)
-		FAIL("%u disks and %u NICs accepted", cfg.nr_blk, cfg.nr_nics);
+	if (cli_nr_virtio(&cfg) > CLI_MAX_VIRTIO)
+		FAIL("%u virtio devices accepted", cli_nr_virtio(&cfg));
 	check_string(cfg.bios, "bios");
 	check_string(cfg.kernel, "kernel");
 	check_string(cfg.initrd, "initrd");
@@ -148,6 +203,7 @@ static void check_config(void)
 		if (n->has_mac && (n->mac[0] & 1))
 			FAIL("NIC %u has a multicast MAC", i);
 	}
+	check_devices();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -181,7 +237,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ret = cli_parse(argc, argv, &cfg, err, err_len);
 	check_counts();
 	if (ret == 0) {
-		if (!cfg.help && !cfg.version && !cfg.list_devices)
+		if (!cfg.help && !cfg.version && !cfg.help_kinds)
 			check_config();
 	} else if (ret != -EINVAL) {
 		FAIL("cli_parse returned %d", ret);

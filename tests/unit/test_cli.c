@@ -28,6 +28,40 @@ static int parse(const char *first, ...)
 	return cli_parse(argc, argv, &cfg, err, sizeof(err));
 }
 
+/* An argument list built a piece at a time, for option lists too long to spell out. */
+static struct {
+	char *argv[160];
+	int argc;
+	char room[8192];
+	size_t used;
+} ab;
+
+static void ab_reset(void)
+{
+	ab.argv[0] = (char *)"ember";
+	ab.argc = 1;
+	ab.used = 0;
+}
+
+__attribute__((format(printf, 1, 2))) static void ab_add(const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	ck_assert_int_lt(ab.argc, 159);
+	va_start(ap, fmt);
+	n = vsnprintf(ab.room + ab.used, sizeof(ab.room) - ab.used, fmt, ap);
+	va_end(ap);
+	ck_assert(n >= 0 && (size_t)n < sizeof(ab.room) - ab.used);
+	ab.argv[ab.argc++] = ab.room + ab.used;
+	ab.used += (size_t)n + 1;
+}
+
+static int ab_parse(void)
+{
+	return cli_parse(ab.argc, ab.argv, &cfg, err, sizeof(err));
+}
+
 /* The parse fails with a one-line message that contains `needle`. */
 static void fails_with(int ret, const char *needle)
 {
@@ -125,34 +159,35 @@ START_TEST(debug_exit_devices)
 	ck_assert_uint_eq(cfg.debug_exit[1].iosize, 2);
 
 	fails_with(parse("-bios", "f", "-device", "isa-debug-exit,port=1", NULL),
-		   "unknown property 'port=1'");
+		   "unknown property 'port' (it has iobase, iosize)");
 	fails_with(parse("-bios", "f", "-device", "isa-debug-exit,iobase=zz", NULL),
 		   "invalid number in 'iobase=zz'");
 	fails_with(parse("-bios", "f", "-device", "isa-debug-exit,iobase=", NULL),
 		   "invalid number");
 	fails_with(parse("-bios", "f", "-device", "isa-debug-exit,iobase=0x10000", NULL),
-		   "beyond the I/O port space");
+		   "iobase=0x10000 is out of range (0 to 65535)");
 	fails_with(parse("-bios", "f", "-device", "isa-debug-exit,iobase=0xffff,iosize=2", NULL),
 		   "does not fit");
-	fails_with(parse("-bios", "f", "-device", "isa-debug-exit,iosize=0", NULL), "does not fit");
+	fails_with(parse("-bios", "f", "-device", "isa-debug-exit,iosize=0", NULL),
+		   "iosize=0 is out of range (1 to 65536)");
 	fails_with(parse("-bios", "f", "-device", "isa-debug-exit,iobase=1,iosize=0x10000", NULL),
 		   "does not fit");
 	/* A size that would wrap a 64-bit sum back into range. */
 	fails_with(parse("-bios", "f", "-device",
 			 "isa-debug-exit,iobase=0x10,iosize=0xfffffffffffffff8", NULL),
-		   "does not fit");
+		   "out of range (1 to 65536)");
 	/* The whole port space is one window, and still fits. */
 	ck_assert_int_eq(
 		parse("-bios", "f", "-device", "isa-debug-exit,iobase=0,iosize=0x10000", NULL), 0);
 	ck_assert_uint_eq(cfg.debug_exit[0].iosize, 0x10000);
-	fails_with(parse("-bios", "f", "-device", "virtio-gpu", NULL),
-		   "unknown device 'virtio-gpu'");
+	fails_with(parse("-bios", "f", "-device", "virtio-gpu", NULL), "unknown kind 'virtio-gpu'");
 	fails_with(parse("-bios", "f", "-device", "isa-debug-exit", "-device", "isa-debug-exit",
 			 "-device", "isa-debug-exit", "-device", "isa-debug-exit", "-device",
 			 "isa-debug-exit", NULL),
 		   "at most 4");
 	ck_assert_int_eq(parse("-device", "help", NULL), 0);
-	ck_assert(cfg.list_devices);
+	ck_assert_str_eq(cfg.help_kinds, "-device");
+	ck_assert_ptr_null(cfg.help_kind);
 }
 END_TEST
 
@@ -339,43 +374,54 @@ START_TEST(drive_errors)
 	fails_with(parse("-kernel", "k", "-device", "virtio-blk-device,drive=v,bus=x", NULL),
 		   "unknown property 'bus'");
 	fails_with(parse("-kernel", "k", "-device", "virtio-blk-pci,drive=v", NULL), "no PCI");
-	fails_with(parse("-kernel", "k", "-drive", "file=1", "-drive", "file=2", "-drive", "file=3",
-			 "-drive", "file=4", "-drive", "file=5", "-drive", "file=6", "-drive",
-			 "file=7", "-drive", "file=8", "-drive", "file=9", NULL),
-		   "at most 8");
+	ab_reset();
+	ab_add("-kernel");
+	ab_add("k");
+	for (int i = 0; i <= CLI_MAX_DRIVES; i++) {
+		ab_add("-drive");
+		ab_add("file=%d", i);
+	}
+	fails_with(ab_parse(), "at most 16 drives");
 }
 END_TEST
 
 /*
- * Eight -device virtio-blk-device fill the disk table before any drive
- * exists; a -drive if=virtio after them needs a ninth disk and must be
+ * Sixteen -device virtio-blk-device fill the disk table before any drive
+ * exists; a -drive if=virtio after them needs another disk and must be
  * refused, not stored past the table's end.
  */
 START_TEST(drive_after_full_disk_table)
 {
-	int ret = parse("-kernel", "k", "-device", "virtio-blk-device,drive=d0", "-device",
-			"virtio-blk-device,drive=d1", "-device", "virtio-blk-device,drive=d2",
-			"-device", "virtio-blk-device,drive=d3", "-device",
-			"virtio-blk-device,drive=d4", "-device", "virtio-blk-device,drive=d5",
-			"-device", "virtio-blk-device,drive=d6", "-device",
-			"virtio-blk-device,drive=d7", "-drive", "file=x", NULL);
-
+	ab_reset();
+	ab_add("-kernel");
+	ab_add("k");
+	for (int i = 0; i < CLI_MAX_DRIVES; i++) {
+		ab_add("-device");
+		ab_add("virtio-blk-device,drive=d%d", i);
+	}
+	ab_add("-drive");
+	ab_add("file=x");
+	fails_with(ab_parse(), "-drive: at most 16 disks");
 	ck_assert_uint_le(cfg.nr_blk, CLI_MAX_DRIVES);
-	fails_with(ret, "-drive: at most 8 disks");
+
 	/* An if=none drive adds no disk: it still fits. */
-	ck_assert_int_eq(
-		parse("-kernel", "k", "-device", "virtio-blk-device,drive=d0", "-device",
-		      "virtio-blk-device,drive=d1", "-device", "virtio-blk-device,drive=d2",
-		      "-device", "virtio-blk-device,drive=d3", "-device",
-		      "virtio-blk-device,drive=d4", "-device", "virtio-blk-device,drive=d5",
-		      "-device", "virtio-blk-device,drive=d6", "-drive", "if=none,id=d0,file=a",
-		      "-drive", "if=none,id=d1,file=b", "-drive", "if=none,id=d2,file=c", "-drive",
-		      "if=none,id=d3,file=d", "-drive", "if=none,id=d4,file=e", "-drive",
-		      "if=none,id=d5,file=f", "-drive", "if=none,id=d6,file=g", "-drive", "file=h",
-		      NULL),
-		0);
-	ck_assert_uint_eq(cfg.nr_blk, 8);
-	ck_assert_uint_eq(cfg.blk[7].drive, 7);
+	ab_reset();
+	ab_add("-kernel");
+	ab_add("k");
+	for (int i = 0; i < CLI_MAX_DRIVES - 1; i++) {
+		ab_add("-device");
+		ab_add("virtio-blk-device,drive=d%d", i);
+	}
+	for (int i = 0; i < CLI_MAX_DRIVES - 1; i++) {
+		ab_add("-drive");
+		ab_add("if=none,id=d%d,file=%d", i, i);
+	}
+	ab_add("-drive");
+	ab_add("file=last");
+	ck_assert_int_eq(ab_parse(), 0);
+	ck_assert_uint_eq(cfg.nr_blk, 16);
+	ck_assert_uint_eq(cfg.blk[15].drive, 15);
+	ck_assert_uint_eq(cli_nr_virtio(&cfg), 16);
 }
 END_TEST
 
@@ -438,11 +484,193 @@ START_TEST(nic_errors)
 			 NULL),
 		   "netdev 'n' is used twice");
 	fails_with(parse("-kernel", "k", "-device", "virtio-net-pci,netdev=n", NULL), "no PCI");
-	fails_with(parse("-kernel", "k", "-nic", "tap,ifname=a", "-nic", "tap,ifname=b", "-nic",
-			 "tap,ifname=c", "-nic", "tap,ifname=d", "-nic", "tap,ifname=e", "-drive",
-			 "file=1", "-drive", "file=2", "-drive", "file=3", "-drive", "file=4",
+}
+END_TEST
+
+/* Sixteen virtio devices of all kinds fit; one more is refused, naming the limit. */
+START_TEST(virtio_device_limit)
+{
+	ab_reset();
+	ab_add("-kernel");
+	ab_add("k");
+	for (int i = 0; i < 6; i++) {
+		ab_add("-nic");
+		ab_add("tap,ifname=t%d", i);
+		ab_add("-drive");
+		ab_add("file=%d", i);
+	}
+	ab_add("-device");
+	ab_add("virtio-rng-device");
+	ab_add("-device");
+	ab_add("virtio-rng-device");
+	ab_add("-device");
+	ab_add("virtio-serial-device");
+	ab_add("-chardev");
+	ab_add("null,id=c");
+	ab_add("-device");
+	ab_add("virtconsole,chardev=c");
+	ab_add("-drive");
+	ab_add("file=last");
+	ck_assert_int_eq(ab_parse(), 0);
+	ck_assert_uint_eq(cli_nr_virtio(&cfg), 16);
+	ab_add("-device");
+	ab_add("virtio-rng-device");
+	fails_with(ab_parse(), "17 virtio devices: ember has lines for 16");
+}
+END_TEST
+
+START_TEST(rng_devices)
+{
+	ck_assert_int_eq(parse("-kernel", "k", "-device", "virtio-rng-device", "-device",
+			       "virtio-rng-device,max-bytes=1024,period=1000,id=r", NULL),
+			 0);
+	ck_assert_uint_eq(cfg.nr_rngs, 2);
+	ck_assert_uint_eq(cfg.rngs[0].max_bytes, INT64_MAX); /* QEMU's defaults */
+	ck_assert_uint_eq(cfg.rngs[0].period_ms, 65536);
+	ck_assert_uint_eq(cfg.rngs[1].max_bytes, 1024);
+	ck_assert_uint_eq(cfg.rngs[1].period_ms, 1000);
+	fails_with(parse("-kernel", "k", "-device", "virtio-rng-device,period=0", NULL),
+		   "period=0 is out of range (1 to 4294967295)");
+	fails_with(parse("-kernel", "k", "-device", "virtio-rng-device,period=4294967296", NULL),
+		   "out of range");
+	fails_with(parse("-kernel", "k", "-device", "virtio-rng-device,max-bytes=0", NULL),
+		   "max-bytes=0 is out of range");
+	fails_with(parse("-kernel", "k", "-device", "virtio-rng-device,max-bytes=x", NULL),
+		   "invalid number in 'max-bytes=x'");
+	fails_with(parse("-kernel", "k", "-device", "virtio-rng-device,period=5,period=6", NULL),
+		   "period is given twice");
+	fails_with(parse("-kernel", "k", "-device", "virtio-rng-device,rng=rng0", NULL),
+		   "unknown property 'rng' (it has max-bytes, period, id)");
+	fails_with(parse("-kernel", "k", "-device", "virtio-rng-pci", NULL),
+		   "use virtio-rng-device");
+}
+END_TEST
+
+START_TEST(serial_ports)
+{
+	ck_assert_int_eq(parse("-kernel", "k", "-chardev",
+			       "socket,id=s,path=/run/a.sock,server=on,wait=off", "-chardev",
+			       "stdio,id=con", "-chardev", "file,id=f,path=out,,1.txt", "-device",
+			       "virtserialport,chardev=s,name=org.ember.test", "-device",
+			       "virtio-serial-device", "-device", "virtconsole,chardev=con",
+			       "-device", "virtserialport,chardev=f,nr=5", NULL),
+			 0);
+	ck_assert(cfg.has_vserial);
+	ck_assert_uint_eq(cfg.vserial_max_ports, CLI_MAX_PORTS);
+	ck_assert_uint_eq(cfg.nr_chardevs, 3);
+	ck_assert_int_eq(cfg.chardevs[0].spec.kind, CHARDEV_SOCKET);
+	ck_assert_str_eq(cfg.chardevs[0].spec.path, "/run/a.sock");
+	ck_assert_int_eq(cfg.chardevs[1].spec.kind, CHARDEV_STDIO);
+	ck_assert_str_eq(cfg.chardevs[2].spec.path, "out,1.txt");
+	ck_assert_uint_eq(cfg.nr_ports, 3);
+	/* Numbers as QEMU gives them: ports from 1, the console may take 0. */
+	ck_assert_uint_eq(cfg.ports[0].nr, 1);
+	ck_assert_str_eq(cfg.ports[0].name, "org.ember.test");
+	ck_assert_uint_eq(cfg.ports[0].chardev, 0);
+	ck_assert(!cfg.ports[0].console);
+	ck_assert_uint_eq(cfg.ports[1].nr, 0);
+	ck_assert(cfg.ports[1].console);
+	ck_assert_uint_eq(cfg.ports[1].chardev, 1);
+	ck_assert_uint_eq(cfg.ports[2].nr, 5);
+	ck_assert_uint_eq(cli_nr_virtio(&cfg), 1);
+
+	/* -serial chardev:ID takes the chardev's backend. */
+	ck_assert_int_eq(parse("-kernel", "k", "-serial", "chardev:f", "-chardev",
+			       "file,id=f,path=log.txt", NULL),
+			 0);
+	ck_assert_int_eq(cfg.serial.kind, CHARDEV_FILE);
+	ck_assert_str_eq(cfg.serial.path, "log.txt");
+
+	fails_with(parse("-kernel", "k", "-chardev", "socket,id=s,path=p", NULL),
+		   "give server=on,wait=off");
+	fails_with(parse("-kernel", "k", "-chardev", "socket,id=s,path=p,server=on", NULL),
+		   "server=on,wait=off");
+	fails_with(parse("-kernel", "k", "-chardev", "pty,id=s", NULL), "unknown kind 'pty'");
+	fails_with(parse("-kernel", "k", "-chardev", "null", NULL), "give id=ID");
+	fails_with(parse("-kernel", "k", "-chardev", "file,id=f", NULL), "give path=ID");
+	fails_with(parse("-kernel", "k", "-chardev", "null,id=a", "-chardev", "stdio,id=a", NULL),
+		   "id 'a' is used twice");
+	fails_with(parse("-kernel", "k", "-serial", "chardev:nope", NULL),
+		   "no -chardev with id 'nope'");
+	fails_with(parse("-kernel", "k", "-chardev", "null,id=c", "-device",
+			 "virtconsole,chardev=c", NULL),
+		   "add -device virtio-serial-device");
+	fails_with(parse("-kernel", "k", "-chardev", "null,id=c", "-device", "virtio-serial-device",
+			 "-device", "virtconsole,chardev=c", "-device", "virtserialport,chardev=c",
 			 NULL),
-		   "at most 8 virtio devices");
+		   "chardev 'c' is used twice");
+	fails_with(parse("-kernel", "k", "-chardev", "null,id=c", "-device", "virtio-serial-device",
+			 "-device", "virtserialport,chardev=c,nr=0", NULL),
+		   "port 0 is kept for a virtconsole");
+	fails_with(parse("-kernel", "k", "-chardev", "null,id=c", "-chardev", "null,id=d",
+			 "-device", "virtio-serial-device,max_ports=2", "-device",
+			 "virtserialport,chardev=c", "-device", "virtserialport,chardev=d", NULL),
+		   "no free port below max_ports=2");
+	fails_with(parse("-kernel", "k", "-chardev", "null,id=c", "-chardev", "null,id=d",
+			 "-device", "virtio-serial-device", "-device",
+			 "virtserialport,chardev=c,nr=3", "-device", "virtconsole,chardev=d,nr=3",
+			 NULL),
+		   "port 3 is used twice");
+	fails_with(parse("-kernel", "k", "-device", "virtio-serial-device", "-device",
+			 "virtio-serial-device", NULL),
+		   "one virtio-serial device");
+	fails_with(parse("-kernel", "k", "-chardev", "socket,id=s,path=p,server=on,wait=off",
+			 "-serial", "chardev:s", NULL),
+		   "COM1 takes stdio, file or null");
+
+	/* A console on stdio takes standard input: COM1 goes unless asked for. */
+	ck_assert_int_eq(parse("-kernel", "k", "-chardev", "stdio,id=c", "-device",
+			       "virtio-serial-device", "-device", "virtconsole,chardev=c", NULL),
+			 0);
+	ck_assert_int_eq(cfg.serial.kind, CHARDEV_NONE);
+	ck_assert_int_eq(parse("-kernel", "k", "-serial", "file:s.log", "-chardev", "stdio,id=c",
+			       "-device", "virtio-serial-device", "-device",
+			       "virtconsole,chardev=c", NULL),
+			 0);
+	ck_assert_int_eq(cfg.serial.kind, CHARDEV_FILE);
+	fails_with(parse("-kernel", "k", "-serial", "stdio", "-chardev", "stdio,id=c", "-device",
+			 "virtio-serial-device", "-device", "virtconsole,chardev=c", NULL),
+		   "-serial stdio has standard input already");
+	fails_with(parse("-kernel", "k", "-chardev", "stdio,id=c", "-chardev", "stdio,id=d", NULL),
+		   "one character device only");
+}
+END_TEST
+
+/* The help for kinds comes from the same tables the parser uses. */
+START_TEST(kind_help)
+{
+	char out[4096] = { 0 };
+	FILE *f;
+
+	ck_assert_int_eq(parse("-device", "virtio-rng-device,help", NULL), 0);
+	ck_assert_str_eq(cfg.help_kinds, "-device");
+	ck_assert_str_eq(cfg.help_kind, "virtio-rng-device");
+	f = fmemopen(out, sizeof(out) - 1, "w");
+	ck_assert_ptr_nonnull(f);
+	cli_print_kinds(f, &cfg);
+	fclose(f);
+	ck_assert_ptr_nonnull(strstr(out, "max-bytes=<uint>"));
+	ck_assert_ptr_nonnull(strstr(out, "(default: 9223372036854775807)"));
+	ck_assert_ptr_nonnull(strstr(out, "period=<uint>"));
+	ck_assert_ptr_nonnull(strstr(out, "(default: 65536)"));
+
+	ck_assert_int_eq(parse("-device", "help", NULL), 0);
+	memset(out, 0, sizeof(out));
+	f = fmemopen(out, sizeof(out) - 1, "w");
+	cli_print_kinds(f, &cfg);
+	fclose(f);
+	ck_assert_ptr_nonnull(strstr(out, "virtio-blk-device"));
+	ck_assert_ptr_nonnull(strstr(out, "virtserialport"));
+	ck_assert_ptr_null(strstr(out, "virtio-blk-pci")); /* listed only to refuse it */
+
+	ck_assert_int_eq(parse("-chardev", "socket,help", NULL), 0);
+	memset(out, 0, sizeof(out));
+	f = fmemopen(out, sizeof(out) - 1, "w");
+	cli_print_kinds(f, &cfg);
+	fclose(f);
+	ck_assert_ptr_nonnull(strstr(out, "server=<bool>"));
+	ck_assert_ptr_nonnull(strstr(out, "path=<str>"));
+	fails_with(parse("-device", "virtio-gpu,help", NULL), "unknown kind 'virtio-gpu'");
 }
 END_TEST
 
@@ -469,6 +697,10 @@ static Suite *cli_suite(void)
 	tcase_add_test(tc, drive_after_full_disk_table);
 	tcase_add_test(tc, nics);
 	tcase_add_test(tc, nic_errors);
+	tcase_add_test(tc, virtio_device_limit);
+	tcase_add_test(tc, rng_devices);
+	tcase_add_test(tc, serial_ports);
+	tcase_add_test(tc, kind_help);
 	suite_add_tcase(s, tc);
 	return s;
 }
