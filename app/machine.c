@@ -31,6 +31,8 @@
 #include "virtio/blk.h"
 #include "virtio/mmio.h"
 #include "virtio/net.h"
+#include "virtio/rng.h"
+#include "vserial.h"
 
 #include <errno.h>
 #include <linux/kvm.h>
@@ -52,13 +54,13 @@
 /* Room for the entries ember adds to KVM's CPUID (the hypervisor timing leaf). */
 #define CPUID_SPARE 4
 
-/*
- * The ISA IRQs virtio-mmio devices get, in order: those no PC device ember
- * has (or Linux probes for) uses. Edge-triggered, through an irqfd.
- */
-static const unsigned int virtio_irqs[CLI_MAX_VIRTIO] = { 5, 6, 7, 10, 11, 12, 14, 15 };
+_Static_assert(CLI_MAX_VIRTIO <= VIRTIO_MMIO_SLOTS, "a line and a window for every device");
 
-/* Virtio slot i's window and interrupt line: disks first, then NICs, in command-line order. */
+/*
+ * Virtio slot i's window and interrupt line (edge-triggered, through an
+ * irqfd). Slots go to disks, then NICs, then entropy devices, then the
+ * virtio-serial device, each kind in command-line order.
+ */
 static uint64_t slot_base(unsigned int i)
 {
 	return VIRTIO_MMIO_BASE + i * VIRTIO_MMIO_STRIDE;
@@ -66,7 +68,7 @@ static uint64_t slot_base(unsigned int i)
 
 static unsigned int slot_gsi(unsigned int i)
 {
-	return virtio_irqs[i];
+	return layout_virtio_gsi[i];
 }
 
 struct machine;
@@ -97,6 +99,14 @@ struct machine_net {
 	/* The loop thread's alone while it runs, like the handler list. */
 	bool tap_watched;
 	bool watch_failed; /* said so once */
+};
+
+/* A virtio-rng device, and the timerfd that ends its rate limit's waits. */
+struct machine_rng {
+	char name[32];
+	struct rng *rng;
+	int timer;
+	struct vslot slot;
 };
 
 struct machine {
@@ -130,6 +140,13 @@ struct machine {
 	struct machine_blk blk[CLI_MAX_DRIVES];
 	unsigned int nr_net;
 	struct machine_net net[CLI_MAX_VIRTIO];
+	unsigned int nr_rng;
+	struct machine_rng rng[CLI_MAX_VIRTIO];
+	struct vserial *vserial;
+	struct vslot vserial_slot;
+	/* Every attached slot, in slot order: what the ACPI tables describe. */
+	unsigned int nr_slots;
+	struct vslot *slots[CLI_MAX_VIRTIO];
 	struct vslot_env slot_env;	 /* what the slots take of the VM */
 	char hints[CLI_MAX_VIRTIO * 64]; /* virtio_mmio.device= for -no-acpi */
 	/* A disk's last writes could not be written back at exit: exit 1. */
@@ -171,7 +188,7 @@ static int inputs_init(struct machine *m)
 		 */
 		bool hints = cfg->no_acpi || kernel_cmdline_has(cfg->append, "acpi=off");
 
-		for (unsigned int i = 0; hints && i < cfg->nr_blk + cfg->nr_nics; i++)
+		for (unsigned int i = 0; hints && i < cli_nr_virtio(cfg); i++)
 			used = vslot_cmdline_hint(m->hints, sizeof(m->hints), used, slot_base(i),
 						  slot_gsi(i));
 
@@ -497,10 +514,9 @@ static uint64_t monotonic_ns(void *opaque)
 	return clock_now_ns();
 }
 
-/* The PIT asks for a call at an absolute CLOCK_MONOTONIC time; UINT64_MAX cancels. */
-static void pit_arm(void *opaque, uint64_t deadline_ns)
+/* Arms a CLOCK_MONOTONIC timerfd for an absolute time; UINT64_MAX disarms it. */
+static int arm_at(int fd, uint64_t deadline_ns)
 {
-	struct machine *m = opaque;
 	struct itimerspec its = { 0 };
 
 	if (deadline_ns != UINT64_MAX) {
@@ -510,8 +526,17 @@ static void pit_arm(void *opaque, uint64_t deadline_ns)
 		its.it_value.tv_sec = (time_t)(deadline_ns / NSEC_PER_SEC);
 		its.it_value.tv_nsec = (long)(deadline_ns % NSEC_PER_SEC);
 	}
-	if (timerfd_settime(m->pit_timer, TFD_TIMER_ABSTIME, &its, NULL) < 0)
-		log_warn("PIT: arming its timer: %s", strerror(errno));
+	return timerfd_settime(fd, TFD_TIMER_ABSTIME, &its, NULL) < 0 ? -errno : 0;
+}
+
+/* The PIT asks for a call at an absolute CLOCK_MONOTONIC time; UINT64_MAX cancels. */
+static void pit_arm(void *opaque, uint64_t deadline_ns)
+{
+	struct machine *m = opaque;
+	int ret = arm_at(m->pit_timer, deadline_ns);
+
+	if (ret < 0)
+		log_warn("PIT: arming its timer: %s", strerror(-ret));
 }
 
 static void pit_expired(void *opaque, uint32_t events)
@@ -640,6 +665,24 @@ static const struct vslot_env *slots_env(struct machine *m)
 	return &m->slot_env;
 }
 
+/* Attaches `d` in the next slot, which the ACPI tables then describe. */
+static int slot_attach(struct machine *m, struct vslot *s, const struct vslot_device *d)
+{
+	unsigned int i = m->nr_slots;
+	int ret;
+
+	if (i == CLI_MAX_VIRTIO)
+		return -ENOSPC;
+	ret = vslot_attach(s, slots_env(m), d, slot_base(i), slot_gsi(i));
+	if (ret < 0) {
+		set_err(m, "%s at 0x%llx, IRQ %u: %s", d->info.name,
+			(unsigned long long)slot_base(i), slot_gsi(i), strerror(-ret));
+		return ret;
+	}
+	m->slots[m->nr_slots++] = s;
+	return 0;
+}
+
 /* --- virtio NICs ------------------------------------------------------------------ */
 
 static void net_resumed(void *opaque, uint32_t events)
@@ -758,13 +801,13 @@ static void net_take_transport(void *dev, const struct virtio_transport *tr)
 }
 
 /* The NIC in its slot; the frames a turn's budget left, the device's wishes and the tap. */
-static int net_wire(struct machine *m, struct machine_net *mn, unsigned int slot)
+static int net_wire(struct machine *m, struct machine_net *mn)
 {
 	struct vslot_device d = { .dev = mn->net, .attach = net_take_transport };
 	int ret;
 
 	net_device(mn->net, &d.info, &d.ops);
-	ret = vslot_attach(&mn->slot, slots_env(m), &d, slot_base(slot), slot_gsi(slot));
+	ret = slot_attach(m, &mn->slot, &d);
 	if (ret < 0)
 		return ret;
 	ret = vslot_watch(&mn->slot, net_resume_fd(mn->net), EPOLLIN, net_resumed, mn);
@@ -788,17 +831,14 @@ static int nics_init(struct machine *m)
 	int ret;
 
 	for (unsigned int i = 0; i < m->cfg->nr_nics; i++) {
-		unsigned int slot = m->cfg->nr_blk + i;
-
 		m->nr_net = i + 1;
 		ret = net_open_one(m, i);
 		if (ret < 0)
 			return ret;
-		ret = net_wire(m, &m->net[i], slot);
+		ret = net_wire(m, &m->net[i]);
 		if (ret < 0) {
-			set_err(m, "%s at 0x%llx, IRQ %u: %s", m->net[i].name,
-				(unsigned long long)slot_base(slot), slot_gsi(slot),
-				strerror(-ret));
+			if (!m->err[0])
+				set_err(m, "%s: %s", m->net[i].name, strerror(-ret));
 			return ret;
 		}
 	}
@@ -980,14 +1020,14 @@ static void blk_take_transport(void *dev, const struct virtio_transport *tr)
 	blk_attach(dev, tr);
 }
 
-/* The disk in slot i; its completions and what a turn's budget left on the event loop. */
-static int blk_wire(struct machine *m, struct machine_blk *mb, unsigned int i)
+/* The disk in its slot; its completions and what a turn's budget left on the event loop. */
+static int blk_wire(struct machine *m, struct machine_blk *mb)
 {
 	struct vslot_device d = { .dev = mb->blk, .attach = blk_take_transport };
 	int ret;
 
 	blk_device(mb->blk, &d.info, &d.ops);
-	ret = vslot_attach(&mb->slot, slots_env(m), &d, slot_base(i), slot_gsi(i));
+	ret = slot_attach(m, &mb->slot, &d);
 	if (ret < 0)
 		return ret;
 	ret = vslot_watch(&mb->slot, disk_event_fd(mb->disk), EPOLLIN, blk_disk_ready, mb);
@@ -1005,10 +1045,10 @@ static int virtio_init(struct machine *m)
 		ret = blk_open_disk(m, i);
 		if (ret < 0)
 			return ret;
-		ret = blk_wire(m, &m->blk[i], i);
+		ret = blk_wire(m, &m->blk[i]);
 		if (ret < 0) {
-			set_err(m, "%s at 0x%llx, IRQ %u: %s", m->blk[i].name,
-				(unsigned long long)slot_base(i), slot_gsi(i), strerror(-ret));
+			if (!m->err[0])
+				set_err(m, "%s: %s", m->blk[i].name, strerror(-ret));
 			return ret;
 		}
 		log_info("%s: %s (%s), %llu bytes at 0x%llx, IRQ %u", m->blk[i].name,
@@ -1041,6 +1081,123 @@ static void virtio_fini(struct machine *m)
 	m->nr_blk = 0;
 }
 
+/* --- virtio-rng and virtio-serial -------------------------------------------------- */
+
+static void rng_arm(void *opaque, uint64_t deadline_ns)
+{
+	struct machine_rng *mr = opaque;
+	int ret = arm_at(mr->timer, deadline_ns);
+
+	if (ret < 0)
+		log_warn("%s: arming its timer: %s", mr->name, strerror(-ret));
+}
+
+static void rng_expired(void *opaque, uint32_t events)
+{
+	struct machine_rng *mr = opaque;
+	uint64_t n;
+
+	(void)events;
+	if (read(mr->timer, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_debug("%s: reading its timer: %s", mr->name, strerror(errno));
+	rng_timer(mr->rng);
+}
+
+static void rng_take_transport(void *dev, const struct virtio_transport *tr)
+{
+	rng_attach(dev, tr);
+}
+
+static int rng_init_one(struct machine *m, struct machine_rng *mr, const struct cli_rng *cr)
+{
+	struct rng_config rc = { .max_bytes = cr->max_bytes, .period_ms = cr->period_ms };
+	struct rng_host host = { .now_ns = monotonic_ns, .arm_timer = rng_arm, .opaque = mr };
+	struct vslot_device d = { .attach = rng_take_transport };
+	int ret;
+
+	rc.name = mr->name;
+	mr->timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (mr->timer < 0)
+		return -errno;
+	ret = rng_create(&mr->rng, &rc, &host);
+	if (ret < 0)
+		return ret;
+	d.dev = mr->rng;
+	rng_device(mr->rng, &d.info, &d.ops);
+	ret = slot_attach(m, &mr->slot, &d);
+	if (ret < 0)
+		return ret;
+	return vslot_watch(&mr->slot, mr->timer, EPOLLIN, rng_expired, mr);
+}
+
+static int rngs_init(struct machine *m)
+{
+	for (unsigned int i = 0; i < m->cfg->nr_rngs; i++) {
+		struct machine_rng *mr = &m->rng[i];
+		int ret;
+
+		m->nr_rng = i + 1;
+		mr->timer = -1;
+		snprintf(mr->name, sizeof(mr->name), "virtio-rng %u", i);
+		ret = rng_init_one(m, mr, &m->cfg->rngs[i]);
+		if (ret < 0) {
+			if (!m->err[0])
+				set_err(m, "%s: %s", mr->name, strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static void rngs_fini(struct machine *m)
+{
+	for (unsigned int i = m->nr_rng; i-- > 0;) {
+		struct machine_rng *mr = &m->rng[i];
+
+		vslot_detach(&mr->slot);
+		rng_destroy(mr->rng);
+		if (mr->timer >= 0)
+			close(mr->timer);
+		memset(mr, 0, sizeof(*mr));
+	}
+	m->nr_rng = 0;
+}
+
+static void vserial_quit(void *opaque)
+{
+	vm_request_stop(opaque, EMBER_EXIT_OK);
+}
+
+static int vserial_init(struct machine *m)
+{
+	struct vslot_device d;
+	int ret;
+
+	if (!m->cfg->has_vserial)
+		return 0;
+	ret = vserial_create(&m->vserial, m->cfg, vm_evloop(m->vm), vserial_quit, m->vm, m->err,
+			     sizeof(m->err));
+	if (ret < 0) {
+		m->usage_error = true;
+		return ret;
+	}
+	vserial_device(m->vserial, &d);
+	ret = slot_attach(m, &m->vserial_slot, &d);
+	if (ret < 0)
+		return ret;
+	ret = vserial_watch(m->vserial, &m->vserial_slot);
+	if (ret < 0)
+		set_err(m, "virtio-serial: %s", strerror(-ret));
+	return ret;
+}
+
+static void vserial_fini(struct machine *m)
+{
+	vslot_detach(&m->vserial_slot);
+	vserial_destroy(m->vserial);
+	m->vserial = NULL;
+}
+
 /* ACPI tables in the BIOS area, found by the legacy scan and the boot protocol. */
 static int write_acpi(struct machine *m)
 {
@@ -1055,16 +1212,14 @@ static int write_acpi(struct machine *m)
 		.reset_value = ACPI_PM_RESET_VALUE,
 		.rtc_century = RTC_CENTURY,
 		.com1 = m->have_uart,
-		.nr_virtio = m->nr_blk + m->nr_net,
+		.nr_virtio = m->nr_slots,
 	};
 	size_t len = BOOT_BIOS_START - BOOT_ACPI_START;
 	void *p = gmem_translate(vm_gmem(m->vm), BOOT_ACPI_START, len);
 	ssize_t n;
 
-	for (unsigned int i = 0; i < m->nr_blk; i++)
-		ac.virtio[i] = vslot_acpi(&m->blk[i].slot);
-	for (unsigned int i = 0; i < m->nr_net; i++)
-		ac.virtio[m->nr_blk + i] = vslot_acpi(&m->net[i].slot);
+	for (unsigned int i = 0; i < m->nr_slots; i++)
+		ac.virtio[i] = vslot_acpi(m->slots[i]);
 	n = p ? acpi_write(p, len, BOOT_ACPI_START, &ac) : -EFAULT;
 	if (n < 0)
 		set_err(m, "writing the ACPI tables: %s", strerror((int)-n));
@@ -1198,6 +1353,8 @@ static const struct machine_step steps[] = {
 	{ "devices", devices_init, devices_fini },
 	{ "virtio", virtio_init, virtio_fini },
 	{ "nics", nics_init, nics_fini },
+	{ "rngs", rngs_init, rngs_fini },
+	{ "vserial", vserial_init, vserial_fini },
 	{ "firmware", firmware_init, NULL },
 	{ "vcpus", vcpus_init, NULL },
 	{ "start", start_init, start_fini },
