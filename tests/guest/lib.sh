@@ -39,6 +39,18 @@ wait_for_text() {
 	return 1
 }
 
+# waited TEXT FILE SECONDS: wait_for_text, a failure (with FILE shown) when
+# TEXT does not come; its status says whether it came
+waited() {
+	if wait_for_text "$1" "$2" "$3"; then
+		pass "'$1' in $2"
+		return 0
+	fi
+	fail "'$1' not in $2 after $3 s:"
+	cat "$2"
+	return 1
+}
+
 # host_end TAP: waits (30 s at most) for ember to create TAP, then gives the
 # host's end of the link-local test network 169.254.0.1/16 and brings it up
 host_end() {
