@@ -6,8 +6,23 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #define MiB(x) ((unsigned long long)(x) >> 20)
+
+int boot_plan_begin(struct boot_plan *plan, uint64_t ram_size, struct gmem_region *r, char *err,
+		    size_t err_len)
+{
+	int nr = gmem_layout(ram_size, r);
+
+	memset(plan, 0, sizeof(*plan));
+	if (nr < 0) {
+		snprintf(err, err_len, "-m: %llu bytes of RAM cannot be laid out",
+			 (unsigned long long)ram_size);
+		return -EINVAL;
+	}
+	return nr;
+}
 
 int boot_plan_place(struct boot_plan *plan, uint64_t ram_size, const struct gmem_region *r, int nr,
 		    uint64_t initrd_size, uint64_t initrd_max, bool above_4g, char *err,

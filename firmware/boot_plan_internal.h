@@ -15,6 +15,14 @@
 struct gmem_region;
 
 /*
+ * Starts a plan: clears it and lays RAM of `ram_size` bytes out as
+ * gmem_layout() does, into r (room for two regions). The number of
+ * regions, or -EINVAL with a reason when the size cannot be laid out.
+ */
+int boot_plan_begin(struct boot_plan *plan, uint64_t ram_size, struct gmem_region *r, char *err,
+		    size_t err_len);
+
+/*
  * With plan->kernel_end set, and RAM laid out by gmem_layout() as `nr`
  * regions `r` (low RAM first): refuses a kernel that ends above low RAM,
  * then places an initrd of `initrd_size` bytes (0: none) as high as it goes

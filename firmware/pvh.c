@@ -458,14 +458,10 @@ int pvh_plan(const struct pvh_image *p, uint64_t ram_size, uint64_t initrd_size,
 	     struct boot_plan *plan, char *err, size_t err_len)
 {
 	struct gmem_region r[2];
-	int nr = gmem_layout(ram_size, r);
+	int nr = boot_plan_begin(plan, ram_size, r, err, err_len);
 
-	memset(plan, 0, sizeof(*plan));
-	if (nr < 0) {
-		snprintf(err, err_len, "-m: %llu bytes of RAM cannot be laid out",
-			 (unsigned long long)ram_size);
-		return -EINVAL;
-	}
+	if (nr < 0)
+		return nr;
 	if (cmdline_len >= BOOT_CMDLINE_MAX) {
 		snprintf(err, err_len, "-append: the command line is %zu bytes; at most %llu fit",
 			 cmdline_len, BOOT_CMDLINE_MAX - 1);
