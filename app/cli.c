@@ -1106,6 +1106,8 @@ static int resolve_chardev(struct parser *p, const char *opt, const char *id, bo
 {
 	struct ember_config *cfg = p->cfg;
 
+	if (!id) /* a required property: the table saw to it */
+		return fail(p, "%s: give chardev=ID", opt);
 	for (unsigned int k = 0; k < cfg->nr_chardevs; k++) {
 		if (strcmp(cfg->chardevs[k].id, id) != 0)
 			continue;

@@ -353,7 +353,7 @@ static void ctrl_tx_run(struct vcon *d)
 		virtq_disable_notify(d->c_txq);
 		for (;;) {
 			struct virtq_chain c = { .iov = d->ctrl_iov, .max = VCON_IOV_MAX };
-			struct virtio_console_control m;
+			struct virtio_console_control m = { 0 };
 			bool valid;
 
 			if (!budget--) {
@@ -709,7 +709,7 @@ static void port_forget(struct vcon_port *p)
 static int vcon_activate(void *dev, uint64_t features)
 {
 	struct vcon *d = dev;
-	struct virtq *q[VIRTIO_MAX_QUEUES];
+	struct virtq *q[VIRTIO_MAX_QUEUES] = { NULL };
 	unsigned int nq = 2 + 2 * d->nr_ports;
 
 	for (unsigned int i = 0; i < nq; i++) {
