@@ -539,14 +539,21 @@ static void pit_arm(void *opaque, uint64_t deadline_ns)
 		log_warn("PIT: arming its timer: %s", strerror(-ret));
 }
 
+/* Takes a timerfd's expirations off it, so that the loop does not call again at once. */
+static void timer_drain(int fd, const char *what)
+{
+	uint64_t n;
+
+	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_debug("%s: reading its timer: %s", what, strerror(errno));
+}
+
 static void pit_expired(void *opaque, uint32_t events)
 {
 	struct machine *m = opaque;
-	uint64_t n;
 
 	(void)events;
-	if (read(m->pit_timer, &n, sizeof(n)) < 0 && errno != EAGAIN)
-		log_debug("PIT: reading its timer: %s", strerror(errno));
+	timer_drain(m->pit_timer, "PIT");
 	pit_timer_fire(&m->pit);
 }
 
@@ -1095,11 +1102,9 @@ static void rng_arm(void *opaque, uint64_t deadline_ns)
 static void rng_expired(void *opaque, uint32_t events)
 {
 	struct machine_rng *mr = opaque;
-	uint64_t n;
 
 	(void)events;
-	if (read(mr->timer, &n, sizeof(n)) < 0 && errno != EAGAIN)
-		log_debug("%s: reading its timer: %s", mr->name, strerror(errno));
+	timer_drain(mr->timer, mr->name);
 	rng_timer(mr->rng);
 }
 
