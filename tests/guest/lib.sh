@@ -51,15 +51,16 @@ waited() {
 	return 1
 }
 
-# host_end TAP: waits (30 s at most) for ember to create TAP, then gives the
-# host's end of the link-local test network 169.254.0.1/16 and brings it up
+# host_end TAP [ADDR]: waits (30 s at most) for ember to create TAP, then
+# gives the host's end of the link-local test network ADDR (by default
+# 169.254.0.1/16) and brings it up
 host_end() {
 	n=0
 	until ip link show "$1" >/dev/null 2>&1 || [ $n -ge 300 ]; do
 		sleep 0.1
 		n=$((n + 1))
 	done
-	ip addr add 169.254.0.1/16 dev "$1"
+	ip addr add "${2:-169.254.0.1/16}" dev "$1"
 	ip link set "$1" up
 }
 
