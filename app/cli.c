@@ -245,6 +245,20 @@ static const char *unescape(struct parser *p, const char *s, size_t n)
 	return dst;
 }
 
+/* Copies n bytes of s as they are into the config's string room. */
+static const char *keep(struct parser *p, const char *s, size_t n)
+{
+	struct ember_config *cfg = p->cfg;
+	char *dst = cfg->strings + cfg->strings_used;
+
+	if (n >= sizeof(cfg->strings) - cfg->strings_used)
+		return NULL;
+	memcpy(dst, s, n);
+	dst[n] = '\0';
+	cfg->strings_used += n + 1;
+	return dst;
+}
+
 /*
  * Takes the next property off *list: sets `key` (its length in *key_len)
  * and `val` (unescaped; NULL when the property has no '='). Returns 1, 0 at
@@ -619,6 +633,105 @@ static int resolve_netdevs(struct parser *p)
 		taken[k] = true;
 		cfg->nics[i].netdev = k;
 	}
+	return 0;
+}
+
+/* --- the sandbox and the privilege drop ------------------------------------------ */
+
+#define SANDBOX_FORM "on|off[,debug=on|off]"
+
+/* QEMU's -sandbox properties that tune its filter: ember's has no such knobs. */
+static const char *const qemu_sandbox_props[] = {
+	"obsolete",
+	"elevateprivileges",
+	"spawn",
+	"resourcecontrol",
+};
+
+/* A property after on|off: debug=, or one of QEMU's, refused by name. */
+static int sandbox_prop(struct parser *p, const char *key, size_t klen, const char *v, bool *debug,
+			bool *debug_set)
+{
+	for (size_t i = 0; i < sizeof(qemu_sandbox_props) / sizeof(qemu_sandbox_props[0]); i++)
+		if (key_is(key, klen, qemu_sandbox_props[i]))
+			return fail(p, "-sandbox: QEMU's %s= is not supported; ember takes %s",
+				    qemu_sandbox_props[i], SANDBOX_FORM);
+	if (key_is(key, klen, "enable"))
+		return fail(p, "-sandbox: on or off is given twice");
+	if (!key_is(key, klen, "debug"))
+		return fail(p, "-sandbox: unknown property '%.*s' (ember takes %s)", (int)klen, key,
+			    SANDBOX_FORM);
+	if (*debug_set)
+		return fail(p, "-sandbox: debug is given twice");
+	if (!v)
+		return fail(p, "-sandbox: debug needs a value (debug=on or debug=off)");
+	*debug_set = true;
+	return parse_bool(p, "-sandbox", "debug", v, debug);
+}
+
+/*
+ * -sandbox on|off[,debug=on|off]. The first item is QEMU's implied enable=,
+ * so enable=on is on too. Each -sandbox says everything: the last one wins.
+ */
+static int opt_sandbox(struct parser *p, const char *arg)
+{
+	const char *key, *v, *list = arg;
+	bool on, debug = false, debug_set = false;
+	size_t klen;
+	int ret;
+
+	ret = next_prop(p, "-sandbox", &list, &key, &klen, &v);
+	if (ret < 0)
+		return ret;
+	if (ret == 0 || (v && !key_is(key, klen, "enable")))
+		return fail(p, "-sandbox: start with on or off (%s), not '%s'", SANDBOX_FORM, arg);
+	if (!v && !(v = unescape(p, key, klen)))
+		return fail(p, "-sandbox: option values too long");
+	if (parse_bool(p, "-sandbox", "enable", v, &on) < 0)
+		return fail(p, "-sandbox: give on or off, not '%s' (%s)", v, SANDBOX_FORM);
+	while ((ret = next_prop(p, "-sandbox", &list, &key, &klen, &v)) > 0) {
+		ret = sandbox_prop(p, key, klen, v, &debug, &debug_set);
+		if (ret < 0)
+			return ret;
+	}
+	if (ret < 0)
+		return ret;
+	if (!on && debug)
+		return fail(p, "-sandbox: debug=on needs the sandbox on (-sandbox on,debug=on)");
+	p->cfg->sandbox = on;
+	p->cfg->sandbox_debug = debug;
+	return 0;
+}
+
+/*
+ * -runas USER[:GROUP], names or numbers; jail_prepare() looks them up when
+ * ember starts. A ':' cannot be part of a name (it separates /etc/passwd's
+ * fields), so a second one is a mistake.
+ */
+static int opt_runas(struct parser *p, const char *arg)
+{
+	const char *colon = strchr(arg, ':');
+	size_t ulen = colon ? (size_t)(colon - arg) : strlen(arg);
+	const char *user = arg;
+
+	if (!ulen)
+		return fail(p, "-runas: empty user in '%s' (-runas USER[:GROUP])", arg);
+	if (colon && !colon[1])
+		return fail(p, "-runas: empty group in '%s' (-runas USER:GROUP)", arg);
+	if (colon && strchr(colon + 1, ':'))
+		return fail(p, "-runas: '%s' has more than one ':' (-runas USER[:GROUP])", arg);
+	if (colon && !(user = keep(p, arg, ulen)))
+		return fail(p, "-runas: option values too long");
+	p->cfg->runas_user = user;
+	p->cfg->runas_group = colon ? colon + 1 : NULL;
+	return 0;
+}
+
+static int opt_chroot(struct parser *p, const char *arg)
+{
+	if (!*arg)
+		return fail(p, "-chroot: empty directory name");
+	p->cfg->chroot_dir = arg;
 	return 0;
 }
 
@@ -1199,7 +1312,8 @@ static const struct option_def options[] = {
 	{ "name", opt_name },	  { "debugcon", opt_debugcon },
 	{ "device", opt_device }, { "drive", opt_drive },
 	{ "nic", opt_nic },	  { "netdev", opt_netdev },
-	{ "chardev", opt_chardev },
+	{ "chardev", opt_chardev }, { "sandbox", opt_sandbox },
+	{ "runas", opt_runas },	  { "chroot", opt_chroot },
 	{ "shutdown-timeout", opt_shutdown_timeout },
 };
 /* clang-format on */
@@ -1221,6 +1335,7 @@ int cli_parse(int argc, char *const argv[], struct ember_config *cfg, char *err,
 	cfg->nr_vcpus = 1;
 	cfg->serial.kind = CHARDEV_STDIO;
 	cfg->shutdown_timeout = CLI_DEFAULT_SHUTDOWN_TIMEOUT;
+	cfg->sandbox = true;
 	if (err_len)
 		err[0] = '\0';
 
@@ -1343,6 +1458,15 @@ void cli_print_help(FILE *f)
 	      "                    how long SIGTERM waits for the guest to power off after\n"
 	      "                    pressing its ACPI power button (default 30; 0: SIGTERM\n"
 	      "                    stops the guest at once, as SIGINT does)\n"
+	      "  -sandbox on|off[,debug=on|off]\n"
+	      "                    on (the default): every thread runs under a seccomp\n"
+	      "                    filter, and a system call ember has no use for ends\n"
+	      "                    it; debug=on names the call and the thread first\n"
+	      "  -runas USER[:GROUP]\n"
+	      "                    once everything is opened, drop to USER and GROUP\n"
+	      "                    (names or ids; GROUP: USER's own); needs root\n"
+	      "  -chroot DIR       once everything is opened, make DIR the root\n"
+	      "                    directory; needs root\n"
 	      "  -name NAME        name the guest in ember's messages\n"
 	      "  -nographic, -display none, -no-reboot\n"
 	      "                    accepted as in QEMU; ember has no display and a guest\n"

@@ -105,6 +105,16 @@ struct ember_config {
 	bool no_acpi;
 	/* Seconds SIGTERM waits for the guest to power off; 0: stop at once. */
 	unsigned int shutdown_timeout;
+	/* -sandbox: a seccomp filter on every thread (the default); debug names a refused call. */
+	bool sandbox;
+	bool sandbox_debug;
+	/*
+	 * -runas USER[:GROUP] and -chroot DIR, as given (names or numbers), for
+	 * jail_prepare(); NULL: not asked (runas_group: the user's own group).
+	 */
+	const char *runas_user;
+	const char *runas_group;
+	const char *chroot_dir;
 	unsigned int nr_drives;
 	struct cli_drive drives[CLI_MAX_DRIVES];
 	/* virtio-blk devices, in the order their options came: vda, vdb, ... */

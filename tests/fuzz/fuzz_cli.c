@@ -147,6 +147,15 @@ static void check_config(void)
 	check_string(cfg.name, "name");
 	check_string(cfg.serial.path, "serial path");
 	check_string(cfg.debugcon.path, "debugcon path");
+	check_string(cfg.runas_user, "runas user");
+	check_string(cfg.runas_group, "runas group");
+	check_string(cfg.chroot_dir, "chroot dir");
+	if ((cfg.runas_user && (!*cfg.runas_user || strchr(cfg.runas_user, ':'))) ||
+	    (cfg.runas_group && (!*cfg.runas_group || strchr(cfg.runas_group, ':'))) ||
+	    (cfg.runas_group && !cfg.runas_user) || (cfg.chroot_dir && !*cfg.chroot_dir))
+		FAIL("an empty or ':' -runas user or group, or an empty -chroot");
+	if (cfg.sandbox_debug && !cfg.sandbox)
+		FAIL("sandbox debug without the sandbox");
 	if ((cfg.serial.kind == CHARDEV_FILE && !cfg.serial.path) ||
 	    (cfg.has_debugcon && cfg.debugcon.kind == CHARDEV_FILE && !cfg.debugcon.path))
 		FAIL("a file chardev without a path");

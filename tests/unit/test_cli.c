@@ -79,6 +79,11 @@ START_TEST(defaults)
 	ck_assert(!cfg.has_debugcon);
 	ck_assert_uint_eq(cfg.nr_debug_exit, 0);
 	ck_assert_uint_eq(cfg.shutdown_timeout, CLI_DEFAULT_SHUTDOWN_TIMEOUT);
+	ck_assert(cfg.sandbox);
+	ck_assert(!cfg.sandbox_debug);
+	ck_assert_ptr_null(cfg.runas_user);
+	ck_assert_ptr_null(cfg.runas_group);
+	ck_assert_ptr_null(cfg.chroot_dir);
 }
 END_TEST
 
@@ -674,6 +679,141 @@ START_TEST(kind_help)
 }
 END_TEST
 
+START_TEST(sandbox)
+{
+	ck_assert_int_eq(parse("-kernel", "k", "-sandbox", "off", NULL), 0);
+	ck_assert(!cfg.sandbox);
+	ck_assert(!cfg.sandbox_debug);
+	ck_assert_int_eq(parse("-kernel", "k", "-sandbox", "on", NULL), 0);
+	ck_assert(cfg.sandbox);
+	ck_assert(!cfg.sandbox_debug);
+	ck_assert_int_eq(parse("-kernel", "k", "--sandbox", "on,debug=on", NULL), 0);
+	ck_assert(cfg.sandbox);
+	ck_assert(cfg.sandbox_debug);
+	ck_assert_int_eq(parse("-kernel", "k", "-sandbox", "on,debug=off", NULL), 0);
+	ck_assert(cfg.sandbox);
+	ck_assert(!cfg.sandbox_debug);
+	ck_assert_int_eq(parse("-kernel", "k", "-sandbox", "off,debug=off", NULL), 0);
+	ck_assert(!cfg.sandbox);
+	/* QEMU's implied key, and its other spellings of a bool. */
+	ck_assert_int_eq(parse("-kernel", "k", "-sandbox", "enable=on,debug=yes", NULL), 0);
+	ck_assert(cfg.sandbox);
+	ck_assert(cfg.sandbox_debug);
+	ck_assert_int_eq(parse("-kernel", "k", "-sandbox", "false", NULL), 0);
+	ck_assert(!cfg.sandbox);
+	/* The last -sandbox says everything, debug= included. */
+	ck_assert_int_eq(parse("-kernel", "k", "-sandbox", "on,debug=on", "-sandbox", "off", NULL),
+			 0);
+	ck_assert(!cfg.sandbox);
+	ck_assert(!cfg.sandbox_debug);
+	ck_assert_int_eq(parse("-kernel", "k", "-sandbox", "off", "-sandbox", "on", NULL), 0);
+	ck_assert(cfg.sandbox);
+	ck_assert(!cfg.sandbox_debug);
+}
+END_TEST
+
+START_TEST(sandbox_errors)
+{
+	static const char *const qemu_props[] = {
+		"obsolete=deny",
+		"elevateprivileges=deny",
+		"spawn=deny",
+		"resourcecontrol=deny",
+	};
+
+	for (unsigned int i = 0; i < sizeof(qemu_props) / sizeof(qemu_props[0]); i++) {
+		char arg[64], needle[64];
+
+		snprintf(arg, sizeof(arg), "on,%s", qemu_props[i]);
+		snprintf(needle, sizeof(needle), "QEMU's %.*s= is not supported",
+			 (int)(strchr(qemu_props[i], '=') - qemu_props[i]), qemu_props[i]);
+		fails_with(parse("-kernel", "k", "-sandbox", arg, NULL), needle);
+		ck_assert_ptr_nonnull(strstr(err, "on|off[,debug=on|off]"));
+	}
+	fails_with(parse("-kernel", "k", "-sandbox", "maybe", NULL),
+		   "-sandbox: give on or off, not 'maybe'");
+	fails_with(parse("-kernel", "k", "-sandbox", "", NULL), "-sandbox: start with on or off");
+	fails_with(parse("-kernel", "k", "-sandbox", ",debug=on", NULL),
+		   "-sandbox: give on or off, not ''");
+	fails_with(parse("-kernel", "k", "-sandbox", "enable=maybe", NULL),
+		   "-sandbox: give on or off, not 'maybe'");
+	fails_with(parse("-kernel", "k", "-sandbox", "debug=on", NULL),
+		   "-sandbox: start with on or off");
+	fails_with(parse("-kernel", "k", "-sandbox", "obsolete=deny", NULL),
+		   "-sandbox: start with on or off");
+	fails_with(parse("-kernel", "k", "-sandbox", "on,debug", NULL), "debug needs a value");
+	fails_with(parse("-kernel", "k", "-sandbox", "on,debug=", NULL),
+		   "debug must be on or off, not ''");
+	fails_with(parse("-kernel", "k", "-sandbox", "on,debug=2", NULL),
+		   "debug must be on or off, not '2'");
+	fails_with(parse("-kernel", "k", "-sandbox", "on,debug=on,debug=off", NULL),
+		   "debug is given twice");
+	fails_with(parse("-kernel", "k", "-sandbox", "on,enable=off", NULL),
+		   "on or off is given twice");
+	fails_with(parse("-kernel", "k", "-sandbox", "on,strict=on", NULL),
+		   "-sandbox: unknown property 'strict' (ember takes on|off[,debug=on|off])");
+	fails_with(parse("-kernel", "k", "-sandbox", "off,debug=on", NULL),
+		   "debug=on needs the sandbox on");
+	fails_with(parse("-kernel", "k", "-sandbox", NULL), "option '-sandbox' needs an argument");
+}
+END_TEST
+
+START_TEST(runas_and_chroot)
+{
+	ck_assert_int_eq(parse("-kernel", "k", "-runas", "nobody", NULL), 0);
+	ck_assert_str_eq(cfg.runas_user, "nobody");
+	ck_assert_ptr_null(cfg.runas_group);
+	ck_assert_int_eq(parse("-kernel", "k", "-runas", "qemu:kvm", NULL), 0);
+	ck_assert_str_eq(cfg.runas_user, "qemu");
+	ck_assert_str_eq(cfg.runas_group, "kvm");
+	ck_assert_int_eq(parse("-kernel", "k", "-runas", "65534:65534", NULL), 0);
+	ck_assert_str_eq(cfg.runas_user, "65534");
+	ck_assert_str_eq(cfg.runas_group, "65534");
+	ck_assert_int_eq(parse("-kernel", "k", "-runas", "1000", NULL), 0);
+	ck_assert_str_eq(cfg.runas_user, "1000");
+	ck_assert_ptr_null(cfg.runas_group);
+	/* The last one wins, group and all. */
+	ck_assert_int_eq(parse("-kernel", "k", "-runas", "a:b", "-runas", "c", NULL), 0);
+	ck_assert_str_eq(cfg.runas_user, "c");
+	ck_assert_ptr_null(cfg.runas_group);
+
+	ck_assert_int_eq(parse("-kernel", "k", "-chroot", "/var/empty", NULL), 0);
+	ck_assert_str_eq(cfg.chroot_dir, "/var/empty");
+	ck_assert_int_eq(parse("-kernel", "k", "-chroot", "a", "--chroot", "jail", NULL), 0);
+	ck_assert_str_eq(cfg.chroot_dir, "jail");
+}
+END_TEST
+
+START_TEST(runas_and_chroot_errors)
+{
+	fails_with(parse("-kernel", "k", "-runas", "", NULL), "-runas: empty user in ''");
+	fails_with(parse("-kernel", "k", "-runas", ":kvm", NULL), "-runas: empty user in ':kvm'");
+	fails_with(parse("-kernel", "k", "-runas", ":", NULL), "-runas: empty user");
+	fails_with(parse("-kernel", "k", "-runas", "qemu:", NULL),
+		   "-runas: empty group in 'qemu:'");
+	fails_with(parse("-kernel", "k", "-runas", "a:b:c", NULL),
+		   "-runas: 'a:b:c' has more than one ':'");
+	fails_with(parse("-kernel", "k", "-runas", "a::", NULL), "more than one ':'");
+	fails_with(parse("-kernel", "k", "-runas", NULL), "option '-runas' needs an argument");
+	fails_with(parse("-kernel", "k", "-chroot", "", NULL), "-chroot: empty directory name");
+	fails_with(parse("-kernel", "k", "-chroot", NULL), "option '-chroot' needs an argument");
+}
+END_TEST
+
+START_TEST(help_lists_the_jail)
+{
+	char out[16384] = { 0 };
+	FILE *f = fmemopen(out, sizeof(out) - 1, "w");
+
+	ck_assert_ptr_nonnull(f);
+	cli_print_help(f);
+	fclose(f);
+	ck_assert_ptr_nonnull(strstr(out, "-sandbox on|off[,debug=on|off]"));
+	ck_assert_ptr_nonnull(strstr(out, "-runas USER[:GROUP]"));
+	ck_assert_ptr_nonnull(strstr(out, "-chroot DIR"));
+}
+END_TEST
+
 static Suite *cli_suite(void)
 {
 	Suite *s = suite_create("cli");
@@ -701,6 +841,11 @@ static Suite *cli_suite(void)
 	tcase_add_test(tc, rng_devices);
 	tcase_add_test(tc, serial_ports);
 	tcase_add_test(tc, kind_help);
+	tcase_add_test(tc, sandbox);
+	tcase_add_test(tc, sandbox_errors);
+	tcase_add_test(tc, runas_and_chroot);
+	tcase_add_test(tc, runas_and_chroot_errors);
+	tcase_add_test(tc, help_lists_the_jail);
 	suite_add_tcase(s, tc);
 	return s;
 }
