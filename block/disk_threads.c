@@ -134,7 +134,7 @@ static int threads_init(struct disk *d)
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	for (unsigned int i = 0; i < THREADS_MAX; i++) {
-		ret = thread_start(&t->tid[i], worker, t, "ember-disk");
+		ret = thread_start(&t->tid[i], worker, t, "ember-disk", SANDBOX_DISK);
 		if (ret < 0)
 			break;
 		t->nthreads++;

@@ -228,7 +228,7 @@ int evloop_start(struct evloop *loop)
 	atomic_store(&loop->stop, false);
 	/* From here on other threads keep their hands off the handler list. */
 	atomic_store(&loop->running, true);
-	ret = thread_start(&loop->thread, loop_thread, loop, "ember-events");
+	ret = thread_start(&loop->thread, loop_thread, loop, "ember-events", SANDBOX_EVENTS);
 	if (ret < 0)
 		atomic_store(&loop->running, false);
 	return ret < 0 ? ret : 0;

@@ -5,6 +5,8 @@
 
 #include <pthread.h>
 
+#include "sandbox.h"
+
 /*
  * Stack size of every ember thread. Device emulation needs little, and a
  * stack smaller than a huge page never gets one: with transparent huge
@@ -13,7 +15,20 @@
  */
 #define THREAD_STACK_SIZE (256U << 10)
 
-/* pthread_create with THREAD_STACK_SIZE and a name (at most 15 characters). 0 or -errno. */
-int thread_start(pthread_t *thread, void *(*fn)(void *), void *arg, const char *name);
+/*
+ * pthread_create with THREAD_STACK_SIZE and a name (at most 15 characters).
+ * Once the sandbox is prepared, the thread confines itself with the filter
+ * of `kind` before it calls fn. 0 or -errno.
+ */
+int thread_start(pthread_t *thread, void *(*fn)(void *), void *arg, const char *name,
+		 enum sandbox_kind kind);
+
+/*
+ * While closed, threads started wait before they confine themselves and run;
+ * opening lets them go. The main thread closes it before set-up starts any
+ * thread and opens it once privileges are dropped (or set-up failed).
+ */
+void thread_gate_close(void);
+void thread_gate_open(void);
 
 #endif

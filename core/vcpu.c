@@ -331,7 +331,7 @@ int vcpu_start(struct vcpu *vcpu)
 	int ret;
 
 	snprintf(name, sizeof(name), "ember-vcpu%u", vcpu->index);
-	ret = thread_start(&vcpu->thread, vcpu_thread, vcpu, name);
+	ret = thread_start(&vcpu->thread, vcpu_thread, vcpu, name, SANDBOX_VCPU);
 	if (ret < 0)
 		return ret;
 	vcpu->started = true;

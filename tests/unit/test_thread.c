@@ -3,6 +3,9 @@
 
 #include <check.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "core/thread.h"
@@ -36,7 +39,7 @@ START_TEST(thread_has_the_small_stack_and_its_name)
 	int got;
 
 	pthread_mutex_lock(&s.hold);
-	ck_assert_int_eq(thread_start(&t, probe, &s, "ember-test"), 0);
+	ck_assert_int_eq(thread_start(&t, probe, &s, "ember-test", SANDBOX_DISK), 0);
 	got = pthread_getname_np(t, s.name, sizeof(s.name));
 	pthread_mutex_unlock(&s.hold);
 	ck_assert_int_eq(got, 0);
@@ -49,12 +52,35 @@ START_TEST(thread_has_the_small_stack_and_its_name)
 }
 END_TEST
 
+static void *mark(void *arg)
+{
+	atomic_store((atomic_bool *)arg, true);
+	return NULL;
+}
+
+/* A thread started while the gate is closed runs nothing of its own until it opens. */
+START_TEST(a_closed_gate_holds_new_threads)
+{
+	atomic_bool ran = false;
+	pthread_t t;
+
+	thread_gate_close();
+	ck_assert_int_eq(thread_start(&t, mark, &ran, "ember-test", SANDBOX_DISK), 0);
+	usleep(100 * 1000);
+	ck_assert(!atomic_load(&ran));
+	thread_gate_open();
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert(atomic_load(&ran));
+}
+END_TEST
+
 static Suite *thread_suite(void)
 {
 	Suite *s = suite_create("thread");
 	TCase *tc = tcase_create("start");
 
 	tcase_add_test(tc, thread_has_the_small_stack_and_its_name);
+	tcase_add_test(tc, a_closed_gate_holds_new_threads);
 	suite_add_tcase(s, tc);
 	return s;
 }
