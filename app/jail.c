@@ -60,32 +60,71 @@ static int parse_id(const char *s, unsigned int *out)
 	return 0;
 }
 
+/*
+ * Names come from /etc/passwd and /etc/group themselves, not through NSS:
+ * ember is linked statically, and NSS modules loaded into a static binary
+ * may crash it. A user known only to a directory service is given by id.
+ */
+static bool find_user(const char *name, uid_t uid, struct passwd *out)
+{
+	FILE *f = fopen("/etc/passwd", "re");
+	struct passwd *pw;
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && (pw = fgetpwent(f))) {
+		found = name ? strcmp(pw->pw_name, name) == 0 : pw->pw_uid == uid;
+		if (found)
+			*out = (struct passwd){ .pw_uid = pw->pw_uid, .pw_gid = pw->pw_gid };
+	}
+	fclose(f);
+	return found;
+}
+
+static bool find_group(const char *name, gid_t *gid)
+{
+	FILE *f = fopen("/etc/group", "re");
+	struct group *gr;
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && (gr = fgetgrent(f))) {
+		found = strcmp(gr->gr_name, name) == 0;
+		if (found)
+			*gid = gr->gr_gid;
+	}
+	fclose(f);
+	return found;
+}
+
 /* USER into j->uid; its passwd entry, when it has one, gives j->gid too. */
 static int resolve_user(const char *user, struct jail *j, bool *has_gid, char *err, size_t len)
 {
-	struct passwd *pw;
+	struct passwd pw;
 	unsigned int id;
+	bool found;
 
 	if (all_digits(user)) {
 		if (parse_id(user, &id) < 0)
 			return fail(err, len, -EINVAL, "-runas: user id %s is out of range", user);
 		j->uid = id;
-		pw = getpwuid(id);
+		found = find_user(NULL, id, &pw);
 	} else {
-		pw = getpwnam(user);
-		if (!pw)
-			return fail(err, len, -EINVAL, "-runas: no user '%s' on this host", user);
-		j->uid = pw->pw_uid;
+		found = find_user(user, 0, &pw);
+		if (!found)
+			return fail(err, len, -EINVAL, "-runas: no user '%s' in /etc/passwd", user);
+		j->uid = pw.pw_uid;
 	}
-	*has_gid = pw != NULL;
-	if (pw)
-		j->gid = pw->pw_gid;
+	*has_gid = found;
+	if (found)
+		j->gid = pw.pw_gid;
 	return 0;
 }
 
 static int resolve_group(const char *group, gid_t *gid, char *err, size_t len)
 {
-	struct group *gr;
 	unsigned int id;
 
 	if (all_digits(group)) {
@@ -95,10 +134,8 @@ static int resolve_group(const char *group, gid_t *gid, char *err, size_t len)
 		*gid = id;
 		return 0;
 	}
-	gr = getgrnam(group);
-	if (!gr)
-		return fail(err, len, -EINVAL, "-runas: no group '%s' on this host", group);
-	*gid = gr->gr_gid;
+	if (!find_group(group, gid))
+		return fail(err, len, -EINVAL, "-runas: no group '%s' in /etc/group", group);
 	return 0;
 }
 

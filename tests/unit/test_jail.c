@@ -91,9 +91,9 @@ END_TEST
 START_TEST(prepare_user_errors)
 {
 	fails_with(prepare("no-such-user-here", NULL, NULL),
-		   "-runas: no user 'no-such-user-here' on this host");
+		   "-runas: no user 'no-such-user-here' in /etc/passwd");
 	fails_with(prepare("root", "no-such-group-here", NULL),
-		   "-runas: no group 'no-such-group-here' on this host");
+		   "-runas: no group 'no-such-group-here' in /etc/group");
 	/* Without a passwd entry there is no group to default to. */
 	fails_with(prepare(NO_SUCH_ID, NULL, NULL), "-runas " NO_SUCH_ID ":GROUP");
 	ck_assert_ptr_nonnull(strstr(err, "no passwd entry"));
