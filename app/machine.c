@@ -5,12 +5,15 @@
 #include "chardev.h"
 #include "cli.h"
 #include "console.h"
+#include "jail.h"
 #include "vslot.h"
 #include "core/bus.h"
 #include "core/clock.h"
 #include "core/evloop.h"
 #include "core/irq.h"
 #include "core/log.h"
+#include "core/sandbox.h"
+#include "core/thread.h"
 #include "core/vcpu.h"
 #include "core/vm.h"
 #include "block/disk.h"
@@ -33,6 +36,9 @@
 #include "virtio/net.h"
 #include "virtio/rng.h"
 #include "vserial.h"
+#ifdef EMBER_TEST_HOOKS
+#include "testhooks.h"
+#endif
 
 #include <errno.h>
 #include <linux/kvm.h>
@@ -153,6 +159,7 @@ struct machine {
 	bool lost_writes;
 	/* Set by a step that failed because of the user's input: exit 2. */
 	bool usage_error;
+	struct jail jail;
 	char err[512];
 };
 
@@ -927,6 +934,13 @@ static int devices_init(struct machine *m)
 		m->usage_error = ret == -EBUSY;
 		return ret;
 	}
+#ifdef EMBER_TEST_HOOKS
+	ret = testhooks_register(vm_pio(m->vm));
+	if (ret < 0) {
+		set_err(m, "the test hooks' port: %s", strerror(-ret));
+		return ret;
+	}
+#endif
 	if (cfg->kernel && !cfg->no_acpi) {
 		struct acpi_pm_host host = {
 			.power_off = acpi_power_off,
@@ -1335,6 +1349,56 @@ static void start_fini(struct machine *m)
 }
 
 /*
+ * Before anything is opened: -runas and -chroot are checked (bad ones are
+ * bad usage), and the seccomp filters built, so a kernel that cannot run
+ * them stops ember here. Threads that set-up starts wait at the gate until
+ * privileges are dropped.
+ */
+static int sandbox_init(struct machine *m)
+{
+	const struct ember_config *cfg = m->cfg;
+	int ret = jail_prepare(cfg->runas_user, cfg->runas_group, cfg->chroot_dir, geteuid(),
+			       &m->jail, m->err, sizeof(m->err));
+
+	if (ret < 0) {
+		m->usage_error = true;
+		return ret;
+	}
+	if (!cfg->sandbox)
+		return 0;
+	thread_gate_close();
+	return sandbox_prepare(cfg->sandbox_debug || log_enabled(LOG_LVL_DEBUG), m->err,
+			       sizeof(m->err));
+}
+
+/* Lets waiting threads go when set-up failed before the drop; they confine themselves. */
+static void sandbox_fini(struct machine *m)
+{
+	(void)m;
+	thread_gate_open();
+}
+
+/* Everything is open: chroot, uid and gid, no capabilities, no new privileges. */
+static int drop_init(struct machine *m)
+{
+	int ret = jail_enter(&m->jail, m->err, sizeof(m->err));
+
+	if (ret == 0)
+		thread_gate_open();
+	return ret;
+}
+
+/* Every other thread runs confined now; the main thread only waits and tears down. */
+static int confine_init(struct machine *m)
+{
+	int ret = sandbox_enter(SANDBOX_MAIN, "ember");
+
+	if (ret < 0)
+		set_err(m, "installing the main thread's seccomp filter: %s", strerror(-ret));
+	return ret;
+}
+
+/*
  * A step reports its own failure exactly once: in m->err, or through the
  * layer it called, which logged it. A fini undoes whatever part of its init
  * got done, so it also runs for the step that failed.
@@ -1349,6 +1413,7 @@ struct machine_step {
 /* One step a line. */
 /* clang-format off */
 static const struct machine_step steps[] = {
+	{ "sandbox", sandbox_init, sandbox_fini },
 	{ "inputs", inputs_init, inputs_fini },
 	{ "kvm", kvm_init, kvm_fini },
 	{ "memory", memory_init, NULL },
@@ -1362,7 +1427,9 @@ static const struct machine_step steps[] = {
 	{ "vserial", vserial_init, vserial_fini },
 	{ "firmware", firmware_init, NULL },
 	{ "vcpus", vcpus_init, NULL },
+	{ "drop", drop_init, NULL },
 	{ "start", start_init, start_fini },
+	{ "confine", confine_init, NULL },
 };
 /* clang-format on */
 
