@@ -14,6 +14,7 @@
 #include <seccomp.h>
 #include <signal.h>
 #include <sys/ucontext.h>
+#include <sys/ioctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +108,8 @@ static const struct sandbox_rule main_rules[] = {
 	ALLOW_IF(ioctl, 1, KVM_IOEVENTFD),
 	ALLOW_IF(ioctl, 1, KVM_IRQFD),
 	ALLOW_IF(io_uring_register, 1, IORING_UNREGISTER_EVENTFD),
+	ALLOW_IF(ioctl, 1, TCSETSW),
+	ALLOW_IF(ioctl, 1, TCGETS),
 	ALLOW(sendto),
 	ALLOW(unlink),
 	DISK_IO_RULES,
@@ -328,6 +331,11 @@ static void on_sigsys(int sig, siginfo_t *info, void *uctx)
 		n = put(line, n, sizeof(line), "?");
 	n = put(line, n, sizeof(line), " (");
 	n = put_num(line, n, sizeof(line), nr);
+	/* Which ioctl, when it is one: the lists allow them by number. */
+	if (nr == __NR_ioctl) {
+		n = put(line, n, sizeof(line), ", request ");
+		n = put_num(line, n, sizeof(line), (long)(uint32_t)r[REG_RSI]);
+	}
 	n = put(line, n, sizeof(line), "), which its filter forbids\n");
 	if (write(STDERR_FILENO, line, n) < 0) {
 		/* Nothing better to do: SIGSYS still says what happened. */
