@@ -2,12 +2,12 @@
 #include "config.h"
 
 #include "jail.h"
+#include "core/log.h"
 
 #include <errno.h>
 #include <grp.h>
 #include <linux/capability.h>
 #include <pwd.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,19 +21,8 @@
 _Static_assert(sizeof(uid_t) == sizeof(unsigned int) && sizeof(gid_t) == sizeof(unsigned int),
 	       "uid_t and gid_t are 32 bits");
 
-__attribute__((format(printf, 3, 4))) static void say(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-}
-
 /* Says what failed and is `ret`; a macro so that a static analyzer follows the value. */
-#define fail(err, len, ret, ...) (say((err), (len), __VA_ARGS__), (ret))
+#define fail(err, len, ret, ...) (log_errbuf((err), (len), __VA_ARGS__), (ret))
 
 /* All decimal digits: an id, not a name (shadow's tools refuse all-digit names). */
 static bool all_digits(const char *s)
