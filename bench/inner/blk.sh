@@ -9,7 +9,10 @@ case " $(cat /proc/cmdline) " in
 *" bench=none "*) modes= ;;
 esac
 eval "set -- $modes"
+# A measurement that fails fails the script ("inner: exit 1"): the host fails the round.
+status=0
 for m in "$@"; do
 	# shellcheck disable=SC2086 # mode and arguments are words
-	/bin/blkbench /dev/vda $m || echo "blkbench $m: failed"
+	/bin/blkbench /dev/vda $m || { echo "blkbench $m: failed"; status=1; }
 done
+exit $status

@@ -1,0 +1,105 @@
+# shellcheck shell=sh
+# Shared by every bench/*.bench (sourced, busybox sh): the order of the VMMs
+# in each round, recording values, medians, spreads, ratios and the report,
+# and failing the benchmark when a round fails. A benchmark names it with
+# "#@ file bench/lib.sh" and starts with ". "$DATA/lib.sh"; bench_start".
+#
+# Values live in NAME.MEASURE.vals, one per round, unrounded, in the order
+# the rounds ran. A round that fails is reported and fails the benchmark at
+# bench_end: it never moves a median.
+
+# bench_start: a clean slate, and the seed of this run's orders (BENCH_SEED
+# repeats a run's orders; by default the clock chooses).
+bench_start() {
+	bench_dir=$(pwd)
+	rm -f ./*.vals "$bench_dir/bench-failed.txt"
+	bench_seed=${BENCH_SEED:-$(date +%s)}
+	case $bench_seed in
+	'' | *[!0-9]*) echo "BENCH_SEED must be a number" >&2; exit 2 ;;
+	esac
+	echo "seed: $bench_seed (BENCH_SEED=$bench_seed repeats these orders)"
+}
+
+# bench_order ROUND NAME...: the names in this round's order, a shuffle
+# seeded by the run's seed and the round, so no VMM always goes first.
+bench_order() {
+	round=$1
+	shift
+	printf '%s\n' "$@" | awk -v s="$((bench_seed + round))" '
+		BEGIN { srand(s) } { k[NR] = rand(); v[NR] = $0 }
+		END {
+			for (i = 1; i <= NR; i++)
+				for (j = i + 1; j <= NR; j++)
+					if (k[j] < k[i]) { t = k[i]; k[i] = k[j]; k[j] = t; t = v[i]; v[i] = v[j]; v[j] = t }
+			for (i = 1; i <= NR; i++) printf "%s%s", v[i], (i < NR ? " " : "\n")
+		}'
+}
+
+# bench_fail MESSAGE: reports a failed round or step; the benchmark fails at its end.
+bench_fail() {
+	echo "FAILED: $*"
+	echo "$*" >>"$bench_dir/bench-failed.txt"
+}
+
+# bench_record NAME MEASURE VALUE: one round's value, which must be a number.
+bench_record() {
+	case $3 in
+	'' | *[!0-9.]* | *.*.* | .)
+		bench_fail "$1: no figure for $2 (got '$3')"
+		return 1
+		;;
+	esac
+	echo "$3" >>"$1.$2.vals"
+}
+
+# bench_median NAME MEASURE: the median of the recorded values, or n/a.
+bench_median() {
+	sort -n "$1.$2.vals" 2>/dev/null | awk '{ v[NR] = $1 } END {
+		if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2];
+		else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# bench_spread NAME MEASURE: lowest and highest, in percent of the median.
+bench_spread() {
+	sort -n "$1.$2.vals" 2>/dev/null | awk -v m="$(bench_median "$1" "$2")" '
+		{ v[NR] = $1 } END {
+		if (NR == 0 || m == "n/a" || m == 0) print "n/a";
+		else printf "-%.1f%% +%.1f%%", (m - v[1]) * 100 / m, (v[NR] - m) * 100 / m }'
+}
+
+# bench_ratio A B: A / B to three places, from unrounded values.
+bench_ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		if (a == "n/a" || b == "n/a" || b <= 0) print "n/a"; else printf "%.3f", a / b }'
+}
+
+# bench_report MEASURE UNIT FIRST OTHER...: the medians of each name, the
+# ratios of FIRST's median to each other's, then every round and the spread.
+bench_report() {
+	measure=$1 unit=$2 first=$3
+	shift 2
+	line=$(printf '%-10s %-5s' "$measure" "$unit")
+	for n in "$@"; do
+		line="$line $n $(bench_median "$n" "$measure")"
+	done
+	shift
+	for n in "$@"; do
+		line="$line  $first/$n $(bench_ratio "$(bench_median "$first" "$measure")" \
+			"$(bench_median "$n" "$measure")")"
+	done
+	echo "$line"
+	for n in "$first" "$@"; do
+		printf '  %-12s %s(spread %s)\n' "$n:" "$(tr '\n' ' ' <"$n.$measure.vals" 2>/dev/null)" \
+			"$(bench_spread "$n" "$measure")"
+	done
+}
+
+# bench_end: the exit status; 1, with the failures listed, when any round failed.
+bench_end() {
+	if [ -s "$bench_dir/bench-failed.txt" ]; then
+		echo "the benchmark failed: $(wc -l <"$bench_dir/bench-failed.txt") failure(s):"
+		sed 's/^/  /' "$bench_dir/bench-failed.txt"
+		exit 1
+	fi
+	exit 0
+}

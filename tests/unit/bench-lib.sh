@@ -1,0 +1,60 @@
+#!/bin/sh
+# bench/lib.sh, which every benchmark uses: the order of the VMMs, recorded
+# values, medians, spreads, ratios, and the exit status after a failure.
+# Plain POSIX sh, as the harness's busybox runs the benchmarks.
+set -u
+srcdir=${EMBER_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work" || exit 99
+fails=0
+
+check() { # NAME GOT WANT
+	if [ "$2" = "$3" ]; then
+		echo "ok: $1"
+	else
+		echo "FAIL: $1: got '$2', want '$3'"
+		fails=$((fails + 1))
+	fi
+}
+
+# shellcheck source=bench/lib.sh
+. "$srcdir/bench/lib.sh"
+BENCH_SEED=42
+bench_start >start.txt
+check "the seed is printed" "$(cat start.txt)" "seed: 42 (BENCH_SEED=42 repeats these orders)"
+
+check "an order repeats with its seed" "$(bench_order 3 a b c d)" "$(bench_order 3 a b c d)"
+check "an order is a permutation" "$(bench_order 3 a b c d | tr ' ' '\n' | sort | tr '\n' ' ')" "a b c d "
+firsts=$(for r in 0 1 2 3 4 5 6 7 8 9 10 11; do bench_order $r a b c | cut -d' ' -f1; done | sort -u | wc -l)
+check "no name goes first in every round" "$([ "$firsts" -ge 2 ] && echo yes)" yes
+
+for v in 30 10 20; do bench_record x m $v; done
+check "median of an odd count" "$(bench_median x m)" 20
+bench_record x n 1
+bench_record x n 4
+check "median of an even count" "$(bench_median x n)" 2.5
+check "median of nothing" "$(bench_median y m)" n/a
+check "spread" "$(bench_spread x m)" "-50.0% +50.0%"
+check "ratio, unrounded inputs" "$(bench_ratio 0.74 0.51)" 1.451
+check "ratio with no figure" "$(bench_ratio n/a 3)" n/a
+check "ratio over zero" "$(bench_ratio 1 0)" n/a
+check "values in the order measured" "$(tr '\n' ' ' <x.m.vals)" "30 10 20 "
+
+(bench_end) >end.txt
+check "a clean run exits 0" $? 0
+
+for bad in "" abc 1.2.3 . -5; do
+	bench_record x m "$bad" >>fail.txt
+	check "'$bad' is refused" $? 1
+done
+check "a refused value moves nothing" "$(bench_median x m)" 20
+bench_fail "ember, round 2: status 1" >fail.txt
+check "a failure is reported" "$(cat fail.txt)" "FAILED: ember, round 2: status 1"
+(bench_end) >end.txt
+check "a failed run exits 1" $? 1
+check "the end lists the failures" "$(grep -c 'status 1' end.txt)" 1
+check "the end counts the failures" "$(head -n 1 end.txt)" "the benchmark failed: 6 failure(s):"
+
+[ $fails -eq 0 ] || exit 1
+echo "all checks passed"
