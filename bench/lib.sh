@@ -2,15 +2,17 @@
 # Shared by every bench/*.bench (sourced, busybox sh): the order of the VMMs
 # in each round, recording values, medians, spreads, ratios and the report,
 # and failing the benchmark when a round fails. A benchmark names it with
-# "#@ file bench/lib.sh" and starts with ". "$DATA/lib.sh"; bench_start".
+# "#@ file bench/lib.sh" and starts with ". "$DATA/lib.sh"; bench_start
+# ROUNDS", counting its rounds in $round from 0.
 #
-# Values live in NAME.MEASURE.vals, one per round, unrounded, in the order
-# the rounds ran. A round that fails is reported and fails the benchmark at
-# bench_end: it never moves a median.
+# Values live in NAME.MEASURE.vals, a line "ROUND VALUE" each, unrounded. A
+# round that fails is reported, shows as "-" among the rounds, and fails the
+# benchmark at bench_end: it never moves a median.
 
-# bench_start: a clean slate, and the seed of this run's orders (BENCH_SEED
-# repeats a run's orders; by default the clock chooses).
+# bench_start ROUNDS: a clean slate, and the seed of this run's orders
+# (BENCH_SEED repeats a run's orders; by default the clock chooses).
 bench_start() {
+	bench_rounds=$1
 	bench_dir=$(pwd)
 	rm -f ./*.vals "$bench_dir/bench-failed.txt"
 	bench_seed=${BENCH_SEED:-$(date +%s)}
@@ -41,27 +43,40 @@ bench_fail() {
 	echo "$*" >>"$bench_dir/bench-failed.txt"
 }
 
-# bench_record NAME MEASURE VALUE: one round's value, which must be a number.
+# bench_record NAME MEASURE VALUE: this round's value, which must be a number.
 bench_record() {
 	case $3 in
 	'' | *[!0-9.]* | *.*.* | .)
-		bench_fail "$1: no figure for $2 (got '$3')"
+		bench_fail "$1, round $round: no figure for $2 (got '$3')"
 		return 1
 		;;
 	esac
-	echo "$3" >>"$1.$2.vals"
+	echo "$round $3" >>"$1.$2.vals"
+}
+
+# bench_values NAME MEASURE: the recorded values, one a line, sorted.
+bench_values() {
+	cut -d' ' -f2 "$1.$2.vals" 2>/dev/null | sort -n
 }
 
 # bench_median NAME MEASURE: the median of the recorded values, or n/a.
 bench_median() {
-	sort -n "$1.$2.vals" 2>/dev/null | awk '{ v[NR] = $1 } END {
+	bench_values "$1" "$2" | awk '{ v[NR] = $1 } END {
 		if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2];
 		else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
+# bench_rounds_of NAME MEASURE: every round's value in round order, "-" for
+# a round that gave none.
+bench_rounds_of() {
+	awk -v n="$bench_rounds" '{ v[$1] = $2 } END {
+		for (r = 0; r < n; r++) printf "%s ", (r in v ? v[r] : "-") }' "$1.$2.vals" 2>/dev/null ||
+		awk -v n="$bench_rounds" 'BEGIN { for (r = 0; r < n; r++) printf "- " }'
+}
+
 # bench_spread NAME MEASURE: lowest and highest, in percent of the median.
 bench_spread() {
-	sort -n "$1.$2.vals" 2>/dev/null | awk -v m="$(bench_median "$1" "$2")" '
+	bench_values "$1" "$2" | awk -v m="$(bench_median "$1" "$2")" '
 		{ v[NR] = $1 } END {
 		if (NR == 0 || m == "n/a" || m == 0) print "n/a";
 		else printf "-%.1f%% +%.1f%%", (m - v[1]) * 100 / m, (v[NR] - m) * 100 / m }'
@@ -74,7 +89,8 @@ bench_ratio() {
 }
 
 # bench_report MEASURE UNIT FIRST OTHER...: the medians of each name, the
-# ratios of FIRST's median to each other's, then every round and the spread.
+# ratios of FIRST's median to each other's, then every round ("-" where it
+# failed) and the spread.
 bench_report() {
 	measure=$1 unit=$2 first=$3
 	shift 2
@@ -89,7 +105,7 @@ bench_report() {
 	done
 	echo "$line"
 	for n in "$first" "$@"; do
-		printf '  %-12s %s(spread %s)\n' "$n:" "$(tr '\n' ' ' <"$n.$measure.vals" 2>/dev/null)" \
+		printf '  %-12s %s(spread %s)\n' "$n:" "$(bench_rounds_of "$n" "$measure")" \
 			"$(bench_spread "$n" "$measure")"
 	done
 }

@@ -21,7 +21,7 @@ check() { # NAME GOT WANT
 # shellcheck source=bench/lib.sh
 . "$srcdir/bench/lib.sh"
 BENCH_SEED=42
-bench_start >start.txt
+bench_start 4 >start.txt
 check "the seed is printed" "$(cat start.txt)" "seed: 42 (BENCH_SEED=42 repeats these orders)"
 
 check "an order repeats with its seed" "$(bench_order 3 a b c d)" "$(bench_order 3 a b c d)"
@@ -29,17 +29,27 @@ check "an order is a permutation" "$(bench_order 3 a b c d | tr ' ' '\n' | sort 
 firsts=$(for r in 0 1 2 3 4 5 6 7 8 9 10 11; do bench_order $r a b c | cut -d' ' -f1; done | sort -u | wc -l)
 check "no name goes first in every round" "$([ "$firsts" -ge 2 ] && echo yes)" yes
 
-for v in 30 10 20; do bench_record x m $v; done
+round=0
+for v in 30 10 20; do
+	bench_record x m $v
+	round=$((round + 1))
+done
 check "median of an odd count" "$(bench_median x m)" 20
-bench_record x n 1
-bench_record x n 4
-check "median of an even count" "$(bench_median x n)" 2.5
+round=0
+bench_record z m 1
+round=2
+bench_record z m 4
+check "median of an even count" "$(bench_median z m)" 2.5
+check "every round, a failed one as -" "$(bench_rounds_of z m)" "1 - 4 - "
+check "every round of a name with none" "$(bench_rounds_of y n)" "- - - - "
 check "median of nothing" "$(bench_median y m)" n/a
 check "spread" "$(bench_spread x m)" "-50.0% +50.0%"
 check "ratio, unrounded inputs" "$(bench_ratio 0.74 0.51)" 1.451
 check "ratio with no figure" "$(bench_ratio n/a 3)" n/a
 check "ratio over zero" "$(bench_ratio 1 0)" n/a
-check "values in the order measured" "$(tr '\n' ' ' <x.m.vals)" "30 10 20 "
+check "the report" "$(bench_report m MB/s x z)" "m          MB/s  x 20 z 2.5  x/z 8.000
+  x:           30 10 20 - (spread -50.0% +50.0%)
+  z:           1 - 4 - (spread -60.0% +60.0%)"
 
 (bench_end) >end.txt
 check "a clean run exits 0" $? 0
