@@ -9,18 +9,8 @@ if ! command -v gnuplot >/dev/null; then
 	[ "${EMBER_NEST_REQUIRE:-0}" = 1 ] && exit 99
 	exit 77
 fi
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fails=0
-
-check() { # NAME GOT WANT
-	if [ "$2" = "$3" ]; then
-		echo "ok: $1"
-	else
-		echo "FAIL: $1: got '$2', want '$3'"
-		fails=$((fails + 1))
-	fi
-}
+# shellcheck source=tests/unit/shcheck.sh
+. "$srcdir/tests/unit/shcheck.sh"
 
 cat >"$work/disk.txt" <<'REPORT'
 seed: 7 (BENCH_SEED=7 repeats these orders)
@@ -49,5 +39,4 @@ check "and leaves no file" "$(ls "$work"/none.svg* 2>/dev/null)" ""
 "$srcdir/bench/chart" "$work/missing.txt" "$work/missing.svg" 2>/dev/null
 check "a missing report is refused" $? 2
 
-[ $fails -eq 0 ] || exit 1
-echo "all checks passed"
+shcheck_end

@@ -4,19 +4,9 @@
 # Plain POSIX sh, as the harness's busybox runs the benchmarks.
 set -u
 srcdir=${EMBER_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# shellcheck source=tests/unit/shcheck.sh
+. "$srcdir/tests/unit/shcheck.sh"
 cd "$work" || exit 99
-fails=0
-
-check() { # NAME GOT WANT
-	if [ "$2" = "$3" ]; then
-		echo "ok: $1"
-	else
-		echo "FAIL: $1: got '$2', want '$3'"
-		fails=$((fails + 1))
-	fi
-}
 
 # shellcheck source=bench/lib.sh
 . "$srcdir/bench/lib.sh"
@@ -66,5 +56,4 @@ check "a failed run exits 1" $? 1
 check "the end lists the failures" "$(grep -c 'status 1' end.txt)" 1
 check "the end counts the failures" "$(head -n 1 end.txt)" "the benchmark failed: 6 failure(s):"
 
-[ $fails -eq 0 ] || exit 1
-echo "all checks passed"
+shcheck_end
