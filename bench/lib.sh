@@ -14,7 +14,7 @@
 bench_start() {
 	bench_rounds=$1
 	bench_dir=$(pwd)
-	rm -f ./*.vals "$bench_dir/bench-failed.txt"
+	rm -f ./*.vals ./*.cmd "$bench_dir/bench-failed.txt"
 	bench_seed=${BENCH_SEED:-$(date +%s)}
 	case $bench_seed in
 	'' | *[!0-9]*) echo "BENCH_SEED must be a number" >&2; exit 2 ;;
@@ -110,8 +110,21 @@ bench_report() {
 	done
 }
 
-# bench_end: the exit status; 1, with the failures listed, when any round failed.
+# bench_command NAME WORD...: NAME's exact command line, printed by
+# bench_end (the first one given for NAME).
+bench_command() {
+	bench_cmdfile=$bench_dir/$1.cmd
+	shift
+	[ -e "$bench_cmdfile" ] || echo "$*" >"$bench_cmdfile"
+}
+
+# bench_end: every command line given, then the exit status; 1, with the
+# failures listed, when any round failed.
 bench_end() {
+	for bench_cmdfile in "$bench_dir"/*.cmd; do
+		[ -e "$bench_cmdfile" ] &&
+			echo "command $(basename "$bench_cmdfile" .cmd): $(cat "$bench_cmdfile")"
+	done
 	if [ -s "$bench_dir/bench-failed.txt" ]; then
 		echo "the benchmark failed: $(wc -l <"$bench_dir/bench-failed.txt") failure(s):"
 		sed 's/^/  /' "$bench_dir/bench-failed.txt"

@@ -23,6 +23,8 @@ qd1        IOPS  ember 1000 qemu 500  ember/qemu 2.000
   ember:       900 1000 1100 (spread -10.0% +10.0%)
   qemu:        400 500 600 (spread -20.0% +20.0%)
 bound    boot      1387 calls in 6367.854 ms: at most 0.169%
+command ember: /bin/ember -m 256 -append 'quiet'
+command qemu: /bin/qemu-system-x86_64 -M microvm -accel kvm -m 256
 REPORT
 "$srcdir/bench/chart" "$work/disk.txt" "$work/disk.svg"
 check "a chart is drawn" $? 0

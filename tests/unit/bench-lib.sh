@@ -41,8 +41,13 @@ check "the report" "$(bench_report m MB/s x z)" "m          MB/s  x 20 z 2.5  x/
   x:           30 10 20 - (spread -50.0% +50.0%)
   z:           1 - 4 - (spread -60.0% +60.0%)"
 
+bench_command qemu /bin/qemu -M microvm -append "'quiet'"
+bench_command qemu /bin/qemu -M pc
+(bench_command ember /bin/ember -m 256)
 (bench_end) >end.txt
 check "a clean run exits 0" $? 0
+check "the end prints each command line, the first given" "$(cat end.txt)" "command ember: /bin/ember -m 256
+command qemu: /bin/qemu -M microvm -append 'quiet'"
 
 for bad in "" abc 1.2.3 . -5; do
 	bench_record x m "$bad" >>fail.txt
@@ -54,6 +59,6 @@ check "a failure is reported" "$(cat fail.txt)" "FAILED: ember, round 2: status 
 (bench_end) >end.txt
 check "a failed run exits 1" $? 1
 check "the end lists the failures" "$(grep -c 'status 1' end.txt)" 1
-check "the end counts the failures" "$(head -n 1 end.txt)" "the benchmark failed: 6 failure(s):"
+check "the end counts the failures" "$(sed -n 3p end.txt)" "the benchmark failed: 6 failure(s):"
 
 shcheck_end

@@ -1,0 +1,63 @@
+# shellcheck shell=sh
+# QEMU as the benchmarks run it, sourced after bench/lib.sh by every
+# benchmark that boots Linux: QEMU's microvm machine two ways, both side by
+# side with ember in the same run. A benchmark names it, and the firmware
+# both configurations load, in its header:
+#   #@ file bench/qemu.sh
+#   #@ file /usr/share/qemu/qboot.rom
+#   #@ file /usr/share/qemu/bios-microvm.bin
+#   #@ file /usr/share/qemu/linuxboot_dma.bin
+#
+# best    The fastest configuration of microvm bench/qemu-tune.bench found
+#         for these guests: qboot instead of SeaBIOS, no option ROMs, PIT,
+#         PIC or RTC; modern virtio-mmio (virtio 1.x, which ember offers);
+#         io_uring for disks, as ember uses. ACPI stays on: Debian's kernel
+#         finds virtio-mmio devices only through ACPI (it is built without
+#         virtio_mmio.device=, which microvm uses without ACPI). The irqchip
+#         is microvm's default, split (IOAPIC in QEMU): with
+#         kernel-irqchip=on, as ember has it, a guest's first disk request
+#         never completes under this QEMU (7.2), so only a guest without
+#         virtio devices gets it (qemu_args best on).
+# default microvm as it comes: ACPI with SeaBIOS and its option ROM,
+#         kernel-irqchip=split, legacy virtio-mmio, aio=threads.
+#
+# QEMU's guests add reboot=t to their command line: Linux's reboot through
+# microvm's ACPI does not end QEMU every time (the guest falls through to
+# its last resort, a jump into the BIOS, which hangs or fails in KVM: about
+# half the boots of bench/qemu-tune.bench's first trials). A triple fault
+# always does, and -no-reboot turns it into QEMU's exit. ember's guests reset
+# through its ACPI reset register, as before.
+
+qemu_reboot=reboot=t
+
+# qemu_args best [on]|default: QEMU and its options up to the guest's RAM,
+# vCPUs, kernel and devices (words, no spaces in them); "best on" with
+# kernel-irqchip=on, for guests without virtio devices.
+qemu_args() {
+	set -- "$1" "${2:-split}" "$DATA/qemu-system-x86_64" -cpu host -nodefaults \
+		-no-user-config -no-reboot -display none -serial stdio -L "$DATA"
+	case $1 in
+	best)
+		irqchip=$2
+		shift 2
+		echo "$@" -M microvm,x-option-roms=off,pit=off,pic=off,rtc=off -bios qboot.rom \
+			-accel "kvm,kernel-irqchip=$irqchip" -global virtio-mmio.force-legacy=false
+		;;
+	default)
+		shift 2
+		echo "$@" -M microvm -accel kvm
+		;;
+	*)
+		echo "qemu_args: no configuration '$1'" >&2
+		return 2
+		;;
+	esac
+}
+
+# qemu_aio best|default: what a -drive adds for QEMU's disk I/O engine.
+qemu_aio() {
+	case $1 in
+	best) echo ",aio=io_uring" ;;
+	*) echo "" ;;
+	esac
+}
