@@ -1,6 +1,6 @@
-# The network benchmark guest's script: eth0 on 169.254.1.2/16, then the
-# host's cues on the console: "recv" (listen for a transfer), "send" (send
-# one), "end".
+# The network benchmark guest's script: eth0 on 169.254.1.2/16 and an iperf3
+# server, then the host's cues on the console: "mark N" (note the counters),
+# "count N" (print what they moved since mark N), "end".
 mkdir -p /tmp
 ip link set lo up
 ip link set eth0 up
@@ -10,6 +10,9 @@ until ping -c 1 -W 1 169.254.1.1 >/dev/null 2>&1; do
 	n=$((n + 1))
 	[ $n -lt 120 ] || break
 done
+iperf3 -s >/tmp/iperf3.log 2>&1 &
+# The virtio features the driver and device agreed on (offloads among them), bit 0 first.
+echo "bench: features $(cat /sys/class/net/eth0/device/features 2>/dev/null)"
 echo "bench: network up"
 # counts: the virtio interrupts so far, and eth0's frames received and sent
 counts() {
@@ -18,30 +21,16 @@ counts() {
 	pk=$(awk -F'[: ]+' '$2 == "eth0" { print $4, $12 }' /proc/net/dev)
 	echo "$irq ${pk:-0 0}"
 }
-while read -r cue; do
+while read -r cue n; do
 	case $cue in
-	recv)
-		# busybox nc ends when its stdin does: the listener reads a FIFO a
-		# sleeping writer holds open (a pipeline would make "wait" wait for it).
-		[ -p /tmp/hold ] || mkfifo /tmp/hold
-		sleep 600 >/tmp/hold &
-		holder=$!
-		nc -l -p 5001 </tmp/hold >/dev/null &
-		listener=$!
-		sleep 1
-		set -- $(counts)
-		echo "bench: listening"
-		wait $listener
-		echo "bench: received"
-		kill $holder
-		set -- $(counts) "$@"
-		echo "bench: interrupts $(($1 - $4)) frames in $(($2 - $5)) out $(($3 - $6))"
+	mark)
+		marked=$(counts)
+		echo "bench: marked $n"
 		;;
-	send)
-		set -- $(counts)
-		dd if=/dev/zero bs=65536 count=256 2>/dev/null | nc 169.254.1.1 5002
-		set -- $(counts) "$@"
-		echo "bench: sent; interrupts $(($1 - $4)) frames in $(($2 - $5)) out $(($3 - $6))"
+	count)
+		# shellcheck disable=SC2086 # three numbers now, three then
+		set -- $(counts) $marked
+		echo "bench: counts $n interrupts $(($1 - $4)) frames in $(($2 - $5)) out $(($3 - $6))"
 		;;
 	end) break ;;
 	esac
