@@ -132,3 +132,9 @@ bench_end() {
 	fi
 	exit 0
 }
+
+# blkbench_value MODE FILE: the figure bench/inner/blkbench printed for MODE
+# ("seqread", "qd16", ...) in the guest's output FILE; nothing if it printed none.
+blkbench_value() {
+	tr -d '\r' <"$2" | sed -n "s/^blkbench .*$1 .*: \([0-9.]*\) [A-Za-z\/]*$/\1/p" | head -n 1
+}

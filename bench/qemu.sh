@@ -30,22 +30,36 @@
 
 qemu_reboot=reboot=t
 
+# guest_cmdline NAME CMDLINE: the guest's command line in the run NAME:
+# CMDLINE, with qemu_reboot added unless NAME is one of ember's runs, which
+# $ember_runs lists ("ember" unless the benchmark says otherwise).
+guest_cmdline() {
+	case " ${ember_runs:-ember} " in
+	*" $1 "*) echo "$2" ;;
+	*) echo "$2 $qemu_reboot" ;;
+	esac
+}
+
+# qemu_base: QEMU and the options every configuration shares: no devices,
+# configuration files or display of its own, the serial port on standard
+# output, an exit instead of a reboot, firmware from $DATA.
+qemu_base() {
+	echo "$DATA/qemu-system-x86_64" -cpu host -nodefaults -no-user-config -no-reboot \
+		-display none -serial stdio -L "$DATA"
+}
+
 # qemu_args best [on]|default: QEMU and its options up to the guest's RAM,
 # vCPUs, kernel and devices (words, no spaces in them); "best on" with
 # kernel-irqchip=on, for guests without virtio devices.
 qemu_args() {
-	set -- "$1" "${2:-split}" "$DATA/qemu-system-x86_64" -cpu host -nodefaults \
-		-no-user-config -no-reboot -display none -serial stdio -L "$DATA"
 	case $1 in
 	best)
-		irqchip=$2
-		shift 2
-		echo "$@" -M microvm,x-option-roms=off,pit=off,pic=off,rtc=off -bios qboot.rom \
-			-accel "kvm,kernel-irqchip=$irqchip" -global virtio-mmio.force-legacy=false
+		echo "$(qemu_base)" -M microvm,x-option-roms=off,pit=off,pic=off,rtc=off \
+			-bios qboot.rom -accel "kvm,kernel-irqchip=${2:-split}" \
+			-global virtio-mmio.force-legacy=false
 		;;
 	default)
-		shift 2
-		echo "$@" -M microvm -accel kvm
+		echo "$(qemu_base)" -M microvm -accel kvm
 		;;
 	*)
 		echo "qemu_args: no configuration '$1'" >&2

@@ -61,4 +61,22 @@ check "a failed run exits 1" $? 1
 check "the end lists the failures" "$(grep -c 'status 1' end.txt)" 1
 check "the end counts the failures" "$(sed -n 3p end.txt)" "the benchmark failed: 6 failure(s):"
 
+printf 'blkbench seqread 128 MiB in 0.512 s: 262.1 MB/s\r\nblkbench randread qd16 4096 reads in 1.000 s: 4096 IOPS\r\n' >guest.txt
+check "blkbench's rate is read" "$(blkbench_value seqread guest.txt)" 262.1
+check "blkbench's IOPS are read" "$(blkbench_value qd16 guest.txt)" 4096
+check "a mode blkbench never printed has no figure" "$(blkbench_value seqwrite guest.txt)" ""
+
+DATA=/d
+# shellcheck source=bench/qemu.sh
+. "$srcdir/bench/qemu.sh"
+check "ember's guest reboots its own way" "$(guest_cmdline ember quiet)" quiet
+check "QEMU's guest reboots by triple fault" "$(guest_cmdline qemu quiet)" "quiet reboot=t"
+ember_runs="on off"
+check "a benchmark names ember's runs" "$(guest_cmdline off quiet)/$(guest_cmdline ember quiet)" \
+	"quiet/quiet reboot=t"
+check "QEMU at its best" "$(qemu_args best | grep -c -- '-bios qboot.rom -accel kvm,kernel-irqchip=split -global virtio-mmio.force-legacy=false')" 1
+check "QEMU at its best for a guest without devices" "$(qemu_args best on | grep -c 'kernel-irqchip=on')" 1
+check "QEMU at its defaults" "$(qemu_args default | sed 's/.* -M/-M/')" "-M microvm -accel kvm"
+check "an unknown configuration is refused" "$(qemu_args fast 2>&1 >/dev/null)" "qemu_args: no configuration 'fast'"
+
 shcheck_end
