@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * runstat -o FILE [-u TEXT] -- COMMAND [ARGS...]
+ * runstat -o FILE [-u TEXT] [-m TEXT]... -- COMMAND [ARGS...]
  *
  * Runs COMMAND and appends one line to FILE: its wall-clock time in
  * milliseconds, its peak resident set size in KiB (from wait4's rusage) and
@@ -10,6 +10,11 @@
  * With -u, COMMAND's standard output passes through runstat, the time is
  * taken when TEXT first appears there, and COMMAND is then ended with
  * SIGTERM. If TEXT never appears, the time is written as -1.
+ *
+ * Each -m TEXT (at most 8) marks a moment on the way: standard output passes
+ * through runstat, and before its last line FILE gets "mark N MS" for the
+ * Nth -m, MS the milliseconds from the start until TEXT first appeared
+ * (-1 if it never did).
  */
 #include "config.h"
 
@@ -31,19 +36,31 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-/*
- * Copies fd to standard output until end of file, and returns the time at
- * which text first went past (-1 if it never did). Then ends pid.
- */
-static double watch(int fd, const char *text, pid_t pid, double start)
-{
-	size_t n = strlen(text), keep = 0;
-	double seen = -1;
-	char buf[4096 + 256];
-	ssize_t got;
+#define MAX_MARKS 8
+#define MAX_TEXT 256
 
+/*
+ * Copies fd to standard output until end of file. seen[i] gets the time at
+ * which text[i] first went past (-1 if it never did); when until is given
+ * and goes past, pid is ended and the copy stops, its time returned (-1 if
+ * it never went past).
+ */
+static double watch(int fd, const char *until, const char **text, double *seen, int n,
+		    pid_t pid, double start)
+{
+	size_t longest = until ? strlen(until) : 1, keep = 0;
+	double until_seen = -1;
+	char buf[4096 + MAX_TEXT];
+	ssize_t got;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		seen[i] = -1;
+		if (strlen(text[i]) > longest)
+			longest = strlen(text[i]);
+	}
 	for (;;) {
-		got = read(fd, buf + keep, sizeof(buf) - 256);
+		got = read(fd, buf + keep, sizeof(buf) - MAX_TEXT);
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got <= 0)
@@ -52,41 +69,57 @@ static double watch(int fd, const char *text, pid_t pid, double start)
 			break;
 		fflush(stdout);
 		keep += (size_t)got;
-		if (memmem(buf, keep, text, n)) {
-			seen = now_ms() - start;
+		for (i = 0; i < n; i++)
+			if (seen[i] < 0 && memmem(buf, keep, text[i], strlen(text[i])))
+				seen[i] = now_ms() - start;
+		if (until && memmem(buf, keep, until, strlen(until))) {
+			until_seen = now_ms() - start;
 			kill(pid, SIGTERM);
 			break;
 		}
-		/* The last n - 1 bytes may hold the start of text. */
-		if (keep >= n) {
-			memmove(buf, buf + keep - (n - 1), n - 1);
-			keep = n - 1;
+		/* The last longest - 1 bytes may hold the start of a text. */
+		if (keep >= longest) {
+			memmove(buf, buf + keep - (longest - 1), longest - 1);
+			keep = longest - 1;
 		}
 	}
 	close(fd);
-	return seen;
+	return until_seen;
+}
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: runstat -o FILE [-u TEXT] [-m TEXT]... -- COMMAND [ARGS...]\n");
+	return 2;
 }
 
 int main(int argc, char **argv)
 {
-	const char *out, *until = NULL;
+	const char *out = NULL, *until = NULL, *text[MAX_MARKS];
+	double start, ms, seen[MAX_MARKS];
+	int status, code, a, n = 0, i, pipefd[2] = { -1, -1 };
 	struct rusage ru;
-	double start, ms, seen = 0;
-	int status, code, first = 4, pipefd[2] = { -1, -1 };
 	pid_t pid;
 	FILE *f;
 
-	if (argc >= 7 && strcmp(argv[3], "-u") == 0) {
-		until = argv[4];
-		first = 6;
+	for (a = 1; a + 1 < argc && strcmp(argv[a], "--") != 0; a += 2) {
+		const char *arg = argv[a + 1];
+
+		if (strcmp(argv[a], "-o") == 0 && !out)
+			out = arg;
+		else if (strcmp(argv[a], "-u") == 0 && !until)
+			until = arg;
+		else if (strcmp(argv[a], "-m") == 0 && n < MAX_MARKS)
+			text[n++] = arg;
+		else
+			return usage();
+		if (strcmp(argv[a], "-o") != 0 && (!arg[0] || strlen(arg) > MAX_TEXT))
+			return usage();
 	}
-	if (argc < first + 1 || strcmp(argv[1], "-o") != 0 || strcmp(argv[first - 1], "--") != 0 ||
-	    (until && (!until[0] || strlen(until) > 256))) {
-		fprintf(stderr, "usage: runstat -o FILE [-u TEXT] -- COMMAND [ARGS...]\n");
-		return 2;
-	}
-	out = argv[2];
-	if (until && pipe(pipefd) < 0) {
+	if (!out || a + 1 >= argc || strcmp(argv[a], "--") != 0)
+		return usage();
+	a++;
+	if ((until || n) && pipe(pipefd) < 0) {
 		perror("runstat: pipe");
 		return 1;
 	}
@@ -97,30 +130,37 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (pid == 0) {
-		if (until) {
+		if (pipefd[1] >= 0) {
 			dup2(pipefd[1], STDOUT_FILENO);
 			close(pipefd[0]);
 			close(pipefd[1]);
 		}
-		execvp(argv[first], &argv[first]);
-		fprintf(stderr, "runstat: %s: %s\n", argv[first], strerror(errno));
+		execvp(argv[a], &argv[a]);
+		fprintf(stderr, "runstat: %s: %s\n", argv[a], strerror(errno));
 		_exit(127);
 	}
-	if (until) {
+	ms = -1;
+	if (pipefd[0] >= 0) {
 		close(pipefd[1]);
-		seen = watch(pipefd[0], until, pid, start);
+		ms = watch(pipefd[0], until, text, seen, n, pid, start);
 	}
 	if (wait4(pid, &status, 0, &ru) < 0) {
 		perror("runstat: wait4");
 		return 1;
 	}
-	ms = until ? seen : now_ms() - start;
+	if (!until)
+		ms = now_ms() - start;
 	code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	f = fopen(out, "a");
 	if (!f) {
 		fprintf(stderr, "runstat: %s: %s\n", out, strerror(errno));
 		return 1;
 	}
+	for (i = 0; i < n; i++)
+		if (seen[i] < 0)
+			fprintf(f, "mark %d -1\n", i + 1);
+		else
+			fprintf(f, "mark %d %.3f\n", i + 1, seen[i]);
 	fprintf(f, "%.3f %ld %d\n", ms, ru.ru_maxrss, code);
 	fclose(f);
 	return code;
