@@ -74,7 +74,7 @@ check "QEMU's guest reboots by triple fault" "$(guest_cmdline qemu quiet)" "quie
 ember_runs="on off"
 check "a benchmark names ember's runs" "$(guest_cmdline off quiet)/$(guest_cmdline ember quiet)" \
 	"quiet/quiet reboot=t"
-check "QEMU at its best" "$(qemu_args best | grep -c -- '-bios qboot.rom -accel kvm,kernel-irqchip=split -global virtio-mmio.force-legacy=false')" 1
+check "QEMU at its best" "$(qemu_args best | grep -c -- 'rtc=on -bios qboot.rom -accel kvm,kernel-irqchip=split -global virtio-mmio.force-legacy=false')" 1
 check "QEMU at its best for a guest without devices" "$(qemu_args best on | grep -c 'kernel-irqchip=on')" 1
 check "QEMU at its defaults" "$(qemu_args default | sed 's/.* -M/-M/')" "-M microvm -accel kvm"
 check "an unknown configuration is refused" "$(qemu_args fast 2>&1 >/dev/null)" "qemu_args: no configuration 'fast'"
