@@ -131,16 +131,22 @@ static int set_cpuid(struct vcpu *vcpu, const struct kvm_cpuid_entry2 *e, unsign
 
 static int set_msrs(struct vcpu *vcpu)
 {
-	struct {
+	/*
+	 * struct kvm_msrs ends in a flexible array: room for two entries after
+	 * it, without a structure that embeds it in the middle (which C forbids
+	 * and clang warns of).
+	 */
+	union {
 		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[2];
-	} m = {
-		.hdr.nmsrs = 2,
-		.e = {
-			{ .index = MSR_IA32_MISC_ENABLE, .data = MISC_ENABLE_FAST_STRING },
-			{ .index = MSR_MTRR_DEF_TYPE, .data = MTRR_ENABLE | MTRR_TYPE_WRBACK },
-		},
-	};
+		unsigned char room[sizeof(struct kvm_msrs) + 2 * sizeof(struct kvm_msr_entry)];
+	} m;
+
+	memset(&m, 0, sizeof(m));
+	m.hdr.nmsrs = 2;
+	m.hdr.entries[0].index = MSR_IA32_MISC_ENABLE;
+	m.hdr.entries[0].data = MISC_ENABLE_FAST_STRING;
+	m.hdr.entries[1].index = MSR_MTRR_DEF_TYPE;
+	m.hdr.entries[1].data = MTRR_ENABLE | MTRR_TYPE_WRBACK;
 	int n = ioctl(vcpu->fd, KVM_SET_MSRS, &m);
 
 	if (n < 0)
