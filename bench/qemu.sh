@@ -9,20 +9,26 @@
 #   #@ file /usr/share/qemu/linuxboot_dma.bin
 #
 # best    The fastest configuration of microvm bench/qemu-tune.bench found
-#         for these guests: qboot instead of SeaBIOS, no option ROMs, PIT
-#         or PIC, and the RTC on; modern virtio-mmio (virtio 1.x, which
-#         ember offers); io_uring for disks, as ember uses. The RTC is
-#         asked for by name: microvm's default (rtc=auto) leaves it out
-#         under KVM, and Debian's kernel then spends 3.5 s of every boot in
-#         the harness probing for it (initcall_debug: cmos_init returns
-#         -ENODEV after 3.5 s), which would more than halve QEMU's boot
-#         figure had it been left out. ACPI stays on: Debian's kernel
-#         finds virtio-mmio devices only through ACPI (it is built without
-#         virtio_mmio.device=, which microvm uses without ACPI). The irqchip
-#         is microvm's default, split (IOAPIC in QEMU): with
-#         kernel-irqchip=on, as ember has it, a guest's first disk request
-#         never completes under this QEMU (7.2), so only a guest without
-#         virtio devices gets it (qemu_args best on).
+#         for each workload: qboot instead of SeaBIOS, no option ROMs, PIT
+#         or PIC; modern virtio-mmio (virtio 1.x, which ember offers);
+#         io_uring for disks, as ember uses. Two choices depend on the
+#         workload, and the benchmark makes them:
+#         - The RTC (rtc=on or off). microvm leaves it out under KVM by
+#           default, and Debian's kernel then spends 3.5 s of every boot
+#           in the harness probing for it (initcall_debug: cmos_init
+#           returns -ENODEV after 3.5 s), so a benchmark that times a boot
+#           gives QEMU its RTC. With the RTC, though, QEMU's sequential
+#           disk transfers in a booted guest run a third slower (in the
+#           same run: writes 274-302 MB/s with it, 388-474 without), so
+#           the disk and network benchmarks, which time transfers only,
+#           leave it out.
+#         - The irqchip: microvm's default, split (IOAPIC in QEMU). With
+#           kernel-irqchip=on, as ember has it, a guest's first disk
+#           request never completes under this QEMU (7.2), so only a guest
+#           without virtio devices gets it.
+#         ACPI stays on: Debian's kernel finds virtio-mmio devices only
+#         through ACPI (it is built without virtio_mmio.device=, which
+#         microvm uses without ACPI).
 # default microvm as it comes: ACPI with SeaBIOS and its option ROM,
 #         kernel-irqchip=split, no RTC under KVM, legacy virtio-mmio,
 #         aio=threads.
@@ -54,13 +60,14 @@ qemu_base() {
 		-display none -serial stdio -L "$DATA"
 }
 
-# qemu_args best [on]|default: QEMU and its options up to the guest's RAM,
-# vCPUs, kernel and devices (words, no spaces in them); "best on" with
-# kernel-irqchip=on, for guests without virtio devices.
+# qemu_args best [IRQCHIP [RTC]] | default: QEMU and its options up to the
+# guest's RAM, vCPUs, kernel and devices (words, no spaces in them). For
+# best, IRQCHIP is split (the default) or on (guests without virtio
+# devices), and RTC off (the default) or on.
 qemu_args() {
 	case $1 in
 	best)
-		echo "$(qemu_base)" -M microvm,x-option-roms=off,pit=off,pic=off,rtc=on \
+		echo "$(qemu_base)" -M "microvm,x-option-roms=off,pit=off,pic=off,rtc=${3:-off}" \
 			-bios qboot.rom -accel "kvm,kernel-irqchip=${2:-split}" \
 			-global virtio-mmio.force-legacy=false
 		;;
