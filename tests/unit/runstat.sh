@@ -3,7 +3,7 @@
 # moments it marks on a command's output, -u's early end, and its refusals.
 set -u
 srcdir=${EMBER_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-runstat=${EMBER_BUILDDIR:-.}/bench/runstat
+runstat=$(cd "${EMBER_BUILDDIR:-.}" && pwd)/bench/runstat
 # shellcheck source=tests/unit/shcheck.sh
 . "$srcdir/tests/unit/shcheck.sh"
 [ -x "$runstat" ] || { echo "FAIL: no $runstat: build it first (make check does)"; exit 1; }
@@ -28,12 +28,18 @@ check "the time runs to the command's end" "$(awk 'NR == 4 && $1 >= 400 { print 
 "$runstat" -o until.txt -u ready -m start -- sh -c 'echo start; sleep 0.2; echo ready; sleep 30' >out.txt
 check "-u ends the command with SIGTERM" $? 143
 check "-u times the text" "$(awk 'NR == 2 && $1 >= 200 && $1 < 5000 { print $3 }' until.txt)" 143
-check "-m beside -u" "$(awk 'NR == 1 { print $1, $2 }' until.txt)" "mark 1"
+check "-m beside -u" "$(awk 'NR == 1 && $3 >= 0 && $3 < 200 { print $1, $2 }' until.txt)" "mark 1"
+"$runstat" -o split.txt -u end -m "a longer text to find" -- \
+	sh -c 'printf "a longer te"; sleep 0.2; echo "xt to find"; sleep 0.2; echo end; sleep 30' >out.txt
+check "a long -m split across reads beside a short -u" \
+	"$(awk 'NR == 1 && $3 >= 200 && $3 < 400 { print "yes" }' split.txt)" yes
 
 "$runstat" -o until.txt -u never -- true >out.txt
 check "-u's text never printed" "$(tail -n 1 until.txt | cut -d' ' -f1)" -1.000
 
+long=$(printf '%0257d' 0)
 for bad in "-o" "-o f" "-o f --" "-u x -- true" "-o f -u '' -- true" "-o f -x y -- true" \
+	"-o f -o g -- true" "-o f -u a -u b -- true" "-o f -m $long -- true" \
 	"-o f -m 1 -m 2 -m 3 -m 4 -m 5 -m 6 -m 7 -m 8 -m 9 -- true"; do
 	eval "\"\$runstat\" $bad" >/dev/null 2>err.txt
 	check "usage error: runstat $bad" "$?/$(cut -c1-13 err.txt)" "2/usage: runsta"
