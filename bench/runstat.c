@@ -45,8 +45,8 @@ static double now_ms(void)
  * and goes past, pid is ended and the copy stops, its time returned (-1 if
  * it never went past).
  */
-static double watch(int fd, const char *until, const char **text, double *seen, int n,
-		    pid_t pid, double start)
+static double watch(int fd, const char *until, const char **text, double *seen, int n, pid_t pid,
+		    double start)
 {
 	size_t longest = until ? strlen(until) : 1, keep = 0;
 	double until_seen = -1;
