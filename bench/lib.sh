@@ -138,3 +138,14 @@ bench_end() {
 blkbench_value() {
 	tr -d '\r' <"$2" | sed -n "s/^blkbench .*$1 .*: \([0-9.]*\) [A-Za-z\/]*$/\1/p" | head -n 1
 }
+
+# bench_outside_ram SMAPS FIELD MIB: the sum of FIELD (Rss, Pss; KiB) in the
+# /proc/PID/smaps file SMAPS over every mapping smaller than MIB, that is
+# every mapping but guest RAM of MIB.
+bench_outside_ram() {
+	awk -v ram=$(($3 * 1024)) -v f="$2:" '
+		/^[0-9a-f]+-[0-9a-f]+ / { big = 0; next }
+		/^Size:/ { big = ($2 >= ram); next }
+		$1 == f { if (!big) sum += $2 }
+		END { print sum + 0 }' "$1"
+}

@@ -66,6 +66,24 @@ check "blkbench's rate is read" "$(blkbench_value seqread guest.txt)" 262.1
 check "blkbench's IOPS are read" "$(blkbench_value qd16 guest.txt)" 4096
 check "a mode blkbench never printed has no figure" "$(blkbench_value seqwrite guest.txt)" ""
 
+cat >smaps <<'SMAPS'
+00400000-00500000 r-xp 00000000 08:01 12 /bin/vmm
+Size:               1024 kB
+Rss:                 800 kB
+Pss:                 400 kB
+7f0000000000-7f0010000000 rw-p 00000000 00:00 0
+Size:             262144 kB
+Rss:               90000 kB
+Pss:               90000 kB
+7fff00000000-7fff00021000 rw-p 00000000 00:00 0 [stack]
+Size:                132 kB
+Rss:                  56 kB
+Pss:                  56 kB
+SMAPS
+check "memory outside guest RAM, Rss" "$(bench_outside_ram smaps Rss 256)" 856
+check "memory outside guest RAM, Pss" "$(bench_outside_ram smaps Pss 256)" 456
+check "a smaller guest's RAM counts as outside a larger one" "$(bench_outside_ram smaps Rss 512)" 90856
+
 DATA=/d
 # shellcheck source=bench/qemu.sh
 . "$srcdir/bench/qemu.sh"
