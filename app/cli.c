@@ -119,23 +119,6 @@ static int opt_m(struct parser *p, const char *arg)
 	return 0;
 }
 
-static int opt_smp(struct parser *p, const char *arg)
-{
-	const char *s = strncmp(arg, "cpus=", 5) == 0 ? arg + 5 : arg;
-	uint64_t n;
-
-	if (strchr(s, ','))
-		return fail(p, "-smp: only a vCPU count is supported ('-smp N'), not '%s'", arg);
-	if (parse_u64(s, &n) < 0)
-		return fail(p, "-smp: invalid vCPU count '%s'", arg);
-	if (n == 0)
-		return fail(p, "-smp: a guest needs at least one vCPU");
-	if (n > CLI_MAX_VCPUS)
-		return fail(p, "-smp: %s vCPUs is more than ember supports (%d)", s, CLI_MAX_VCPUS);
-	p->cfg->nr_vcpus = (unsigned int)n;
-	return 0;
-}
-
 static int opt_shutdown_timeout(struct parser *p, const char *arg)
 {
 	uint64_t n;
@@ -633,6 +616,122 @@ static int resolve_netdevs(struct parser *p)
 		taken[k] = true;
 		cfg->nics[i].netdev = k;
 	}
+	return 0;
+}
+
+/* --- vCPUs and their topology --------------------------------------------------- */
+
+#define SMP_FORM "[cpus=]N[,sockets=S][,cores=C][,threads=T][,maxcpus=N]"
+
+static bool power_of_two(uint64_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+/* One number of -smp: given at most once, 1 to CLI_MAX_VCPUS. */
+static int smp_value(struct parser *p, const char *key, size_t klen, const char *v, uint64_t *out)
+{
+	bool count = key_is(key, klen, "cpus");
+
+	if (*out)
+		return fail(p, "-smp: %.*s is given twice", (int)klen, key);
+	if (!v || parse_u64(v, out) < 0)
+		return count ? fail(p, "-smp: invalid vCPU count '%s'", v ? v : "")
+			     : fail(p, "-smp: invalid %.*s '%s'", (int)klen, key, v ? v : "");
+	if (*out == 0 && count)
+		return fail(p, "-smp: a guest needs at least one vCPU");
+	if (*out == 0)
+		return fail(p, "-smp: %.*s must be at least 1", (int)klen, key);
+	if (*out > CLI_MAX_VCPUS && count)
+		return fail(p, "-smp: %s vCPUs is more than ember supports (%d)", v, CLI_MAX_VCPUS);
+	if (*out > CLI_MAX_VCPUS)
+		return fail(p, "-smp: %.*s=%s is more than ember supports (%d vCPUs)", (int)klen,
+			    key, v, CLI_MAX_VCPUS);
+	return 0;
+}
+
+/*
+ * -smp [cpus=]N[,sockets=S][,cores=C][,threads=T][,maxcpus=N], as QEMU
+ * spells it. What is left out is worked out as QEMU's x86 machines did
+ * before 6.2: sockets first, so "-smp 4" is four packages of one core,
+ * which is also what QEMU's microvm gives. ember numbers APIC IDs densely
+ * (vCPU i has APIC ID i), so cores and threads must be powers of two, and
+ * there is no CPU hotplug: maxcpus, if given, equals N.
+ */
+static int opt_smp(struct parser *p, const char *arg)
+{
+	const char *key, *v, *list = arg;
+	uint64_t cpus = 0, sockets = 0, cores = 0, threads = 0, maxcpus = 0, *dst;
+	bool first = true;
+	size_t klen;
+	int ret;
+
+	while ((ret = next_prop(p, "-smp", &list, &key, &klen, &v)) > 0) {
+		if (first && !v) { /* the leading count: QEMU's implied cpus= */
+			v = unescape(p, key, klen);
+			if (!v)
+				return fail(p, "-smp: option values too long");
+			key = "cpus";
+			klen = 4;
+		}
+		first = false;
+		if (key_is(key, klen, "cpus"))
+			dst = &cpus;
+		else if (key_is(key, klen, "sockets"))
+			dst = &sockets;
+		else if (key_is(key, klen, "cores"))
+			dst = &cores;
+		else if (key_is(key, klen, "threads"))
+			dst = &threads;
+		else if (key_is(key, klen, "maxcpus"))
+			dst = &maxcpus;
+		else if (key_is(key, klen, "dies") || key_is(key, klen, "clusters"))
+			return fail(p,
+				    "-smp: %.*s= is not supported; ember's packages have one die",
+				    (int)klen, key);
+		else
+			return fail(p, "-smp: unknown property '%.*s' (ember takes %s)", (int)klen,
+				    key, SMP_FORM);
+		ret = smp_value(p, key, klen, v, dst);
+		if (ret < 0)
+			return ret;
+	}
+	if (ret < 0)
+		return ret;
+	if (!cpus && !sockets && !cores && !threads && !maxcpus)
+		return fail(p, "-smp: give a vCPU count (%s)", SMP_FORM);
+	if (!cpus)
+		cpus = maxcpus ? maxcpus
+			       : (sockets ? sockets : 1) * (cores ? cores : 1) *
+					 (threads ? threads : 1);
+	if (cpus > CLI_MAX_VCPUS)
+		return fail(p, "-smp: %llu vCPUs is more than ember supports (%d)",
+			    (unsigned long long)cpus, CLI_MAX_VCPUS);
+	if (maxcpus && maxcpus != cpus)
+		return fail(
+			p,
+			"-smp: maxcpus=%llu differs from the %llu vCPUs: ember has no CPU hotplug",
+			(unsigned long long)maxcpus, (unsigned long long)cpus);
+	threads = threads ? threads : 1;
+	if (!sockets) {
+		cores = cores ? cores : 1;
+		sockets = cpus / (cores * threads);
+	} else if (!cores) {
+		cores = cpus / (sockets * threads);
+	}
+	if (!sockets || !cores || sockets * cores * threads != cpus)
+		return fail(
+			p, "-smp: sockets (%llu) x cores (%llu) x threads (%llu) is not %llu vCPUs",
+			(unsigned long long)sockets, (unsigned long long)cores,
+			(unsigned long long)threads, (unsigned long long)cpus);
+	if (!power_of_two(cores) || !power_of_two(threads))
+		return fail(p,
+			    "-smp: cores and threads must be powers of two (ember numbers APIC IDs "
+			    "densely), not cores=%llu threads=%llu",
+			    (unsigned long long)cores, (unsigned long long)threads);
+	p->cfg->nr_vcpus = (unsigned int)cpus;
+	p->cfg->cores = (unsigned int)cores;
+	p->cfg->threads = (unsigned int)threads;
 	return 0;
 }
 
@@ -1333,6 +1432,8 @@ int cli_parse(int argc, char *const argv[], struct ember_config *cfg, char *err,
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->ram_size = CLI_DEFAULT_RAM;
 	cfg->nr_vcpus = 1;
+	cfg->cores = 1;
+	cfg->threads = 1;
 	cfg->serial.kind = CHARDEV_STDIO;
 	cfg->shutdown_timeout = CLI_DEFAULT_SHUTDOWN_TIMEOUT;
 	cfg->sandbox = true;
@@ -1434,7 +1535,9 @@ void cli_print_help(FILE *f)
 	      "  -bios FILE        firmware image, mapped read-only to end at 4 GiB; the guest\n"
 	      "                    starts at its reset vector (16 bytes below 4 GiB, real mode)\n"
 	      "  -m SIZE           guest RAM: MiB, or with a B/K/M/G/T suffix (default 128M)\n"
-	      "  -smp N            number of vCPUs (default 1, at most 254)\n"
+	      "  -smp N[,sockets=S][,cores=C][,threads=T]\n"
+	      "                    number of vCPUs (default 1, at most 254) and their\n"
+	      "                    topology (default: one package per vCPU)\n"
 	      "  -serial DEV       COM1 (ttyS0): stdio (default), file:PATH, none or\n"
 	      "                    chardev:ID; with stdio on a terminal, C-a x quits and\n"
 	      "                    C-a h lists the keys\n"

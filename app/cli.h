@@ -92,6 +92,9 @@ struct cli_debug_exit {
 struct ember_config {
 	uint64_t ram_size;
 	unsigned int nr_vcpus;
+	/* -smp's topology: nr_vcpus / (cores * threads) packages; both powers of two. */
+	unsigned int cores;
+	unsigned int threads;
 	const char *bios;
 	const char *kernel;
 	const char *initrd;

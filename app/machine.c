@@ -1293,12 +1293,17 @@ static int configure_vcpu(struct machine *m, unsigned int i, uint32_t tsc_khz)
 {
 	struct kvm_cpuid_entry2 *e = malloc((m->nr_cpuid + CPUID_SPARE) * sizeof(*e));
 	struct vcpu *v = vm_vcpu(m->vm, i);
+	const struct cpuid_topology topo = {
+		.nr_vcpus = m->cfg->nr_vcpus,
+		.cores = m->cfg->cores,
+		.threads = m->cfg->threads,
+	};
 	int n, ret;
 
 	if (!e)
 		return -ENOMEM;
 	memcpy(e, m->cpuid, m->nr_cpuid * sizeof(*e));
-	n = cpuid_for_vcpu(e, m->nr_cpuid, m->nr_cpuid + CPUID_SPARE, i, m->cfg->nr_vcpus, tsc_khz);
+	n = cpuid_for_vcpu(e, m->nr_cpuid, m->nr_cpuid + CPUID_SPARE, i, &topo, tsc_khz);
 	ret = n < 0 ? n : vcpu_configure(v, e, (unsigned int)n);
 	free(e);
 	if (ret < 0 || i != 0 || !m->have_kernel)

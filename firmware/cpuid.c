@@ -35,18 +35,26 @@ static unsigned int width(unsigned int n)
 	return w;
 }
 
-/* Leaves 0xb and 0x1f: SMT level (one thread), then core level (every vCPU). */
-static void topology_leaf(struct kvm_cpuid_entry2 *e, unsigned int index, unsigned int nr)
+/* Where vCPU `index` sits: its core in its package, its package. */
+struct place {
+	unsigned int core, pkg;
+	unsigned int per_pkg;		  /* logical processors in a package */
+	unsigned int smt_bits, core_bits; /* APIC ID bits numbering threads, cores */
+};
+
+/* Leaves 0xb and 0x1f: the SMT level, then the core level. */
+static void topology_leaf(struct kvm_cpuid_entry2 *e, unsigned int index, const struct place *pl,
+			  const struct cpuid_topology *t)
 {
 	switch (e->index) {
 	case 0:
-		e->eax = 0; /* no bits of the APIC ID number threads */
-		e->ebx = 1;
+		e->eax = pl->smt_bits;
+		e->ebx = t->threads;
 		e->ecx = (TOPO_LEVEL_SMT << 8) | e->index;
 		break;
 	case 1:
-		e->eax = width(nr);
-		e->ebx = nr;
+		e->eax = pl->smt_bits + pl->core_bits;
+		e->ebx = pl->per_pkg;
 		e->ecx = (TOPO_LEVEL_CORE << 8) | e->index;
 		break;
 	default:
@@ -58,15 +66,44 @@ static void topology_leaf(struct kvm_cpuid_entry2 *e, unsigned int index, unsign
 	e->edx = index;
 }
 
+/*
+ * EAX of a cache leaf (Intel's 4, AMD's 0x8000001d share the layout): the
+ * logical processors sharing it, bits 25:14; L1 and L2 belong to a core, L3
+ * and beyond to the package. Leaf 4 also says the cores per package.
+ */
+static uint32_t cache_eax(uint32_t eax, const struct place *pl, const struct cpuid_topology *t,
+			  int intel)
+{
+	unsigned int sharing = ((eax >> 5) & 0x7) >= 3 ? pl->per_pkg : t->threads;
+
+	eax &= 0x3fff;
+	eax |= ((sharing - 1) & 0xfff) << 14;
+	if (intel)
+		eax |= ((t->cores > 64 ? 63 : t->cores - 1) << 26);
+	return eax;
+}
+
+static int power_of_two(unsigned int v)
+{
+	return v && !(v & (v - 1));
+}
+
 int cpuid_for_vcpu(struct kvm_cpuid_entry2 *e, unsigned int n, unsigned int max, unsigned int index,
-		   unsigned int nr_vcpus, uint32_t tsc_khz)
+		   const struct cpuid_topology *t, uint32_t tsc_khz)
 {
 	struct kvm_cpuid_entry2 *vendor = cpuid_find(e, n, 0, 0), *hv;
-	unsigned int per_pkg = nr_vcpus > 255 ? 255 : nr_vcpus;
+	struct place pl;
 	int amd;
 
-	if (nr_vcpus == 0 || index >= nr_vcpus)
+	if (!t || t->nr_vcpus == 0 || index >= t->nr_vcpus || !power_of_two(t->cores) ||
+	    !power_of_two(t->threads) || t->cores > 256 || t->threads > 256 ||
+	    t->nr_vcpus % (t->cores * t->threads))
 		return -EINVAL;
+	pl.per_pkg = t->cores * t->threads;
+	pl.core = (index / t->threads) % t->cores;
+	pl.pkg = index / pl.per_pkg;
+	pl.smt_bits = width(t->threads);
+	pl.core_bits = width(t->cores);
 	amd = vendor && (vendor->ebx == VENDOR_AMD_EBX || vendor->ebx == VENDOR_HYGON_EBX);
 
 	for (unsigned int i = 0; i < n; i++) {
@@ -74,34 +111,36 @@ int cpuid_for_vcpu(struct kvm_cpuid_entry2 *e, unsigned int n, unsigned int max,
 
 		switch (c->function) {
 		case 1:
-			c->ebx = (c->ebx & 0xffff) | (per_pkg << 16) | ((index & 0xff) << 24);
-			if (nr_vcpus > 1)
+			c->ebx = (c->ebx & 0xffff) | ((pl.per_pkg > 255 ? 255 : pl.per_pkg) << 16) |
+				 ((index & 0xff) << 24);
+			if (pl.per_pkg > 1)
 				c->edx |= LEAF1_EDX_HTT; /* EBX[23:16] is meaningful */
+			else
+				c->edx &= ~LEAF1_EDX_HTT;
 			c->ecx |= LEAF1_ECX_HYPERVISOR;
 			break;
 		case 4:
-			/* Cores per package; caches from L3 up are shared by all of them. */
-			if (!(c->eax & 0x1f))
-				break; /* no more cache levels */
-			c->eax &= 0x3fff;
-			c->eax |= ((per_pkg > 64 ? 63 : per_pkg - 1) << 26);
-			if (((c->eax >> 5) & 0x7) >= 3)
-				c->eax |= ((per_pkg - 1) & 0xfff) << 14;
+		case 0x8000001d:
+			if (c->eax & 0x1f) /* 0: no more cache levels */
+				c->eax = cache_eax(c->eax, &pl, t, c->function == 4);
 			break;
 		case 0xb:
 		case 0x1f:
-			topology_leaf(c, index, nr_vcpus);
+			topology_leaf(c, index, &pl, t);
 			break;
 		case 0x80000008:
-			if (amd) /* NC: cores - 1, and the APIC ID bits that number them */
-				c->ecx = (c->ecx & ~0xf0ffu) | (width(nr_vcpus) << 12) |
-					 ((per_pkg - 1) & 0xff);
+			/* AMD's NC: processors - 1, and the APIC ID bits that number them. */
+			if (amd)
+				c->ecx = (c->ecx & ~0xf0ffu) |
+					 ((pl.smt_bits + pl.core_bits) << 12) |
+					 ((pl.per_pkg - 1) & 0xff);
 			break;
 		case 0x8000001e:
 			if (amd) {
-				c->eax = index;	       /* extended APIC ID */
-				c->ebx = index & 0xff; /* core ID; one thread per core */
-				c->ecx = 0;	       /* node 0 of 1 */
+				c->eax = index; /* extended APIC ID */
+				c->ebx = (pl.core & 0xff) |
+					 ((t->threads - 1) << 8); /* core, threads */
+				c->ecx = pl.pkg & 0xff;		  /* node: one per package */
 			}
 			break;
 		default:
@@ -111,17 +150,17 @@ int cpuid_for_vcpu(struct kvm_cpuid_entry2 *e, unsigned int n, unsigned int max,
 
 	hv = cpuid_find(e, n, CPUID_HV_BASE, 0);
 	if (tsc_khz && hv) {
-		struct kvm_cpuid_entry2 *t = cpuid_find(e, n, CPUID_HV_TIMING, 0);
+		struct kvm_cpuid_entry2 *timing = cpuid_find(e, n, CPUID_HV_TIMING, 0);
 
-		if (!t) {
+		if (!timing) {
 			if (n == max)
 				return -ENOSPC;
-			t = &e[n++];
-			memset(t, 0, sizeof(*t));
-			t->function = CPUID_HV_TIMING;
+			timing = &e[n++];
+			memset(timing, 0, sizeof(*timing));
+			timing->function = CPUID_HV_TIMING;
 		}
-		t->eax = tsc_khz;
-		t->ebx = CPUID_LAPIC_TIMER_KHZ;
+		timing->eax = tsc_khz;
+		timing->ebx = CPUID_LAPIC_TIMER_KHZ;
 		if (hv->eax < CPUID_HV_TIMING)
 			hv->eax = CPUID_HV_TIMING;
 	}

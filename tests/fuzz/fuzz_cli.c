@@ -7,10 +7,11 @@
  *
  * A refusal must be -EINVAL with a message that fits the buffer.
  * An accepted configuration must hold what ember relies on later: sizes and
- * counts within their limits, every device naming an existing backend that
- * no other device took, debug-exit windows inside the port space, and every
- * string pointing into argv or the configuration's own string room,
- * terminated there. The parser allocates nothing; leak detection stays on.
+ * counts within their limits, a vCPU topology CPUID can describe, every
+ * device naming an existing backend that no other device took, debug-exit
+ * windows inside the port space, and every string pointing into argv or the
+ * configuration's own string room, terminated there. The parser
+ * allocates nothing; leak detection stays on.
  */
 #include "tests/fuzz/fuzzin.h"
 #include "config.h"
@@ -132,6 +133,11 @@ static void check_config(void)
 		FAIL("RAM size %llu accepted", (unsigned long long)cfg.ram_size);
 	if (cfg.nr_vcpus < 1 || cfg.nr_vcpus > CLI_MAX_VCPUS)
 		FAIL("%u vCPUs accepted", cfg.nr_vcpus);
+	/* What cpuid_for_vcpu() takes: powers of two that divide the count. */
+	if (!cfg.cores || (cfg.cores & (cfg.cores - 1)) || !cfg.threads ||
+	    (cfg.threads & (cfg.threads - 1)) || cfg.nr_vcpus % (cfg.cores * cfg.threads))
+		FAIL("topology %u cores x %u threads for %u vCPUs", cfg.cores, cfg.threads,
+		     cfg.nr_vcpus);
 	if (!cfg.kernel == !cfg.bios)
 		FAIL("accepted with %s", cfg.kernel ? "both -kernel and -bios" : "nothing to run");
 	if (!cfg.kernel && (cfg.initrd || cfg.append))

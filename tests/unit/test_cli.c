@@ -148,7 +148,45 @@ START_TEST(smp)
 	fails_with(parse("-bios", "f", "-smp", "-2", NULL), "-smp: invalid");
 	fails_with(parse("-bios", "f", "-smp", "5000", NULL), "more than ember supports");
 	ck_assert_int_eq(parse("-bios", "f", "-smp", "254", NULL), 0);
-	fails_with(parse("-bios", "f", "-smp", "4,sockets=2", NULL), "only a vCPU count");
+	fails_with(parse("-bios", "f", "-smp", "", NULL), "give a vCPU count");
+}
+END_TEST
+
+/* What QEMU's x86 machines make of a partial topology, sockets first. */
+static void topology(const char *arg, unsigned int cpus, unsigned int cores, unsigned int threads)
+{
+	ck_assert_msg(parse("-bios", "f", "-smp", arg, NULL) == 0, "%s: %s", arg, err);
+	ck_assert_uint_eq(cfg.nr_vcpus, cpus);
+	ck_assert_uint_eq(cfg.cores, cores);
+	ck_assert_uint_eq(cfg.threads, threads);
+}
+
+START_TEST(smp_topology)
+{
+	ck_assert_int_eq(parse("-bios", "f", NULL), 0);
+	ck_assert_uint_eq(cfg.cores, 1);
+	ck_assert_uint_eq(cfg.threads, 1);
+	topology("4", 4, 1, 1); /* four packages */
+	topology("4,sockets=2", 4, 2, 1);
+	topology("4,cores=4", 4, 4, 1);
+	topology("8,sockets=2,threads=2", 8, 2, 2);
+	topology("sockets=2,cores=2,threads=2", 8, 2, 2);
+	topology("cores=4", 4, 4, 1);
+	topology("cpus=4,sockets=1,cores=4,threads=1,maxcpus=4", 4, 4, 1);
+	topology("maxcpus=2", 2, 1, 1);
+	fails_with(parse("-bios", "f", "-smp", "4,sockets=3", NULL), "is not 4 vCPUs");
+	fails_with(parse("-bios", "f", "-smp", "4,sockets=2,cores=4", NULL), "is not 4 vCPUs");
+	fails_with(parse("-bios", "f", "-smp", "6,cores=3", NULL), "powers of two");
+	fails_with(parse("-bios", "f", "-smp", "6,sockets=2", NULL), "powers of two");
+	fails_with(parse("-bios", "f", "-smp", "4,maxcpus=8", NULL), "no CPU hotplug");
+	fails_with(parse("-bios", "f", "-smp", "4,dies=2", NULL), "dies= is not supported");
+	fails_with(parse("-bios", "f", "-smp", "4,books=2", NULL), "unknown property 'books'");
+	fails_with(parse("-bios", "f", "-smp", "4,cpus=4", NULL), "cpus is given twice");
+	fails_with(parse("-bios", "f", "-smp", "4,cores=0", NULL), "cores must be at least 1");
+	fails_with(parse("-bios", "f", "-smp", "4,cores=x", NULL), "invalid cores 'x'");
+	fails_with(parse("-bios", "f", "-smp", "4,cores", NULL), "invalid cores ''");
+	fails_with(parse("-bios", "f", "-smp", "sockets=200,cores=2", NULL), "400 vCPUs is more");
+	fails_with(parse("-bios", "f", "-smp", "4,threads=300", NULL), "more than ember supports");
 }
 END_TEST
 
@@ -824,6 +862,7 @@ static Suite *cli_suite(void)
 	tcase_add_test(tc, memory_sizes);
 	tcase_add_test(tc, memory_errors);
 	tcase_add_test(tc, smp);
+	tcase_add_test(tc, smp_topology);
 	tcase_add_test(tc, debug_exit_devices);
 	tcase_add_test(tc, debugcon);
 	tcase_add_test(tc, general_errors);

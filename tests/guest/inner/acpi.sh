@@ -3,8 +3,17 @@
 # described, or wait for the host's SIGTERM and its power button.
 echo "inner guest: user space reached"
 mkdir -p /tmp /mnt
+# One line per CPU: its package, and the CPUs sharing its core and package.
+topology() {
+	for c in /sys/devices/system/cpu/cpu[0-9]*; do
+		t=$c/topology
+		echo "topology: ${c##*/} package $(cat $t/physical_package_id)" \
+			"core $(cat $t/thread_siblings_list) package $(cat $t/core_siblings_list)"
+	done
+}
 report() {
 	echo "cpus: $(grep -c '^processor' /proc/cpuinfo)"
+	topology
 	echo "hints: $(tr ' ' '\n' </proc/cmdline | grep -c '^virtio_mmio.device=')"
 	[ -e /sys/block/vda ] && echo "vda: found"
 	[ -e /sys/class/net/eth0 ] && echo "eth0: found $(cat /sys/class/net/eth0/address)"

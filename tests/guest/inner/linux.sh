@@ -2,6 +2,10 @@
 # does what the kernel command line's test= asks.
 echo "inner guest: user space reached"
 echo "cpus: $(grep -c '^processor' /proc/cpuinfo)"
+for c in /sys/devices/system/cpu/cpu[0-9]*; do
+	echo "topology: ${c##*/} package $(cat "$c/topology/physical_package_id")" \
+		"core $(cat "$c/topology/thread_siblings_list")"
+done
 echo "memtotal: $(sed -n 's/^MemTotal: *\([0-9]*\) kB$/\1/p' /proc/meminfo)"
 echo "year: $(date -u +%Y)"
 case " $(cat /proc/cmdline) " in
