@@ -43,7 +43,7 @@ static struct ioeventfd_spec kick_spec(const struct vslot *s, unsigned int queue
 	};
 }
 
-static int add_kick(struct vslot *s, unsigned int queue)
+static int add_kick(struct vslot *s, unsigned int queue, bool passed)
 {
 	struct vslot_kick *k = &s->kick[queue];
 	struct ioeventfd_spec spec = kick_spec(s, queue);
@@ -56,6 +56,8 @@ static int add_kick(struct vslot *s, unsigned int queue)
 		k->fd = -1;
 		return ret;
 	}
+	if (passed)
+		return 0;
 	ret = evloop_add(s->env->loop, k->fd, EPOLLIN, slot_kicked, k);
 	k->watched = ret == 0;
 	return ret;
@@ -97,7 +99,7 @@ int vslot_attach(struct vslot *s, const struct vslot_env *env, const struct vslo
 		goto fail;
 	}
 	for (unsigned int q = 0; q < d->info.nr_queues; q++) {
-		ret = add_kick(s, q);
+		ret = add_kick(s, q, d->passed_kicks & (1U << q));
 		if (ret < 0)
 			goto fail;
 	}
@@ -105,6 +107,11 @@ int vslot_attach(struct vslot *s, const struct vslot_env *env, const struct vslo
 fail:
 	vslot_detach(s);
 	return ret;
+}
+
+int vslot_kick_fd(const struct vslot *s, unsigned int queue)
+{
+	return queue < s->nr_kicks ? s->kick[queue].fd : -1;
 }
 
 int vslot_watch(struct vslot *s, int fd, uint32_t events, evloop_cb cb, void *opaque)

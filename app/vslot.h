@@ -4,7 +4,10 @@
  * virtio-mmio window on the MMIO bus, an interrupt line whose edges the
  * device raises through an irqfd, and one ioeventfd per queue whose kicks
  * the event loop hands to the transport, with no trip through a vCPU. Any
- * virtio device attaches through vslot_attach(); what else its glue watches
+ * virtio device attaches through vslot_attach(); a device whose queues a
+ * vhost driver serves takes their ioeventfds instead (passed_kicks,
+ * vslot_kick_fd()), so that a kick reaches the kernel without ember; what
+ * else its glue watches
  * on the event loop (a disk's completions, a tap) goes through vslot_watch()
  * and is removed with the slot. vslot_acpi() and vslot_cmdline_hint()
  * describe a slot to the guest: in the ACPI tables, or on the kernel's
@@ -50,6 +53,11 @@ struct vslot_device {
 	struct virtio_device_info info; /* info.name names the slot in messages */
 	const struct virtio_device_ops *ops;
 	void (*attach)(void *dev, const struct virtio_transport *tr);
+	/*
+	 * Bit q: queue q's kicks go elsewhere (a vhost driver in the kernel):
+	 * the slot makes its ioeventfd, for vslot_kick_fd(), and never reads it.
+	 */
+	uint32_t passed_kicks;
 };
 
 struct vslot;
@@ -87,6 +95,9 @@ struct vslot {
  */
 int vslot_attach(struct vslot *s, const struct vslot_env *env, const struct vslot_device *d,
 		 uint64_t base, unsigned int gsi);
+
+/* Queue `queue`'s ioeventfd, for a device that passes its kicks on; -1 when there is none. */
+int vslot_kick_fd(const struct vslot *s, unsigned int queue);
 
 /* Watches `fd` on the event loop until the slot is detached. 0 or a negative errno. */
 int vslot_watch(struct vslot *s, int fd, uint32_t events, evloop_cb cb, void *opaque);

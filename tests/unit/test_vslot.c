@@ -240,6 +240,28 @@ START_TEST(attach_wires_window_interrupt_and_kicks)
 }
 END_TEST
 
+/* Queues whose kicks a device passes on (vhost): made, handed out, never read. */
+START_TEST(passed_kicks_are_left_alone)
+{
+	uint64_t v = 1;
+
+	fx.d.passed_kicks = 1U << 1;
+	ck_assert_int_eq(vslot_attach(&fx.slot, &fx.env, &fx.d, BASE, GSI), 0);
+	ck_assert_uint_eq(fx.kvm.nr, NQ);
+	ck_assert_int_eq(vslot_kick_fd(&fx.slot, 1), fx.kvm.fd[1]);
+	ck_assert_int_eq(vslot_kick_fd(&fx.slot, NQ), -1);
+	ck_assert_int_eq(write(fx.kvm.fd[1], &v, sizeof(v)), sizeof(v));
+	ck_assert_int_eq(evloop_run_once(fx.loop, 100), 0);
+	/* The kick is still there for its reader. */
+	ck_assert_int_eq(read(fx.kvm.fd[1], &v, sizeof(v)), sizeof(v));
+	/* The others go to the loop as ever. */
+	ck_assert_int_eq(write(fx.kvm.fd[0], &v, sizeof(v)), sizeof(v));
+	ck_assert_int_ge(evloop_run_once(fx.loop, 1000), 1);
+	vslot_detach(&fx.slot);
+	nothing_left();
+}
+END_TEST
+
 static unsigned int watched;
 
 static void count_watch(void *opaque, uint32_t events)
@@ -384,6 +406,7 @@ static Suite *vslot_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, attach_wires_window_interrupt_and_kicks);
+	tcase_add_test(tc, passed_kicks_are_left_alone);
 	tcase_add_test(tc, watches_go_with_the_slot);
 	tcase_add_loop_test(tc, a_failure_at_any_step_leaves_nothing, 0, 6 + NQ);
 	tcase_add_test(tc, too_many_queues_are_refused_first);
