@@ -1156,6 +1156,29 @@ static int add_vserial(struct parser *p, const char *opt, const struct prop_vals
 	return 0;
 }
 
+/* vhost-vsock-device: AF_VSOCK through the kernel's vhost-vsock. */
+enum { VSOCK_CID, VSOCK_VHOSTFD, VSOCK_ID };
+static const struct prop_def vsock_props[] = {
+	[VSOCK_CID] = { "guest-cid", PROP_NUM, true, 3, 0xfffffffeULL, 0,
+			"the guest's address: 3 to 4294967294, unused by other VMs" },
+	[VSOCK_VHOSTFD] = { "vhostfd", PROP_NUM, false, 0, INT32_MAX, 0,
+			    "an open /dev/vhost-vsock to use (default: open it)" },
+	[VSOCK_ID] = { "id", PROP_STR, false, 0, 0, 0, "the device's name" },
+	{ 0 },
+};
+
+static int add_vsock(struct parser *p, const char *opt, const struct prop_vals *v)
+{
+	if (p->cfg->has_vsock)
+		return fail(p, "%s: a guest has one vsock device at most", opt);
+	p->cfg->has_vsock = true;
+	p->cfg->vsock = (struct cli_vsock){
+		.cid = v->num[VSOCK_CID],
+		.vhostfd = v->set[VSOCK_VHOSTFD] ? (int)v->num[VSOCK_VHOSTFD] : -1,
+	};
+	return 0;
+}
+
 /* virtconsole and virtserialport: ports of the virtio-serial device. */
 enum { PORT_CHARDEV, PORT_NAME, PORT_NR, PORT_ID };
 static const struct prop_def port_props[] = {
@@ -1216,12 +1239,15 @@ static const struct kind_def device_kinds[] = {
 	     add_virtconsole),
 	KIND("virtserialport", "a named port of the virtio-serial device", port_props,
 	     add_virtserialport),
+	KIND("vhost-vsock-device", "AF_VSOCK sockets to the host (the kernel's vhost-vsock)",
+	     vsock_props, add_vsock),
 	KIND("isa-debug-exit", "a guest write of V ends ember with exit code (V << 1) | 1",
 	     debug_exit_props, add_debug_exit),
 	NO_PCI("virtio-blk-pci", "a virtio disk on PCI", "virtio-blk-device"),
 	NO_PCI("virtio-net-pci", "a virtio NIC on PCI", "virtio-net-device"),
 	NO_PCI("virtio-rng-pci", "a virtio entropy source on PCI", "virtio-rng-device"),
 	NO_PCI("virtio-serial-pci", "a virtio console on PCI", "virtio-serial-device"),
+	NO_PCI("vhost-vsock-pci", "a vhost-vsock device on PCI", "vhost-vsock-device"),
 };
 
 static int opt_device(struct parser *p, const char *arg)
@@ -1500,7 +1526,8 @@ int cli_parse(int argc, char *const argv[], struct ember_config *cfg, char *err,
 
 unsigned int cli_nr_virtio(const struct ember_config *cfg)
 {
-	return cfg->nr_blk + cfg->nr_nics + cfg->nr_rngs + (cfg->has_vserial ? 1 : 0);
+	return cfg->nr_blk + cfg->nr_nics + cfg->nr_rngs + (cfg->has_vserial ? 1 : 0) +
+	       (cfg->has_vsock ? 1 : 0);
 }
 
 /* What -device help, -device KIND,help, -chardev help and -chardev KIND,help print. */
@@ -1578,8 +1605,9 @@ void cli_print_help(FILE *f)
 	      "  -device KIND[,PROP=VALUE...]\n"
 	      "                    add a device: virtio-blk-device, virtio-net-device,\n"
 	      "                    virtio-rng-device, virtio-serial-device, virtconsole,\n"
-	      "                    virtserialport, isa-debug-exit; '-device help' lists\n"
-	      "                    them, '-device KIND,help' a kind's properties\n"
+	      "                    virtserialport, vhost-vsock-device, isa-debug-exit;\n"
+	      "                    '-device help' lists them, '-device KIND,help' a kind's\n"
+	      "                    properties\n"
 	      "  -chardev KIND,id=ID[,PROP=VALUE...]\n"
 	      "                    a host end for a port or -serial chardev:ID: stdio, null,\n"
 	      "                    file,path=PATH or socket,path=PATH,server=on,wait=off\n"

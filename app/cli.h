@@ -70,6 +70,12 @@ struct cli_rng {
 	uint32_t period_ms;
 };
 
+/* The vhost-vsock device: the guest's CID, and a /dev/vhost-vsock already open (-1: none). */
+struct cli_vsock {
+	uint64_t cid;
+	int vhostfd;
+};
+
 /* A -chardev: its id and backend. */
 struct cli_chardev {
 	const char *id;
@@ -138,6 +144,8 @@ struct ember_config {
 	unsigned int vserial_max_ports;
 	unsigned int nr_ports;
 	struct cli_port ports[CLI_MAX_PORTS];
+	bool has_vsock;
+	struct cli_vsock vsock;
 	/* Option values that needed unescaping (",," is a comma) live here. */
 	char strings[CLI_STRINGS];
 	size_t strings_used;

@@ -35,12 +35,15 @@
 #include "virtio/mmio.h"
 #include "virtio/net.h"
 #include "virtio/rng.h"
+#include "virtio/vhost.h"
+#include "virtio/vsock.h"
 #include "vserial.h"
 #ifdef EMBER_TEST_HOOKS
 #include "testhooks.h"
 #endif
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/kvm.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -115,6 +118,23 @@ struct machine_rng {
 	struct vslot slot;
 };
 
+/*
+ * The vhost-vsock device. The kernel serves rx and tx; ember watches each
+ * one's call eventfd (used buffers: the interrupt) and err eventfd (a broken
+ * ring: NEEDS_RESET).
+ */
+struct machine_vsock;
+struct machine_vsock_queue {
+	struct machine_vsock *mv;
+	unsigned int index;
+	int call, err;
+};
+struct machine_vsock {
+	struct vsock *vs;
+	struct vslot slot;
+	struct machine_vsock_queue q[2];
+};
+
 struct machine {
 	const struct ember_config *cfg;
 	struct vm *vm;
@@ -150,6 +170,7 @@ struct machine {
 	struct machine_rng rng[CLI_MAX_VIRTIO];
 	struct vserial *vserial;
 	struct vslot vserial_slot;
+	struct machine_vsock vsock;
 	/* Every attached slot, in slot order: what the ACPI tables describe. */
 	unsigned int nr_slots;
 	struct vslot *slots[CLI_MAX_VIRTIO];
@@ -1217,6 +1238,148 @@ static void vserial_fini(struct machine *m)
 	m->vserial = NULL;
 }
 
+/* --- vhost-vsock ------------------------------------------------------------------- */
+
+#define VHOST_VSOCK_DEV "/dev/vhost-vsock"
+
+static void vsock_call_fired(void *opaque, uint32_t events)
+{
+	struct machine_vsock_queue *q = opaque;
+	uint64_t n;
+
+	(void)events;
+	if (read(q->call, &n, sizeof(n)) == sizeof(n))
+		vsock_called(q->mv->vs);
+}
+
+static void vsock_err_fired(void *opaque, uint32_t events)
+{
+	struct machine_vsock_queue *q = opaque;
+	uint64_t n;
+
+	(void)events;
+	if (read(q->err, &n, sizeof(n)) == sizeof(n))
+		vsock_broken(q->mv->vs, q->index);
+}
+
+static void vsock_take_transport(void *dev, const struct virtio_transport *tr)
+{
+	vsock_attach(dev, tr);
+}
+
+/* The vhost descriptor: vhostfd= as given (it must be open), or the device opened now. */
+static int vsock_open(struct machine *m, const struct cli_vsock *cv)
+{
+	int fd;
+
+	if (cv->vhostfd >= 0) {
+		if (fcntl(cv->vhostfd, F_GETFD) < 0) {
+			set_err(m, "vhost-vsock-device: vhostfd=%d is not an open descriptor",
+				cv->vhostfd);
+			m->usage_error = true;
+			return -EBADF;
+		}
+		return cv->vhostfd;
+	}
+	fd = open(VHOST_VSOCK_DEV, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		int err = errno;
+
+		set_err(m, "vhost-vsock-device: cannot open %s: %s%s", VHOST_VSOCK_DEV,
+			strerror(err),
+			err == ENOENT ? " (load the vhost_vsock module: modprobe vhost_vsock)"
+				      : "");
+		return -err;
+	}
+	return fd;
+}
+
+static int vsock_init(struct machine *m)
+{
+	const struct cli_vsock *cv = &m->cfg->vsock;
+	struct machine_vsock *mv = &m->vsock;
+	struct vslot_device d = { .attach = vsock_take_transport, .passed_kicks = 3 };
+	struct vhost *v;
+	int fd, ret;
+
+	for (unsigned int i = 0; i < 2; i++)
+		mv->q[i] =
+			(struct machine_vsock_queue){ .mv = mv, .index = i, .call = -1, .err = -1 };
+	if (!m->cfg->has_vsock)
+		return 0;
+	fd = vsock_open(m, cv);
+	if (fd < 0)
+		return fd;
+	ret = vhost_create(&v, fd, "vhost-vsock", NULL);
+	if (ret < 0 && cv->vhostfd >= 0) {
+		set_err(m, "vhost-vsock-device: vhostfd=%d is not a vhost device ember can use: %s",
+			cv->vhostfd, strerror(-ret));
+		m->usage_error = true;
+		return ret;
+	}
+	if (ret < 0) {
+		set_err(m, "vhost-vsock-device: %s refused to serve ember: %s", VHOST_VSOCK_DEV,
+			strerror(-ret));
+		return ret;
+	}
+	ret = vsock_create(&mv->vs, v, cv->cid, vm_gmem(m->vm), "vhost-vsock");
+	if (ret == -EADDRINUSE) {
+		set_err(m, "vhost-vsock-device: guest-cid=%llu is in use by another VM",
+			(unsigned long long)cv->cid);
+		m->usage_error = true;
+		return ret;
+	}
+	if (ret < 0) {
+		set_err(m, "vhost-vsock-device: guest-cid=%llu: %s", (unsigned long long)cv->cid,
+			strerror(-ret));
+		m->usage_error = ret == -EINVAL;
+		return ret;
+	}
+	for (unsigned int i = 0; i < 2; i++) {
+		mv->q[i].call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		mv->q[i].err = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (mv->q[i].call < 0 || mv->q[i].err < 0) {
+			ret = -errno;
+			set_err(m, "vhost-vsock-device: eventfd: %s", strerror(-ret));
+			return ret;
+		}
+	}
+	d.dev = mv->vs;
+	vsock_device(mv->vs, &d.info, &d.ops);
+	ret = slot_attach(m, &mv->slot, &d);
+	for (unsigned int i = 0; ret == 0 && i < 2; i++) {
+		struct machine_vsock_queue *q = &mv->q[i];
+
+		vsock_set_fds(mv->vs, i,
+			      &(struct vhost_queue_fds){ .kick = vslot_kick_fd(&mv->slot, i),
+							 .call = q->call,
+							 .err = q->err });
+		ret = vslot_watch(&mv->slot, q->call, EPOLLIN, vsock_call_fired, q);
+		if (ret == 0)
+			ret = vslot_watch(&mv->slot, q->err, EPOLLIN, vsock_err_fired, q);
+		if (ret < 0)
+			set_err(m, "vhost-vsock-device: watching its eventfds: %s", strerror(-ret));
+	}
+	return ret;
+}
+
+static void vsock_fini(struct machine *m)
+{
+	struct machine_vsock *mv = &m->vsock;
+
+	/* The slot first: its reset stops the kernel, which then signals nothing more. */
+	vslot_detach(&mv->slot);
+	vsock_destroy(mv->vs);
+	mv->vs = NULL;
+	for (unsigned int i = 0; i < 2; i++) {
+		if (mv->q[i].call >= 0)
+			close(mv->q[i].call);
+		if (mv->q[i].err >= 0)
+			close(mv->q[i].err);
+		mv->q[i].call = mv->q[i].err = -1;
+	}
+}
+
 /* ACPI tables in the BIOS area, found by the legacy scan and the boot protocol. */
 static int write_acpi(struct machine *m)
 {
@@ -1430,6 +1593,7 @@ static const struct machine_step steps[] = {
 	{ "nics", nics_init, nics_fini },
 	{ "rngs", rngs_init, rngs_fini },
 	{ "vserial", vserial_init, vserial_fini },
+	{ "vsock", vsock_init, vsock_fini },
 	{ "firmware", firmware_init, NULL },
 	{ "vcpus", vcpus_init, NULL },
 	{ "drop", drop_init, NULL },

@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <sys/ucontext.h>
 #include <sys/ioctl.h>
+#include <linux/vhost.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,12 +69,24 @@ static const struct sandbox_rule common_rules[] = {
 	ALLOW(pread64), ALLOW(pwrite64), ALLOW(preadv), ALLOW(pwritev), ALLOW(fdatasync),          \
 		ALLOW(fallocate), ALLOW(io_uring_enter), ALLOW(poll)
 
+/* A vhost device stopped: at the driver's reset (a vCPU) or at teardown (main). */
+#define VHOST_STOP_RULES                                                                           \
+	ALLOW_IF(ioctl, 1, VHOST_VSOCK_SET_RUNNING), ALLOW_IF(ioctl, 1, VHOST_GET_VRING_BASE),     \
+		ALLOW_IF(ioctl, 1, VHOST_SET_VRING_KICK),                                          \
+		ALLOW_IF(ioctl, 1, VHOST_SET_VRING_CALL), ALLOW_IF(ioctl, 1, VHOST_SET_VRING_ERR)
+
 static const struct sandbox_rule vcpu_rules[] = {
 	ALLOW_IF(ioctl, 1, KVM_RUN),
 	ALLOW_IF(ioctl, 1, KVM_GET_REGS),
 	ALLOW_IF(ioctl, 1, KVM_GET_SREGS),
 	ALLOW_IF(ioctl, 1, KVM_IRQ_LINE),
 	ALLOW_IF(ioctl, 1, TUNSETOFFLOAD),
+	ALLOW_IF(ioctl, 1, VHOST_SET_FEATURES),
+	ALLOW_IF(ioctl, 1, VHOST_SET_MEM_TABLE),
+	ALLOW_IF(ioctl, 1, VHOST_SET_VRING_NUM),
+	ALLOW_IF(ioctl, 1, VHOST_SET_VRING_BASE),
+	ALLOW_IF(ioctl, 1, VHOST_SET_VRING_ADDR),
+	VHOST_STOP_RULES,
 	ALLOW(timerfd_settime),
 	ALLOW(sendto),
 	DISK_IO_RULES,
@@ -110,6 +123,7 @@ static const struct sandbox_rule main_rules[] = {
 	ALLOW_IF(io_uring_register, 1, IORING_UNREGISTER_EVENTFD),
 	ALLOW_IF(ioctl, 1, TCSETSW),
 	ALLOW_IF(ioctl, 1, TCGETS),
+	VHOST_STOP_RULES,
 	ALLOW(sendto),
 	ALLOW(unlink),
 	DISK_IO_RULES,

@@ -125,6 +125,20 @@ bool virtq_ready(const struct virtq *q)
 	return q->ready;
 }
 
+int virtq_rings(const struct virtq *q, struct virtq_rings *out)
+{
+	if (!q->ready)
+		return -ENODEV;
+	*out = (struct virtq_rings){
+		.size = q->size,
+		.desc = q->desc,
+		.avail = q->avail,
+		.used = q->used,
+		.last_avail = q->last_avail,
+	};
+	return 0;
+}
+
 bool virtq_broken(const struct virtq *q)
 {
 	return q->broken;

@@ -85,6 +85,22 @@ void virtq_destroy(struct virtq *q);
  */
 int virtq_setup(struct virtq *q, const struct virtq_config *cfg);
 
+/*
+ * Where a set-up queue's rings are in host memory, and where the device
+ * stands in them: for handing the queue to another user of its rings (a
+ * vhost driver in the kernel).
+ */
+struct virtq_rings {
+	unsigned int size;
+	const void *desc;
+	const void *avail;
+	const void *used;
+	uint16_t last_avail; /* the next available-ring entry the device takes */
+};
+
+/* 0, or -ENODEV when the queue is not set up. */
+int virtq_rings(const struct virtq *q, struct virtq_rings *out);
+
 /* Back to unconfigured, not broken, indices at 0. Writes nothing to the guest. */
 void virtq_reset(struct virtq *q);
 

@@ -589,6 +589,40 @@ START_TEST(rng_devices)
 }
 END_TEST
 
+START_TEST(vsock_device)
+{
+	ck_assert_int_eq(parse("-kernel", "k", "-device", "vhost-vsock-device,guest-cid=42", NULL),
+			 0);
+	ck_assert(cfg.has_vsock);
+	ck_assert_uint_eq(cfg.vsock.cid, 42);
+	ck_assert_int_eq(cfg.vsock.vhostfd, -1);
+	ck_assert_uint_eq(cli_nr_virtio(&cfg), 1);
+	ck_assert_int_eq(parse("-kernel", "k", "-device",
+			       "vhost-vsock-device,id=v0,guest-cid=4294967294,vhostfd=7", NULL),
+			 0);
+	ck_assert_uint_eq(cfg.vsock.cid, 4294967294ULL);
+	ck_assert_int_eq(cfg.vsock.vhostfd, 7);
+	ck_assert_int_eq(parse("-kernel", "k", NULL), 0);
+	ck_assert(!cfg.has_vsock);
+	fails_with(parse("-kernel", "k", "-device", "vhost-vsock-device", NULL), "guest-cid");
+	for (unsigned int i = 0; i < 4; i++) {
+		static const char *const bad[] = { "0", "2", "4294967295", "4294967296" };
+		char arg[64];
+
+		snprintf(arg, sizeof(arg), "vhost-vsock-device,guest-cid=%s", bad[i]);
+		fails_with(parse("-kernel", "k", "-device", arg, NULL), "out of range (3 to");
+	}
+	fails_with(
+		parse("-kernel", "k", "-device", "vhost-vsock-device,guest-cid=3,vhostfd=-1", NULL),
+		"vhostfd");
+	fails_with(parse("-kernel", "k", "-device", "vhost-vsock-device,guest-cid=3", "-device",
+			 "vhost-vsock-device,guest-cid=4", NULL),
+		   "one vsock device at most");
+	fails_with(parse("-kernel", "k", "-device", "vhost-vsock-pci,guest-cid=3", NULL),
+		   "use vhost-vsock-device");
+}
+END_TEST
+
 START_TEST(serial_ports)
 {
 	ck_assert_int_eq(parse("-kernel", "k", "-chardev",
@@ -878,6 +912,7 @@ static Suite *cli_suite(void)
 	tcase_add_test(tc, nic_errors);
 	tcase_add_test(tc, virtio_device_limit);
 	tcase_add_test(tc, rng_devices);
+	tcase_add_test(tc, vsock_device);
 	tcase_add_test(tc, serial_ports);
 	tcase_add_test(tc, kind_help);
 	tcase_add_test(tc, sandbox);

@@ -1,0 +1,544 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vhost-vsock through its virtio-mmio window, as a driver sees it, with the
+ * kernel's vhost driver played by a recorder of the ioctls ember makes: what
+ * it tells the kernel at start (features, guest RAM, each ring, the three
+ * descriptors of each queue) and at reset, the CID in the configuration
+ * space, the kernel's calls becoming interrupts and its errors NEEDS_RESET,
+ * and a kernel that refuses.
+ */
+#include "config.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/vhost.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ids.h>
+#include <linux/virtio_mmio.h>
+#include <linux/virtio_ring.h>
+#include <linux/virtio_vsock.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "core/bus.h"
+#include "core/gmem.h"
+#include "tests/unit/ringbuilder.h"
+#include "tests/unit/unit.h"
+#include "tests/unit/vdrv.h"
+#include "virtio/mmio.h"
+#include "virtio/vhost.h"
+#include "virtio/vsock.h"
+
+#define MMIO_BASE 0xd0000000ULL
+#define RAM_BASE 0x100000ULL
+#define SLICE (1ULL << 20)
+#define NQ 3
+#define CID 42
+
+#define F(bit) (1ULL << (bit))
+#define S_ACK VIRTIO_CONFIG_S_ACKNOWLEDGE
+#define S_DRV VIRTIO_CONFIG_S_DRIVER
+#define S_FOK VIRTIO_CONFIG_S_FEATURES_OK
+#define S_DOK VIRTIO_CONFIG_S_DRIVER_OK
+#define S_NR VIRTIO_CONFIG_S_NEEDS_RESET
+
+/* What the kernel's vhost-vsock offers: with two features ember must not pass to the guest. */
+#define KERNEL_FEATURES                                                                            \
+	(F(VIRTIO_F_VERSION_1) | F(VIRTIO_RING_F_EVENT_IDX) | F(VIRTIO_RING_F_INDIRECT_DESC) |     \
+	 F(VIRTIO_F_ACCESS_PLATFORM) | F(VHOST_F_LOG_ALL) | F(VIRTIO_VSOCK_F_SEQPACKET))
+
+/* --- the kernel, recorded --------------------------------------------------------- */
+
+#define MAX_CALLS 64
+#define FAKE_FD 1000
+
+struct call {
+	unsigned long req;
+	struct vhost_vring_state state; /* NUM, BASE, GET_VRING_BASE */
+	struct vhost_vring_addr addr;
+	struct vhost_vring_file file; /* KICK, CALL, ERR */
+	uint64_t u64;		      /* SET_FEATURES, SET_GUEST_CID */
+	int running;
+	unsigned int nregions;
+	struct vhost_memory_region region[4];
+};
+
+static struct {
+	struct call c[MAX_CALLS];
+	unsigned int n;
+	unsigned long refuse; /* this request fails... */
+	int refuse_errno;     /* ...with this */
+	int closed;	      /* FAKE_FD was closed (through the real close: not ours) */
+} k;
+
+static int fake_ioctl(int fd, unsigned long req, void *arg)
+{
+	struct call *c;
+
+	ck_assert_int_eq(fd, FAKE_FD);
+	ck_assert_uint_lt(k.n, MAX_CALLS);
+	c = &k.c[k.n++];
+	memset(c, 0, sizeof(*c));
+	c->req = req;
+	switch (req) {
+	case VHOST_GET_FEATURES:
+		*(uint64_t *)arg = KERNEL_FEATURES;
+		break;
+	case VHOST_SET_FEATURES:
+	case VHOST_VSOCK_SET_GUEST_CID:
+		c->u64 = *(uint64_t *)arg;
+		break;
+	case VHOST_VSOCK_SET_RUNNING:
+		c->running = *(int *)arg;
+		break;
+	case VHOST_SET_MEM_TABLE: {
+		struct vhost_memory *m = arg;
+
+		c->nregions = m->nregions;
+		for (unsigned int i = 0; i < m->nregions && i < 4; i++)
+			c->region[i] = m->regions[i];
+		break;
+	}
+	case VHOST_SET_VRING_NUM:
+	case VHOST_SET_VRING_BASE:
+		c->state = *(struct vhost_vring_state *)arg;
+		break;
+	case VHOST_GET_VRING_BASE:
+		c->state = *(struct vhost_vring_state *)arg;
+		((struct vhost_vring_state *)arg)->num = 7;
+		break;
+	case VHOST_SET_VRING_ADDR:
+		c->addr = *(struct vhost_vring_addr *)arg;
+		break;
+	case VHOST_SET_VRING_KICK:
+	case VHOST_SET_VRING_CALL:
+	case VHOST_SET_VRING_ERR:
+		c->file = *(struct vhost_vring_file *)arg;
+		break;
+	default:
+		break;
+	}
+	if (req == k.refuse) {
+		errno = k.refuse_errno;
+		return -1;
+	}
+	return 0;
+}
+
+static void kernel_reset(void)
+{
+	memset(&k, 0, sizeof(k));
+}
+
+/* The index of the first call of `req` at or after `from`, or -1. */
+static int find(unsigned long req, unsigned int from)
+{
+	for (unsigned int i = from; i < k.n; i++)
+		if (k.c[i].req == req)
+			return (int)i;
+	return -1;
+}
+
+static unsigned int count(unsigned long req)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < k.n; i++)
+		n += k.c[i].req == req;
+	return n;
+}
+
+/* --- the device on its transport ---------------------------------------------------- */
+
+struct fx {
+	struct gmem mem;
+	uint8_t *ram;
+	struct rb rb[NQ];
+	struct bus *bus;
+	struct virtio_mmio *t;
+	struct vsock *vs;
+	struct vdrv drv;
+	unsigned int irqs;
+	int kick[2], callfd[2], errfd[2];
+};
+
+static void record_irq(void *opaque)
+{
+	((struct fx *)opaque)->irqs++;
+}
+
+/* A vhost over the fake kernel; the descriptor is a number nothing else uses. */
+static int new_vhost(struct vhost **v)
+{
+	int fd = dup(0);
+
+	ck_assert_int_ge(fd, 0);
+	/* vhost_create takes the descriptor: give it one it may close, numbered as the fake wants.
+	 */
+	ck_assert_int_eq(dup2(fd, FAKE_FD), FAKE_FD);
+	close(fd);
+	return vhost_create(v, FAKE_FD, "test-vhost", fake_ioctl);
+}
+
+static struct fx *fx_new(void)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct virtio_mmio_host host = { .interrupt = record_irq };
+	struct virtio_device_info info;
+	const struct virtio_device_ops *ops;
+	struct virtio_transport tr;
+	struct vhost *v;
+
+	ck_assert_ptr_nonnull(f);
+	kernel_reset();
+	f->ram = aligned_alloc(GMEM_PAGE_SIZE, NQ * SLICE);
+	ck_assert_ptr_nonnull(f->ram);
+	ck_assert_int_eq(gmem_add_region(&f->mem, RAM_BASE, f->ram, NQ * SLICE), 0);
+	ck_assert_int_eq(new_vhost(&v), 0);
+	ck_assert_int_eq(vsock_create(&f->vs, v, CID, &f->mem, "test-vsock"), 0);
+	vsock_device(f->vs, &info, &ops);
+	host.mem = &f->mem;
+	host.irq_opaque = f;
+	ck_assert_int_eq(bus_create(&f->bus, "mmio", 0), 0);
+	ck_assert_int_eq(virtio_mmio_create(&f->t, &info, ops, f->vs, &host), 0);
+	virtio_mmio_transport(f->t, &tr);
+	vsock_attach(f->vs, &tr);
+	ck_assert_int_eq(virtio_mmio_register(f->t, f->bus, MMIO_BASE), 0);
+	vdrv_init(&f->drv, f->bus, MMIO_BASE, VSOCK_QUEUE_SIZE);
+	for (unsigned int q = 0; q < 2; q++) {
+		f->kick[q] = eventfd(0, EFD_CLOEXEC);
+		f->callfd[q] = eventfd(0, EFD_CLOEXEC);
+		f->errfd[q] = eventfd(0, EFD_CLOEXEC);
+		ck_assert(f->kick[q] >= 0 && f->callfd[q] >= 0 && f->errfd[q] >= 0);
+		vsock_set_fds(f->vs, q,
+			      &(struct vhost_queue_fds){ .kick = f->kick[q],
+							 .call = f->callfd[q],
+							 .err = f->errfd[q] });
+	}
+	return f;
+}
+
+static void fx_free(struct fx *f)
+{
+	virtio_mmio_destroy(f->t);
+	vsock_destroy(f->vs);
+	bus_destroy(f->bus);
+	for (unsigned int q = 0; q < 2; q++) {
+		close(f->kick[q]);
+		close(f->callfd[q]);
+		close(f->errfd[q]);
+	}
+	free(f->ram);
+	free(f);
+}
+
+/* The driver's start with `features`, the queues in `qmask` laid out afresh. */
+static uint64_t drv_start(struct fx *f, uint64_t features, uint32_t qmask)
+{
+	uint64_t offered;
+
+	ck_assert(vdrv_negotiate(&f->drv, features | F(VIRTIO_F_VERSION_1), &offered));
+	for (unsigned int q = 0; q < NQ; q++)
+		if (qmask & (1U << q))
+			ck_assert_int_eq(rb_init_in(&f->rb[q], f->ram + q * SLICE,
+						    RAM_BASE + q * SLICE, SLICE, VSOCK_QUEUE_SIZE),
+					 0);
+	vdrv_queues(&f->drv, f->rb, qmask);
+	vdrv_add_status(&f->drv, S_DOK);
+	return offered;
+}
+
+/* --- the tests ---------------------------------------------------------------------- */
+
+START_TEST(creation_claims_the_cid)
+{
+	struct fx *f = fx_new();
+
+	ck_assert_uint_eq(k.c[0].req, VHOST_SET_OWNER);
+	ck_assert_uint_eq(k.c[1].req, VHOST_GET_FEATURES);
+	ck_assert_uint_eq(k.c[2].req, VHOST_VSOCK_SET_GUEST_CID);
+	ck_assert_uint_eq(k.c[2].u64, CID);
+	ck_assert_uint_eq(k.n, 3);
+	/* The identity and the CID, as the driver reads them. */
+	ck_assert_uint_eq(vdrv_rd32(&f->drv, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_VSOCK);
+	ck_assert_uint_eq(vdrv_rd(&f->drv, VIRTIO_MMIO_CONFIG, 4), CID);
+	ck_assert_uint_eq(vdrv_rd(&f->drv, VIRTIO_MMIO_CONFIG + 4, 4), 0);
+	ck_assert_uint_eq(vdrv_rd(&f->drv, VIRTIO_MMIO_CONFIG, 8), CID);
+	fx_free(f);
+}
+END_TEST
+
+START_TEST(offers_what_the_kernel_and_ember_both_do)
+{
+	struct fx *f = fx_new();
+	uint64_t offered = vdrv_device_features(&f->drv);
+
+	ck_assert_uint_eq(offered, F(VIRTIO_F_VERSION_1) | F(VIRTIO_RING_F_EVENT_IDX) |
+					   F(VIRTIO_RING_F_INDIRECT_DESC) |
+					   F(VIRTIO_VSOCK_F_SEQPACKET));
+	fx_free(f);
+}
+END_TEST
+
+START_TEST(start_hands_the_rings_to_the_kernel)
+{
+	struct fx *f = fx_new();
+	uint64_t want = F(VIRTIO_F_VERSION_1) | F(VIRTIO_RING_F_EVENT_IDX);
+	unsigned int from = k.n;
+	int i;
+
+	drv_start(f, want, 7);
+	ck_assert_uint_eq(vdrv_status(&f->drv), S_ACK | S_DRV | S_FOK | S_DOK);
+	i = find(VHOST_SET_FEATURES, from);
+	ck_assert_int_ge(i, 0);
+	ck_assert_uint_eq(k.c[i].u64, want);
+	i = find(VHOST_SET_MEM_TABLE, from);
+	ck_assert_int_ge(i, 0);
+	ck_assert_uint_eq(k.c[i].nregions, 1);
+	ck_assert_uint_eq(k.c[i].region[0].guest_phys_addr, RAM_BASE);
+	ck_assert_uint_eq(k.c[i].region[0].memory_size, NQ * SLICE);
+	ck_assert_uint_eq(k.c[i].region[0].userspace_addr, (uint64_t)(uintptr_t)f->ram);
+	/* rx and tx, each: its size, base 0, its rings' host addresses, its three descriptors. */
+	for (unsigned int q = 0; q < 2; q++) {
+		int num = -1, base = -1, addr = -1, kick = -1, call = -1, err = -1;
+
+		for (unsigned int j = from; j < k.n; j++) {
+			if (k.c[j].req == VHOST_SET_VRING_NUM && k.c[j].state.index == q)
+				num = (int)j;
+			if (k.c[j].req == VHOST_SET_VRING_BASE && k.c[j].state.index == q)
+				base = (int)j;
+			if (k.c[j].req == VHOST_SET_VRING_ADDR && k.c[j].addr.index == q)
+				addr = (int)j;
+			if (k.c[j].req == VHOST_SET_VRING_KICK && k.c[j].file.index == q)
+				kick = (int)j;
+			if (k.c[j].req == VHOST_SET_VRING_CALL && k.c[j].file.index == q)
+				call = (int)j;
+			if (k.c[j].req == VHOST_SET_VRING_ERR && k.c[j].file.index == q)
+				err = (int)j;
+		}
+		ck_assert(num >= 0 && base >= 0 && addr >= 0 && kick >= 0 && call >= 0 && err >= 0);
+		ck_assert_uint_eq(k.c[num].state.num, VSOCK_QUEUE_SIZE);
+		ck_assert_uint_eq(k.c[base].state.num, 0);
+		ck_assert_uint_eq(k.c[addr].addr.desc_user_addr,
+				  (uint64_t)(uintptr_t)rb_host(&f->rb[q], f->rb[q].desc));
+		ck_assert_uint_eq(k.c[addr].addr.avail_user_addr,
+				  (uint64_t)(uintptr_t)rb_host(&f->rb[q], f->rb[q].avail));
+		ck_assert_uint_eq(k.c[addr].addr.used_user_addr,
+				  (uint64_t)(uintptr_t)rb_host(&f->rb[q], f->rb[q].used));
+		ck_assert_int_eq(k.c[kick].file.fd, f->kick[q]);
+		ck_assert_int_eq(k.c[call].file.fd, f->callfd[q]);
+		ck_assert_int_eq(k.c[err].file.fd, f->errfd[q]);
+		/* The kick last: the kernel takes buffers only once all is in place. */
+		ck_assert(kick > num && kick > base && kick > addr && kick > call && kick > err);
+	}
+	/* The event queue stays ember's. */
+	for (unsigned int j = from; j < k.n; j++)
+		if (k.c[j].req == VHOST_SET_VRING_NUM)
+			ck_assert_uint_lt(k.c[j].state.index, 2);
+	i = find(VHOST_VSOCK_SET_RUNNING, from);
+	ck_assert_int_ge(i, 0);
+	ck_assert_int_eq(k.c[i].running, 1);
+	ck_assert_int_eq((int)k.n - 1, i); /* running, last */
+	fx_free(f);
+}
+END_TEST
+
+START_TEST(calls_become_interrupts)
+{
+	struct fx *f = fx_new();
+
+	/* Before the driver starts the device, a stray call is nothing. */
+	vsock_called(f->vs);
+	ck_assert_uint_eq(f->irqs, 0);
+	drv_start(f, 0, 7);
+	vsock_called(f->vs);
+	ck_assert_uint_eq(f->irqs, 1);
+	ck_assert_uint_eq(vdrv_rd32(&f->drv, VIRTIO_MMIO_INTERRUPT_STATUS) & 1, 1);
+	vdrv_wr32(&f->drv, VIRTIO_MMIO_INTERRUPT_ACK, 1);
+	ck_assert_uint_eq(vdrv_rd32(&f->drv, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+	fx_free(f);
+}
+END_TEST
+
+START_TEST(kernel_errors_need_a_reset)
+{
+	struct fx *f = fx_new();
+
+	vsock_broken(f->vs, 1); /* not running: nothing */
+	ck_assert_uint_eq(vdrv_status(&f->drv) & S_NR, 0);
+	drv_start(f, 0, 7);
+	vsock_broken(f->vs, 1);
+	ck_assert_uint_eq(vdrv_status(&f->drv) & S_NR, S_NR);
+	ck_assert_uint_eq(vdrv_rd32(&f->drv, VIRTIO_MMIO_INTERRUPT_STATUS) & 2, 2);
+	fx_free(f);
+}
+END_TEST
+
+START_TEST(reset_takes_the_rings_back)
+{
+	struct fx *f = fx_new();
+	unsigned int from;
+	int i;
+
+	drv_start(f, 0, 7);
+	from = k.n;
+	vdrv_wr32(&f->drv, VIRTIO_MMIO_STATUS, 0);
+	ck_assert_uint_eq(vdrv_status(&f->drv), 0);
+	i = find(VHOST_VSOCK_SET_RUNNING, from);
+	ck_assert_int_ge(i, 0);
+	ck_assert_int_eq(k.c[i].running, 0);
+	/* Stopped first; then each ring's base read back and its descriptors unbound. */
+	ck_assert_int_gt(find(VHOST_GET_VRING_BASE, from), i);
+	ck_assert_uint_eq(count(VHOST_GET_VRING_BASE), 2);
+	for (unsigned int j = from; j < k.n; j++)
+		if (k.c[j].req == VHOST_SET_VRING_KICK || k.c[j].req == VHOST_SET_VRING_CALL ||
+		    k.c[j].req == VHOST_SET_VRING_ERR)
+			ck_assert_int_eq(k.c[j].file.fd, VHOST_FILE_UNBIND);
+	/* After a reset a call raises nothing, and the driver can start it again. */
+	vsock_called(f->vs);
+	ck_assert_uint_eq(f->irqs, 0);
+	from = k.n;
+	drv_start(f, 0, 7);
+	ck_assert_uint_eq(vdrv_status(&f->drv), S_ACK | S_DRV | S_FOK | S_DOK);
+	ck_assert_int_ge(find(VHOST_VSOCK_SET_RUNNING, from), 0);
+	/* A second reset, then destruction, stops nothing twice. */
+	vdrv_wr32(&f->drv, VIRTIO_MMIO_STATUS, 0);
+	from = k.n;
+	fx_free(f);
+	ck_assert_int_lt(find(VHOST_VSOCK_SET_RUNNING, from), 0);
+	ck_assert_int_lt(find(VHOST_GET_VRING_BASE, from), 0);
+}
+END_TEST
+
+/* A kernel that will not stop is let go of: its descriptor closed, and no call after. */
+START_TEST(a_kernel_that_will_not_stop_is_let_go)
+{
+	static const unsigned long stops[] = { VHOST_VSOCK_SET_RUNNING, VHOST_GET_VRING_BASE,
+					       VHOST_SET_VRING_CALL };
+	struct fx *f = fx_new();
+	unsigned int from;
+
+	drv_start(f, 0, 7);
+	k.refuse = stops[_i];
+	k.refuse_errno = EIO;
+	from = k.n;
+	vdrv_wr32(&f->drv, VIRTIO_MMIO_STATUS, 0);
+	ck_assert_uint_eq(vdrv_status(&f->drv), 0);
+	ck_assert_int_ge(find(stops[_i], from), 0);
+	ck_assert_int_lt(fcntl(FAKE_FD, F_GETFD), 0);
+	/* It cannot start again, and asks nothing of the closed descriptor. */
+	k.refuse = 0;
+	from = k.n;
+	drv_start(f, 0, 7);
+	ck_assert_uint_eq(vdrv_status(&f->drv) & S_NR, S_NR);
+	ck_assert_uint_eq(k.n, from);
+	fx_free(f);
+	ck_assert_uint_eq(k.n, from);
+}
+END_TEST
+
+START_TEST(a_queue_left_unset_needs_a_reset)
+{
+	struct fx *f = fx_new();
+	unsigned int from = k.n;
+
+	drv_start(f, 0, 1 | 4); /* no tx queue */
+	ck_assert_uint_eq(vdrv_status(&f->drv) & S_NR, S_NR);
+	ck_assert_int_lt(find(VHOST_VSOCK_SET_RUNNING, from), 0);
+	ck_assert_int_lt(find(VHOST_SET_VRING_KICK, from), 0);
+	fx_free(f);
+}
+END_TEST
+
+/* Whichever call the kernel refuses at start, the device needs a reset and nothing runs. */
+START_TEST(a_refusing_kernel_leaves_nothing_started)
+{
+	static const unsigned long reqs[] = {
+		VHOST_SET_FEATURES,   VHOST_SET_MEM_TABLE,  VHOST_SET_VRING_NUM,
+		VHOST_SET_VRING_BASE, VHOST_SET_VRING_ADDR, VHOST_SET_VRING_CALL,
+		VHOST_SET_VRING_ERR,  VHOST_SET_VRING_KICK, VHOST_VSOCK_SET_RUNNING,
+	};
+	struct fx *f = fx_new();
+	unsigned int from = k.n;
+	int bound = 0;
+
+	k.refuse = reqs[_i];
+	k.refuse_errno = EFAULT;
+	drv_start(f, 0, 7);
+	ck_assert_uint_eq(vdrv_status(&f->drv) & S_NR, S_NR);
+	/* Whatever was bound is unbound again; the kernel is not left running. */
+	for (unsigned int j = from; j < k.n; j++) {
+		if (k.c[j].req == VHOST_SET_VRING_KICK && k.c[j].file.fd != VHOST_FILE_UNBIND &&
+		    k.refuse != VHOST_SET_VRING_KICK)
+			bound++;
+		if (k.c[j].req == VHOST_SET_VRING_KICK && k.c[j].file.fd == VHOST_FILE_UNBIND)
+			bound--;
+	}
+	ck_assert_int_le(bound, 0);
+	for (unsigned int j = from; j < k.n; j++)
+		if (k.c[j].req == VHOST_VSOCK_SET_RUNNING)
+			ck_assert(k.refuse == VHOST_VSOCK_SET_RUNNING && k.c[j].running == 1);
+	vsock_called(f->vs);
+	ck_assert_uint_eq(f->irqs, 1); /* only NEEDS_RESET's configuration interrupt */
+	k.refuse = 0;
+	fx_free(f);
+}
+END_TEST
+
+START_TEST(cids_out_of_range_and_taken)
+{
+	struct vhost *v;
+	struct vsock *s;
+	struct gmem mem = { 0 };
+	static const uint64_t bad[] = { 0, 1, 2, 0xffffffffULL, 1ULL << 32 };
+
+	for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		kernel_reset();
+		ck_assert_int_eq(new_vhost(&v), 0);
+		ck_assert_int_eq(vsock_create(&s, v, bad[i], &mem, "t"), -EINVAL);
+		ck_assert_ptr_null(s);
+		ck_assert_int_lt(find(VHOST_VSOCK_SET_GUEST_CID, 0), 0);
+	}
+	kernel_reset();
+	k.refuse = VHOST_VSOCK_SET_GUEST_CID;
+	k.refuse_errno = EADDRINUSE;
+	ck_assert_int_eq(new_vhost(&v), 0);
+	ck_assert_int_eq(vsock_create(&s, v, 3, &mem, "t"), -EADDRINUSE);
+	ck_assert_ptr_null(s);
+	kernel_reset();
+	k.refuse = VHOST_SET_OWNER;
+	k.refuse_errno = EBUSY;
+	ck_assert_int_eq(new_vhost(&v), -EBUSY);
+	ck_assert_ptr_null(v);
+	/* The descriptor was closed with it. */
+	ck_assert_int_lt(fcntl(FAKE_FD, F_GETFD), 0);
+	kernel_reset();
+}
+END_TEST
+
+static Suite *vsock_suite(void)
+{
+	Suite *s = suite_create("vsock");
+	TCase *tc = tcase_create("vsock");
+
+	tcase_add_test(tc, creation_claims_the_cid);
+	tcase_add_test(tc, offers_what_the_kernel_and_ember_both_do);
+	tcase_add_test(tc, start_hands_the_rings_to_the_kernel);
+	tcase_add_test(tc, calls_become_interrupts);
+	tcase_add_test(tc, kernel_errors_need_a_reset);
+	tcase_add_test(tc, reset_takes_the_rings_back);
+	tcase_add_test(tc, a_queue_left_unset_needs_a_reset);
+	tcase_add_loop_test(tc, a_kernel_that_will_not_stop_is_let_go, 0, 3);
+	tcase_add_loop_test(tc, a_refusing_kernel_leaves_nothing_started, 0, 9);
+	tcase_add_test(tc, cids_out_of_range_and_taken);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return unit_run(vsock_suite());
+}

@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: MIT
+#include "config.h"
+
+#include "vhost.h"
+#include "virtq.h"
+#include "core/log.h"
+
+#include <errno.h>
+#include <linux/vhost.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+struct vhost {
+	int fd;
+	const char *name;
+	vhost_ioctl_fn ioctl_fn;
+	uint64_t features;	 /* what the kernel offers */
+	unsigned int nr_started; /* queues 0 .. nr_started - 1 are the kernel's */
+};
+
+static int sys_ioctl(int fd, unsigned long request, void *arg)
+{
+	return ioctl(fd, request, arg);
+}
+
+int vhost_call(struct vhost *v, unsigned long request, void *arg, const char *what, int quiet_err)
+{
+	int err;
+
+	if (v->fd < 0)
+		return -ENODEV;
+	errno = 0;
+	if (v->ioctl_fn(v->fd, request, arg) >= 0)
+		return 0;
+	err = errno ? errno : EIO;
+	if (err != quiet_err)
+		log_err("%s: %s: %s", v->name, what, strerror(err));
+	return -err;
+}
+
+static int call(struct vhost *v, unsigned long request, void *arg, const char *what)
+{
+	return vhost_call(v, request, arg, what, 0);
+}
+
+int vhost_create(struct vhost **out, int fd, const char *name, vhost_ioctl_fn ioctl_fn)
+{
+	struct vhost *v = calloc(1, sizeof(*v));
+	int ret;
+
+	*out = NULL;
+	if (!v) {
+		close(fd);
+		return -ENOMEM;
+	}
+	*v = (struct vhost){
+		.fd = fd,
+		.name = name ? name : "vhost",
+		.ioctl_fn = ioctl_fn ? ioctl_fn : sys_ioctl,
+	};
+	ret = call(v, VHOST_SET_OWNER, NULL, "VHOST_SET_OWNER");
+	if (ret == 0)
+		ret = call(v, VHOST_GET_FEATURES, &v->features, "VHOST_GET_FEATURES");
+	if (ret < 0) {
+		vhost_destroy(v);
+		return ret;
+	}
+	*out = v;
+	return 0;
+}
+
+void vhost_destroy(struct vhost *v)
+{
+	if (!v)
+		return;
+	vhost_stop(v);
+	if (v->fd >= 0)
+		close(v->fd);
+	free(v);
+}
+
+void vhost_abandon(struct vhost *v)
+{
+	if (v->fd >= 0)
+		close(v->fd);
+	v->fd = -1;
+	v->nr_started = 0;
+}
+
+uint64_t vhost_features(const struct vhost *v)
+{
+	return v->features;
+}
+
+static int set_mem_table(struct vhost *v, const struct gmem *mem)
+{
+	struct vhost_memory *t;
+	int ret;
+
+	t = calloc(1, sizeof(*t) + mem->nr * sizeof(t->regions[0]));
+	if (!t)
+		return -ENOMEM;
+	t->nregions = mem->nr;
+	for (unsigned int i = 0; i < mem->nr; i++)
+		t->regions[i] = (struct vhost_memory_region){
+			.guest_phys_addr = mem->r[i].gpa,
+			.memory_size = mem->r[i].size,
+			.userspace_addr = (uint64_t)(uintptr_t)mem->r[i].host,
+		};
+	ret = call(v, VHOST_SET_MEM_TABLE, t, "VHOST_SET_MEM_TABLE");
+	free(t);
+	return ret;
+}
+
+static int bind(struct vhost *v, unsigned long request, unsigned int index, int fd,
+		const char *what)
+{
+	struct vhost_vring_file f = { .index = index, .fd = fd };
+
+	return call(v, request, &f, what);
+}
+
+static int start_queue(struct vhost *v, unsigned int index, struct virtq *q,
+		       const struct vhost_queue_fds *fds)
+{
+	struct virtq_rings r;
+	struct vhost_vring_state num, base;
+	struct vhost_vring_addr addr;
+	int ret;
+
+	if (virtq_rings(q, &r) < 0)
+		return -EINVAL;
+	num = (struct vhost_vring_state){ .index = index, .num = r.size };
+	base = (struct vhost_vring_state){ .index = index, .num = r.last_avail };
+	addr = (struct vhost_vring_addr){
+		.index = index,
+		.desc_user_addr = (uint64_t)(uintptr_t)r.desc,
+		.avail_user_addr = (uint64_t)(uintptr_t)r.avail,
+		.used_user_addr = (uint64_t)(uintptr_t)r.used,
+	};
+	ret = call(v, VHOST_SET_VRING_NUM, &num, "VHOST_SET_VRING_NUM");
+	if (ret == 0)
+		ret = call(v, VHOST_SET_VRING_BASE, &base, "VHOST_SET_VRING_BASE");
+	if (ret == 0)
+		ret = call(v, VHOST_SET_VRING_ADDR, &addr, "VHOST_SET_VRING_ADDR");
+	if (ret == 0)
+		ret = bind(v, VHOST_SET_VRING_CALL, index, fds->call, "VHOST_SET_VRING_CALL");
+	if (ret == 0)
+		ret = bind(v, VHOST_SET_VRING_ERR, index, fds->err, "VHOST_SET_VRING_ERR");
+	/* The kick last: from here on the kernel may take buffers. */
+	if (ret == 0)
+		ret = bind(v, VHOST_SET_VRING_KICK, index, fds->kick, "VHOST_SET_VRING_KICK");
+	return ret;
+}
+
+int vhost_start(struct vhost *v, const struct gmem *mem, uint64_t features, struct virtq *const *q,
+		const struct vhost_queue_fds *fds, unsigned int nr)
+{
+	uint64_t accepted = features & v->features;
+	int ret;
+
+	if (nr > VHOST_MAX_QUEUES)
+		return -EINVAL;
+	if (v->fd < 0)
+		return -ENODEV;
+	vhost_stop(v);
+	for (unsigned int i = 0; i < nr; i++)
+		if (!q[i] || !virtq_ready(q[i]))
+			return -EINVAL;
+	ret = call(v, VHOST_SET_FEATURES, &accepted, "VHOST_SET_FEATURES");
+	if (ret == 0)
+		ret = set_mem_table(v, mem);
+	for (unsigned int i = 0; ret == 0 && i < nr; i++) {
+		/* A queue half set up is stopped with the others. */
+		v->nr_started = i + 1;
+		ret = start_queue(v, i, q[i], &fds[i]);
+	}
+	if (ret < 0)
+		vhost_stop(v);
+	return ret;
+}
+
+void vhost_stop(struct vhost *v)
+{
+	int ret = 0;
+
+	for (unsigned int i = 0; ret == 0 && i < v->nr_started; i++) {
+		struct vhost_vring_state st = { .index = i };
+
+		if (v->fd < 0)
+			break;
+		/* Where the kernel stopped: ember's own walker resets the queue anyway. */
+		ret = call(v, VHOST_GET_VRING_BASE, &st, "VHOST_GET_VRING_BASE");
+		if (ret == 0)
+			ret = bind(v, VHOST_SET_VRING_KICK, i, VHOST_FILE_UNBIND,
+				   "unbinding a kick");
+		if (ret == 0)
+			ret = bind(v, VHOST_SET_VRING_CALL, i, VHOST_FILE_UNBIND,
+				   "unbinding a call");
+		if (ret == 0)
+			ret = bind(v, VHOST_SET_VRING_ERR, i, VHOST_FILE_UNBIND,
+				   "unbinding an err");
+	}
+	/* A kernel that will not let go is let go of: closing its descriptor ends its work. */
+	if (ret < 0) {
+		log_err("%s: letting go of the kernel's device; it stays off until ember restarts",
+			v->name);
+		vhost_abandon(v);
+	}
+	v->nr_started = 0;
+}

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vhost: hands a virtio device's queues to one of Linux's vhost drivers
+ * (/dev/vhost-vsock, /dev/vhost-net), which then moves their buffers in the
+ * kernel. ember keeps the transport: the registers, feature negotiation, the
+ * status machine and the interrupt status.
+ *
+ * The calls, in order:
+ *   vhost_create()      VHOST_SET_OWNER, VHOST_GET_FEATURES; before the
+ *                       privilege drop, with the descriptor already open
+ *   vhost_start()       when the driver starts the device: VHOST_SET_FEATURES,
+ *                       VHOST_SET_MEM_TABLE (guest RAM's regions and their host
+ *                       addresses), then per queue VHOST_SET_VRING_NUM, _BASE,
+ *                       _ADDR, _KICK, _CALL and _ERR
+ *   vhost_stop()        when the driver resets it, after the device's own stop
+ *                       (vhost-vsock's VHOST_VSOCK_SET_RUNNING 0, vhost-net's
+ *                       backend unset), which is what ends the kernel's use of
+ *                       the rings: per started queue VHOST_GET_VRING_BASE (where
+ *                       it stopped), then its kick, call and err unbound
+ *
+ * Guest RAM's regions are fixed for ember's lifetime (no memory hotplug), so
+ * the table given at start stays right until the next start.
+ *
+ * The kick descriptor is the slot's ioeventfd for that queue: the guest's
+ * QueueNotify write reaches the kernel without a trip through ember. The
+ * call and err descriptors are eventfds the caller watches on its event
+ * loop: a call means used buffers, for which the transport sets its
+ * used-buffer bit in InterruptStatus and raises the line (Linux's
+ * virtio-mmio driver reads InterruptStatus first and ignores an interrupt
+ * with no bit set, so the kernel's eventfd cannot be the guest's irqfd);
+ * an err means the kernel found the ring broken, for which the transport
+ * sets DEVICE_NEEDS_RESET.
+ *
+ * The ioctl is injected so that tests can record and refuse the calls.
+ */
+#ifndef EMBER_VIRTIO_VHOST_H
+#define EMBER_VIRTIO_VHOST_H
+
+#include <stdint.h>
+
+#include "core/gmem.h"
+#include "virtio.h"
+
+#define VHOST_MAX_QUEUES 2 /* vhost-vsock's rx and tx; vhost-net's rx and tx */
+
+struct vhost;
+struct virtq;
+
+/* ioctl(2) or a test's stand-in: 0 (or a value) on success, -1 with errno set. */
+typedef int (*vhost_ioctl_fn)(int fd, unsigned long request, void *arg);
+
+/* What a queue needs besides its rings: the three descriptors, all the caller's. */
+struct vhost_queue_fds {
+	int kick; /* the queue's ioeventfd */
+	int call; /* an eventfd the kernel signals for used buffers */
+	int err;  /* an eventfd the kernel signals when the ring is broken */
+};
+
+/*
+ * Takes `fd` (open /dev/vhost-*; closed by vhost_destroy(), or here on
+ * failure) and makes this process its owner. `name` names it in log lines
+ * and must outlive it; `ioctl_fn` NULL is ioctl(2). Returns 0, or the
+ * negative errno of the call that failed (-ENOMEM).
+ */
+int vhost_create(struct vhost **out, int fd, const char *name, vhost_ioctl_fn ioctl_fn);
+/* Stops whatever is started and closes the descriptor. NULL is fine. */
+void vhost_destroy(struct vhost *v);
+
+/*
+ * A device-specific call (the vsock CID, the net backend) through the same
+ * ioctl: 0, or the negative errno, logged with `what` unless it is
+ * `quiet_err` (0: none).
+ */
+int vhost_call(struct vhost *v, unsigned long request, void *arg, const char *what, int quiet_err);
+/* The features the kernel offers (VHOST_GET_FEATURES). */
+uint64_t vhost_features(const struct vhost *v);
+
+/*
+ * Starts queues 0 .. nr - 1 (nr at most VHOST_MAX_QUEUES), each set up by
+ * the transport, with the accepted `features` (only those the kernel
+ * offers are passed on) and the RAM regions of `mem`. On failure nothing
+ * stays started. Returns 0, -EINVAL for a queue that is not set up or too
+ * many queues, or the negative errno of the call that failed.
+ */
+int vhost_start(struct vhost *v, const struct gmem *mem, uint64_t features, struct virtq *const *q,
+		const struct vhost_queue_fds *fds, unsigned int nr);
+/*
+ * Lets go of the kernel's device at once by closing the descriptor, which
+ * ends all its work on the rings: for a kernel that refused to stop. It
+ * cannot be started again (-ENODEV), and makes no more calls.
+ */
+void vhost_abandon(struct vhost *v);
+
+/*
+ * Lets go of the started queues, if any, once the device-specific stop has
+ * ended the kernel's use of them: no kick reaches the kernel any more, and
+ * it signals neither call nor err. A kernel that refuses any of these
+ * calls is abandoned (vhost_abandon()). Safe to call again.
+ */
+void vhost_stop(struct vhost *v);
+
+#endif

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vhost-vsock: the virtio socket device (virtio 1.x section 5.10), AF_VSOCK
+ * between the guest and the host, with its data path in the kernel's
+ * vhost-vsock driver (virtio/vhost.h). Three queues: rx (0) and tx (1),
+ * which the kernel drives while the device runs, and event (2), which
+ * ember keeps: the driver posts buffers there for the device's events, and
+ * the device holds them (its one event, the transport reset, belongs to a
+ * guest that finds itself restored from a snapshot, which ember does not
+ * do yet). Configuration space: the guest's CID, 64 bits, little-endian.
+ *
+ * The guest's CID is claimed in the host kernel when the device is created:
+ * 3 and above, below 2^32 - 1 (VMADDR_CID_ANY); one already claimed by
+ * another VM is refused with -EADDRINUSE.
+ */
+#ifndef EMBER_VIRTIO_VSOCK_H
+#define EMBER_VIRTIO_VSOCK_H
+
+#include <stdint.h>
+
+#include "core/gmem.h"
+#include "vhost.h"
+#include "virtio.h"
+
+#define VSOCK_QUEUE_SIZE 128
+#define VSOCK_MIN_CID 3
+#define VSOCK_MAX_CID 0xfffffffeULL /* 0xffffffff is VMADDR_CID_ANY */
+
+struct vsock;
+
+/*
+ * A device over `vhost` (taken: destroyed with the device, or here on
+ * failure) for the guest `cid` in `mem`. `name` must outlive the device.
+ * Returns 0; -EINVAL for a CID out of range; -EADDRINUSE when another VM
+ * holds the CID; another negative errno from the kernel; or -ENOMEM.
+ */
+int vsock_create(struct vsock **out, struct vhost *vhost, uint64_t cid, const struct gmem *mem,
+		 const char *name);
+/* The transport must be destroyed (which resets the device) first. NULL is fine. */
+void vsock_destroy(struct vsock *s);
+
+void vsock_device(struct vsock *s, struct virtio_device_info *info,
+		  const struct virtio_device_ops **ops);
+void vsock_attach(struct vsock *s, const struct virtio_transport *tr);
+
+/*
+ * The descriptors of rx (0) and tx (1), before the driver can start the
+ * device: the kick is the queue's ioeventfd, which nothing else may watch.
+ */
+void vsock_set_fds(struct vsock *s, unsigned int queue, const struct vhost_queue_fds *fds);
+
+/*
+ * The host saw a queue's call eventfd fire (read it first): the kernel put
+ * buffers on the used ring. Raises the used-buffer interrupt. Takes the
+ * transport lock.
+ */
+void vsock_called(struct vsock *s);
+/* A queue's err eventfd fired: the kernel found the ring broken. Sets NEEDS_RESET. */
+void vsock_broken(struct vsock *s, unsigned int queue);
+
+#endif
