@@ -465,26 +465,37 @@ static int tap_prop(struct parser *p, const char *opt, struct cli_netdev *nd, co
 				    "beforehand",
 				    opt, (int)klen, key);
 	} else if (key_is(key, klen, "vhost")) {
+		if (parse_bool(p, opt, "vhost", v, &nd->vhost) < 0)
+			return -EINVAL;
+	} else if (key_is(key, klen, "vhostforce")) {
 		bool on;
 
-		if (parse_bool(p, opt, "vhost", v, &on) < 0)
+		/* As QEMU's: on implies vhost=on (it once also meant "for guests without MSI-X").
+		 */
+		if (parse_bool(p, opt, "vhostforce", v, &on) < 0)
 			return -EINVAL;
-		if (on)
-			return fail(p, "%s: ember has no vhost-net; use vhost=off", opt);
+		nd->vhostforce = on;
+	} else if (key_is(key, klen, "vhostfd")) {
+		if (parse_u64(v, &fd) < 0 || fd > INT32_MAX)
+			return fail(p, "%s: vhostfd=%s is not a descriptor number", opt, v);
+		nd->vhostfd = (int)fd;
 	} else {
 		return 1;
 	}
 	return 0;
 }
 
-static int add_netdev(struct parser *p, const char *opt, const struct cli_netdev *nd)
+static int add_netdev(struct parser *p, const char *opt, struct cli_netdev *nd)
 {
 	struct ember_config *cfg = p->cfg;
 
+	nd->vhost = nd->vhost || nd->vhostforce;
 	if (nd->fd >= 0 && nd->ifname)
 		return fail(p, "%s: give ifname= or fd=, not both", opt);
 	if (nd->fd < 0 && !nd->ifname)
 		return fail(p, "%s: name the tap with ifname=NAME (or pass fd=N)", opt);
+	if (nd->vhostfd >= 0 && !nd->vhost && !nd->vhostforce)
+		return fail(p, "%s: vhostfd= is for vhost=on", opt);
 	for (unsigned int i = 0; i < cfg->nr_netdevs; i++)
 		if (nd->id && cfg->netdevs[i].id && strcmp(nd->id, cfg->netdevs[i].id) == 0)
 			return fail(p, "%s: id '%s' is used twice", opt, nd->id);
@@ -505,10 +516,13 @@ static int add_nic(struct parser *p, const char *opt, const struct cli_nic *nic,
 	return 0;
 }
 
-/* -nic tap,ifname=NAME|fd=N[,script=no][,downscript=no][,mac=MAC][,model=virtio] */
+/*
+ * -nic tap,ifname=NAME|fd=N[,script=no][,downscript=no][,mac=MAC][,model=virtio]
+ * [,vhost=on|off][,vhostfd=N][,vhostforce=on|off]
+ */
 static int opt_nic(struct parser *p, const char *arg)
 {
-	struct cli_netdev nd = { .fd = -1 };
+	struct cli_netdev nd = { .fd = -1, .vhostfd = -1 };
 	struct cli_nic nic = { 0 };
 	const char *key, *v, *list = arg;
 	size_t klen;
@@ -541,7 +555,7 @@ static int opt_nic(struct parser *p, const char *arg)
 		} else if (!key_is(key, klen, "id")) {
 			return fail(p,
 				    "-nic: unknown property '%.*s' (ifname, fd, script, "
-				    "downscript, mac, model)",
+				    "downscript, mac, model, vhost, vhostfd, vhostforce)",
 				    (int)klen, key);
 		}
 	}
@@ -554,10 +568,13 @@ static int opt_nic(struct parser *p, const char *arg)
 	return add_nic(p, "-nic", &nic, NULL);
 }
 
-/* -netdev tap,id=ID,ifname=NAME|fd=N[,script=no][,downscript=no][,vhost=off] */
+/*
+ * -netdev tap,id=ID,ifname=NAME|fd=N[,script=no][,downscript=no][,vhost=on|off]
+ * [,vhostfd=N][,vhostforce=on|off]
+ */
 static int opt_netdev(struct parser *p, const char *arg)
 {
-	struct cli_netdev nd = { .fd = -1 };
+	struct cli_netdev nd = { .fd = -1, .vhostfd = -1 };
 	const char *key, *v, *list = arg;
 	size_t klen;
 	int ret;
@@ -578,7 +595,7 @@ static int opt_netdev(struct parser *p, const char *arg)
 		if (!key_is(key, klen, "id"))
 			return fail(p,
 				    "-netdev: unknown property '%.*s' (id, ifname, fd, script, "
-				    "downscript, vhost)",
+				    "downscript, vhost, vhostfd, vhostforce)",
 				    (int)klen, key);
 		if (!*v)
 			return fail(p, "-netdev: empty id");
@@ -1578,8 +1595,9 @@ void cli_print_help(FILE *f)
 	      "  -nic tap,ifname=NAME|fd=N[,mac=MAC][,script=no,downscript=no][,model=virtio]\n"
 	      "                    a virtio NIC on a tap (eth0, eth1, ... in order); ember\n"
 	      "                    opens or creates the tap but configures nothing on the\n"
-	      "                    host and runs no scripts; without mac= one is made up\n"
-	      "  -netdev tap,id=ID,ifname=NAME|fd=N[,vhost=off]\n"
+	      "                    host and runs no scripts; without mac= one is made up;\n"
+	      "                    vhost=on moves its frames in the kernel (vhost-net)\n"
+	      "  -netdev tap,id=ID,ifname=NAME|fd=N[,vhost=on|off][,vhostfd=N]\n"
 	      "                    a tap for -device virtio-net-device,netdev=ID\n"
 	      "  -no-acpi          no ACPI tables: MP tables, and virtio_mmio.device= hints\n"
 	      "                    on the kernel command line, describe the machine (the\n"

@@ -49,6 +49,9 @@ struct cli_netdev {
 	const char *id;	    /* NULL for -nic's own */
 	const char *ifname; /* NULL with fd */
 	int fd;		    /* -1: open ifname */
+	bool vhost;	    /* the kernel's vhost-net serves the queues (vhost=on) */
+	bool vhostforce;
+	int vhostfd; /* an open /dev/vhost-net, or -1: open it */
 };
 
 /* A virtio-net device and its tap. */

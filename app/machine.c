@@ -36,6 +36,7 @@
 #include "virtio/net.h"
 #include "virtio/rng.h"
 #include "virtio/vhost.h"
+#include "virtio/vhostnet.h"
 #include "virtio/vsock.h"
 #include "vserial.h"
 #ifdef EMBER_TEST_HOOKS
@@ -91,6 +92,16 @@ struct machine_blk {
 	struct vslot slot;
 };
 
+/*
+ * A queue the kernel serves (vhost): ember watches its call eventfd (used
+ * buffers: the interrupt) and its err eventfd (a broken ring: NEEDS_RESET).
+ */
+struct machine_vhost_queue {
+	struct vhost_dev *vd;
+	unsigned int index;
+	int call, err;
+};
+
 /* A virtio NIC: its tap, device and transport, and their fds in the event loop. */
 struct machine_net {
 	struct machine *m;
@@ -108,6 +119,9 @@ struct machine_net {
 	/* The loop thread's alone while it runs, like the handler list. */
 	bool tap_watched;
 	bool watch_failed; /* said so once */
+	/* With vhost=on, the device whose frames the kernel moves instead of net. */
+	struct vhostnet *vnet;
+	struct machine_vhost_queue q[2];
 };
 
 /* A virtio-rng device, and the timerfd that ends its rate limit's waits. */
@@ -118,21 +132,11 @@ struct machine_rng {
 	struct vslot slot;
 };
 
-/*
- * The vhost-vsock device. The kernel serves rx and tx; ember watches each
- * one's call eventfd (used buffers: the interrupt) and err eventfd (a broken
- * ring: NEEDS_RESET).
- */
-struct machine_vsock;
-struct machine_vsock_queue {
-	struct machine_vsock *mv;
-	unsigned int index;
-	int call, err;
-};
+/* The vhost-vsock device, its slot, and its rx and tx in the kernel. */
 struct machine_vsock {
 	struct vsock *vs;
 	struct vslot slot;
-	struct machine_vsock_queue q[2];
+	struct machine_vhost_queue q[2];
 };
 
 struct machine {
@@ -718,6 +722,127 @@ static int slot_attach(struct machine *m, struct vslot *s, const struct vslot_de
 	return 0;
 }
 
+/* --- queues the kernel serves (vhost) ---------------------------------------------- */
+
+#define VHOST_VSOCK_DEV "/dev/vhost-vsock"
+#define VHOST_NET_DEV "/dev/vhost-net"
+
+static void vhost_call_fired(void *opaque, uint32_t events)
+{
+	struct machine_vhost_queue *q = opaque;
+	uint64_t n;
+
+	(void)events;
+	if (read(q->call, &n, sizeof(n)) == sizeof(n))
+		vhost_dev_called(q->vd);
+}
+
+static void vhost_err_fired(void *opaque, uint32_t events)
+{
+	struct machine_vhost_queue *q = opaque;
+	uint64_t n;
+
+	(void)events;
+	if (read(q->err, &n, sizeof(n)) == sizeof(n))
+		vhost_dev_broken(q->vd, q->index);
+}
+
+static void vhost_queues_clear(struct machine_vhost_queue *q, unsigned int nr)
+{
+	for (unsigned int i = 0; i < nr; i++)
+		q[i] = (struct machine_vhost_queue){ .index = i, .call = -1, .err = -1 };
+}
+
+/*
+ * For each of the `nr` kernel queues of `vd`, attached in `slot` with its
+ * kicks passed on: a call and an err eventfd, watched on the loop, and the
+ * three descriptors given to the device. 0 or a negative errno.
+ */
+static int vhost_queues_wire(struct vhost_dev *vd, struct vslot *slot,
+			     struct machine_vhost_queue *q, unsigned int nr)
+{
+	int ret = 0;
+
+	for (unsigned int i = 0; ret == 0 && i < nr; i++) {
+		q[i].vd = vd;
+		q[i].call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		q[i].err = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (q[i].call < 0 || q[i].err < 0)
+			return -errno;
+		vhost_dev_set_fds(vd, i,
+				  &(struct vhost_queue_fds){ .kick = vslot_kick_fd(slot, i),
+							     .call = q[i].call,
+							     .err = q[i].err });
+		ret = vslot_watch(slot, q[i].call, EPOLLIN, vhost_call_fired, &q[i]);
+		if (ret == 0)
+			ret = vslot_watch(slot, q[i].err, EPOLLIN, vhost_err_fired, &q[i]);
+	}
+	return ret;
+}
+
+/* After the slot is detached: the eventfds closed. */
+static void vhost_queues_close(struct machine_vhost_queue *q, unsigned int nr)
+{
+	for (unsigned int i = 0; i < nr; i++) {
+		if (q[i].call >= 0)
+			close(q[i].call);
+		if (q[i].err >= 0)
+			close(q[i].err);
+	}
+	vhost_queues_clear(q, nr);
+}
+
+/*
+ * The descriptor of a vhost device: `vhostfd` as given (it must be open), or
+ * `path` opened now. The message in m->err says which went wrong.
+ */
+static int vhost_open(struct machine *m, const char *what, const char *path, int vhostfd,
+		      const char *module)
+{
+	int fd;
+
+	if (vhostfd >= 0) {
+		if (fcntl(vhostfd, F_GETFD) < 0) {
+			set_err(m, "%s: vhostfd=%d is not an open descriptor", what, vhostfd);
+			m->usage_error = true;
+			return -EBADF;
+		}
+		return vhostfd;
+	}
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		int err = errno;
+
+		if (err == ENOENT)
+			set_err(m, "%s: cannot open %s: %s (load the %s module: modprobe %s)", what,
+				path, strerror(err), module, module);
+		else
+			set_err(m, "%s: cannot open %s: %s", what, path, strerror(err));
+		return -err;
+	}
+	return fd;
+}
+
+/* vhost_create on vhost_open's descriptor, with the same messages. */
+static int vhost_take(struct machine *m, struct vhost **v, const char *what, const char *path,
+		      int vhostfd, const char *module)
+{
+	int fd = vhost_open(m, what, path, vhostfd, module);
+	int ret;
+
+	if (fd < 0)
+		return fd;
+	ret = vhost_create(v, fd, path, NULL);
+	if (ret < 0 && vhostfd >= 0) {
+		set_err(m, "%s: vhostfd=%d is not a vhost device ember can use: %s", what, vhostfd,
+			strerror(-ret));
+		m->usage_error = true;
+	} else if (ret < 0) {
+		set_err(m, "%s: %s refused to serve ember: %s", what, path, strerror(-ret));
+	}
+	return ret;
+}
+
 /* --- virtio NICs ------------------------------------------------------------------ */
 
 static void net_resumed(void *opaque, uint32_t events)
@@ -798,6 +923,7 @@ static int net_open_one(struct machine *m, unsigned int i)
 	mn->m = m;
 	mn->tap.fd = -1;
 	mn->watch_fd = -1;
+	vhost_queues_clear(mn->q, 2);
 	snprintf(mn->name, sizeof(mn->name), "virtio-net eth%u", i);
 	ret = tap_open(&mn->tap, nd->ifname, nd->fd, m->err, sizeof(m->err));
 	if (ret < 0) {
@@ -814,19 +940,40 @@ static int net_open_one(struct machine *m, unsigned int i)
 		if (getrandom(nc.mac + 3, 3, 0) != 3)
 			nc.mac[5] = (uint8_t)(0x56 + i);
 	}
-	nc.fd = mn->tap.fd;
-	nc.offloads = tap_virtio_offloads(&mn->tap);
-	nc.set_offloads = net_offloads;
-	nc.watch = net_watch_tap;
-	nc.opaque = mn;
-	nc.name = mn->name;
-	ret = net_create(&mn->net, &nc);
-	if (ret < 0) {
-		set_err(m, "%s: %s", mn->name, strerror(-ret));
-		return ret;
+	if (nd->vhost) {
+		struct vhostnet_config vc = {
+			.tap_fd = mn->tap.fd,
+			.offloads = tap_virtio_offloads(&mn->tap),
+			.set_offloads = net_offloads,
+			.opaque = mn,
+			.name = mn->name,
+		};
+		struct vhost *v;
+
+		memcpy(vc.mac, nc.mac, 6);
+		ret = vhost_take(m, &v, mn->name, VHOST_NET_DEV, nd->vhostfd, "vhost_net");
+		if (ret == 0)
+			ret = vhostnet_create(&mn->vnet, v, &vc, vm_gmem(m->vm));
+		if (ret < 0 && !m->err[0])
+			set_err(m, "%s: %s", mn->name, strerror(-ret));
+		if (ret < 0)
+			return ret;
+	} else {
+		nc.fd = mn->tap.fd;
+		nc.offloads = tap_virtio_offloads(&mn->tap);
+		nc.set_offloads = net_offloads;
+		nc.watch = net_watch_tap;
+		nc.opaque = mn;
+		nc.name = mn->name;
+		ret = net_create(&mn->net, &nc);
+		if (ret < 0) {
+			set_err(m, "%s: %s", mn->name, strerror(-ret));
+			return ret;
+		}
 	}
-	log_info("%s: tap %s, MAC %02x:%02x:%02x:%02x:%02x:%02x", mn->name, mn->tap.ifname,
-		 nc.mac[0], nc.mac[1], nc.mac[2], nc.mac[3], nc.mac[4], nc.mac[5]);
+	log_info("%s: tap %s%s, MAC %02x:%02x:%02x:%02x:%02x:%02x", mn->name, mn->tap.ifname,
+		 nd->vhost ? " (vhost-net)" : "", nc.mac[0], nc.mac[1], nc.mac[2], nc.mac[3],
+		 nc.mac[4], nc.mac[5]);
 	return 0;
 }
 
@@ -835,11 +982,34 @@ static void net_take_transport(void *dev, const struct virtio_transport *tr)
 	net_attach(dev, tr);
 }
 
+static void vhostnet_take_transport(void *dev, const struct virtio_transport *tr)
+{
+	vhostnet_attach(dev, tr);
+}
+
+/* A NIC with vhost=on in its slot: the kernel takes the kicks; ember, its calls and errors. */
+static int vhostnet_wire(struct machine *m, struct machine_net *mn)
+{
+	struct vslot_device d = { .dev = mn->vnet,
+				  .attach = vhostnet_take_transport,
+				  .passed_kicks = 3 };
+	int ret;
+
+	vhostnet_device(mn->vnet, &d.info, &d.ops);
+	ret = slot_attach(m, &mn->slot, &d);
+	if (ret == 0)
+		ret = vhost_queues_wire(vhostnet_vhost(mn->vnet), &mn->slot, mn->q, 2);
+	return ret;
+}
+
 /* The NIC in its slot; the frames a turn's budget left, the device's wishes and the tap. */
 static int net_wire(struct machine *m, struct machine_net *mn)
 {
 	struct vslot_device d = { .dev = mn->net, .attach = net_take_transport };
 	int ret;
+
+	if (mn->vnet)
+		return vhostnet_wire(m, mn);
 
 	net_device(mn->net, &d.info, &d.ops);
 	ret = slot_attach(m, &mn->slot, &d);
@@ -903,6 +1073,9 @@ static void nics_fini(struct machine *m)
 				 (unsigned long long)st.tx_dropped);
 		}
 		net_destroy(mn->net);
+		/* After the slot's reset has taken the tap back from the kernel. */
+		vhostnet_destroy(mn->vnet);
+		vhost_queues_close(mn->q, 2);
 		tap_close(&mn->tap);
 		memset(mn, 0, sizeof(*mn));
 	}
@@ -1240,58 +1413,9 @@ static void vserial_fini(struct machine *m)
 
 /* --- vhost-vsock ------------------------------------------------------------------- */
 
-#define VHOST_VSOCK_DEV "/dev/vhost-vsock"
-
-static void vsock_call_fired(void *opaque, uint32_t events)
-{
-	struct machine_vsock_queue *q = opaque;
-	uint64_t n;
-
-	(void)events;
-	if (read(q->call, &n, sizeof(n)) == sizeof(n))
-		vsock_called(q->mv->vs);
-}
-
-static void vsock_err_fired(void *opaque, uint32_t events)
-{
-	struct machine_vsock_queue *q = opaque;
-	uint64_t n;
-
-	(void)events;
-	if (read(q->err, &n, sizeof(n)) == sizeof(n))
-		vsock_broken(q->mv->vs, q->index);
-}
-
 static void vsock_take_transport(void *dev, const struct virtio_transport *tr)
 {
 	vsock_attach(dev, tr);
-}
-
-/* The vhost descriptor: vhostfd= as given (it must be open), or the device opened now. */
-static int vsock_open(struct machine *m, const struct cli_vsock *cv)
-{
-	int fd;
-
-	if (cv->vhostfd >= 0) {
-		if (fcntl(cv->vhostfd, F_GETFD) < 0) {
-			set_err(m, "vhost-vsock-device: vhostfd=%d is not an open descriptor",
-				cv->vhostfd);
-			m->usage_error = true;
-			return -EBADF;
-		}
-		return cv->vhostfd;
-	}
-	fd = open(VHOST_VSOCK_DEV, O_RDWR | O_CLOEXEC);
-	if (fd < 0) {
-		int err = errno;
-
-		set_err(m, "vhost-vsock-device: cannot open %s: %s%s", VHOST_VSOCK_DEV,
-			strerror(err),
-			err == ENOENT ? " (load the vhost_vsock module: modprobe vhost_vsock)"
-				      : "");
-		return -err;
-	}
-	return fd;
 }
 
 static int vsock_init(struct machine *m)
@@ -1300,28 +1424,14 @@ static int vsock_init(struct machine *m)
 	struct machine_vsock *mv = &m->vsock;
 	struct vslot_device d = { .attach = vsock_take_transport, .passed_kicks = 3 };
 	struct vhost *v;
-	int fd, ret;
+	int ret;
 
-	for (unsigned int i = 0; i < 2; i++)
-		mv->q[i] =
-			(struct machine_vsock_queue){ .mv = mv, .index = i, .call = -1, .err = -1 };
+	vhost_queues_clear(mv->q, 2);
 	if (!m->cfg->has_vsock)
 		return 0;
-	fd = vsock_open(m, cv);
-	if (fd < 0)
-		return fd;
-	ret = vhost_create(&v, fd, "vhost-vsock", NULL);
-	if (ret < 0 && cv->vhostfd >= 0) {
-		set_err(m, "vhost-vsock-device: vhostfd=%d is not a vhost device ember can use: %s",
-			cv->vhostfd, strerror(-ret));
-		m->usage_error = true;
+	ret = vhost_take(m, &v, "vhost-vsock-device", VHOST_VSOCK_DEV, cv->vhostfd, "vhost_vsock");
+	if (ret < 0)
 		return ret;
-	}
-	if (ret < 0) {
-		set_err(m, "vhost-vsock-device: %s refused to serve ember: %s", VHOST_VSOCK_DEV,
-			strerror(-ret));
-		return ret;
-	}
 	ret = vsock_create(&mv->vs, v, cv->cid, vm_gmem(m->vm), "vhost-vsock");
 	if (ret == -EADDRINUSE) {
 		set_err(m, "vhost-vsock-device: guest-cid=%llu is in use by another VM",
@@ -1335,31 +1445,14 @@ static int vsock_init(struct machine *m)
 		m->usage_error = ret == -EINVAL;
 		return ret;
 	}
-	for (unsigned int i = 0; i < 2; i++) {
-		mv->q[i].call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		mv->q[i].err = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (mv->q[i].call < 0 || mv->q[i].err < 0) {
-			ret = -errno;
-			set_err(m, "vhost-vsock-device: eventfd: %s", strerror(-ret));
-			return ret;
-		}
-	}
 	d.dev = mv->vs;
 	vsock_device(mv->vs, &d.info, &d.ops);
 	ret = slot_attach(m, &mv->slot, &d);
-	for (unsigned int i = 0; ret == 0 && i < 2; i++) {
-		struct machine_vsock_queue *q = &mv->q[i];
-
-		vsock_set_fds(mv->vs, i,
-			      &(struct vhost_queue_fds){ .kick = vslot_kick_fd(&mv->slot, i),
-							 .call = q->call,
-							 .err = q->err });
-		ret = vslot_watch(&mv->slot, q->call, EPOLLIN, vsock_call_fired, q);
-		if (ret == 0)
-			ret = vslot_watch(&mv->slot, q->err, EPOLLIN, vsock_err_fired, q);
-		if (ret < 0)
-			set_err(m, "vhost-vsock-device: watching its eventfds: %s", strerror(-ret));
-	}
+	if (ret < 0)
+		return ret;
+	ret = vhost_queues_wire(vsock_vhost(mv->vs), &mv->slot, mv->q, 2);
+	if (ret < 0)
+		set_err(m, "vhost-vsock-device: its eventfds: %s", strerror(-ret));
 	return ret;
 }
 
@@ -1371,13 +1464,7 @@ static void vsock_fini(struct machine *m)
 	vslot_detach(&mv->slot);
 	vsock_destroy(mv->vs);
 	mv->vs = NULL;
-	for (unsigned int i = 0; i < 2; i++) {
-		if (mv->q[i].call >= 0)
-			close(mv->q[i].call);
-		if (mv->q[i].err >= 0)
-			close(mv->q[i].err);
-		mv->q[i].call = mv->q[i].err = -1;
-	}
+	vhost_queues_close(mv->q, 2);
 }
 
 /* ACPI tables in the BIOS area, found by the legacy scan and the boot protocol. */

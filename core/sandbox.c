@@ -73,7 +73,8 @@ static const struct sandbox_rule common_rules[] = {
 #define VHOST_STOP_RULES                                                                           \
 	ALLOW_IF(ioctl, 1, VHOST_VSOCK_SET_RUNNING), ALLOW_IF(ioctl, 1, VHOST_GET_VRING_BASE),     \
 		ALLOW_IF(ioctl, 1, VHOST_SET_VRING_KICK),                                          \
-		ALLOW_IF(ioctl, 1, VHOST_SET_VRING_CALL), ALLOW_IF(ioctl, 1, VHOST_SET_VRING_ERR)
+		ALLOW_IF(ioctl, 1, VHOST_SET_VRING_CALL), ALLOW_IF(ioctl, 1, VHOST_SET_VRING_ERR), \
+		ALLOW_IF(ioctl, 1, VHOST_NET_SET_BACKEND)
 
 static const struct sandbox_rule vcpu_rules[] = {
 	ALLOW_IF(ioctl, 1, KVM_RUN),

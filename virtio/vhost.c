@@ -3,6 +3,7 @@
 
 #include "vhost.h"
 #include "virtq.h"
+#include "core/clock.h"
 #include "core/log.h"
 
 #include <errno.h>
@@ -211,4 +212,108 @@ void vhost_stop(struct vhost *v)
 		vhost_abandon(v);
 	}
 	v->nr_started = 0;
+}
+
+/* --- a device whose queues the kernel serves -------------------------------------- */
+
+int vhost_dev_init(struct vhost_dev *d, struct vhost *v, const struct gmem *mem, unsigned int nr,
+		   const char *name, const struct vhost_backend_ops *ops, void *opaque)
+{
+	*d = (struct vhost_dev){
+		.vhost = v, .mem = mem, .name = name, .nr = nr, .ops = ops, .opaque = opaque
+	};
+	if (nr == 0 || nr > VHOST_MAX_QUEUES) {
+		vhost_destroy(v);
+		*d = (struct vhost_dev){ 0 };
+		return -EINVAL;
+	}
+	for (unsigned int i = 0; i < VHOST_MAX_QUEUES; i++)
+		d->fds[i] = (struct vhost_queue_fds){ .kick = -1, .call = -1, .err = -1 };
+	ratelimit_init(&d->rl, NSEC_PER_SEC, 5);
+	return 0;
+}
+
+void vhost_dev_fini(struct vhost_dev *d)
+{
+	if (!d->name)
+		return; /* never initialised */
+	vhost_destroy(d->vhost);
+	d->vhost = NULL;
+	ratelimit_destroy(&d->rl);
+	d->name = NULL;
+}
+
+void vhost_dev_set_fds(struct vhost_dev *d, unsigned int queue, const struct vhost_queue_fds *fds)
+{
+	if (queue < d->nr)
+		d->fds[queue] = *fds;
+}
+
+int vhost_dev_activate(struct vhost_dev *d, uint64_t features)
+{
+	struct virtq *q[VHOST_MAX_QUEUES];
+	int ret;
+
+	for (unsigned int i = 0; i < d->nr; i++) {
+		q[i] = d->tr.ops->queue(d->tr.t, i);
+		if (d->fds[i].kick < 0)
+			return -EINVAL;
+	}
+	ret = vhost_start(d->vhost, d->mem, features, q, d->fds, d->nr);
+	if (ret == 0) {
+		ret = d->ops->start(d->opaque, d->vhost);
+		/* Whatever part of it was done is undone; a kernel that will not is let go of. */
+		if (ret < 0 && d->ops->stop(d->opaque, d->vhost) < 0)
+			vhost_abandon(d->vhost);
+		else if (ret < 0)
+			vhost_stop(d->vhost);
+	}
+	if (ret < 0) {
+		log_limited(&d->rl, LOG_LVL_ERROR, "%s: the kernel's side did not start: %s",
+			    d->name, strerror(-ret));
+		return ret;
+	}
+	d->running = true;
+	return 0;
+}
+
+void vhost_dev_reset(struct vhost_dev *d)
+{
+	if (!d->running)
+		return;
+	if (d->ops->stop(d->opaque, d->vhost) < 0) {
+		/* Closing the descriptor is the one sure way left to stop the kernel. */
+		log_err("%s: the kernel's side would not stop; letting go of it (the device "
+			"stays off until ember restarts)",
+			d->name);
+		vhost_abandon(d->vhost);
+	} else {
+		vhost_stop(d->vhost);
+	}
+	d->running = false;
+}
+
+void vhost_dev_called(struct vhost_dev *d)
+{
+	if (!d->tr.ops)
+		return;
+	d->tr.ops->lock(d->tr.t);
+	if (d->running)
+		d->tr.ops->signal_used(d->tr.t);
+	d->tr.ops->unlock(d->tr.t);
+}
+
+void vhost_dev_broken(struct vhost_dev *d, unsigned int queue)
+{
+	if (!d->tr.ops)
+		return;
+	d->tr.ops->lock(d->tr.t);
+	if (d->running) {
+		log_limited(&d->rl, LOG_LVL_WARN,
+			    "%s: the kernel found the driver's queue %u broken; the device needs "
+			    "a reset",
+			    d->name, queue);
+		d->tr.ops->needs_reset(d->tr.t);
+	}
+	d->tr.ops->unlock(d->tr.t);
 }

@@ -36,9 +36,11 @@
 #ifndef EMBER_VIRTIO_VHOST_H
 #define EMBER_VIRTIO_VHOST_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/gmem.h"
+#include "core/log.h"
 #include "virtio.h"
 
 #define VHOST_MAX_QUEUES 2 /* vhost-vsock's rx and tx; vhost-net's rx and tx */
@@ -98,5 +100,51 @@ void vhost_abandon(struct vhost *v);
  * calls is abandoned (vhost_abandon()). Safe to call again.
  */
 void vhost_stop(struct vhost *v);
+
+/*
+ * A virtio device whose first `nr` queues the kernel serves, the part vhost
+ * devices share: start at DRIVER_OK, stop at reset, the kernel's calls as
+ * interrupts and its errors as NEEDS_RESET. The device adds its own calls
+ * through the backend's start (after the rings are bound: vhost-vsock's
+ * SET_RUNNING, vhost-net's backend per queue) and stop (before they are
+ * unbound; also after a start that failed part of the way, so it must undo
+ * any part of a start; a failure there means the kernel would not stop, and
+ * it is let go of with vhost_abandon()).
+ */
+struct vhost_backend_ops {
+	int (*start)(void *opaque, struct vhost *v);
+	int (*stop)(void *opaque, struct vhost *v);
+};
+
+struct vhost_dev {
+	struct vhost *vhost;
+	const struct gmem *mem;
+	const char *name;
+	unsigned int nr;
+	const struct vhost_backend_ops *ops;
+	void *opaque;
+	struct virtio_transport tr;
+	struct vhost_queue_fds fds[VHOST_MAX_QUEUES];
+	bool running;
+	struct ratelimit rl;
+};
+
+/*
+ * Takes `v`. `name` names it in log lines and must outlive it. 0, or
+ * -EINVAL for nr out of range (then `v` is destroyed).
+ */
+int vhost_dev_init(struct vhost_dev *d, struct vhost *v, const struct gmem *mem, unsigned int nr,
+		   const char *name, const struct vhost_backend_ops *ops, void *opaque);
+/* Destroys the vhost; the transport must be gone (which resets the device). */
+void vhost_dev_fini(struct vhost_dev *d);
+/* The descriptors of kernel queue `queue`, before the driver can start the device. */
+void vhost_dev_set_fds(struct vhost_dev *d, unsigned int queue, const struct vhost_queue_fds *fds);
+/* For the device's activate and reset operations. */
+int vhost_dev_activate(struct vhost_dev *d, uint64_t features);
+void vhost_dev_reset(struct vhost_dev *d);
+/* A queue's call eventfd fired (read it first): raises the used-buffer interrupt. */
+void vhost_dev_called(struct vhost_dev *d);
+/* A queue's err eventfd fired: the kernel found the ring broken; sets NEEDS_RESET. */
+void vhost_dev_broken(struct vhost_dev *d, unsigned int queue);
 
 #endif

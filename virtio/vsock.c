@@ -2,9 +2,6 @@
 #include "config.h"
 
 #include "vsock.h"
-#include "virtq.h"
-#include "core/clock.h"
-#include "core/log.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -13,12 +10,9 @@
 #include <linux/virtio_ids.h>
 #include <linux/virtio_ring.h>
 #include <linux/virtio_vsock.h>
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define VSOCK_RX 0
-#define VSOCK_TX 1
 #define VSOCK_NR_QUEUES 3 /* rx, tx, event */
 #define VSOCK_KERNEL_QUEUES 2
 
@@ -28,21 +22,32 @@
 	 (1ULL << VIRTIO_RING_F_INDIRECT_DESC) | (1ULL << VIRTIO_VSOCK_F_SEQPACKET))
 
 struct vsock {
-	struct vhost *vhost;
-	const struct gmem *mem;
-	const char *name;
+	struct vhost_dev vd;
 	uint64_t cid;
-	struct virtio_transport tr;
-	struct vhost_queue_fds fds[VSOCK_KERNEL_QUEUES];
-	bool running;
-	struct ratelimit rl;
 };
 
-static int set_running(struct vsock *s, int on)
+static int set_running(struct vhost *v, int on)
 {
-	return vhost_call(s->vhost, VHOST_VSOCK_SET_RUNNING, &on,
+	return vhost_call(v, VHOST_VSOCK_SET_RUNNING, &on,
 			  on ? "VHOST_VSOCK_SET_RUNNING 1" : "VHOST_VSOCK_SET_RUNNING 0", 0);
 }
+
+static int backend_start(void *opaque, struct vhost *v)
+{
+	(void)opaque;
+	return set_running(v, 1);
+}
+
+static int backend_stop(void *opaque, struct vhost *v)
+{
+	(void)opaque;
+	return set_running(v, 0);
+}
+
+static const struct vhost_backend_ops vsock_backend = {
+	.start = backend_start,
+	.stop = backend_stop,
+};
 
 static void vsock_config_read(void *dev, uint32_t offset, void *buf, uint32_t len)
 {
@@ -54,28 +59,7 @@ static void vsock_config_read(void *dev, uint32_t offset, void *buf, uint32_t le
 
 static int vsock_activate(void *dev, uint64_t features)
 {
-	struct vsock *s = dev;
-	struct virtq *q[VSOCK_KERNEL_QUEUES];
-	int ret;
-
-	for (unsigned int i = 0; i < VSOCK_KERNEL_QUEUES; i++) {
-		q[i] = s->tr.ops->queue(s->tr.t, i);
-		if (s->fds[i].kick < 0)
-			return -EINVAL;
-	}
-	ret = vhost_start(s->vhost, s->mem, features, q, s->fds, VSOCK_KERNEL_QUEUES);
-	if (ret == 0) {
-		ret = set_running(s, 1);
-		if (ret < 0)
-			vhost_stop(s->vhost);
-	}
-	if (ret < 0) {
-		log_limited(&s->rl, LOG_LVL_ERROR, "%s: the kernel's vhost-vsock did not start: %s",
-			    s->name, strerror(-ret));
-		return ret;
-	}
-	s->running = true;
-	return 0;
+	return vhost_dev_activate(&((struct vsock *)dev)->vd, features);
 }
 
 /* Only the event queue's kicks come here: rx and tx kick the kernel directly. */
@@ -87,20 +71,7 @@ static void vsock_notify(void *dev, unsigned int index)
 
 static void vsock_reset(void *dev)
 {
-	struct vsock *s = dev;
-
-	if (!s->running)
-		return;
-	if (set_running(s, 0) < 0) {
-		/* Closing the descriptor is the one sure way left to stop the kernel. */
-		log_err("%s: the kernel's vhost-vsock would not stop; letting go of it (the device "
-			"stays off until ember restarts)",
-			s->name);
-		vhost_abandon(s->vhost);
-	} else {
-		vhost_stop(s->vhost);
-	}
-	s->running = false;
+	vhost_dev_reset(&((struct vsock *)dev)->vd);
 }
 
 static const struct virtio_device_ops vsock_ops = {
@@ -115,49 +86,38 @@ void vsock_device(struct vsock *s, struct virtio_device_info *info,
 {
 	*info = (struct virtio_device_info){
 		.device_id = VIRTIO_ID_VSOCK,
-		.features = vhost_features(s->vhost) & VSOCK_FEATURES,
+		.features = vhost_features(s->vd.vhost) & VSOCK_FEATURES,
 		.nr_queues = VSOCK_NR_QUEUES,
 		.queue_max = VSOCK_QUEUE_SIZE,
 		.config_size = sizeof(struct virtio_vsock_config),
-		.name = s->name,
+		.name = s->vd.name,
 	};
 	*ops = &vsock_ops;
 }
 
 void vsock_attach(struct vsock *s, const struct virtio_transport *tr)
 {
-	s->tr = *tr;
+	s->vd.tr = *tr;
+}
+
+struct vhost_dev *vsock_vhost(struct vsock *s)
+{
+	return &s->vd;
 }
 
 void vsock_set_fds(struct vsock *s, unsigned int queue, const struct vhost_queue_fds *fds)
 {
-	if (queue < VSOCK_KERNEL_QUEUES)
-		s->fds[queue] = *fds;
+	vhost_dev_set_fds(&s->vd, queue, fds);
 }
 
 void vsock_called(struct vsock *s)
 {
-	if (!s->tr.ops)
-		return;
-	s->tr.ops->lock(s->tr.t);
-	if (s->running)
-		s->tr.ops->signal_used(s->tr.t);
-	s->tr.ops->unlock(s->tr.t);
+	vhost_dev_called(&s->vd);
 }
 
 void vsock_broken(struct vsock *s, unsigned int queue)
 {
-	if (!s->tr.ops)
-		return;
-	s->tr.ops->lock(s->tr.t);
-	if (s->running) {
-		log_limited(&s->rl, LOG_LVL_WARN,
-			    "%s: the kernel found the driver's %s queue broken; the device "
-			    "needs a reset",
-			    s->name, queue == VSOCK_RX ? "rx" : "tx");
-		s->tr.ops->needs_reset(s->tr.t);
-	}
-	s->tr.ops->unlock(s->tr.t);
+	vhost_dev_broken(&s->vd, queue);
 }
 
 int vsock_create(struct vsock **out, struct vhost *vhost, uint64_t cid, const struct gmem *mem,
@@ -176,13 +136,12 @@ int vsock_create(struct vsock **out, struct vhost *vhost, uint64_t cid, const st
 		vhost_destroy(vhost);
 		return -ENOMEM;
 	}
-	*s = (struct vsock){ .vhost = vhost, .mem = mem, .name = name, .cid = cid };
-	for (unsigned int i = 0; i < VSOCK_KERNEL_QUEUES; i++)
-		s->fds[i] = (struct vhost_queue_fds){ .kick = -1, .call = -1, .err = -1 };
-	ratelimit_init(&s->rl, NSEC_PER_SEC, 5);
+	s->cid = cid;
+	ret = vhost_dev_init(&s->vd, vhost, mem, VSOCK_KERNEL_QUEUES, name, &vsock_backend, s);
 	/* EADDRINUSE is the caller's to explain: another VM has this CID. */
-	ret = vhost_call(vhost, VHOST_VSOCK_SET_GUEST_CID, &cid, "VHOST_VSOCK_SET_GUEST_CID",
-			 EADDRINUSE);
+	if (ret == 0)
+		ret = vhost_call(vhost, VHOST_VSOCK_SET_GUEST_CID, &cid,
+				 "VHOST_VSOCK_SET_GUEST_CID", EADDRINUSE);
 	if (ret < 0) {
 		vsock_destroy(s);
 		return ret;
@@ -195,7 +154,6 @@ void vsock_destroy(struct vsock *s)
 {
 	if (!s)
 		return;
-	vhost_destroy(s->vhost);
-	ratelimit_destroy(&s->rl);
+	vhost_dev_fini(&s->vd);
 	free(s);
 }

@@ -43,6 +43,9 @@ void vsock_device(struct vsock *s, struct virtio_device_info *info,
 		  const struct virtio_device_ops **ops);
 void vsock_attach(struct vsock *s, const struct virtio_transport *tr);
 
+/* Its kernel queues, for their descriptors and the kernel's calls and errors. */
+struct vhost_dev *vsock_vhost(struct vsock *s);
+
 /*
  * The descriptors of rx (0) and tx (1), before the driver can start the
  * device: the kick is the queue's ioeventfd, which nothing else may watch.

@@ -81,6 +81,8 @@ static int model_ioctl(int fd, unsigned long req, void *arg)
 		fdrv_fail("an ioctl on another descriptor");
 	if (k.stop_refused)
 		fdrv_fail("an ioctl after the kernel refused to stop: ember must let go of it");
+	if (fcntl(FAKE_FD, F_GETFD) < 0)
+		fdrv_fail("an ioctl on a descriptor ember closed");
 	switch (req) {
 	case VHOST_SET_VRING_NUM:
 	case VHOST_SET_VRING_BASE:
@@ -106,7 +108,7 @@ static int model_ioctl(int fd, unsigned long req, void *arg)
 	}
 	if (req == k.refuse) {
 		/* A call of a stop, refused: ember must let go of the kernel. */
-		if ((req == VHOST_VSOCK_SET_RUNNING && *(int *)arg == 0 && k.running) ||
+		if ((req == VHOST_VSOCK_SET_RUNNING && *(int *)arg == 0) ||
 		    req == VHOST_GET_VRING_BASE ||
 		    ((req == VHOST_SET_VRING_KICK || req == VHOST_SET_VRING_CALL ||
 		      req == VHOST_SET_VRING_ERR) &&
@@ -197,7 +199,7 @@ static int model_ioctl(int fd, unsigned long req, void *arg)
 static bool nothing_bound(void)
 {
 	/* A device ember let go of, closing its descriptor, holds nothing. */
-	if (k.stop_refused && fcntl(FAKE_FD, F_GETFD) < 0)
+	if (fcntl(FAKE_FD, F_GETFD) < 0)
 		return true;
 	for (unsigned int i = 0; i < NR; i++)
 		if (k.r[i].kick || k.r[i].call || k.r[i].err)

@@ -514,8 +514,23 @@ START_TEST(nic_errors)
 	fails_with(parse("-kernel", "k", "-nic", "tap,fd=x", NULL), "not a descriptor");
 	fails_with(parse("-kernel", "k", "-netdev", "tap,ifname=t", NULL), "id=");
 	fails_with(parse("-kernel", "k", "-netdev", "user,id=n", NULL), "only tap");
-	fails_with(parse("-kernel", "k", "-netdev", "tap,id=n,ifname=t,vhost=on", NULL),
-		   "no vhost-net");
+	ck_assert_int_eq(parse("-kernel", "k", "-netdev", "tap,id=n,ifname=t,vhost=on", "-device",
+			       "virtio-net-device,netdev=n", NULL),
+			 0);
+	ck_assert(cfg.netdevs[0].vhost);
+	ck_assert_int_eq(cfg.netdevs[0].vhostfd, -1);
+	ck_assert_int_eq(
+		parse("-kernel", "k", "-nic", "tap,ifname=t,vhostforce=on,vhostfd=9", NULL), 0);
+	ck_assert(cfg.netdevs[0].vhost); /* vhostforce=on implies it, as in QEMU */
+	ck_assert_int_eq(cfg.netdevs[0].vhostfd, 9);
+	ck_assert_int_eq(parse("-kernel", "k", "-nic", "tap,ifname=t", NULL), 0);
+	ck_assert(!cfg.netdevs[0].vhost);
+	fails_with(parse("-kernel", "k", "-nic", "tap,ifname=t,vhostfd=9", NULL),
+		   "vhostfd= is for vhost=on");
+	fails_with(parse("-kernel", "k", "-nic", "tap,ifname=t,vhost=maybe", NULL),
+		   "vhost must be on or off");
+	fails_with(parse("-kernel", "k", "-nic", "tap,ifname=t,vhost=on,vhostfd=x", NULL),
+		   "vhostfd=x is not a descriptor number");
 	fails_with(parse("-kernel", "k", "-netdev", "tap,id=n,ifname=t", "-netdev",
 			 "tap,id=n,ifname=u", NULL),
 		   "used twice");

@@ -3,6 +3,11 @@
 # (the host test) for the transfers.
 echo "inner guest: user space reached"
 mkdir -p /tmp
+# The bytes sent to the host: netbytes= on the command line, or 16 MiB.
+bytes=16777216
+for w in $(cat /proc/cmdline); do
+	case $w in netbytes=*) bytes=${w#netbytes=} ;; esac
+done
 for i in 0 1; do
 	echo "eth$i mac: $(cat /sys/class/net/eth$i/address 2>/dev/null)"
 done
@@ -27,7 +32,7 @@ echo "listening"
 wait $listener
 echo "received: $(sha256sum </tmp/in | cut -d' ' -f1) $(wc -c </tmp/in)"
 read -r _
-yes guest-to-host | head -c 16777216 | nc 169.254.0.1 5002
+yes guest-to-host | head -c "$bytes" | nc 169.254.0.1 5002
 echo "sent"
 read -r _
 # The host deleted the tap: sending fails quietly, the guest and ember go on.

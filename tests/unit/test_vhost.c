@@ -1,21 +1,24 @@
 // SPDX-License-Identifier: MIT
 /*
- * vhost-vsock through its virtio-mmio window, as a driver sees it, with the
- * kernel's vhost driver played by a recorder of the ioctls ember makes: what
- * it tells the kernel at start (features, guest RAM, each ring, the three
- * descriptors of each queue) and at reset, the CID in the configuration
- * space, the kernel's calls becoming interrupts and its errors NEEDS_RESET,
- * and a kernel that refuses.
+ * The vhost devices, vhost-vsock and vhost-net, through their virtio-mmio
+ * windows, as a driver sees them, with the kernel's vhost driver played by a
+ * recorder of the ioctls ember makes: what it tells the kernel at start
+ * (features, guest RAM, each ring, the three descriptors of each queue, the
+ * device's own calls) and at reset, the configuration spaces, the kernel's
+ * calls becoming interrupts and its errors NEEDS_RESET, and a kernel that
+ * refuses.
  */
 #include "config.h"
 
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/if_tun.h>
 #include <linux/vhost.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_ids.h>
 #include <linux/virtio_mmio.h>
+#include <linux/virtio_net.h>
 #include <linux/virtio_ring.h>
 #include <linux/virtio_vsock.h>
 #include <stdlib.h>
@@ -30,6 +33,7 @@
 #include "tests/unit/vdrv.h"
 #include "virtio/mmio.h"
 #include "virtio/vhost.h"
+#include "virtio/vhostnet.h"
 #include "virtio/vsock.h"
 
 #define MMIO_BASE 0xd0000000ULL
@@ -69,6 +73,7 @@ struct call {
 static struct {
 	struct call c[MAX_CALLS];
 	unsigned int n;
+	uint64_t features;    /* what GET_FEATURES says; 0: KERNEL_FEATURES */
 	unsigned long refuse; /* this request fails... */
 	int refuse_errno;     /* ...with this */
 	int closed;	      /* FAKE_FD was closed (through the real close: not ours) */
@@ -85,7 +90,7 @@ static int fake_ioctl(int fd, unsigned long req, void *arg)
 	c->req = req;
 	switch (req) {
 	case VHOST_GET_FEATURES:
-		*(uint64_t *)arg = KERNEL_FEATURES;
+		*(uint64_t *)arg = k.features ? k.features : KERNEL_FEATURES;
 		break;
 	case VHOST_SET_FEATURES:
 	case VHOST_VSOCK_SET_GUEST_CID:
@@ -116,6 +121,7 @@ static int fake_ioctl(int fd, unsigned long req, void *arg)
 	case VHOST_SET_VRING_KICK:
 	case VHOST_SET_VRING_CALL:
 	case VHOST_SET_VRING_ERR:
+	case VHOST_NET_SET_BACKEND:
 		c->file = *(struct vhost_vring_file *)arg;
 		break;
 	default:
@@ -477,10 +483,14 @@ START_TEST(a_refusing_kernel_leaves_nothing_started)
 		if (k.c[j].req == VHOST_SET_VRING_KICK && k.c[j].file.fd == VHOST_FILE_UNBIND)
 			bound--;
 	}
+	/* Or, where the undoing was refused too, the descriptor closed. */
+	if (fcntl(FAKE_FD, F_GETFD) < 0)
+		bound = 0;
 	ck_assert_int_le(bound, 0);
+	/* Never running: a SET_RUNNING at all only where each is refused. */
 	for (unsigned int j = from; j < k.n; j++)
 		if (k.c[j].req == VHOST_VSOCK_SET_RUNNING)
-			ck_assert(k.refuse == VHOST_VSOCK_SET_RUNNING && k.c[j].running == 1);
+			ck_assert(k.refuse == VHOST_VSOCK_SET_RUNNING);
 	vsock_called(f->vs);
 	ck_assert_uint_eq(f->irqs, 1); /* only NEEDS_RESET's configuration interrupt */
 	k.refuse = 0;
@@ -519,10 +529,226 @@ START_TEST(cids_out_of_range_and_taken)
 }
 END_TEST
 
+/* --- vhost-net ----------------------------------------------------------------------- */
+
+#define TAP_FD 77 /* never used as a descriptor: the kernel is the recorder */
+#define NET_FEATURES                                                                               \
+	(F(VIRTIO_F_VERSION_1) | F(VIRTIO_RING_F_EVENT_IDX) | F(VIRTIO_RING_F_INDIRECT_DESC) |     \
+	 F(VIRTIO_NET_F_MRG_RXBUF) | F(VHOST_NET_F_VIRTIO_NET_HDR) | F(VIRTIO_F_ACCESS_PLATFORM))
+
+struct nfx {
+	struct gmem mem;
+	uint8_t *ram;
+	struct rb rb[2];
+	struct bus *bus;
+	struct virtio_mmio *t;
+	struct vhostnet *n;
+	struct vdrv drv;
+	unsigned int irqs;
+	int fd[6];
+	unsigned int offload_calls;
+	unsigned int tun_flags;
+	int offload_ret;
+};
+
+static int nfx_offloads(void *opaque, unsigned int flags)
+{
+	struct nfx *f = opaque;
+
+	f->offload_calls++;
+	f->tun_flags = flags;
+	return f->offload_ret;
+}
+
+static void nfx_irq(void *opaque)
+{
+	((struct nfx *)opaque)->irqs++;
+}
+
+static struct nfx *nfx_new(uint64_t kernel_features)
+{
+	struct nfx *f = calloc(1, sizeof(*f));
+	struct virtio_mmio_host host = { .interrupt = nfx_irq };
+	struct vhostnet_config cfg = {
+		.tap_fd = TAP_FD,
+		.mac = { 0x52, 0x54, 0, 1, 2, 3 },
+		.offloads = F(VIRTIO_NET_F_CSUM) | F(VIRTIO_NET_F_GUEST_CSUM) |
+			    F(VIRTIO_NET_F_GUEST_TSO4) | F(VIRTIO_NET_F_HOST_TSO4),
+		.set_offloads = nfx_offloads,
+		.name = "test-vhost-net",
+	};
+	struct virtio_device_info info;
+	const struct virtio_device_ops *ops;
+	struct virtio_transport tr;
+	struct vhost *v;
+
+	ck_assert_ptr_nonnull(f);
+	kernel_reset();
+	k.features = kernel_features;
+	cfg.opaque = f;
+	f->ram = aligned_alloc(GMEM_PAGE_SIZE, 2 * SLICE);
+	ck_assert_ptr_nonnull(f->ram);
+	ck_assert_int_eq(gmem_add_region(&f->mem, RAM_BASE, f->ram, 2 * SLICE), 0);
+	ck_assert_int_eq(new_vhost(&v), 0);
+	ck_assert_int_eq(vhostnet_create(&f->n, v, &cfg, &f->mem), 0);
+	vhostnet_device(f->n, &info, &ops);
+	host.mem = &f->mem;
+	host.irq_opaque = f;
+	ck_assert_int_eq(bus_create(&f->bus, "mmio", 0), 0);
+	ck_assert_int_eq(virtio_mmio_create(&f->t, &info, ops, f->n, &host), 0);
+	virtio_mmio_transport(f->t, &tr);
+	vhostnet_attach(f->n, &tr);
+	ck_assert_int_eq(virtio_mmio_register(f->t, f->bus, MMIO_BASE), 0);
+	vdrv_init(&f->drv, f->bus, MMIO_BASE, VHOSTNET_QUEUE_SIZE);
+	for (unsigned int q = 0; q < 2; q++) {
+		for (unsigned int j = 0; j < 3; j++) {
+			f->fd[3 * q + j] = eventfd(0, EFD_CLOEXEC);
+			ck_assert_int_ge(f->fd[3 * q + j], 0);
+		}
+		vhost_dev_set_fds(vhostnet_vhost(f->n), q,
+				  &(struct vhost_queue_fds){ .kick = f->fd[3 * q],
+							     .call = f->fd[3 * q + 1],
+							     .err = f->fd[3 * q + 2] });
+	}
+	return f;
+}
+
+static void nfx_free(struct nfx *f)
+{
+	virtio_mmio_destroy(f->t);
+	vhostnet_destroy(f->n);
+	bus_destroy(f->bus);
+	for (unsigned int i = 0; i < 6; i++)
+		close(f->fd[i]);
+	free(f->ram);
+	free(f);
+}
+
+static void nfx_start(struct nfx *f, uint64_t features)
+{
+	ck_assert(vdrv_negotiate(&f->drv, features | F(VIRTIO_F_VERSION_1), NULL));
+	for (unsigned int q = 0; q < 2; q++)
+		ck_assert_int_eq(rb_init_in(&f->rb[q], f->ram + q * SLICE, RAM_BASE + q * SLICE,
+					    SLICE, VHOSTNET_QUEUE_SIZE),
+				 0);
+	vdrv_queues(&f->drv, f->rb, 3);
+	vdrv_add_status(&f->drv, S_DOK);
+}
+
+START_TEST(net_offers_the_taps_offloads_and_the_kernels_rings)
+{
+	struct nfx *f = nfx_new(NET_FEATURES);
+	uint64_t offered = vdrv_device_features(&f->drv);
+
+	ck_assert_uint_eq(offered, F(VIRTIO_F_VERSION_1) | F(VIRTIO_RING_F_EVENT_IDX) |
+					   F(VIRTIO_RING_F_INDIRECT_DESC) |
+					   F(VIRTIO_NET_F_MRG_RXBUF) | F(VIRTIO_NET_F_MAC) |
+					   F(VIRTIO_NET_F_STATUS) | F(VIRTIO_NET_F_CSUM) |
+					   F(VIRTIO_NET_F_GUEST_CSUM) | F(VIRTIO_NET_F_GUEST_TSO4) |
+					   F(VIRTIO_NET_F_HOST_TSO4));
+	ck_assert_uint_eq(vdrv_rd32(&f->drv, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_NET);
+	ck_assert_uint_eq(vdrv_rd(&f->drv, VIRTIO_MMIO_CONFIG, 1), 0x52);
+	ck_assert_uint_eq(vdrv_rd(&f->drv, VIRTIO_MMIO_CONFIG + 5, 1), 3);
+	ck_assert_uint_eq(vdrv_rd(&f->drv, VIRTIO_MMIO_CONFIG + 6, 2), VIRTIO_NET_S_LINK_UP);
+	nfx_free(f);
+	/* A kernel without MRG_RXBUF: the device does not offer it. */
+	f = nfx_new(NET_FEATURES & ~F(VIRTIO_NET_F_MRG_RXBUF));
+	ck_assert_uint_eq(vdrv_device_features(&f->drv) & F(VIRTIO_NET_F_MRG_RXBUF), 0);
+	nfx_free(f);
+}
+END_TEST
+
+START_TEST(net_start_gives_the_kernel_the_tap)
+{
+	struct nfx *f = nfx_new(NET_FEATURES);
+	uint64_t want = F(VIRTIO_NET_F_MRG_RXBUF) | F(VIRTIO_NET_F_MAC) |
+			F(VIRTIO_NET_F_GUEST_CSUM) | F(VIRTIO_NET_F_GUEST_TSO4) |
+			F(VIRTIO_NET_F_CSUM);
+	unsigned int from = k.n;
+	int i, backend[2] = { -1, -1 }, kick[2] = { -1, -1 };
+
+	nfx_start(f, want);
+	ck_assert_uint_eq(vdrv_status(&f->drv), S_ACK | S_DRV | S_FOK | S_DOK);
+	/* The offloads the driver took, on the tap. */
+	ck_assert_uint_eq(f->offload_calls, 1);
+	ck_assert_uint_eq(f->tun_flags, TUN_F_CSUM | TUN_F_TSO4);
+	/* The kernel hears only of its own features: never MAC, CSUM, nor its header. */
+	i = find(VHOST_SET_FEATURES, from);
+	ck_assert_int_ge(i, 0);
+	ck_assert_uint_eq(k.c[i].u64, F(VIRTIO_F_VERSION_1) | F(VIRTIO_NET_F_MRG_RXBUF));
+	for (unsigned int j = from; j < k.n; j++) {
+		if (k.c[j].req == VHOST_NET_SET_BACKEND) {
+			ck_assert_uint_lt(k.c[j].file.index, 2);
+			ck_assert_int_eq(k.c[j].file.fd, TAP_FD);
+			backend[k.c[j].file.index] = (int)j;
+		}
+		if (k.c[j].req == VHOST_SET_VRING_KICK)
+			kick[k.c[j].file.index] = (int)j;
+	}
+	/* Each queue's backend once its ring is in place. */
+	ck_assert(backend[0] > kick[0] && backend[1] > kick[1] && kick[0] >= 0 && kick[1] >= 0);
+	ck_assert_uint_eq(count(VHOST_NET_SET_BACKEND), 2);
+	nfx_free(f);
+}
+END_TEST
+
+START_TEST(net_reset_takes_the_tap_back_first)
+{
+	struct nfx *f = nfx_new(NET_FEATURES);
+	unsigned int from;
+	int unset = -1;
+
+	nfx_start(f, 0);
+	from = k.n;
+	vdrv_wr32(&f->drv, VIRTIO_MMIO_STATUS, 0);
+	for (unsigned int j = from; j < k.n; j++)
+		if (k.c[j].req == VHOST_NET_SET_BACKEND) {
+			ck_assert_int_eq(k.c[j].file.fd, -1);
+			unset = (int)j;
+		}
+	ck_assert_int_ge(unset, 0);
+	ck_assert_int_lt(unset, find(VHOST_GET_VRING_BASE, from));
+	/* Calls after the reset raise nothing; a call while running does. */
+	vhost_dev_called(vhostnet_vhost(f->n));
+	ck_assert_uint_eq(f->irqs, 0);
+	nfx_start(f, 0);
+	vhost_dev_called(vhostnet_vhost(f->n));
+	ck_assert_uint_eq(f->irqs, 1);
+	nfx_free(f);
+}
+END_TEST
+
+START_TEST(net_refusals_need_a_reset)
+{
+	struct nfx *f = nfx_new(NET_FEATURES);
+	unsigned int from = k.n;
+
+	/* The tap refusing the offloads: nothing reaches the kernel. */
+	f->offload_ret = -EINVAL;
+	nfx_start(f, F(VIRTIO_NET_F_GUEST_CSUM));
+	ck_assert_uint_eq(vdrv_status(&f->drv) & S_NR, S_NR);
+	ck_assert_uint_eq(k.n, from);
+	/* The kernel refusing the tap: the rings are taken back. */
+	f->offload_ret = 0;
+	vdrv_wr32(&f->drv, VIRTIO_MMIO_STATUS, 0);
+	k.refuse = VHOST_NET_SET_BACKEND;
+	k.refuse_errno = EBADF;
+	from = k.n;
+	nfx_start(f, 0);
+	ck_assert_uint_eq(vdrv_status(&f->drv) & S_NR, S_NR);
+	/* The unset refused too: the kernel is let go of, its descriptor closed. */
+	ck_assert_int_lt(find(VHOST_GET_VRING_BASE, from), 0);
+	ck_assert_int_lt(fcntl(FAKE_FD, F_GETFD), 0);
+	k.refuse = 0;
+	nfx_free(f);
+}
+END_TEST
+
 static Suite *vsock_suite(void)
 {
-	Suite *s = suite_create("vsock");
+	Suite *s = suite_create("vhost");
 	TCase *tc = tcase_create("vsock");
+	TCase *tn = tcase_create("vhost-net");
 
 	tcase_add_test(tc, creation_claims_the_cid);
 	tcase_add_test(tc, offers_what_the_kernel_and_ember_both_do);
@@ -535,6 +761,11 @@ static Suite *vsock_suite(void)
 	tcase_add_loop_test(tc, a_refusing_kernel_leaves_nothing_started, 0, 9);
 	tcase_add_test(tc, cids_out_of_range_and_taken);
 	suite_add_tcase(s, tc);
+	tcase_add_test(tn, net_offers_the_taps_offloads_and_the_kernels_rings);
+	tcase_add_test(tn, net_start_gives_the_kernel_the_tap);
+	tcase_add_test(tn, net_reset_takes_the_tap_back_first);
+	tcase_add_test(tn, net_refusals_need_a_reset);
+	suite_add_tcase(s, tn);
 	return s;
 }
 
