@@ -32,13 +32,6 @@
 /* Where num_buffers sits in struct virtio_net_hdr_v1. */
 #define NUM_BUFFERS_OFFSET 10
 
-#define OFFLOADS                                                                                   \
-	((1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_GUEST_CSUM) |                         \
-	 (1ULL << VIRTIO_NET_F_GUEST_TSO4) | (1ULL << VIRTIO_NET_F_GUEST_TSO6) |                   \
-	 (1ULL << VIRTIO_NET_F_GUEST_ECN) | (1ULL << VIRTIO_NET_F_GUEST_UFO) |                     \
-	 (1ULL << VIRTIO_NET_F_HOST_TSO4) | (1ULL << VIRTIO_NET_F_HOST_TSO6) |                     \
-	 (1ULL << VIRTIO_NET_F_HOST_ECN) | (1ULL << VIRTIO_NET_F_HOST_UFO))
-
 struct net {
 	struct net_config cfg;
 	struct virtio_transport tr;
@@ -387,7 +380,7 @@ static void net_config_read(void *dev, uint32_t offset, void *buf, uint32_t len)
 	memcpy(buf, (const uint8_t *)&n->config + offset, len);
 }
 
-static unsigned int tun_flags(uint64_t f)
+unsigned int net_tun_flags(uint64_t f)
 {
 	unsigned int t = 0;
 
@@ -415,7 +408,7 @@ static int net_activate(void *dev, uint64_t features)
 		return -EINVAL;
 	n->mrg = features & (1ULL << VIRTIO_NET_F_MRG_RXBUF);
 	if (n->cfg.set_offloads) {
-		ret = n->cfg.set_offloads(n->cfg.opaque, tun_flags(features));
+		ret = n->cfg.set_offloads(n->cfg.opaque, net_tun_flags(features));
 		if (ret < 0)
 			log_warn("%s: setting the offloads the driver accepted: %s", n->cfg.name,
 				 strerror(-ret));
@@ -506,7 +499,7 @@ int net_create(struct net **out, const struct net_config *cfg)
 	ratelimit_init(&n->rl, 1000000000ULL, 5);
 	n->offered = (1ULL << VIRTIO_NET_F_MAC) | (1ULL << VIRTIO_NET_F_STATUS) |
 		     (1ULL << VIRTIO_NET_F_MRG_RXBUF) | (1ULL << VIRTIO_RING_F_EVENT_IDX) |
-		     (1ULL << VIRTIO_RING_F_INDIRECT_DESC) | (cfg->offloads & OFFLOADS);
+		     (1ULL << VIRTIO_RING_F_INDIRECT_DESC) | (cfg->offloads & NET_OFFLOADS);
 	memcpy(n->config.mac, cfg->mac, 6);
 	n->config.status = htole16(VIRTIO_NET_S_LINK_UP);
 	*out = n;

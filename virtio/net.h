@@ -21,6 +21,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <linux/virtio_net.h>
+
 #include "virtio.h"
 
 #define NET_QUEUE_SIZE 256
@@ -33,7 +35,18 @@
  */
 #define NET_TX_BUDGET 64
 
+/* The offloads a device may offer, where its backend can carry them out. */
+#define NET_OFFLOADS                                                                               \
+	((1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_GUEST_CSUM) |                         \
+	 (1ULL << VIRTIO_NET_F_GUEST_TSO4) | (1ULL << VIRTIO_NET_F_GUEST_TSO6) |                   \
+	 (1ULL << VIRTIO_NET_F_GUEST_ECN) | (1ULL << VIRTIO_NET_F_GUEST_UFO) |                     \
+	 (1ULL << VIRTIO_NET_F_HOST_TSO4) | (1ULL << VIRTIO_NET_F_HOST_TSO6) |                     \
+	 (1ULL << VIRTIO_NET_F_HOST_ECN) | (1ULL << VIRTIO_NET_F_HOST_UFO))
+
 struct net;
+
+/* The TUN_F_* bits (TUNSETOFFLOAD) for the GUEST_* offloads a driver accepted. */
+unsigned int net_tun_flags(uint64_t features);
 
 struct net_config {
 	int fd; /* nonblocking; one frame per read and write; the device does not close it */

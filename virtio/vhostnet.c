@@ -2,10 +2,10 @@
 #include "config.h"
 
 #include "vhostnet.h"
+#include "net.h"
 
 #include <endian.h>
 #include <errno.h>
-#include <linux/if_tun.h>
 #include <linux/vhost.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_ids.h>
@@ -21,14 +21,6 @@
 #define KERNEL_FEATURES                                                                            \
 	((1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX) |                        \
 	 (1ULL << VIRTIO_RING_F_INDIRECT_DESC) | (1ULL << VIRTIO_NET_F_MRG_RXBUF))
-/* The tap's offloads the device may offer. */
-#define OFFLOADS                                                                                   \
-	((1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_GUEST_CSUM) |                         \
-	 (1ULL << VIRTIO_NET_F_GUEST_TSO4) | (1ULL << VIRTIO_NET_F_GUEST_TSO6) |                   \
-	 (1ULL << VIRTIO_NET_F_GUEST_ECN) | (1ULL << VIRTIO_NET_F_GUEST_UFO) |                     \
-	 (1ULL << VIRTIO_NET_F_HOST_TSO4) | (1ULL << VIRTIO_NET_F_HOST_TSO6) |                     \
-	 (1ULL << VIRTIO_NET_F_HOST_ECN) | (1ULL << VIRTIO_NET_F_HOST_UFO))
-
 struct vhostnet {
 	struct vhost_dev vd;
 	struct vhostnet_config cfg;
@@ -71,29 +63,12 @@ static void vhostnet_config_read(void *dev, uint32_t offset, void *buf, uint32_t
 	memcpy(buf, (const uint8_t *)&n->config + offset, len);
 }
 
-static unsigned int tun_flags(uint64_t f)
-{
-	unsigned int t = 0;
-
-	if (f & (1ULL << VIRTIO_NET_F_GUEST_CSUM))
-		t |= TUN_F_CSUM;
-	if (f & (1ULL << VIRTIO_NET_F_GUEST_TSO4))
-		t |= TUN_F_TSO4;
-	if (f & (1ULL << VIRTIO_NET_F_GUEST_TSO6))
-		t |= TUN_F_TSO6;
-	if (f & (1ULL << VIRTIO_NET_F_GUEST_ECN))
-		t |= TUN_F_TSO_ECN;
-	if (f & (1ULL << VIRTIO_NET_F_GUEST_UFO))
-		t |= TUN_F_UFO;
-	return t;
-}
-
 static int vhostnet_activate(void *dev, uint64_t features)
 {
 	struct vhostnet *n = dev;
 
 	if (n->cfg.set_offloads) {
-		int ret = n->cfg.set_offloads(n->cfg.opaque, tun_flags(features));
+		int ret = n->cfg.set_offloads(n->cfg.opaque, net_tun_flags(features));
 
 		/* The tap would hand the guest frames it did not ask for. */
 		if (ret < 0) {
@@ -172,7 +147,7 @@ int vhostnet_create(struct vhostnet **out, struct vhost *vhost, const struct vho
 	 * VHOST_NET_F_VIRTIO_NET_HDR: the tap has the header.
 	 */
 	n->offered = (vhost_features(vhost) & KERNEL_FEATURES) | (1ULL << VIRTIO_NET_F_MAC) |
-		     (1ULL << VIRTIO_NET_F_STATUS) | (cfg->offloads & OFFLOADS);
+		     (1ULL << VIRTIO_NET_F_STATUS) | (cfg->offloads & NET_OFFLOADS);
 	memcpy(n->config.mac, cfg->mac, 6);
 	n->config.status = htole16(VIRTIO_NET_S_LINK_UP);
 	*out = n;

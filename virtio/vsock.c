@@ -105,21 +105,6 @@ struct vhost_dev *vsock_vhost(struct vsock *s)
 	return &s->vd;
 }
 
-void vsock_set_fds(struct vsock *s, unsigned int queue, const struct vhost_queue_fds *fds)
-{
-	vhost_dev_set_fds(&s->vd, queue, fds);
-}
-
-void vsock_called(struct vsock *s)
-{
-	vhost_dev_called(&s->vd);
-}
-
-void vsock_broken(struct vsock *s, unsigned int queue)
-{
-	vhost_dev_broken(&s->vd, queue);
-}
-
 int vsock_create(struct vsock **out, struct vhost *vhost, uint64_t cid, const struct gmem *mem,
 		 const char *name)
 {

@@ -43,22 +43,11 @@ void vsock_device(struct vsock *s, struct virtio_device_info *info,
 		  const struct virtio_device_ops **ops);
 void vsock_attach(struct vsock *s, const struct virtio_transport *tr);
 
-/* Its kernel queues, for their descriptors and the kernel's calls and errors. */
+/*
+ * Its kernel queues, rx (0) and tx (1): their descriptors before the driver
+ * can start the device (the kick is the queue's ioeventfd, which nothing
+ * else may watch), and the kernel's calls and errors (vhost.h).
+ */
 struct vhost_dev *vsock_vhost(struct vsock *s);
-
-/*
- * The descriptors of rx (0) and tx (1), before the driver can start the
- * device: the kick is the queue's ioeventfd, which nothing else may watch.
- */
-void vsock_set_fds(struct vsock *s, unsigned int queue, const struct vhost_queue_fds *fds);
-
-/*
- * The host saw a queue's call eventfd fire (read it first): the kernel put
- * buffers on the used ring. Raises the used-buffer interrupt. Takes the
- * transport lock.
- */
-void vsock_called(struct vsock *s);
-/* A queue's err eventfd fired: the kernel found the ring broken. Sets NEEDS_RESET. */
-void vsock_broken(struct vsock *s, unsigned int queue);
 
 #endif

@@ -225,7 +225,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct net_config cfg = {
 		.fd = FAKE_FD,
 		.mac = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 },
-		.offloads = shape & 1 ? OFFLOADS : 0,
+		.offloads = shape & 1 ? NET_OFFLOADS : 0,
 		.set_offloads = fake_set_offloads,
 		.watch = fake_watch,
 		.name = "fuzz-net",

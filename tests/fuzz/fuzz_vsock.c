@@ -212,10 +212,10 @@ static void action(void *dev, struct fin *in)
 	(void)dev;
 	switch (fin_take(in, 1) % 4) {
 	case 0:
-		vsock_called(k.vs);
+		vhost_dev_called(vsock_vhost(k.vs));
 		break;
 	case 1:
-		vsock_broken(k.vs, (unsigned int)fin_take(in, 1) % NR);
+		vhost_dev_broken(vsock_vhost(k.vs), (unsigned int)fin_take(in, 1) % NR);
 		break;
 	case 2: {
 		unsigned int c = (unsigned int)fin_take(in, 1);
@@ -281,7 +281,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* Any open descriptors do: the model never uses them. */
 		struct vhost_queue_fds fds = { .kick = 0, .call = 1, .err = 2 };
 
-		vsock_set_fds(k.vs, i, &fds);
+		vhost_dev_set_fds(vsock_vhost(k.vs), i, &fds);
 	}
 	fdrv_run(&d, &tgt);
 	fdrv_fini(&d);

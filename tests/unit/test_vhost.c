@@ -157,24 +157,76 @@ static unsigned int count(unsigned long req)
 	return n;
 }
 
-/* --- the device on its transport ---------------------------------------------------- */
+/* --- a device on its transport ------------------------------------------------------ */
 
-struct fx {
+/* What both devices' tests share: guest RAM, the bus and transport, the kernel queues' fds. */
+struct rig {
 	struct gmem mem;
 	uint8_t *ram;
-	struct rb rb[NQ];
 	struct bus *bus;
 	struct virtio_mmio *t;
-	struct vsock *vs;
 	struct vdrv drv;
 	unsigned int irqs;
-	int kick[2], callfd[2], errfd[2];
+	struct vhost_queue_fds fds[2];
 };
 
-static void record_irq(void *opaque)
+static void rig_irq(void *opaque)
 {
-	((struct fx *)opaque)->irqs++;
+	((struct rig *)opaque)->irqs++;
 }
+
+/* Guest RAM of `slices` slices, one a queue; before the device, which takes r->mem. */
+static void rig_ram(struct rig *r, unsigned int slices)
+{
+	r->ram = aligned_alloc(GMEM_PAGE_SIZE, slices * SLICE);
+	ck_assert_ptr_nonnull(r->ram);
+	ck_assert_int_eq(gmem_add_region(&r->mem, RAM_BASE, r->ram, slices * SLICE), 0);
+}
+
+/* The device's transport on the bus, and eventfds as the kick, call and err of kernel queues. */
+static void rig_up(struct rig *r, void *dev, const struct virtio_device_info *info,
+		   const struct virtio_device_ops *ops, struct vhost_dev *vd,
+		   void (*attach)(void *dev, const struct virtio_transport *tr))
+{
+	struct virtio_mmio_host host = { .interrupt = rig_irq, .mem = &r->mem, .irq_opaque = r };
+	struct virtio_transport tr;
+
+	ck_assert_int_eq(bus_create(&r->bus, "mmio", 0), 0);
+	ck_assert_int_eq(virtio_mmio_create(&r->t, info, ops, dev, &host), 0);
+	virtio_mmio_transport(r->t, &tr);
+	attach(dev, &tr);
+	ck_assert_int_eq(virtio_mmio_register(r->t, r->bus, MMIO_BASE), 0);
+	vdrv_init(&r->drv, r->bus, MMIO_BASE, info->queue_max);
+	for (unsigned int q = 0; q < 2; q++) {
+		r->fds[q] = (struct vhost_queue_fds){ .kick = eventfd(0, EFD_CLOEXEC),
+						      .call = eventfd(0, EFD_CLOEXEC),
+						      .err = eventfd(0, EFD_CLOEXEC) };
+		ck_assert(r->fds[q].kick >= 0 && r->fds[q].call >= 0 && r->fds[q].err >= 0);
+		vhost_dev_set_fds(vd, q, &r->fds[q]);
+	}
+}
+
+/* The transport first (its reset stops the device), then `destroy` the device, then the rest. */
+static void rig_down(struct rig *r, void (*destroy)(void *dev), void *dev)
+{
+	virtio_mmio_destroy(r->t);
+	destroy(dev);
+	bus_destroy(r->bus);
+	for (unsigned int q = 0; q < 2; q++) {
+		close(r->fds[q].kick);
+		close(r->fds[q].call);
+		close(r->fds[q].err);
+	}
+	free(r->ram);
+}
+
+/* --- vhost-vsock --------------------------------------------------------------------- */
+
+struct fx {
+	struct rig r;
+	struct rb rb[NQ];
+	struct vsock *vs;
+};
 
 /* A vhost over the fake kernel; the descriptor is a number nothing else uses. */
 static int new_vhost(struct vhost **v)
@@ -189,55 +241,36 @@ static int new_vhost(struct vhost **v)
 	return vhost_create(v, FAKE_FD, "test-vhost", fake_ioctl);
 }
 
+static void vsock_attach_dev(void *dev, const struct virtio_transport *tr)
+{
+	vsock_attach(dev, tr);
+}
+
+static void vsock_destroy_dev(void *dev)
+{
+	vsock_destroy(dev);
+}
+
 static struct fx *fx_new(void)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	struct virtio_mmio_host host = { .interrupt = record_irq };
 	struct virtio_device_info info;
 	const struct virtio_device_ops *ops;
-	struct virtio_transport tr;
 	struct vhost *v;
 
 	ck_assert_ptr_nonnull(f);
 	kernel_reset();
-	f->ram = aligned_alloc(GMEM_PAGE_SIZE, NQ * SLICE);
-	ck_assert_ptr_nonnull(f->ram);
-	ck_assert_int_eq(gmem_add_region(&f->mem, RAM_BASE, f->ram, NQ * SLICE), 0);
+	rig_ram(&f->r, NQ);
 	ck_assert_int_eq(new_vhost(&v), 0);
-	ck_assert_int_eq(vsock_create(&f->vs, v, CID, &f->mem, "test-vsock"), 0);
+	ck_assert_int_eq(vsock_create(&f->vs, v, CID, &f->r.mem, "test-vsock"), 0);
 	vsock_device(f->vs, &info, &ops);
-	host.mem = &f->mem;
-	host.irq_opaque = f;
-	ck_assert_int_eq(bus_create(&f->bus, "mmio", 0), 0);
-	ck_assert_int_eq(virtio_mmio_create(&f->t, &info, ops, f->vs, &host), 0);
-	virtio_mmio_transport(f->t, &tr);
-	vsock_attach(f->vs, &tr);
-	ck_assert_int_eq(virtio_mmio_register(f->t, f->bus, MMIO_BASE), 0);
-	vdrv_init(&f->drv, f->bus, MMIO_BASE, VSOCK_QUEUE_SIZE);
-	for (unsigned int q = 0; q < 2; q++) {
-		f->kick[q] = eventfd(0, EFD_CLOEXEC);
-		f->callfd[q] = eventfd(0, EFD_CLOEXEC);
-		f->errfd[q] = eventfd(0, EFD_CLOEXEC);
-		ck_assert(f->kick[q] >= 0 && f->callfd[q] >= 0 && f->errfd[q] >= 0);
-		vsock_set_fds(f->vs, q,
-			      &(struct vhost_queue_fds){ .kick = f->kick[q],
-							 .call = f->callfd[q],
-							 .err = f->errfd[q] });
-	}
+	rig_up(&f->r, f->vs, &info, ops, vsock_vhost(f->vs), vsock_attach_dev);
 	return f;
 }
 
 static void fx_free(struct fx *f)
 {
-	virtio_mmio_destroy(f->t);
-	vsock_destroy(f->vs);
-	bus_destroy(f->bus);
-	for (unsigned int q = 0; q < 2; q++) {
-		close(f->kick[q]);
-		close(f->callfd[q]);
-		close(f->errfd[q]);
-	}
-	free(f->ram);
+	rig_down(&f->r, vsock_destroy_dev, f->vs);
 	free(f);
 }
 
@@ -246,14 +279,14 @@ static uint64_t drv_start(struct fx *f, uint64_t features, uint32_t qmask)
 {
 	uint64_t offered;
 
-	ck_assert(vdrv_negotiate(&f->drv, features | F(VIRTIO_F_VERSION_1), &offered));
+	ck_assert(vdrv_negotiate(&f->r.drv, features | F(VIRTIO_F_VERSION_1), &offered));
 	for (unsigned int q = 0; q < NQ; q++)
 		if (qmask & (1U << q))
-			ck_assert_int_eq(rb_init_in(&f->rb[q], f->ram + q * SLICE,
+			ck_assert_int_eq(rb_init_in(&f->rb[q], f->r.ram + q * SLICE,
 						    RAM_BASE + q * SLICE, SLICE, VSOCK_QUEUE_SIZE),
 					 0);
-	vdrv_queues(&f->drv, f->rb, qmask);
-	vdrv_add_status(&f->drv, S_DOK);
+	vdrv_queues(&f->r.drv, f->rb, qmask);
+	vdrv_add_status(&f->r.drv, S_DOK);
 	return offered;
 }
 
@@ -269,10 +302,10 @@ START_TEST(creation_claims_the_cid)
 	ck_assert_uint_eq(k.c[2].u64, CID);
 	ck_assert_uint_eq(k.n, 3);
 	/* The identity and the CID, as the driver reads them. */
-	ck_assert_uint_eq(vdrv_rd32(&f->drv, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_VSOCK);
-	ck_assert_uint_eq(vdrv_rd(&f->drv, VIRTIO_MMIO_CONFIG, 4), CID);
-	ck_assert_uint_eq(vdrv_rd(&f->drv, VIRTIO_MMIO_CONFIG + 4, 4), 0);
-	ck_assert_uint_eq(vdrv_rd(&f->drv, VIRTIO_MMIO_CONFIG, 8), CID);
+	ck_assert_uint_eq(vdrv_rd32(&f->r.drv, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_VSOCK);
+	ck_assert_uint_eq(vdrv_rd(&f->r.drv, VIRTIO_MMIO_CONFIG, 4), CID);
+	ck_assert_uint_eq(vdrv_rd(&f->r.drv, VIRTIO_MMIO_CONFIG + 4, 4), 0);
+	ck_assert_uint_eq(vdrv_rd(&f->r.drv, VIRTIO_MMIO_CONFIG, 8), CID);
 	fx_free(f);
 }
 END_TEST
@@ -280,7 +313,7 @@ END_TEST
 START_TEST(offers_what_the_kernel_and_ember_both_do)
 {
 	struct fx *f = fx_new();
-	uint64_t offered = vdrv_device_features(&f->drv);
+	uint64_t offered = vdrv_device_features(&f->r.drv);
 
 	ck_assert_uint_eq(offered, F(VIRTIO_F_VERSION_1) | F(VIRTIO_RING_F_EVENT_IDX) |
 					   F(VIRTIO_RING_F_INDIRECT_DESC) |
@@ -297,7 +330,7 @@ START_TEST(start_hands_the_rings_to_the_kernel)
 	int i;
 
 	drv_start(f, want, 7);
-	ck_assert_uint_eq(vdrv_status(&f->drv), S_ACK | S_DRV | S_FOK | S_DOK);
+	ck_assert_uint_eq(vdrv_status(&f->r.drv), S_ACK | S_DRV | S_FOK | S_DOK);
 	i = find(VHOST_SET_FEATURES, from);
 	ck_assert_int_ge(i, 0);
 	ck_assert_uint_eq(k.c[i].u64, want);
@@ -306,7 +339,7 @@ START_TEST(start_hands_the_rings_to_the_kernel)
 	ck_assert_uint_eq(k.c[i].nregions, 1);
 	ck_assert_uint_eq(k.c[i].region[0].guest_phys_addr, RAM_BASE);
 	ck_assert_uint_eq(k.c[i].region[0].memory_size, NQ * SLICE);
-	ck_assert_uint_eq(k.c[i].region[0].userspace_addr, (uint64_t)(uintptr_t)f->ram);
+	ck_assert_uint_eq(k.c[i].region[0].userspace_addr, (uint64_t)(uintptr_t)f->r.ram);
 	/* rx and tx, each: its size, base 0, its rings' host addresses, its three descriptors. */
 	for (unsigned int q = 0; q < 2; q++) {
 		int num = -1, base = -1, addr = -1, kick = -1, call = -1, err = -1;
@@ -334,9 +367,9 @@ START_TEST(start_hands_the_rings_to_the_kernel)
 				  (uint64_t)(uintptr_t)rb_host(&f->rb[q], f->rb[q].avail));
 		ck_assert_uint_eq(k.c[addr].addr.used_user_addr,
 				  (uint64_t)(uintptr_t)rb_host(&f->rb[q], f->rb[q].used));
-		ck_assert_int_eq(k.c[kick].file.fd, f->kick[q]);
-		ck_assert_int_eq(k.c[call].file.fd, f->callfd[q]);
-		ck_assert_int_eq(k.c[err].file.fd, f->errfd[q]);
+		ck_assert_int_eq(k.c[kick].file.fd, f->r.fds[q].kick);
+		ck_assert_int_eq(k.c[call].file.fd, f->r.fds[q].call);
+		ck_assert_int_eq(k.c[err].file.fd, f->r.fds[q].err);
 		/* The kick last: the kernel takes buffers only once all is in place. */
 		ck_assert(kick > num && kick > base && kick > addr && kick > call && kick > err);
 	}
@@ -357,14 +390,14 @@ START_TEST(calls_become_interrupts)
 	struct fx *f = fx_new();
 
 	/* Before the driver starts the device, a stray call is nothing. */
-	vsock_called(f->vs);
-	ck_assert_uint_eq(f->irqs, 0);
+	vhost_dev_called(vsock_vhost(f->vs));
+	ck_assert_uint_eq(f->r.irqs, 0);
 	drv_start(f, 0, 7);
-	vsock_called(f->vs);
-	ck_assert_uint_eq(f->irqs, 1);
-	ck_assert_uint_eq(vdrv_rd32(&f->drv, VIRTIO_MMIO_INTERRUPT_STATUS) & 1, 1);
-	vdrv_wr32(&f->drv, VIRTIO_MMIO_INTERRUPT_ACK, 1);
-	ck_assert_uint_eq(vdrv_rd32(&f->drv, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+	vhost_dev_called(vsock_vhost(f->vs));
+	ck_assert_uint_eq(f->r.irqs, 1);
+	ck_assert_uint_eq(vdrv_rd32(&f->r.drv, VIRTIO_MMIO_INTERRUPT_STATUS) & 1, 1);
+	vdrv_wr32(&f->r.drv, VIRTIO_MMIO_INTERRUPT_ACK, 1);
+	ck_assert_uint_eq(vdrv_rd32(&f->r.drv, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
 	fx_free(f);
 }
 END_TEST
@@ -373,12 +406,12 @@ START_TEST(kernel_errors_need_a_reset)
 {
 	struct fx *f = fx_new();
 
-	vsock_broken(f->vs, 1); /* not running: nothing */
-	ck_assert_uint_eq(vdrv_status(&f->drv) & S_NR, 0);
+	vhost_dev_broken(vsock_vhost(f->vs), 1); /* not running: nothing */
+	ck_assert_uint_eq(vdrv_status(&f->r.drv) & S_NR, 0);
 	drv_start(f, 0, 7);
-	vsock_broken(f->vs, 1);
-	ck_assert_uint_eq(vdrv_status(&f->drv) & S_NR, S_NR);
-	ck_assert_uint_eq(vdrv_rd32(&f->drv, VIRTIO_MMIO_INTERRUPT_STATUS) & 2, 2);
+	vhost_dev_broken(vsock_vhost(f->vs), 1);
+	ck_assert_uint_eq(vdrv_status(&f->r.drv) & S_NR, S_NR);
+	ck_assert_uint_eq(vdrv_rd32(&f->r.drv, VIRTIO_MMIO_INTERRUPT_STATUS) & 2, 2);
 	fx_free(f);
 }
 END_TEST
@@ -391,8 +424,8 @@ START_TEST(reset_takes_the_rings_back)
 
 	drv_start(f, 0, 7);
 	from = k.n;
-	vdrv_wr32(&f->drv, VIRTIO_MMIO_STATUS, 0);
-	ck_assert_uint_eq(vdrv_status(&f->drv), 0);
+	vdrv_wr32(&f->r.drv, VIRTIO_MMIO_STATUS, 0);
+	ck_assert_uint_eq(vdrv_status(&f->r.drv), 0);
 	i = find(VHOST_VSOCK_SET_RUNNING, from);
 	ck_assert_int_ge(i, 0);
 	ck_assert_int_eq(k.c[i].running, 0);
@@ -404,14 +437,14 @@ START_TEST(reset_takes_the_rings_back)
 		    k.c[j].req == VHOST_SET_VRING_ERR)
 			ck_assert_int_eq(k.c[j].file.fd, VHOST_FILE_UNBIND);
 	/* After a reset a call raises nothing, and the driver can start it again. */
-	vsock_called(f->vs);
-	ck_assert_uint_eq(f->irqs, 0);
+	vhost_dev_called(vsock_vhost(f->vs));
+	ck_assert_uint_eq(f->r.irqs, 0);
 	from = k.n;
 	drv_start(f, 0, 7);
-	ck_assert_uint_eq(vdrv_status(&f->drv), S_ACK | S_DRV | S_FOK | S_DOK);
+	ck_assert_uint_eq(vdrv_status(&f->r.drv), S_ACK | S_DRV | S_FOK | S_DOK);
 	ck_assert_int_ge(find(VHOST_VSOCK_SET_RUNNING, from), 0);
 	/* A second reset, then destruction, stops nothing twice. */
-	vdrv_wr32(&f->drv, VIRTIO_MMIO_STATUS, 0);
+	vdrv_wr32(&f->r.drv, VIRTIO_MMIO_STATUS, 0);
 	from = k.n;
 	fx_free(f);
 	ck_assert_int_lt(find(VHOST_VSOCK_SET_RUNNING, from), 0);
@@ -431,15 +464,15 @@ START_TEST(a_kernel_that_will_not_stop_is_let_go)
 	k.refuse = stops[_i];
 	k.refuse_errno = EIO;
 	from = k.n;
-	vdrv_wr32(&f->drv, VIRTIO_MMIO_STATUS, 0);
-	ck_assert_uint_eq(vdrv_status(&f->drv), 0);
+	vdrv_wr32(&f->r.drv, VIRTIO_MMIO_STATUS, 0);
+	ck_assert_uint_eq(vdrv_status(&f->r.drv), 0);
 	ck_assert_int_ge(find(stops[_i], from), 0);
 	ck_assert_int_lt(fcntl(FAKE_FD, F_GETFD), 0);
 	/* It cannot start again, and asks nothing of the closed descriptor. */
 	k.refuse = 0;
 	from = k.n;
 	drv_start(f, 0, 7);
-	ck_assert_uint_eq(vdrv_status(&f->drv) & S_NR, S_NR);
+	ck_assert_uint_eq(vdrv_status(&f->r.drv) & S_NR, S_NR);
 	ck_assert_uint_eq(k.n, from);
 	fx_free(f);
 	ck_assert_uint_eq(k.n, from);
@@ -452,7 +485,7 @@ START_TEST(a_queue_left_unset_needs_a_reset)
 	unsigned int from = k.n;
 
 	drv_start(f, 0, 1 | 4); /* no tx queue */
-	ck_assert_uint_eq(vdrv_status(&f->drv) & S_NR, S_NR);
+	ck_assert_uint_eq(vdrv_status(&f->r.drv) & S_NR, S_NR);
 	ck_assert_int_lt(find(VHOST_VSOCK_SET_RUNNING, from), 0);
 	ck_assert_int_lt(find(VHOST_SET_VRING_KICK, from), 0);
 	fx_free(f);
@@ -474,7 +507,7 @@ START_TEST(a_refusing_kernel_leaves_nothing_started)
 	k.refuse = reqs[_i];
 	k.refuse_errno = EFAULT;
 	drv_start(f, 0, 7);
-	ck_assert_uint_eq(vdrv_status(&f->drv) & S_NR, S_NR);
+	ck_assert_uint_eq(vdrv_status(&f->r.drv) & S_NR, S_NR);
 	/* Whatever was bound is unbound again; the kernel is not left running. */
 	for (unsigned int j = from; j < k.n; j++) {
 		if (k.c[j].req == VHOST_SET_VRING_KICK && k.c[j].file.fd != VHOST_FILE_UNBIND &&
@@ -491,8 +524,8 @@ START_TEST(a_refusing_kernel_leaves_nothing_started)
 	for (unsigned int j = from; j < k.n; j++)
 		if (k.c[j].req == VHOST_VSOCK_SET_RUNNING)
 			ck_assert(k.refuse == VHOST_VSOCK_SET_RUNNING);
-	vsock_called(f->vs);
-	ck_assert_uint_eq(f->irqs, 1); /* only NEEDS_RESET's configuration interrupt */
+	vhost_dev_called(vsock_vhost(f->vs));
+	ck_assert_uint_eq(f->r.irqs, 1); /* only NEEDS_RESET's configuration interrupt */
 	k.refuse = 0;
 	fx_free(f);
 }
@@ -537,15 +570,9 @@ END_TEST
 	 F(VIRTIO_NET_F_MRG_RXBUF) | F(VHOST_NET_F_VIRTIO_NET_HDR) | F(VIRTIO_F_ACCESS_PLATFORM))
 
 struct nfx {
-	struct gmem mem;
-	uint8_t *ram;
+	struct rig r;
 	struct rb rb[2];
-	struct bus *bus;
-	struct virtio_mmio *t;
 	struct vhostnet *n;
-	struct vdrv drv;
-	unsigned int irqs;
-	int fd[6];
 	unsigned int offload_calls;
 	unsigned int tun_flags;
 	int offload_ret;
@@ -560,15 +587,19 @@ static int nfx_offloads(void *opaque, unsigned int flags)
 	return f->offload_ret;
 }
 
-static void nfx_irq(void *opaque)
+static void vhostnet_attach_dev(void *dev, const struct virtio_transport *tr)
 {
-	((struct nfx *)opaque)->irqs++;
+	vhostnet_attach(dev, tr);
+}
+
+static void vhostnet_destroy_dev(void *dev)
+{
+	vhostnet_destroy(dev);
 }
 
 static struct nfx *nfx_new(uint64_t kernel_features)
 {
 	struct nfx *f = calloc(1, sizeof(*f));
-	struct virtio_mmio_host host = { .interrupt = nfx_irq };
 	struct vhostnet_config cfg = {
 		.tap_fd = TAP_FD,
 		.mac = { 0x52, 0x54, 0, 1, 2, 3 },
@@ -579,66 +610,41 @@ static struct nfx *nfx_new(uint64_t kernel_features)
 	};
 	struct virtio_device_info info;
 	const struct virtio_device_ops *ops;
-	struct virtio_transport tr;
 	struct vhost *v;
 
 	ck_assert_ptr_nonnull(f);
 	kernel_reset();
 	k.features = kernel_features;
 	cfg.opaque = f;
-	f->ram = aligned_alloc(GMEM_PAGE_SIZE, 2 * SLICE);
-	ck_assert_ptr_nonnull(f->ram);
-	ck_assert_int_eq(gmem_add_region(&f->mem, RAM_BASE, f->ram, 2 * SLICE), 0);
+	rig_ram(&f->r, 2);
 	ck_assert_int_eq(new_vhost(&v), 0);
-	ck_assert_int_eq(vhostnet_create(&f->n, v, &cfg, &f->mem), 0);
+	ck_assert_int_eq(vhostnet_create(&f->n, v, &cfg, &f->r.mem), 0);
 	vhostnet_device(f->n, &info, &ops);
-	host.mem = &f->mem;
-	host.irq_opaque = f;
-	ck_assert_int_eq(bus_create(&f->bus, "mmio", 0), 0);
-	ck_assert_int_eq(virtio_mmio_create(&f->t, &info, ops, f->n, &host), 0);
-	virtio_mmio_transport(f->t, &tr);
-	vhostnet_attach(f->n, &tr);
-	ck_assert_int_eq(virtio_mmio_register(f->t, f->bus, MMIO_BASE), 0);
-	vdrv_init(&f->drv, f->bus, MMIO_BASE, VHOSTNET_QUEUE_SIZE);
-	for (unsigned int q = 0; q < 2; q++) {
-		for (unsigned int j = 0; j < 3; j++) {
-			f->fd[3 * q + j] = eventfd(0, EFD_CLOEXEC);
-			ck_assert_int_ge(f->fd[3 * q + j], 0);
-		}
-		vhost_dev_set_fds(vhostnet_vhost(f->n), q,
-				  &(struct vhost_queue_fds){ .kick = f->fd[3 * q],
-							     .call = f->fd[3 * q + 1],
-							     .err = f->fd[3 * q + 2] });
-	}
+	rig_up(&f->r, f->n, &info, ops, vhostnet_vhost(f->n), vhostnet_attach_dev);
 	return f;
 }
 
 static void nfx_free(struct nfx *f)
 {
-	virtio_mmio_destroy(f->t);
-	vhostnet_destroy(f->n);
-	bus_destroy(f->bus);
-	for (unsigned int i = 0; i < 6; i++)
-		close(f->fd[i]);
-	free(f->ram);
+	rig_down(&f->r, vhostnet_destroy_dev, f->n);
 	free(f);
 }
 
 static void nfx_start(struct nfx *f, uint64_t features)
 {
-	ck_assert(vdrv_negotiate(&f->drv, features | F(VIRTIO_F_VERSION_1), NULL));
+	ck_assert(vdrv_negotiate(&f->r.drv, features | F(VIRTIO_F_VERSION_1), NULL));
 	for (unsigned int q = 0; q < 2; q++)
-		ck_assert_int_eq(rb_init_in(&f->rb[q], f->ram + q * SLICE, RAM_BASE + q * SLICE,
+		ck_assert_int_eq(rb_init_in(&f->rb[q], f->r.ram + q * SLICE, RAM_BASE + q * SLICE,
 					    SLICE, VHOSTNET_QUEUE_SIZE),
 				 0);
-	vdrv_queues(&f->drv, f->rb, 3);
-	vdrv_add_status(&f->drv, S_DOK);
+	vdrv_queues(&f->r.drv, f->rb, 3);
+	vdrv_add_status(&f->r.drv, S_DOK);
 }
 
 START_TEST(net_offers_the_taps_offloads_and_the_kernels_rings)
 {
 	struct nfx *f = nfx_new(NET_FEATURES);
-	uint64_t offered = vdrv_device_features(&f->drv);
+	uint64_t offered = vdrv_device_features(&f->r.drv);
 
 	ck_assert_uint_eq(offered, F(VIRTIO_F_VERSION_1) | F(VIRTIO_RING_F_EVENT_IDX) |
 					   F(VIRTIO_RING_F_INDIRECT_DESC) |
@@ -646,14 +652,14 @@ START_TEST(net_offers_the_taps_offloads_and_the_kernels_rings)
 					   F(VIRTIO_NET_F_STATUS) | F(VIRTIO_NET_F_CSUM) |
 					   F(VIRTIO_NET_F_GUEST_CSUM) | F(VIRTIO_NET_F_GUEST_TSO4) |
 					   F(VIRTIO_NET_F_HOST_TSO4));
-	ck_assert_uint_eq(vdrv_rd32(&f->drv, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_NET);
-	ck_assert_uint_eq(vdrv_rd(&f->drv, VIRTIO_MMIO_CONFIG, 1), 0x52);
-	ck_assert_uint_eq(vdrv_rd(&f->drv, VIRTIO_MMIO_CONFIG + 5, 1), 3);
-	ck_assert_uint_eq(vdrv_rd(&f->drv, VIRTIO_MMIO_CONFIG + 6, 2), VIRTIO_NET_S_LINK_UP);
+	ck_assert_uint_eq(vdrv_rd32(&f->r.drv, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_NET);
+	ck_assert_uint_eq(vdrv_rd(&f->r.drv, VIRTIO_MMIO_CONFIG, 1), 0x52);
+	ck_assert_uint_eq(vdrv_rd(&f->r.drv, VIRTIO_MMIO_CONFIG + 5, 1), 3);
+	ck_assert_uint_eq(vdrv_rd(&f->r.drv, VIRTIO_MMIO_CONFIG + 6, 2), VIRTIO_NET_S_LINK_UP);
 	nfx_free(f);
 	/* A kernel without MRG_RXBUF: the device does not offer it. */
 	f = nfx_new(NET_FEATURES & ~F(VIRTIO_NET_F_MRG_RXBUF));
-	ck_assert_uint_eq(vdrv_device_features(&f->drv) & F(VIRTIO_NET_F_MRG_RXBUF), 0);
+	ck_assert_uint_eq(vdrv_device_features(&f->r.drv) & F(VIRTIO_NET_F_MRG_RXBUF), 0);
 	nfx_free(f);
 }
 END_TEST
@@ -668,7 +674,7 @@ START_TEST(net_start_gives_the_kernel_the_tap)
 	int i, backend[2] = { -1, -1 }, kick[2] = { -1, -1 };
 
 	nfx_start(f, want);
-	ck_assert_uint_eq(vdrv_status(&f->drv), S_ACK | S_DRV | S_FOK | S_DOK);
+	ck_assert_uint_eq(vdrv_status(&f->r.drv), S_ACK | S_DRV | S_FOK | S_DOK);
 	/* The offloads the driver took, on the tap. */
 	ck_assert_uint_eq(f->offload_calls, 1);
 	ck_assert_uint_eq(f->tun_flags, TUN_F_CSUM | TUN_F_TSO4);
@@ -700,7 +706,7 @@ START_TEST(net_reset_takes_the_tap_back_first)
 
 	nfx_start(f, 0);
 	from = k.n;
-	vdrv_wr32(&f->drv, VIRTIO_MMIO_STATUS, 0);
+	vdrv_wr32(&f->r.drv, VIRTIO_MMIO_STATUS, 0);
 	for (unsigned int j = from; j < k.n; j++)
 		if (k.c[j].req == VHOST_NET_SET_BACKEND) {
 			ck_assert_int_eq(k.c[j].file.fd, -1);
@@ -710,10 +716,10 @@ START_TEST(net_reset_takes_the_tap_back_first)
 	ck_assert_int_lt(unset, find(VHOST_GET_VRING_BASE, from));
 	/* Calls after the reset raise nothing; a call while running does. */
 	vhost_dev_called(vhostnet_vhost(f->n));
-	ck_assert_uint_eq(f->irqs, 0);
+	ck_assert_uint_eq(f->r.irqs, 0);
 	nfx_start(f, 0);
 	vhost_dev_called(vhostnet_vhost(f->n));
-	ck_assert_uint_eq(f->irqs, 1);
+	ck_assert_uint_eq(f->r.irqs, 1);
 	nfx_free(f);
 }
 END_TEST
@@ -726,16 +732,16 @@ START_TEST(net_refusals_need_a_reset)
 	/* The tap refusing the offloads: nothing reaches the kernel. */
 	f->offload_ret = -EINVAL;
 	nfx_start(f, F(VIRTIO_NET_F_GUEST_CSUM));
-	ck_assert_uint_eq(vdrv_status(&f->drv) & S_NR, S_NR);
+	ck_assert_uint_eq(vdrv_status(&f->r.drv) & S_NR, S_NR);
 	ck_assert_uint_eq(k.n, from);
 	/* The kernel refusing the tap: the rings are taken back. */
 	f->offload_ret = 0;
-	vdrv_wr32(&f->drv, VIRTIO_MMIO_STATUS, 0);
+	vdrv_wr32(&f->r.drv, VIRTIO_MMIO_STATUS, 0);
 	k.refuse = VHOST_NET_SET_BACKEND;
 	k.refuse_errno = EBADF;
 	from = k.n;
 	nfx_start(f, 0);
-	ck_assert_uint_eq(vdrv_status(&f->drv) & S_NR, S_NR);
+	ck_assert_uint_eq(vdrv_status(&f->r.drv) & S_NR, S_NR);
 	/* The unset refused too: the kernel is let go of, its descriptor closed. */
 	ck_assert_int_lt(find(VHOST_GET_VRING_BASE, from), 0);
 	ck_assert_int_lt(fcntl(FAKE_FD, F_GETFD), 0);
