@@ -116,8 +116,8 @@ static int set_mem_table(struct vhost *v, const struct gmem *mem)
 	return ret;
 }
 
-static int bind(struct vhost *v, unsigned long request, unsigned int index, int fd,
-		const char *what)
+static int bind_fd(struct vhost *v, unsigned long request, unsigned int index, int fd,
+		   const char *what)
 {
 	struct vhost_vring_file f = { .index = index, .fd = fd };
 
@@ -148,12 +148,12 @@ static int start_queue(struct vhost *v, unsigned int index, struct virtq *q,
 	if (ret == 0)
 		ret = call(v, VHOST_SET_VRING_ADDR, &addr, "VHOST_SET_VRING_ADDR");
 	if (ret == 0)
-		ret = bind(v, VHOST_SET_VRING_CALL, index, fds->call, "VHOST_SET_VRING_CALL");
+		ret = bind_fd(v, VHOST_SET_VRING_CALL, index, fds->call, "VHOST_SET_VRING_CALL");
 	if (ret == 0)
-		ret = bind(v, VHOST_SET_VRING_ERR, index, fds->err, "VHOST_SET_VRING_ERR");
+		ret = bind_fd(v, VHOST_SET_VRING_ERR, index, fds->err, "VHOST_SET_VRING_ERR");
 	/* The kick last: from here on the kernel may take buffers. */
 	if (ret == 0)
-		ret = bind(v, VHOST_SET_VRING_KICK, index, fds->kick, "VHOST_SET_VRING_KICK");
+		ret = bind_fd(v, VHOST_SET_VRING_KICK, index, fds->kick, "VHOST_SET_VRING_KICK");
 	return ret;
 }
 
@@ -196,14 +196,14 @@ void vhost_stop(struct vhost *v)
 		/* Where the kernel stopped: ember's own walker resets the queue anyway. */
 		ret = call(v, VHOST_GET_VRING_BASE, &st, "VHOST_GET_VRING_BASE");
 		if (ret == 0)
-			ret = bind(v, VHOST_SET_VRING_KICK, i, VHOST_FILE_UNBIND,
-				   "unbinding a kick");
+			ret = bind_fd(v, VHOST_SET_VRING_KICK, i, VHOST_FILE_UNBIND,
+				      "unbinding a kick");
 		if (ret == 0)
-			ret = bind(v, VHOST_SET_VRING_CALL, i, VHOST_FILE_UNBIND,
-				   "unbinding a call");
+			ret = bind_fd(v, VHOST_SET_VRING_CALL, i, VHOST_FILE_UNBIND,
+				      "unbinding a call");
 		if (ret == 0)
-			ret = bind(v, VHOST_SET_VRING_ERR, i, VHOST_FILE_UNBIND,
-				   "unbinding an err");
+			ret = bind_fd(v, VHOST_SET_VRING_ERR, i, VHOST_FILE_UNBIND,
+				      "unbinding an err");
 	}
 	/* A kernel that will not let go is let go of: closing its descriptor ends its work. */
 	if (ret < 0) {
