@@ -21,6 +21,7 @@
 #define KERNEL_FEATURES                                                                            \
 	((1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX) |                        \
 	 (1ULL << VIRTIO_RING_F_INDIRECT_DESC) | (1ULL << VIRTIO_NET_F_MRG_RXBUF))
+
 struct vhostnet {
 	struct vhost_dev vd;
 	struct vhostnet_config cfg;
