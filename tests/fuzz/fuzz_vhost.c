@@ -1,59 +1,76 @@
 // SPDX-License-Identifier: MIT
 /*
- * libFuzzer target: vhost-vsock behind its virtio-mmio window, driven by the
- * hostile driver of fuzzdrv.h, with the kernel's vhost driver played by a
- * model that the input makes refuse any call, and whose calls (used buffers)
- * and errors (a broken ring) the input fires at any time.
+ * libFuzzer target: the vhost devices, vhost-vsock or vhost-net (the
+ * input's first byte says which), behind their virtio-mmio window, driven
+ * by the hostile driver of fuzzdrv.h, with the kernel's vhost driver played
+ * by a model that the input makes refuse any call, and whose calls (used
+ * buffers) and errors (a broken ring) the input fires at any time. For
+ * vhost-net the tap's offload call is played too, and the input makes it
+ * refuse.
  *
  * The model checks what ember tells the kernel: features it offers and no
- * other; a memory table that is guest RAM exactly; for each ring a size the
- * driver chose and host addresses whose whole rings lie in guest RAM; a kick
- * bound only after the ring's size, base, addresses, call and err; running
- * only with both rings bound; and after every reset, and at the end, nothing
- * running and nothing bound, or, when the kernel refused to stop, no call
- * at all after that and its descriptor closed. The device holds no chain (the kernel does the
- * work), so the ledger must see no pop at all.
+ * other (for vhost-net never its own header, VHOST_NET_F_VIRTIO_NET_HDR,
+ * since the tap has it); a memory table that is guest RAM exactly; for each
+ * ring a size the driver chose and host addresses whose whole rings lie in
+ * guest RAM; a kick bound only after the ring's size, base, addresses, call
+ * and err; running (vsock's SET_RUNNING, net's backend on a ring) only with
+ * the rings bound; the tap told only offloads the device offered; and after
+ * every reset, and at the end, nothing running and nothing bound, or, when
+ * the kernel refused to stop, no call at all after that and its descriptor
+ * closed. The device holds no chain (the kernel does the work), so the
+ * ledger must see no pop at all.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/if_tun.h>
 #include <linux/vhost.h>
+#include <linux/virtio_net.h>
 #include <linux/virtio_ring.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "fuzzdrv.h"
+#include "virtio/net.h"
 #include "virtio/vhost.h"
+#include "virtio/vhostnet.h"
 #include "virtio/virtq.h"
 #include "virtio/vsock.h"
 
 #define FAKE_FD 1000
+#define TAP_FD 1001 /* never used as a descriptor: the model only compares it */
 #define NR 2
 
 /* The ioctls of a start, in order, and of a stop, for the input to refuse one. */
 static const unsigned long calls[] = {
-	VHOST_SET_FEATURES,	 VHOST_SET_MEM_TABLE,  VHOST_SET_VRING_NUM, VHOST_SET_VRING_BASE,
-	VHOST_SET_VRING_ADDR,	 VHOST_SET_VRING_CALL, VHOST_SET_VRING_ERR, VHOST_SET_VRING_KICK,
-	VHOST_VSOCK_SET_RUNNING, VHOST_GET_VRING_BASE,
+	VHOST_SET_FEATURES,   VHOST_SET_MEM_TABLE,  VHOST_SET_VRING_NUM,
+	VHOST_SET_VRING_BASE, VHOST_SET_VRING_ADDR, VHOST_SET_VRING_CALL,
+	VHOST_SET_VRING_ERR,  VHOST_SET_VRING_KICK, 0 /* the device's own: start and stop */,
+	VHOST_GET_VRING_BASE,
 };
 
 struct ring {
 	unsigned int num;
 	bool num_set, base_set, addr_set, call, err, kick;
+	bool backend; /* vhost-net: the tap bound to this ring */
 	const void *desc, *avail, *used;
 };
 
 static struct {
 	struct fdrv *d;
-	struct vsock *vs;
-	uint64_t features; /* what the model offers */
+	bool net; /* vhost-net; else vhost-vsock */
+	struct vhost_dev *vd;
+	unsigned int qsize; /* the device's largest ring */
+	uint64_t features;  /* what the model offers */
+	uint64_t offered;   /* what the device offered the driver */
 	bool mem_ok;
-	bool running;
+	bool running; /* vsock: SET_RUNNING 1; net: a backend on any ring */
 	struct ring r[NR];
 	unsigned long refuse; /* 0: none */
 	bool stop_refused;    /* the kernel refused a call of a stop: ember must close it */
+	bool tap_refuses;     /* vhost-net: the tap refuses the offloads */
 } k;
 
 static void ring_clear(struct ring *r)
@@ -99,6 +116,7 @@ static int model_ioctl(int fd, unsigned long req, void *arg)
 	case VHOST_SET_VRING_KICK:
 	case VHOST_SET_VRING_CALL:
 	case VHOST_SET_VRING_ERR:
+	case VHOST_NET_SET_BACKEND:
 		if (f->index >= NR)
 			fdrv_fail("a ring the kernel does not serve");
 		r = &k.r[f->index];
@@ -106,10 +124,13 @@ static int model_ioctl(int fd, unsigned long req, void *arg)
 	default:
 		break;
 	}
+	if ((req == VHOST_NET_SET_BACKEND && !k.net) || (req == VHOST_VSOCK_SET_RUNNING && k.net) ||
+	    (req == VHOST_VSOCK_SET_GUEST_CID && k.net))
+		fdrv_fail("another device's ioctl");
 	if (req == k.refuse) {
 		/* A call of a stop, refused: ember must let go of the kernel. */
 		if ((req == VHOST_VSOCK_SET_RUNNING && *(int *)arg == 0) ||
-		    req == VHOST_GET_VRING_BASE ||
+		    (req == VHOST_NET_SET_BACKEND && f->fd == -1) || req == VHOST_GET_VRING_BASE ||
 		    ((req == VHOST_SET_VRING_KICK || req == VHOST_SET_VRING_CALL ||
 		      req == VHOST_SET_VRING_ERR) &&
 		     f->fd == VHOST_FILE_UNBIND))
@@ -126,6 +147,8 @@ static int model_ioctl(int fd, unsigned long req, void *arg)
 	case VHOST_SET_FEATURES:
 		if (*(uint64_t *)arg & ~k.features)
 			fdrv_fail("features the kernel never offered");
+		if (*(uint64_t *)arg & (1ULL << VHOST_NET_F_VIRTIO_NET_HDR))
+			fdrv_fail("the kernel asked to add a header the tap has");
 		break;
 	case VHOST_VSOCK_SET_GUEST_CID:
 		break;
@@ -145,7 +168,7 @@ static int model_ioctl(int fd, unsigned long req, void *arg)
 	case VHOST_SET_VRING_NUM:
 		if (r->kick)
 			fdrv_fail("a ring resized while the kernel may use it");
-		if (!st->num || st->num > VSOCK_QUEUE_SIZE || (st->num & (st->num - 1)))
+		if (!st->num || st->num > k.qsize || (st->num & (st->num - 1)))
 			fdrv_fail("a ring size the driver could not have chosen");
 		r->num = st->num;
 		r->num_set = true;
@@ -190,8 +213,31 @@ static int model_ioctl(int fd, unsigned long req, void *arg)
 		if (k.running && (!k.r[0].kick || !k.r[1].kick))
 			fdrv_fail("running without both rings");
 		break;
+	case VHOST_NET_SET_BACKEND:
+		if (f->fd != -1 && f->fd != TAP_FD)
+			fdrv_fail("a backend that is not the tap");
+		if (f->fd == TAP_FD && !r->kick)
+			fdrv_fail("a backend on a ring not bound");
+		r->backend = f->fd == TAP_FD;
+		k.running = k.r[0].backend || k.r[1].backend;
+		break;
 	default:
 		fdrv_fail("an ioctl the model does not know");
+	}
+	return 0;
+}
+
+/* The tap's TUNSETOFFLOAD: only what the device offered, and only before the kernel runs. */
+static int tap_offloads(void *opaque, unsigned int tun_flags)
+{
+	(void)opaque;
+	if (tun_flags & ~net_tun_flags(k.offered))
+		fdrv_fail("the tap told of offloads the device never offered");
+	if (k.running && fcntl(FAKE_FD, F_GETFD) >= 0)
+		fdrv_fail("the tap's offloads changed while the kernel runs");
+	if (k.tap_refuses) {
+		errno = EINVAL;
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -212,19 +258,24 @@ static void action(void *dev, struct fin *in)
 	(void)dev;
 	switch (fin_take(in, 1) % 4) {
 	case 0:
-		vhost_dev_called(vsock_vhost(k.vs));
+		vhost_dev_called(k.vd);
 		break;
 	case 1:
-		vhost_dev_broken(vsock_vhost(k.vs), (unsigned int)fin_take(in, 1) % NR);
+		vhost_dev_broken(k.vd, (unsigned int)fin_take(in, 1) % NR);
 		break;
 	case 2: {
 		unsigned int c = (unsigned int)fin_take(in, 1);
 
 		k.refuse = c < sizeof(calls) / sizeof(calls[0]) ? calls[c] : 0;
+		if (c < sizeof(calls) / sizeof(calls[0]) && !calls[c])
+			k.refuse = k.net ? VHOST_NET_SET_BACKEND : VHOST_VSOCK_SET_RUNNING;
+		/* The tap's refusal goes with the kernel's first: any odd choice. */
+		k.tap_refuses = c & 1;
 		break;
 	}
 	default:
 		k.refuse = 0;
+		k.tap_refuses = false;
 		break;
 	}
 }
@@ -254,15 +305,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct virtio_device_info info;
 	const struct virtio_device_ops *ops;
 	struct virtio_transport tr;
+	struct vsock *vs = NULL;
+	struct vhostnet *vn = NULL;
 	struct vhost *v;
 	int fd;
 
 	memset(&k, 0, sizeof(k));
 	k.d = &d;
-	/* The kernel's offer: some of what vhost-vsock has, the input says which. */
+	k.net = shape & 0x80;
+	/* The kernel's offer: some of what the vhost driver has, the input says which. */
 	k.features = (1ULL << 32) | (shape & 1 ? 1ULL << VIRTIO_RING_F_EVENT_IDX : 0) |
 		     (shape & 2 ? 1ULL << VIRTIO_RING_F_INDIRECT_DESC : 0) |
-		     (shape & 4 ? 1ULL << 33 /* ACCESS_PLATFORM */ : 0) | (shape & 8 ? 2 : 0);
+		     (shape & 4 ? 1ULL << 33 /* ACCESS_PLATFORM */ : 0);
+	if (k.net)
+		k.features |= (shape & 8 ? 1ULL << VIRTIO_NET_F_MRG_RXBUF : 0) |
+			      (shape & 16 ? 1ULL << VHOST_NET_F_VIRTIO_NET_HDR : 0);
+	else
+		k.features |= shape & 8 ? 2 /* SEQPACKET */ : 0;
 	fd = dup(2);
 	if (fd < 0 || dup2(fd, FAKE_FD) != FAKE_FD)
 		abort();
@@ -270,23 +329,47 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (vhost_create(&v, FAKE_FD, "fuzz-vhost", model_ioctl) < 0)
 		abort();
 	/* fdrv_init sets up guest RAM; the device reads it only when started. */
-	if (vsock_create(&k.vs, v, 3 + (shape >> 4), &d.mem, "fuzz-vsock") < 0)
-		abort();
-	vsock_device(k.vs, &info, &ops);
+	if (k.net) {
+		/* The tap's offloads, all or none, by the input. */
+		struct vhostnet_config cfg = { .tap_fd = TAP_FD,
+					       .mac = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 },
+					       .offloads = shape & 32 ? NET_OFFLOADS : 0,
+					       .set_offloads = tap_offloads,
+					       .name = "fuzz-vhostnet" };
+
+		if (vhostnet_create(&vn, v, &cfg, &d.mem) < 0)
+			abort();
+		vhostnet_device(vn, &info, &ops);
+		k.vd = vhostnet_vhost(vn);
+		k.qsize = VHOSTNET_QUEUE_SIZE;
+	} else {
+		if (vsock_create(&vs, v, 3 + ((shape >> 4) & 7), &d.mem, "fuzz-vsock") < 0)
+			abort();
+		vsock_device(vs, &info, &ops);
+		k.vd = vsock_vhost(vs);
+		k.qsize = VSOCK_QUEUE_SIZE;
+	}
+	k.offered = info.features;
 	if (info.features & (1ULL << 33))
 		fdrv_fail("ACCESS_PLATFORM offered to the guest");
-	fdrv_init(&d, hdr.p, hdr.left, &info, ops, k.vs, &tr);
-	vsock_attach(k.vs, &tr);
+	if (info.features & (1ULL << VHOST_NET_F_VIRTIO_NET_HDR))
+		fdrv_fail("the vhost header offered to the guest");
+	fdrv_init(&d, hdr.p, hdr.left, &info, ops, k.net ? (void *)vn : (void *)vs, &tr);
+	if (k.net)
+		vhostnet_attach(vn, &tr);
+	else
+		vsock_attach(vs, &tr);
 	for (unsigned int i = 0; i < NR; i++) {
 		/* Any open descriptors do: the model never uses them. */
 		struct vhost_queue_fds fds = { .kick = 0, .call = 1, .err = 2 };
 
-		vhost_dev_set_fds(vsock_vhost(k.vs), i, &fds);
+		vhost_dev_set_fds(k.vd, i, &fds);
 	}
 	fdrv_run(&d, &tgt);
 	fdrv_fini(&d);
 	if (!nothing_bound())
 		fdrv_fail("the kernel still has rings after the device is gone");
-	vsock_destroy(k.vs);
+	vsock_destroy(vs);
+	vhostnet_destroy(vn);
 	return 0;
 }
