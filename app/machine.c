@@ -326,7 +326,7 @@ static void shutdown_timed_out(void *opaque, uint32_t events)
 	(void)events;
 	log_warn("the guest did not power off within %u s of SIGTERM; stopping it",
 		 m->cfg->shutdown_timeout);
-	vm_request_stop(m->vm, EMBER_EXIT_SIGNAL_BASE + SIGTERM);
+	vm_request_shutdown(m->vm, EMBER_EXIT_SIGNAL_BASE + SIGTERM, "host-signal", false);
 }
 
 /*
@@ -379,7 +379,8 @@ static void on_signal(void *opaque, uint32_t events)
 			return;
 	}
 	log_info("received signal %u (%s); stopping", si.ssi_signo, strsignal((int)si.ssi_signo));
-	vm_request_stop(m->vm, EMBER_EXIT_SIGNAL_BASE + (int)si.ssi_signo);
+	vm_request_shutdown(m->vm, EMBER_EXIT_SIGNAL_BASE + (int)si.ssi_signo, "host-signal",
+			    false);
 }
 
 static int signals_init(struct machine *m)
@@ -458,7 +459,7 @@ static void console_quit(void *opaque)
 	struct machine *m = opaque;
 
 	log_info("C-a x: stopping the guest");
-	vm_request_stop(m->vm, EMBER_EXIT_OK);
+	vm_request_shutdown(m->vm, EMBER_EXIT_OK, "host-ui", false);
 }
 
 /* COM1 at 0x3f8, IRQ 4: output to the chardev, input from stdin when it is stdio. */
@@ -537,7 +538,7 @@ static int64_t wall_clock_ns(void *opaque)
 static void keyboard_reset(void *opaque)
 {
 	log_info("the guest pulsed the reset line (i8042); ending");
-	vm_request_stop(opaque, EMBER_EXIT_OK);
+	vm_request_shutdown(opaque, EMBER_EXIT_OK, "guest-reset", true);
 }
 
 static uint64_t monotonic_ns(void *opaque)
@@ -1085,13 +1086,13 @@ static void nics_fini(struct machine *m)
 static void acpi_power_off(void *opaque)
 {
 	log_info("the guest powered off (ACPI S5)");
-	vm_request_stop(opaque, EMBER_EXIT_OK);
+	vm_request_shutdown(opaque, EMBER_EXIT_OK, "guest-shutdown", true);
 }
 
 static void acpi_reset(void *opaque)
 {
 	log_info("the guest reset the machine (ACPI reset register); ending");
-	vm_request_stop(opaque, EMBER_EXIT_OK);
+	vm_request_shutdown(opaque, EMBER_EXIT_OK, "guest-reset", true);
 }
 
 static int devices_init(struct machine *m)
@@ -1378,7 +1379,7 @@ static void rngs_fini(struct machine *m)
 
 static void vserial_quit(void *opaque)
 {
-	vm_request_stop(opaque, EMBER_EXIT_OK);
+	vm_request_shutdown(opaque, EMBER_EXIT_OK, "host-ui", false);
 }
 
 static int vserial_init(struct machine *m)

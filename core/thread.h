@@ -4,6 +4,7 @@
 #define EMBER_THREAD_H
 
 #include <pthread.h>
+#include <sys/types.h>
 
 #include "sandbox.h"
 
@@ -22,6 +23,8 @@
  */
 int thread_start(pthread_t *thread, void *(*fn)(void *), void *arg, const char *name,
 		 enum sandbox_kind kind);
+/* The calling thread's kernel id, for a thread thread_start() made (0 for others). */
+pid_t thread_id(void);
 
 /*
  * While closed, threads started wait before they confine themselves and run;

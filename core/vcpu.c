@@ -31,6 +31,7 @@ struct vcpu {
 	pthread_t thread;
 	bool started;
 	_Atomic bool stop;
+	_Atomic pid_t tid; /* its thread's kernel id, once it runs */
 };
 
 static void kick_handler(int sig)
@@ -286,15 +287,15 @@ static bool handle_exit(struct vcpu *vcpu)
 	case EXIT_ACTION_TRIPLE_FAULT:
 		log_warn("vCPU %u: triple fault: the guest reset itself", vcpu->index);
 		vcpu_dump_regs(vcpu, LOG_LVL_WARN);
-		vm_request_stop(vm, EMBER_EXIT_OK);
+		vm_request_shutdown(vm, EMBER_EXIT_OK, "guest-reset", true);
 		return false;
 	case EXIT_ACTION_RESET:
 		log_info("vCPU %u: guest requested a reset", vcpu->index);
-		vm_request_stop(vm, EMBER_EXIT_OK);
+		vm_request_shutdown(vm, EMBER_EXIT_OK, "guest-reset", true);
 		return false;
 	case EXIT_ACTION_POWEROFF:
 		log_info("vCPU %u: guest powered off", vcpu->index);
-		vm_request_stop(vm, EMBER_EXIT_OK);
+		vm_request_shutdown(vm, EMBER_EXIT_OK, "guest-shutdown", true);
 		return false;
 	case EXIT_ACTION_FAIL:
 		break;
@@ -310,11 +311,14 @@ static void *vcpu_thread(void *arg)
 	struct vcpu *vcpu = arg;
 	sigset_t set;
 
+	atomic_store(&vcpu->tid, thread_id());
 	sigemptyset(&set);
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
 	while (!atomic_load(&vcpu->stop)) {
+		if (vm_vcpu_park(vcpu->vm, &vcpu->stop, vcpu->run))
+			continue;
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
@@ -328,6 +332,7 @@ static void *vcpu_thread(void *arg)
 		if (vm_stop_requested(vcpu->vm))
 			break;
 	}
+	vm_vcpu_ended(vcpu->vm);
 	return NULL;
 }
 
@@ -348,12 +353,29 @@ void vcpu_kick(struct vcpu *vcpu)
 {
 	if (!vcpu->started)
 		return;
+	/* Under the VM's lock, as vm_vcpu_park() clears immediate_exit under it. */
+	pthread_mutex_lock(&vcpu->vm->lock);
 	atomic_store(&vcpu->stop, true);
 	/*
 	 * If the signal lands just before the thread enters KVM_RUN, the
 	 * handler runs in user space and KVM_RUN would block; immediate_exit
 	 * makes that KVM_RUN return -EINTR at once.
 	 */
+	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&vcpu->vm->lock);
+	pthread_kill(vcpu->thread, VCPU_KICK_SIGNAL);
+}
+
+pid_t vcpu_thread_id(struct vcpu *vcpu)
+{
+	return atomic_load(&vcpu->tid);
+}
+
+/* Called with the VM's lock held (vm_pause()). */
+void vcpu_interrupt(struct vcpu *vcpu)
+{
+	if (!vcpu->started)
+		return;
 	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 	pthread_kill(vcpu->thread, VCPU_KICK_SIGNAL);
 }

@@ -8,6 +8,7 @@
 #define EMBER_VCPU_H
 
 #include <linux/kvm.h>
+#include <sys/types.h>
 
 struct vm;
 struct vcpu;
@@ -37,6 +38,10 @@ int vcpu_signal_setup(void);
 int vcpu_start(struct vcpu *vcpu);
 /* Asks the thread to leave KVM_RUN and end; returns at once. */
 void vcpu_kick(struct vcpu *vcpu);
+/* Makes the thread leave KVM_RUN (for a pause); returns at once. */
+void vcpu_interrupt(struct vcpu *vcpu);
+/* The kernel id of its thread; 0 before it runs. */
+pid_t vcpu_thread_id(struct vcpu *vcpu);
 void vcpu_join(struct vcpu *vcpu);
 
 /* Logs general and segment registers at `level` (an enum log_level). */

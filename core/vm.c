@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -97,6 +98,17 @@ static int open_kvm(struct vm *vm, const char *kvm_path)
 	return 0;
 }
 
+/* vm_pause() waits against the monotonic clock. */
+static void park_cond_init(pthread_cond_t *c)
+{
+	pthread_condattr_t a;
+
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(c, &a);
+	pthread_condattr_destroy(&a);
+}
+
 int vm_create(struct vm **out, const char *kvm_path)
 {
 	struct vm *vm = calloc(1, sizeof(*vm));
@@ -108,6 +120,7 @@ int vm_create(struct vm **out, const char *kvm_path)
 	vm->vm_fd = -1;
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_cond_init(&vm->cond, NULL);
+	park_cond_init(&vm->park);
 
 	ret = vcpu_signal_setup();
 	if (ret < 0)
@@ -255,22 +268,45 @@ int vm_start(struct vm *vm)
 		return ret;
 	vm->started = true;
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		pthread_mutex_lock(&vm->lock);
+		vm->live++;
+		pthread_mutex_unlock(&vm->lock);
 		ret = vcpu_start(vm->vcpus[i]);
-		if (ret < 0)
+		if (ret < 0) {
+			vm_vcpu_ended(vm);
 			return ret;
+		}
 	}
 	return 0;
 }
 
-void vm_request_stop(struct vm *vm, int code)
+void vm_request_shutdown(struct vm *vm, int code, const char *reason, bool guest)
 {
 	pthread_mutex_lock(&vm->lock);
 	if (!vm->stop_requested) {
 		vm->stop_requested = true;
 		vm->exit_code = code;
+		vm->stop_reason = reason;
+		vm->stop_by_guest = guest;
 		pthread_cond_broadcast(&vm->cond);
 	}
 	pthread_mutex_unlock(&vm->lock);
+}
+
+void vm_request_stop(struct vm *vm, int code)
+{
+	vm_request_shutdown(vm, code, NULL, false);
+}
+
+const char *vm_stop_reason(struct vm *vm, bool *guest)
+{
+	const char *r;
+
+	pthread_mutex_lock(&vm->lock);
+	r = vm->stop_reason;
+	*guest = vm->stop_by_guest;
+	pthread_mutex_unlock(&vm->lock);
+	return r;
 }
 
 bool vm_stop_requested(struct vm *vm)
@@ -290,12 +326,120 @@ int vm_wait(struct vm *vm)
 	return code;
 }
 
+bool vm_vcpu_park(struct vm *vm, _Atomic bool *stop, struct kvm_run *run)
+{
+	bool parked = false;
+
+	/* Nothing asked, and no immediate_exit left by a pause that was called off. */
+	if (!atomic_load(&vm->pause) && !__atomic_load_n(&run->immediate_exit, __ATOMIC_SEQ_CST))
+		return false;
+	pthread_mutex_lock(&vm->lock);
+	if (atomic_load(&vm->pause)) {
+		parked = true;
+		vm->parked++;
+		pthread_cond_broadcast(&vm->park);
+		while (atomic_load(&vm->pause) && !atomic_load(stop))
+			pthread_cond_wait(&vm->park, &vm->lock);
+		vm->parked--;
+	}
+	/*
+	 * Pauses and stops set immediate_exit under this lock: clearing it
+	 * here loses none of theirs. A stopping thread keeps it.
+	 */
+	if (!atomic_load(stop))
+		__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&vm->lock);
+	return parked;
+}
+
+void vm_vcpu_ended(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	vm->live--;
+	pthread_cond_broadcast(&vm->park);
+	pthread_mutex_unlock(&vm->lock);
+}
+
+int vm_pause(struct vm *vm, unsigned int timeout_ms)
+{
+	struct timespec deadline;
+	int ret = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&vm->lock);
+	if (vm->paused) {
+		pthread_mutex_unlock(&vm->lock);
+		return -EALREADY;
+	}
+	atomic_store(&vm->pause, true);
+	for (unsigned int i = 0; vm->started && i < vm->nr_vcpus; i++)
+		vcpu_interrupt(vm->vcpus[i]);
+	while (vm->parked < vm->live && ret == 0)
+		ret = -pthread_cond_timedwait(&vm->park, &vm->lock, &deadline);
+	if (vm->parked < vm->live) {
+		/* Called off: those that parked run on, and the caller may try again. */
+		atomic_store(&vm->pause, false);
+		pthread_cond_broadcast(&vm->park);
+		pthread_mutex_unlock(&vm->lock);
+		return -ETIMEDOUT;
+	}
+	vm->paused = true;
+	pthread_mutex_unlock(&vm->lock);
+	/* Every vCPU is out of KVM_RUN: the clock stands still until vm_resume(). */
+	vm->have_clock = ioctl(vm->vm_fd, KVM_GET_CLOCK, &vm->clock) == 0;
+	if (!vm->have_clock)
+		log_warn("KVM_GET_CLOCK: %s; the guest's clock runs on while paused",
+			 strerror(errno));
+	return 0;
+}
+
+int vm_resume(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	if (!vm->paused) {
+		pthread_mutex_unlock(&vm->lock);
+		return -EALREADY;
+	}
+	if (vm->have_clock) {
+		struct kvm_clock_data c = { .clock = vm->clock.clock };
+
+		if (ioctl(vm->vm_fd, KVM_SET_CLOCK, &c) < 0)
+			log_warn("KVM_SET_CLOCK: %s; the guest's clock jumps by the pause",
+				 strerror(errno));
+	}
+	vm->paused = false;
+	atomic_store(&vm->pause, false);
+	pthread_cond_broadcast(&vm->park);
+	pthread_mutex_unlock(&vm->lock);
+	return 0;
+}
+
+bool vm_paused(struct vm *vm)
+{
+	bool p;
+
+	pthread_mutex_lock(&vm->lock);
+	p = vm->paused;
+	pthread_mutex_unlock(&vm->lock);
+	return p;
+}
+
 void vm_stop(struct vm *vm)
 {
 	if (!vm->started)
 		return;
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		vcpu_kick(vm->vcpus[i]);
+	/* Parked vCPUs wake to see their stop. */
+	pthread_mutex_lock(&vm->lock);
+	pthread_cond_broadcast(&vm->park);
+	pthread_mutex_unlock(&vm->lock);
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		vcpu_join(vm->vcpus[i]);
 	evloop_stop(vm->loop);
@@ -372,6 +516,7 @@ void vm_destroy(struct vm *vm)
 	if (vm->rom)
 		munmap(vm->rom, vm->rom_size);
 	gmem_free(&vm->mem);
+	pthread_cond_destroy(&vm->park);
 	pthread_cond_destroy(&vm->cond);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);

@@ -57,9 +57,29 @@ int vm_start(struct vm *vm);
  * thread, including vCPU and event-loop threads.
  */
 void vm_request_stop(struct vm *vm, int code);
+/*
+ * The same, saying why as QMP's SHUTDOWN event does: `reason` one of its
+ * reasons ("guest-shutdown", "guest-reset", "host-signal", "host-qmp-quit",
+ * ...; a string that lives on) and whether the guest asked.
+ */
+void vm_request_shutdown(struct vm *vm, int code, const char *reason, bool guest);
+/* After vm_wait(): the reason the stop gave (NULL: none), and *guest. */
+const char *vm_stop_reason(struct vm *vm, bool *guest);
 bool vm_stop_requested(struct vm *vm);
 /* Blocks until a stop is requested; returns the exit code. */
 int vm_wait(struct vm *vm);
+/*
+ * Pauses every vCPU: each leaves KVM_RUN and waits, and KVM's clock
+ * (kvmclock) is read so that vm_resume() can set it back where it stood,
+ * as QEMU does: the guest's clock does not advance while paused. Returns
+ * once every vCPU thread still running has parked: 0, -ETIMEDOUT when one
+ * has not within `timeout_ms` (the pause is called off), or -EALREADY.
+ * Not from a vCPU thread.
+ */
+int vm_pause(struct vm *vm, unsigned int timeout_ms);
+/* Lets paused vCPUs run again; 0, or -EALREADY when not paused. */
+int vm_resume(struct vm *vm);
+bool vm_paused(struct vm *vm);
 /* Stops and joins the vCPU threads, then the event loop. */
 void vm_stop(struct vm *vm);
 void vm_destroy(struct vm *vm);

@@ -23,6 +23,7 @@
 #include <linux/kvm.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -76,6 +77,18 @@ GUEST(g_notify, "mov $0x700, %dx\n"
 
 /* Spins until stopped. */
 GUEST(g_spin, "1: jmp 1b\n");
+
+/* Counts at COUNTER until stopped. */
+#define COUNTER 0x2000
+GUEST(g_count, "1: incl 0x2000\n"
+	       "jmp 1b\n");
+
+/* Counts too, with a write to HOLD_PORT (a device that may hold the vCPU) each time. */
+#define HOLD_PORT 0x12
+GUEST(g_count_out, "1: incl 0x2000\n"
+		   "mov $0x12, %dx\n"
+		   "out %al, %dx\n"
+		   "jmp 1b\n");
 
 /* Loads an empty IDT and raises an interrupt: a triple fault. */
 GUEST(g_triple, "lidtl (0x1000 + g_triple_idt - g_triple_start)\n"
@@ -278,6 +291,112 @@ START_TEST(spinning_vcpus_are_stopped)
 }
 END_TEST
 
+static uint32_t counter(struct fixture *f)
+{
+	uint32_t v;
+
+	ck_assert_int_eq(gmem_read(vm_gmem(f->vm), COUNTER, &v, sizeof(v)), 0);
+	return v;
+}
+
+static uint64_t kvm_clock(struct fixture *f)
+{
+	struct kvm_clock_data c = { 0 };
+
+	ck_assert_int_eq(ioctl(vm_fd(f->vm), KVM_GET_CLOCK, &c), 0);
+	return c.clock;
+}
+
+START_TEST(pause_and_resume)
+{
+	struct fixture f;
+	uint32_t before, after;
+	uint64_t c0, c1;
+
+	/* vCPU 0 counts; vCPU 1 waits in KVM_RUN for a startup IPI: both must park. */
+	fixture_init(&f, 2);
+	load(&f, g_count_start, g_count_end);
+	ck_assert_int_eq(vm_resume(f.vm), -EALREADY);
+	ck_assert_int_eq(vm_start(f.vm), 0);
+	usleep(50000);
+	ck_assert_int_eq(vm_pause(f.vm, 5000), 0);
+	ck_assert(vm_paused(f.vm));
+	ck_assert_int_eq(vm_pause(f.vm, 5000), -EALREADY);
+	before = counter(&f);
+	ck_assert_uint_gt(before, 0);
+	c0 = kvm_clock(&f);
+	usleep(200000);
+	ck_assert_uint_eq(counter(&f), before);
+	/* The clock is set back where the pause found it: the 200 ms do not count. */
+	ck_assert_int_eq(vm_resume(f.vm), 0);
+	c1 = kvm_clock(&f);
+	ck_assert_msg(c1 - c0 < 100000000ULL, "kvmclock moved %llu ns over a 200 ms pause",
+		      (unsigned long long)(c1 - c0));
+	ck_assert(!vm_paused(f.vm));
+	for (int tries = 0; tries < 200 && counter(&f) == before; tries++)
+		usleep(5000);
+	after = counter(&f);
+	ck_assert_uint_gt(after, before);
+	/* Paused again, then stopped while paused: the parked threads end. */
+	ck_assert_int_eq(vm_pause(f.vm, 5000), 0);
+	vm_request_stop(f.vm, 5);
+	ck_assert_int_eq(vm_wait(f.vm), 5);
+	vm_stop(f.vm);
+	vm_destroy(f.vm);
+}
+END_TEST
+
+/* A device whose handler holds the vCPU while `hold` is set. */
+static _Atomic bool hold;
+static _Atomic bool held;
+
+static void hold_write(void *opaque, uint64_t off, uint64_t val, unsigned int size)
+{
+	(void)opaque;
+	(void)off;
+	(void)val;
+	(void)size;
+	while (atomic_load(&hold)) {
+		atomic_store(&held, true);
+		usleep(1000);
+	}
+}
+
+static const struct bus_ops hold_ops = { .read = rec_read, .write = hold_write, .max_access = 1 };
+
+START_TEST(a_pause_that_times_out_is_called_off)
+{
+	struct fixture f;
+	uint32_t before;
+
+	fixture_init(&f, 1);
+	ck_assert_int_eq(bus_register(vm_pio(f.vm), HOLD_PORT, 1, &hold_ops, NULL, "hold"), 0);
+	load(&f, g_count_out_start, g_count_out_end);
+	atomic_store(&hold, true);
+	ck_assert_int_eq(vm_start(f.vm), 0);
+	for (int tries = 0; tries < 500 && !atomic_load(&held); tries++)
+		usleep(2000);
+	ck_assert(atomic_load(&held));
+	/* The vCPU is in a device's handler, not KVM_RUN: it cannot park in time. */
+	ck_assert_int_eq(vm_pause(f.vm, 200), -ETIMEDOUT);
+	ck_assert(!vm_paused(f.vm));
+	ck_assert_int_eq(vm_resume(f.vm), -EALREADY);
+	before = counter(&f);
+	atomic_store(&hold, false);
+	/* It runs on: the interrupt the pause left does not keep it out of the guest. */
+	for (int tries = 0; tries < 400 && counter(&f) < before + 1000; tries++)
+		usleep(5000);
+	ck_assert_uint_ge(counter(&f), before + 1000);
+	/* And a pause now works. */
+	ck_assert_int_eq(vm_pause(f.vm, 5000), 0);
+	ck_assert_int_eq(vm_resume(f.vm), 0);
+	vm_request_stop(f.vm, 3);
+	ck_assert_int_eq(vm_wait(f.vm), 3);
+	vm_stop(f.vm);
+	vm_destroy(f.vm);
+}
+END_TEST
+
 START_TEST(triple_fault_ends_the_run)
 {
 	struct fixture f;
@@ -332,6 +451,8 @@ static Suite *kvm_suite(void)
 	tcase_add_test(tc, ioeventfd_signals_without_exit);
 	tcase_add_test(tc, irq_lines_and_irqfd_reach_the_pic);
 	tcase_add_test(tc, spinning_vcpus_are_stopped);
+	tcase_add_test(tc, pause_and_resume);
+	tcase_add_test(tc, a_pause_that_times_out_is_called_off);
 	tcase_add_test(tc, triple_fault_ends_the_run);
 	tcase_add_test(tc, two_vms_at_once);
 	tcase_add_test(tc, bad_requests_are_refused);
