@@ -4,11 +4,13 @@
 #include "chsock.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/evloop.h"
@@ -242,6 +244,28 @@ size_t chsock_write(struct chsock *s, const void *buf, size_t len)
 		update_watch(s);
 	}
 	return (size_t)n;
+}
+
+size_t chsock_write_wait(struct chsock *s, const void *buf, size_t len, int timeout_ms)
+{
+	struct timespec t0, t;
+	size_t done = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (done < len && chsock_connected(s)) {
+		struct pollfd p = { .fd = s->client, .events = POLLOUT };
+		long left;
+
+		done += chsock_write(s, (const uint8_t *)buf + done, len - done);
+		if (done == len)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		left = timeout_ms -
+		       ((t.tv_sec - t0.tv_sec) * 1000L + (t.tv_nsec - t0.tv_nsec) / 1000000L);
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+			break;
+	}
+	return done;
 }
 
 void chsock_input_ready(struct chsock *s)

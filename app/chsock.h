@@ -56,6 +56,13 @@ void chsock_close(struct chsock *s);
  */
 size_t chsock_write(struct chsock *s, const void *buf, size_t len);
 
+/*
+ * For a last message when the event loop no longer runs: sends like
+ * chsock_write(), waiting up to `timeout_ms` in all for the client to take
+ * it. Returns the bytes it took.
+ */
+size_t chsock_write_wait(struct chsock *s, const void *buf, size_t len, int timeout_ms);
+
 /* The guest has room for input again: offer what waits, and read on. */
 void chsock_input_ready(struct chsock *s);
 
