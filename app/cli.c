@@ -22,6 +22,9 @@ struct parser {
 	bool port_nr_set[CLI_MAX_PORTS];
 	const char *serial_ref;
 	bool serial_given;
+	/* -mon chardev=ID, resolved at the end; or -qmp's own chardev (mon_ref NULL). */
+	const char *mon_ref;
+	const char *mon_opt; /* "-mon" or "-qmp", once one was given */
 };
 
 __attribute__((format(printf, 2, 3))) static void fail_msg(struct parser *p, const char *fmt, ...)
@@ -164,7 +167,7 @@ static int opt_append(struct parser *p, const char *arg)
 
 static int opt_serial(struct parser *p, const char *arg)
 {
-	/* QEMU users write mon:stdio; ember has no monitor, the console is the same. */
+	/* QEMU users write mon:stdio; ember's monitor is QMP on a socket, the console the same. */
 	if (strcmp(arg, "mon:stdio") == 0)
 		arg = "stdio";
 	p->serial_given = true;
@@ -1356,6 +1359,118 @@ static int opt_chardev(struct parser *p, const char *arg)
 			  sizeof(chardev_kinds) / sizeof(chardev_kinds[0]), arg);
 }
 
+static int one_monitor(struct parser *p, const char *opt)
+{
+	if (p->mon_opt)
+		return fail(p, "%s: ember has one QMP monitor, and %s gave it already", opt,
+			    p->mon_opt);
+	p->mon_opt = opt;
+	return 0;
+}
+
+/*
+ * -qmp unix:PATH,server=on,wait=off (or QEMU's older server,nowait): a
+ * socket chardev of its own, named as QEMU names it.
+ */
+static int opt_qmp(struct parser *p, const char *arg)
+{
+	struct ember_config *cfg = p->cfg;
+	const char *end, *path, *list, *key, *v;
+	bool server = false, wait = true;
+	size_t klen;
+	int ret;
+
+	if (strncmp(arg, "unix:", 5) != 0)
+		return fail(p, "-qmp: ember's monitor is a Unix socket: give "
+			       "unix:PATH,server=on,wait=off");
+	for (end = arg + 5; *end && !(*end == ',' && end[1] != ','); end++)
+		if (*end == ',')
+			end++;
+	if (end == arg + 5)
+		return fail(p, "-qmp: empty socket path");
+	path = unescape(p, arg + 5, (size_t)(end - arg - 5));
+	if (!path)
+		return fail(p, "-qmp: option values too long");
+	if (strlen(path) > CLI_SOCKET_PATH_MAX)
+		return fail(p, "-qmp: the socket path is longer than %d bytes",
+			    CLI_SOCKET_PATH_MAX);
+	list = *end ? end + 1 : end;
+	while ((ret = next_prop(p, "-qmp", &list, &key, &klen, &v)) > 0) {
+		bool b = true;
+
+		if (key_is(key, klen, "nowait") && !v) {
+			wait = false;
+			continue;
+		}
+		if (!key_is(key, klen, "server") && !key_is(key, klen, "wait"))
+			return fail(p, "-qmp: unknown option '%.*s' (it has server, wait)",
+				    (int)klen, key);
+		if (v && parse_bool(p, "-qmp", key_is(key, klen, "server") ? "server" : "wait", v,
+				    &b) < 0)
+			return -EINVAL;
+		if (!v && key_is(key, klen, "wait"))
+			return fail(p, "-qmp: wait needs a value (wait=off)");
+		if (key_is(key, klen, "server"))
+			server = b;
+		else
+			wait = b;
+	}
+	if (ret < 0)
+		return ret;
+	if (!server || wait)
+		return fail(p, "-qmp: ember listens and does not wait for a client; give "
+			       "server=on,wait=off");
+	ret = one_monitor(p, "-qmp");
+	if (ret < 0)
+		return ret;
+	for (unsigned int i = 0; i < cfg->nr_chardevs; i++)
+		if (strcmp(cfg->chardevs[i].id, "compat_monitor0") == 0)
+			return fail(p, "-qmp: id 'compat_monitor0' is used by a -chardev");
+	if (cfg->nr_chardevs == CLI_MAX_CHARDEVS)
+		return fail(p, "-qmp: at most %d character devices", CLI_MAX_CHARDEVS);
+	cfg->qmp_chardev = cfg->nr_chardevs;
+	cfg->chardevs[cfg->nr_chardevs] = (struct cli_chardev){
+		/* In the string room, as every other id is. */
+		.id = unescape(p, "compat_monitor0", strlen("compat_monitor0")),
+		.spec = { .kind = CHARDEV_SOCKET, .path = path },
+	};
+	if (!cfg->chardevs[cfg->nr_chardevs].id)
+		return fail(p, "-qmp: option values too long");
+	cfg->nr_chardevs++;
+	cfg->has_qmp = true;
+	return 0;
+}
+
+/* -mon chardev=ID,mode=control[,pretty=off]: QMP on a socket -chardev. */
+enum { MON_CHARDEV, MON_MODE, MON_PRETTY };
+static const struct prop_def mon_props[] = {
+	[MON_CHARDEV] = { "chardev", PROP_STR, true, 0, 0, 0, "the -chardev id=ID to use" },
+	[MON_MODE] = { "mode", PROP_STR, false, 0, 0, 0, "control (QMP; ember has no other)" },
+	[MON_PRETTY] = { "pretty", PROP_BOOL, false, 0, 0, 0,
+			 "indented replies (ember needs off)" },
+	{ 0 },
+};
+
+static int opt_mon(struct parser *p, const char *arg)
+{
+	static const struct kind_def mon = { .name = "mon", .props = mon_props };
+	struct prop_vals v;
+	int ret = parse_props(p, "-mon", &mon, arg, &v);
+
+	if (ret < 0)
+		return ret;
+	if (!v.set[MON_MODE] || strcmp(v.str[MON_MODE], "control") != 0)
+		return fail(p, "-mon: ember's monitor speaks QMP only: give mode=control");
+	if (v.num[MON_PRETTY])
+		return fail(p, "-mon: pretty=on is not supported; replies are one line each");
+	ret = one_monitor(p, "-mon");
+	if (ret < 0)
+		return ret;
+	p->mon_ref = v.str[MON_CHARDEV];
+	p->cfg->has_qmp = true;
+	return 0;
+}
+
 /* The index of the -chardev with id `id`, taken by one user only; or -EINVAL. */
 static int resolve_chardev(struct parser *p, const char *opt, const char *id, bool *taken)
 {
@@ -1392,6 +1507,20 @@ static int resolve_chardevs(struct parser *p)
 			return fail(p, "-serial chardev:%s: COM1 takes stdio, file or null",
 				    p->serial_ref);
 		cfg->serial = cfg->chardevs[k].spec;
+		cfg->serial_chardev = true;
+	}
+	if (cfg->has_qmp) {
+		if (p->mon_ref) {
+			k = resolve_chardev(p, "-mon", p->mon_ref, taken);
+			if (k < 0)
+				return k;
+			if (cfg->chardevs[k].spec.kind != CHARDEV_SOCKET)
+				return fail(p, "-mon chardev=%s: QMP takes a socket -chardev",
+					    p->mon_ref);
+			cfg->qmp_chardev = (unsigned int)k;
+		} else {
+			taken[cfg->qmp_chardev] = true;
+		}
 	}
 	if (cfg->nr_ports && !cfg->has_vserial)
 		return fail(p, "-device %s: add -device virtio-serial-device for its ports",
@@ -1456,6 +1585,7 @@ static const struct option_def options[] = {
 	{ "nic", opt_nic },	  { "netdev", opt_netdev },
 	{ "chardev", opt_chardev }, { "sandbox", opt_sandbox },
 	{ "runas", opt_runas },	  { "chroot", opt_chroot },
+	{ "qmp", opt_qmp },	  { "mon", opt_mon },
 	{ "shutdown-timeout", opt_shutdown_timeout },
 };
 /* clang-format on */
@@ -1630,6 +1760,10 @@ void cli_print_help(FILE *f)
 	      "                    a host end for a port or -serial chardev:ID: stdio, null,\n"
 	      "                    file,path=PATH or socket,path=PATH,server=on,wait=off\n"
 	      "                    (a Unix socket ember listens on); '-chardev help'\n"
+	      "  -qmp unix:PATH,server=on,wait=off\n"
+	      "                    a QMP control socket (QEMU's machine protocol)\n"
+	      "  -mon chardev=ID,mode=control\n"
+	      "                    the same on a socket -chardev\n"
 	      "  -h, --help        show this help and exit\n"
 	      "  --version         show the version and exit\n"
 	      "\n"
@@ -1638,7 +1772,8 @@ void cli_print_help(FILE *f)
 	      "\n"
 	      "Exit status:\n"
 	      "  0                 the guest rebooted, powered off or reset (triple fault\n"
-	      "                    included), or C-a x was typed\n"
+	      "                    included), C-a x was typed, or QMP's quit or\n"
+	      "                    system_reset came\n"
 	      "  1                 ember failed (KVM error, entry failure)\n"
 	      "  2                 bad usage or input; the guest was not started\n"
 	      "  (V << 1) | 1      the guest wrote V to an isa-debug-exit port\n"

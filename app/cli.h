@@ -110,6 +110,7 @@ struct ember_config {
 	const char *append;
 	const char *name;
 	struct chardev_spec serial; /* CHARDEV_NONE: no COM1 at all */
+	bool serial_chardev;	    /* it is a -chardev's (-serial chardev:ID) */
 	bool has_debugcon;
 	struct chardev_spec debugcon;
 	unsigned int nr_debug_exit;
@@ -149,6 +150,9 @@ struct ember_config {
 	struct cli_port ports[CLI_MAX_PORTS];
 	bool has_vsock;
 	struct cli_vsock vsock;
+	/* The QMP monitor (-qmp, or -mon on a socket -chardev): its chardev's index. */
+	bool has_qmp;
+	unsigned int qmp_chardev;
 	/* Option values that needed unescaping (",," is a comma) live here. */
 	char strings[CLI_STRINGS];
 	size_t strings_used;

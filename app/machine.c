@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "console.h"
 #include "jail.h"
+#include "monitor.h"
 #include "vslot.h"
 #include "core/bus.h"
 #include "core/clock.h"
@@ -185,6 +186,7 @@ struct machine {
 	/* Set by a step that failed because of the user's input: exit 2. */
 	bool usage_error;
 	struct jail jail;
+	struct monitor *mon; /* the QMP monitor, if asked for */
 	char err[512];
 };
 
@@ -319,6 +321,13 @@ static void cpuid_fini(struct machine *m)
 	m->cpuid = NULL;
 }
 
+/* An event for the QMP client, on the event loop thread. */
+static void qmp_emit(struct machine *m, const char *name, const char *data)
+{
+	if (m->mon)
+		monitor_event(m->mon, name, data);
+}
+
 static void shutdown_timed_out(void *opaque, uint32_t events)
 {
 	struct machine *m = opaque;
@@ -361,6 +370,7 @@ static bool press_power_button(struct machine *m)
 	}
 	log_info("SIGTERM: pressed the ACPI power button; the guest has %u s to power off",
 		 m->cfg->shutdown_timeout);
+	qmp_emit(m, "POWERDOWN", NULL);
 	return true;
 }
 
@@ -1590,6 +1600,247 @@ static int vcpus_init(struct machine *m)
 	return 0;
 }
 
+/* --- QMP ------------------------------------------------------------------------------ */
+
+/* How long stop waits for every vCPU to leave KVM_RUN. */
+#define QMP_PAUSE_TIMEOUT_MS 5000
+
+static enum qmp_run_state qmp_state(void *opaque)
+{
+	struct machine *m = opaque;
+
+	if (vm_stop_requested(m->vm))
+		return QMP_SHUTDOWN;
+	return vm_paused(m->vm) ? QMP_PAUSED : QMP_RUNNING;
+}
+
+static int qmp_stop(void *opaque, char *err, size_t errlen)
+{
+	struct machine *m = opaque;
+	int ret = vm_pause(m->vm, QMP_PAUSE_TIMEOUT_MS);
+
+	if (ret == -EALREADY)
+		return 0;
+	if (ret < 0) {
+		snprintf(err, errlen, "the vCPUs did not stop: %s", strerror(-ret));
+		return ret;
+	}
+	log_info("QMP: paused");
+	qmp_emit(m, "STOP", NULL);
+	return 0;
+}
+
+static int qmp_cont(void *opaque, char *err, size_t errlen)
+{
+	struct machine *m = opaque;
+	int ret = vm_resume(m->vm);
+
+	(void)err;
+	(void)errlen;
+	if (ret == -EALREADY)
+		return 0;
+	log_info("QMP: resumed");
+	qmp_emit(m, "RESUME", NULL);
+	return 0;
+}
+
+static int qmp_powerdown(void *opaque, char *err, size_t errlen)
+{
+	struct machine *m = opaque;
+
+	if (!__atomic_load_n(&m->have_pm, __ATOMIC_ACQUIRE)) {
+		snprintf(err, errlen, "the machine has no ACPI power button (-no-acpi)");
+		return -ENODEV;
+	}
+	/* Pressed whether or not the guest listens yet, as QEMU's is. */
+	if (!acpi_pm_power_button(&m->pm))
+		log_info("QMP: pressed the power button; the guest has not enabled it");
+	qmp_emit(m, "POWERDOWN", NULL);
+	return 0;
+}
+
+static void qmp_reset(void *opaque)
+{
+	struct machine *m = opaque;
+
+	/* A reset ends ember, as with QEMU's -no-reboot. */
+	log_info("QMP: system_reset; ending");
+	vm_request_shutdown(m->vm, EMBER_EXIT_OK, "host-qmp-system-reset", false);
+}
+
+static void qmp_quit(void *opaque)
+{
+	struct machine *m = opaque;
+
+	log_info("QMP: quit");
+	vm_request_shutdown(m->vm, EMBER_EXIT_OK, "host-qmp-quit", false);
+}
+
+static void query_cpus(struct machine *m, struct jbuf *b)
+{
+	const struct ember_config *cfg = m->cfg;
+
+	jbuf_add(b, "[", 1);
+	for (unsigned int i = 0; i < cfg->nr_vcpus; i++) {
+		struct vcpu *v = vm_vcpu(m->vm, i);
+
+		/* vCPU i has APIC ID i: threads, then cores, then packages. */
+		jbuf_printf(
+			b,
+			"%s{\"cpu-index\": %u, \"qom-path\": \"/machine/unattached/device[%u]\", "
+			"\"thread-id\": %d, \"props\": {\"core-id\": %u, \"thread-id\": %u, "
+			"\"socket-id\": %u}, \"target\": \"x86_64\"}",
+			i ? ", " : "", i, i, v ? (int)vcpu_thread_id(v) : 0,
+			(i / cfg->threads) % cfg->cores, i % cfg->threads,
+			i / (cfg->threads * cfg->cores));
+	}
+	jbuf_add(b, "]", 1);
+}
+
+static void query_block(struct machine *m, struct jbuf *b)
+{
+	static const char *const caches[][3] = {
+		/* writeback, direct, no-flush */
+		[DISK_CACHE_WRITEBACK] = { "true", "false", "false" },
+		[DISK_CACHE_NONE] = { "true", "true", "false" },
+		[DISK_CACHE_UNSAFE] = { "true", "false", "true" },
+		[DISK_CACHE_DIRECTSYNC] = { "false", "true", "false" },
+	};
+
+	jbuf_add(b, "[", 1);
+	for (unsigned int i = 0; i < m->nr_blk; i++) {
+		const struct cli_drive *d = &m->cfg->drives[m->cfg->blk[i].drive];
+		struct disk *disk = m->blk[i].disk;
+		const char *fmt = disk_cluster_size(disk) ? "qcow2" : "raw";
+		char dev[8];
+		const char *const *c = caches[d->cache];
+
+		snprintf(dev, sizeof(dev), "vd%c", 'a' + i);
+		jbuf_add(b, i ? ", {\"device\": " : "{\"device\": ", i ? 13 : 11);
+		jbuf_string(b, d->id ? d->id : dev, strlen(d->id ? d->id : dev));
+		jbuf_printf(b,
+			    ", \"qdev\": \"/machine/peripheral-anon/device[%u]/virtio-backend\", "
+			    "\"locked\": false, \"removable\": false, \"type\": \"unknown\", "
+			    "\"inserted\": {\"file\": ",
+			    i);
+		jbuf_string(b, d->file, strlen(d->file));
+		jbuf_printf(b,
+			    ", \"ro\": %s, \"drv\": \"%s\", \"encrypted\": false, "
+			    "\"detect_zeroes\": \"off\", \"bps\": 0, \"bps_rd\": 0, \"bps_wr\": 0, "
+			    "\"iops\": 0, \"iops_rd\": 0, \"iops_wr\": 0, \"write_threshold\": 0, "
+			    "\"cache\": {\"writeback\": %s, \"direct\": %s, \"no-flush\": %s}, "
+			    "\"image\": {\"filename\": ",
+			    disk_readonly(disk) ? "true" : "false", fmt, c[0], c[1], c[2]);
+		jbuf_string(b, d->file, strlen(d->file));
+		jbuf_printf(b, ", \"format\": \"%s\", \"virtual-size\": %llu}}}", fmt,
+			    (unsigned long long)disk_size(disk));
+	}
+	jbuf_add(b, "]", 1);
+}
+
+/* One query-chardev entry: its label, its backend as QEMU writes it, whether in use. */
+static void chardev_entry(struct jbuf *b, bool first, const char *label,
+			  const struct chardev_spec *spec)
+{
+	jbuf_add(b, first ? "{\"label\": " : ", {\"label\": ", first ? 11 : 13);
+	jbuf_string(b, label, strlen(label));
+	jbuf_add(b, ", \"filename\": ", 14);
+	switch (spec->kind) {
+	case CHARDEV_NONE:
+		jbuf_string(b, "null", 4);
+		break;
+	case CHARDEV_STDIO:
+		jbuf_string(b, "stdio", 5);
+		break;
+	case CHARDEV_FILE:
+	case CHARDEV_SOCKET: {
+		char name[160];
+
+		snprintf(name, sizeof(name), "%s:%s%s",
+			 spec->kind == CHARDEV_FILE ? "file" : "unix", spec->path,
+			 spec->kind == CHARDEV_FILE ? "" : ",server=on");
+		jbuf_string(b, name, strlen(name));
+		break;
+	}
+	}
+	jbuf_add(b, ", \"frontend-open\": true}", 24);
+}
+
+static void query_chardev(struct machine *m, struct jbuf *b)
+{
+	const struct ember_config *cfg = m->cfg;
+	bool first = true;
+
+	jbuf_add(b, "[", 1);
+	/* COM1's own backend, when -serial named no -chardev. */
+	if (cfg->serial.kind != CHARDEV_NONE && !cfg->serial_chardev) {
+		chardev_entry(b, first, "serial0", &cfg->serial);
+		first = false;
+	}
+	for (unsigned int i = 0; i < cfg->nr_chardevs; i++) {
+		chardev_entry(b, first, cfg->chardevs[i].id, &cfg->chardevs[i].spec);
+		first = false;
+	}
+	jbuf_add(b, "]", 1);
+}
+
+static void qmp_query(void *opaque, const char *command, struct jbuf *b)
+{
+	struct machine *m = opaque;
+
+	if (strcmp(command, "query-cpus-fast") == 0)
+		query_cpus(m, b);
+	else if (strcmp(command, "query-block") == 0)
+		query_block(m, b);
+	else
+		query_chardev(m, b);
+}
+
+static int qmp_init(struct machine *m)
+{
+	static const struct qmp_ops ops = {
+		.state = qmp_state,
+		.stop = qmp_stop,
+		.cont = qmp_cont,
+		.powerdown = qmp_powerdown,
+		.reset = qmp_reset,
+		.quit = qmp_quit,
+		.query = qmp_query,
+	};
+	struct qmp_ops o = ops;
+	const char *path;
+	int ret;
+
+	if (!m->cfg->has_qmp)
+		return 0;
+	path = m->cfg->chardevs[m->cfg->qmp_chardev].spec.path;
+	o.opaque = m;
+	ret = monitor_open(&m->mon, path, vm_evloop(m->vm), &o, m->cfg->name);
+	if (ret < 0)
+		set_err(m, "QMP: cannot listen on %s (%s)", path, strerror(-ret));
+	else
+		log_info("QMP: listening on %s", path);
+	return ret;
+}
+
+/* After the loop has stopped: SHUTDOWN, with why, the client's last words. */
+static void qmp_fini(struct machine *m)
+{
+	char data[128];
+	const char *reason = NULL;
+	bool guest = false;
+
+	if (!m->mon)
+		return;
+	if (vm_stop_requested(m->vm))
+		reason = vm_stop_reason(m->vm, &guest);
+	if (reason)
+		snprintf(data, sizeof(data), "{\"guest\": %s, \"reason\": \"%s\"}",
+			 guest ? "true" : "false", reason);
+	monitor_close(m->mon, reason ? "SHUTDOWN" : NULL, reason ? data : NULL);
+	m->mon = NULL;
+}
+
 static int start_init(struct machine *m)
 {
 	int ret = vm_start(m->vm);
@@ -1682,6 +1933,7 @@ static const struct machine_step steps[] = {
 	{ "rngs", rngs_init, rngs_fini },
 	{ "vserial", vserial_init, vserial_fini },
 	{ "vsock", vsock_init, vsock_fini },
+	{ "qmp", qmp_init, qmp_fini },
 	{ "firmware", firmware_init, NULL },
 	{ "vcpus", vcpus_init, NULL },
 	{ "drop", drop_init, NULL },

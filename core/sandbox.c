@@ -103,8 +103,11 @@ static const struct sandbox_rule events_rules[] = {
 	ALLOW(timerfd_create),
 	ALLOW(timerfd_settime),
 	ALLOW(getrandom),
+	ALLOW(tgkill),
 	ALLOW_IF(ioctl, 1, KVM_IRQ_LINE),
 	ALLOW_IF(ioctl, 1, TUNSETOFFLOAD),
+	ALLOW_IF(ioctl, 1, KVM_GET_CLOCK),
+	ALLOW_IF(ioctl, 1, KVM_SET_CLOCK),
 	DISK_IO_RULES,
 };
 

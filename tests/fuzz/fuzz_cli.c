@@ -9,9 +9,9 @@
  * An accepted configuration must hold what ember relies on later: sizes and
  * counts within their limits, a vCPU topology CPUID can describe, every
  * device naming an existing backend that no other device took, debug-exit
- * windows inside the port space, and every string pointing into argv or the
- * configuration's own string room, terminated there. The parser
- * allocates nothing; leak detection stays on.
+ * windows inside the port space, QMP on a socket chardev no port takes, and
+ * every string pointing into argv or the configuration's own string room,
+ * terminated there. The parser allocates nothing; leak detection stays on.
  */
 #include "tests/fuzz/fuzzin.h"
 #include "config.h"
@@ -102,6 +102,13 @@ static void check_devices(void)
 	}
 	if (stdio > 1)
 		FAIL("%u stdio chardevs", stdio);
+	if (cfg.has_qmp) {
+		if (cfg.qmp_chardev >= cfg.nr_chardevs ||
+		    cfg.chardevs[cfg.qmp_chardev].spec.kind != CHARDEV_SOCKET)
+			FAIL("QMP on chardev %u (of %u), not a socket", cfg.qmp_chardev,
+			     cfg.nr_chardevs);
+		chardev_used[cfg.qmp_chardev] = true;
+	}
 	if (cfg.nr_ports && !cfg.has_vserial)
 		FAIL("ports without a virtio-serial device");
 	if (cfg.has_vserial && (cfg.vserial_max_ports < 1 || cfg.vserial_max_ports > CLI_MAX_PORTS))

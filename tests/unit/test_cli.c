@@ -728,6 +728,75 @@ START_TEST(serial_ports)
 }
 END_TEST
 
+START_TEST(qmp_monitor)
+{
+	/* -qmp makes its own socket chardev, as QEMU names it. */
+	ck_assert_int_eq(
+		parse("-kernel", "k", "-qmp", "unix:/run/q,,1.sock,server=on,wait=off", NULL), 0);
+	ck_assert(cfg.has_qmp);
+	ck_assert_uint_eq(cfg.nr_chardevs, 1);
+	ck_assert_uint_eq(cfg.qmp_chardev, 0);
+	ck_assert_str_eq(cfg.chardevs[0].id, "compat_monitor0");
+	ck_assert_int_eq(cfg.chardevs[0].spec.kind, CHARDEV_SOCKET);
+	ck_assert_str_eq(cfg.chardevs[0].spec.path, "/run/q,1.sock");
+	/* QEMU's older spelling. */
+	ck_assert_int_eq(parse("-kernel", "k", "-qmp", "unix:q.sock,server,nowait", NULL), 0);
+	ck_assert_str_eq(cfg.chardevs[0].spec.path, "q.sock");
+	/* -mon on a socket -chardev. */
+	ck_assert_int_eq(parse("-kernel", "k", "-chardev", "null,id=n", "-chardev",
+			       "socket,id=mon0,path=m.sock,server=on,wait=off", "-mon",
+			       "chardev=mon0,mode=control,pretty=off", NULL),
+			 0);
+	ck_assert(cfg.has_qmp);
+	ck_assert_uint_eq(cfg.qmp_chardev, 1);
+	ck_assert_int_eq(parse("-kernel", "k", NULL), 0);
+	ck_assert(!cfg.has_qmp);
+
+	fails_with(parse("-kernel", "k", "-qmp", "tcp:localhost:4444,server=on,wait=off", NULL),
+		   "give unix:PATH,server=on,wait=off");
+	fails_with(parse("-kernel", "k", "-qmp", "unix:,server=on,wait=off", NULL),
+		   "empty socket path");
+	fails_with(parse("-kernel", "k", "-qmp", "unix:q.sock", NULL), "does not wait");
+	fails_with(parse("-kernel", "k", "-qmp", "unix:q.sock,server=on", NULL), "does not wait");
+	fails_with(parse("-kernel", "k", "-qmp", "unix:q.sock,server=on,wait=on", NULL),
+		   "does not wait");
+	fails_with(parse("-kernel", "k", "-qmp", "unix:q.sock,server=on,wait", NULL),
+		   "wait needs a value");
+	fails_with(parse("-kernel", "k", "-qmp", "unix:q.sock,server=maybe,wait=off", NULL),
+		   "server must be on or off");
+	fails_with(parse("-kernel", "k", "-qmp", "unix:q.sock,server=on,wait=off,telnet=on", NULL),
+		   "unknown option 'telnet'");
+	fails_with(parse("-kernel", "k", "-qmp", "unix:a,server=on,wait=off", "-qmp",
+			 "unix:b,server=on,wait=off", NULL),
+		   "one QMP monitor");
+	fails_with(parse("-kernel", "k", "-qmp", "unix:a,server=on,wait=off", "-chardev",
+			 "null,id=compat_monitor0", NULL),
+		   "used twice");
+	fails_with(parse("-kernel", "k", "-chardev", "socket,id=m,path=p,server=on,wait=off",
+			 "-mon", "chardev=m", NULL),
+		   "give mode=control");
+	fails_with(parse("-kernel", "k", "-chardev", "socket,id=m,path=p,server=on,wait=off",
+			 "-mon", "chardev=m,mode=readline", NULL),
+		   "give mode=control");
+	fails_with(parse("-kernel", "k", "-chardev", "socket,id=m,path=p,server=on,wait=off",
+			 "-mon", "chardev=m,mode=control,pretty=on", NULL),
+		   "pretty=on");
+	fails_with(parse("-kernel", "k", "-mon", "chardev=nope,mode=control", NULL),
+		   "no -chardev with id 'nope'");
+	fails_with(parse("-kernel", "k", "-chardev", "file,id=f,path=x", "-mon",
+			 "chardev=f,mode=control", NULL),
+		   "QMP takes a socket -chardev");
+	fails_with(parse("-kernel", "k", "-chardev", "socket,id=m,path=p,server=on,wait=off",
+			 "-device", "virtio-serial-device", "-device", "virtserialport,chardev=m",
+			 "-mon", "chardev=m,mode=control", NULL),
+		   "chardev 'm' is used twice");
+	fails_with(parse("-kernel", "k", "-chardev", "socket,id=m,path=p,server=on,wait=off",
+			 "-mon", "chardev=m,mode=control", "-qmp", "unix:q,server=on,wait=off",
+			 NULL),
+		   "one QMP monitor");
+}
+END_TEST
+
 /* The help for kinds comes from the same tables the parser uses. */
 START_TEST(kind_help)
 {
@@ -929,6 +998,7 @@ static Suite *cli_suite(void)
 	tcase_add_test(tc, rng_devices);
 	tcase_add_test(tc, vsock_device);
 	tcase_add_test(tc, serial_ports);
+	tcase_add_test(tc, qmp_monitor);
 	tcase_add_test(tc, kind_help);
 	tcase_add_test(tc, sandbox);
 	tcase_add_test(tc, sandbox_errors);
