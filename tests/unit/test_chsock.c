@@ -5,6 +5,7 @@
 #include "app/chsock.h"
 #include "core/evloop.h"
 #include "scratch.h"
+#include "sockfix.h"
 #include "unit.h"
 
 #include <errno.h>
@@ -56,21 +57,12 @@ static char dir[256], path[300];
 
 static void run(void)
 {
-	while (evloop_run_once(loop, 20) > 0)
-		;
+	sockfix_run(loop);
 }
 
 static int connect_client(void)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	ck_assert_int_ge(fd, 0);
-	ck_assert_uint_lt(strlen(path), sizeof(sa.sun_path));
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	run();
-	return fd;
+	return sockfix_connect(loop, path);
 }
 
 static void setup(void)

@@ -9,6 +9,7 @@
 #include "app/monitor.h"
 #include "core/evloop.h"
 #include "scratch.h"
+#include "sockfix.h"
 #include "unit.h"
 
 #include <errno.h>
@@ -63,20 +64,12 @@ static const struct qmp_ops ops = {
 
 static void run(void)
 {
-	while (evloop_run_once(loop, 20) > 0)
-		;
+	sockfix_run(loop);
 }
 
 static int connect_client(void)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	ck_assert_int_ge(fd, 0);
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	run();
-	return fd;
+	return sockfix_connect(loop, path);
 }
 
 /* What the client can read now, as a string. */
