@@ -47,6 +47,18 @@ static bool send_buf(struct qmp *q, const struct jbuf *b)
 	return false;
 }
 
+/* Ends a reply begun in b: the request's id, if it had one, then the line's end; sends it. */
+static void reply_end(struct qmp *q, struct jbuf *b, const struct json *id)
+{
+	if (id) {
+		jbuf_add(b, ", \"id\": ", 8);
+		jbuf_json(b, id);
+	}
+	jbuf_add(b, "}\r\n", 3);
+	send_buf(q, b);
+	jbuf_fini(b);
+}
+
 static void reply(struct qmp *q, const struct jbuf *ret, const struct json *id)
 {
 	struct jbuf b;
@@ -54,13 +66,7 @@ static void reply(struct qmp *q, const struct jbuf *ret, const struct json *id)
 	jbuf_init(&b, QMP_OUTPUT_MAX);
 	jbuf_add(&b, "{\"return\": ", 11);
 	jbuf_add(&b, ret->p ? ret->p : "{}", ret->p ? ret->len : 2);
-	if (id) {
-		jbuf_add(&b, ", \"id\": ", 8);
-		jbuf_json(&b, id);
-	}
-	jbuf_add(&b, "}\r\n", 3);
-	send_buf(q, &b);
-	jbuf_fini(&b);
+	reply_end(q, &b, id);
 }
 
 static void error_reply(struct qmp *q, const char *class, const char *desc, const struct json *id)
@@ -71,13 +77,7 @@ static void error_reply(struct qmp *q, const char *class, const char *desc, cons
 	jbuf_printf(&b, "{\"error\": {\"class\": \"%s\", \"desc\": ", class);
 	jbuf_string(&b, desc, strlen(desc));
 	jbuf_add(&b, "}", 1);
-	if (id) {
-		jbuf_add(&b, ", \"id\": ", 8);
-		jbuf_json(&b, id);
-	}
-	jbuf_add(&b, "}\r\n", 3);
-	send_buf(q, &b);
-	jbuf_fini(&b);
+	reply_end(q, &b, id);
 }
 
 /* --- commands ---------------------------------------------------------------------- */
