@@ -1680,7 +1680,7 @@ static void query_cpus(struct machine *m, struct jbuf *b)
 {
 	const struct ember_config *cfg = m->cfg;
 
-	jbuf_add(b, "[", 1);
+	jbuf_printf(b, "[");
 	for (unsigned int i = 0; i < cfg->nr_vcpus; i++) {
 		struct vcpu *v = vm_vcpu(m->vm, i);
 
@@ -1694,7 +1694,7 @@ static void query_cpus(struct machine *m, struct jbuf *b)
 			(i / cfg->threads) % cfg->cores, i % cfg->threads,
 			i / (cfg->threads * cfg->cores));
 	}
-	jbuf_add(b, "]", 1);
+	jbuf_printf(b, "]");
 }
 
 static void query_block(struct machine *m, struct jbuf *b)
@@ -1707,7 +1707,7 @@ static void query_block(struct machine *m, struct jbuf *b)
 		[DISK_CACHE_DIRECTSYNC] = { "false", "true", "false" },
 	};
 
-	jbuf_add(b, "[", 1);
+	jbuf_printf(b, "[");
 	for (unsigned int i = 0; i < m->nr_blk; i++) {
 		const struct cli_drive *d = &m->cfg->drives[m->cfg->blk[i].drive];
 		struct disk *disk = m->blk[i].disk;
@@ -1716,7 +1716,7 @@ static void query_block(struct machine *m, struct jbuf *b)
 		const char *const *c = caches[d->cache];
 
 		snprintf(dev, sizeof(dev), "vd%c", 'a' + i);
-		jbuf_add(b, i ? ", {\"device\": " : "{\"device\": ", i ? 13 : 11);
+		jbuf_printf(b, "%s{\"device\": ", i ? ", " : "");
 		jbuf_string(b, d->id ? d->id : dev, strlen(d->id ? d->id : dev));
 		jbuf_printf(b,
 			    ", \"qdev\": \"/machine/peripheral-anon/device[%u]/virtio-backend\", "
@@ -1735,16 +1735,16 @@ static void query_block(struct machine *m, struct jbuf *b)
 		jbuf_printf(b, ", \"format\": \"%s\", \"virtual-size\": %llu}}}", fmt,
 			    (unsigned long long)disk_size(disk));
 	}
-	jbuf_add(b, "]", 1);
+	jbuf_printf(b, "]");
 }
 
 /* One query-chardev entry: its label, its backend as QEMU writes it, whether in use. */
 static void chardev_entry(struct jbuf *b, bool first, const char *label,
 			  const struct chardev_spec *spec)
 {
-	jbuf_add(b, first ? "{\"label\": " : ", {\"label\": ", first ? 11 : 13);
+	jbuf_printf(b, "%s{\"label\": ", first ? "" : ", ");
 	jbuf_string(b, label, strlen(label));
-	jbuf_add(b, ", \"filename\": ", 14);
+	jbuf_printf(b, ", \"filename\": ");
 	switch (spec->kind) {
 	case CHARDEV_NONE:
 		jbuf_string(b, "null", 4);
@@ -1763,7 +1763,7 @@ static void chardev_entry(struct jbuf *b, bool first, const char *label,
 		break;
 	}
 	}
-	jbuf_add(b, ", \"frontend-open\": true}", 24);
+	jbuf_printf(b, ", \"frontend-open\": true}");
 }
 
 static void query_chardev(struct machine *m, struct jbuf *b)
@@ -1771,7 +1771,7 @@ static void query_chardev(struct machine *m, struct jbuf *b)
 	const struct ember_config *cfg = m->cfg;
 	bool first = true;
 
-	jbuf_add(b, "[", 1);
+	jbuf_printf(b, "[");
 	/* COM1's own backend, when -serial named no -chardev. */
 	if (cfg->serial.kind != CHARDEV_NONE && !cfg->serial_chardev) {
 		chardev_entry(b, first, "serial0", &cfg->serial);
@@ -1781,7 +1781,7 @@ static void query_chardev(struct machine *m, struct jbuf *b)
 		chardev_entry(b, first, cfg->chardevs[i].id, &cfg->chardevs[i].spec);
 		first = false;
 	}
-	jbuf_add(b, "]", 1);
+	jbuf_printf(b, "]");
 }
 
 static void qmp_query(void *opaque, const char *command, struct jbuf *b)
