@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "vsock.h"
+#include "virtq.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -12,9 +13,12 @@
 #include <linux/virtio_vsock.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #define VSOCK_NR_QUEUES 3 /* rx, tx, event */
 #define VSOCK_KERNEL_QUEUES 2
+#define VSOCK_EVENT_QUEUE 2
+#define VSOCK_EVENT_IOV 8 /* buffers of an event chain looked at */
 
 /* What the device offers, where the kernel offers it too. */
 #define VSOCK_FEATURES                                                                             \
@@ -24,6 +28,8 @@
 struct vsock {
 	struct vhost_dev vd;
 	uint64_t cid;
+	bool ran;	    /* the kernel served this device before */
+	bool reset_pending; /* a transport reset waits for the driver's next event buffer */
 };
 
 static int set_running(struct vhost *v, int on)
@@ -57,16 +63,74 @@ static void vsock_config_read(void *dev, uint32_t offset, void *buf, uint32_t le
 	memcpy(buf, (const uint8_t *)&c + offset, len);
 }
 
+/*
+ * Under the transport's lock: the transport-reset event, if one is owed, in
+ * the driver's next event buffer. A chain whose device-writable part cannot
+ * hold the event goes back empty, and the next is tried; the ring holds no
+ * more chains than its size, so neither can a driver make this loop long.
+ */
+static void send_reset(struct vsock *s)
+{
+	const struct virtio_vsock_event ev = { .id = htole32(VIRTIO_VSOCK_EVENT_TRANSPORT_RESET) };
+	struct virtq *q = s->vd.tr.ops->queue(s->vd.tr.t, VSOCK_EVENT_QUEUE);
+	bool pushed = false;
+	int ret = 0;
+
+	while (s->reset_pending && s->vd.running) {
+		struct iovec iov[VSOCK_EVENT_IOV];
+		struct virtq_chain c = { .iov = iov, .max = VSOCK_EVENT_IOV };
+		const uint8_t *from = (const uint8_t *)&ev;
+		uint32_t written = 0;
+
+		ret = virtq_pop(q, &c);
+		if (ret < 0)
+			break;
+		if (c.in_len >= sizeof(ev)) {
+			for (unsigned int i = c.out_num; written < sizeof(ev); i++) {
+				size_t n = iov[i].iov_len < sizeof(ev) - written
+						   ? iov[i].iov_len
+						   : sizeof(ev) - written;
+
+				memcpy(iov[i].iov_base, from + written, n);
+				written += (uint32_t)n;
+			}
+			s->reset_pending = false;
+			log_info("%s: transport reset sent", s->vd.name);
+		}
+		if (virtq_push(q, c.head, written) == 0)
+			pushed = true;
+	}
+	/* -ENODEV: the driver never set the queue up; -EAGAIN: no buffer yet. */
+	if (ret < 0 && ret != -EAGAIN && ret != -ENODEV)
+		s->vd.tr.ops->needs_reset(s->vd.tr.t);
+	if (pushed && virtq_should_notify(q))
+		s->vd.tr.ops->signal_used(s->vd.tr.t);
+}
+
 static int vsock_activate(void *dev, uint64_t features)
 {
-	return vhost_dev_activate(&((struct vsock *)dev)->vd, features);
+	struct vsock *s = dev;
+	int ret = vhost_dev_activate(&s->vd, features);
+
+	if (ret < 0)
+		return ret;
+	/*
+	 * Started again after a reset: whatever the kernel carried for the
+	 * device before is gone, which the transport-reset event tells the
+	 * driver (it re-reads the CID and resets its connections).
+	 */
+	if (s->ran)
+		s->reset_pending = true;
+	s->ran = true;
+	send_reset(s);
+	return 0;
 }
 
 /* Only the event queue's kicks come here: rx and tx kick the kernel directly. */
 static void vsock_notify(void *dev, unsigned int index)
 {
-	(void)dev;
-	(void)index;
+	if (index == VSOCK_EVENT_QUEUE)
+		send_reset(dev);
 }
 
 static void vsock_reset(void *dev)

@@ -17,8 +17,9 @@
  * the rings bound; the tap told only offloads the device offered; and after
  * every reset, and at the end, nothing running and nothing bound, or, when
  * the kernel refused to stop, no call at all after that and its descriptor
- * closed. The device holds no chain (the kernel does the work), so the
- * ledger must see no pop at all.
+ * closed. The device holds no chain: the kernel does the work, and
+ * vhost-vsock gives back each event buffer it takes at once (its
+ * transport-reset event after a restart, or nothing).
  */
 #include "config.h"
 

@@ -452,6 +452,63 @@ START_TEST(reset_takes_the_rings_back)
 }
 END_TEST
 
+/* One event buffer of `len` bytes, writable or not, made available and kicked. */
+static uint16_t post_event(struct fx *f, uint32_t len, bool write)
+{
+	struct rb_seg seg = { .len = len, .write = write };
+	uint16_t head = rb_add_chain(&f->rb[2], &seg, 1);
+
+	rb_publish(&f->rb[2], head);
+	vdrv_wr32(&f->r.drv, VIRTIO_MMIO_QUEUE_NOTIFY, 2);
+	return head;
+}
+
+START_TEST(a_restart_sends_the_transport_reset)
+{
+	struct fx *f = fx_new();
+	struct rb_seg split[2] = { { .len = 1, .write = true }, { .len = 3, .write = true } };
+	uint32_t id, len;
+	uint16_t head;
+	uint8_t ev[4];
+
+	/* The first start owes the driver nothing: its event buffer waits. */
+	drv_start(f, 0, 7);
+	post_event(f, 4, true);
+	ck_assert(!rb_get_used(&f->rb[2], &id, &len));
+	/* Reset and started again: the event goes to the next buffer, once. */
+	vdrv_wr32(&f->r.drv, VIRTIO_MMIO_STATUS, 0);
+	drv_start(f, 0, 7);
+	ck_assert(!rb_get_used(&f->rb[2], &id, &len));
+	/* A buffer too short, and one the device may not write, go back empty. */
+	post_event(f, 3, true);
+	ck_assert(rb_get_used(&f->rb[2], &id, &len));
+	ck_assert_uint_eq(len, 0);
+	post_event(f, 8, false);
+	ck_assert(rb_get_used(&f->rb[2], &id, &len));
+	ck_assert_uint_eq(len, 0);
+	/* The event split over two buffers, little-endian: id 0, TRANSPORT_RESET. */
+	memset(f->r.ram + 2 * SLICE + SLICE / 2, 0xff, 64);
+	split[0].gpa = RAM_BASE + 2 * SLICE + SLICE / 2;
+	split[1].gpa = split[0].gpa + 16;
+	head = rb_add_chain(&f->rb[2], split, 2);
+	rb_publish(&f->rb[2], head);
+	vdrv_wr32(&f->r.drv, VIRTIO_MMIO_QUEUE_NOTIFY, 2);
+	ck_assert(rb_get_used(&f->rb[2], &id, &len));
+	ck_assert_uint_eq(id, head);
+	ck_assert_uint_eq(len, 4);
+	ev[0] = f->r.ram[2 * SLICE + SLICE / 2];
+	memcpy(ev + 1, f->r.ram + 2 * SLICE + SLICE / 2 + 16, 3);
+	ck_assert_uint_eq(ev[0] | ev[1] << 8 | ev[2] << 16 | (uint32_t)ev[3] << 24,
+			  VIRTIO_VSOCK_EVENT_TRANSPORT_RESET);
+	ck_assert_uint_eq(f->r.ram[2 * SLICE + SLICE / 2 + 1], 0xff);
+	ck_assert_uint_gt(f->r.irqs, 0);
+	/* Owed once: the next buffer waits. */
+	post_event(f, 4, true);
+	ck_assert(!rb_get_used(&f->rb[2], &id, &len));
+	fx_free(f);
+}
+END_TEST
+
 /* A kernel that will not stop is let go of: its descriptor closed, and no call after. */
 START_TEST(a_kernel_that_will_not_stop_is_let_go)
 {
@@ -762,6 +819,7 @@ static Suite *vsock_suite(void)
 	tcase_add_test(tc, calls_become_interrupts);
 	tcase_add_test(tc, kernel_errors_need_a_reset);
 	tcase_add_test(tc, reset_takes_the_rings_back);
+	tcase_add_test(tc, a_restart_sends_the_transport_reset);
 	tcase_add_test(tc, a_queue_left_unset_needs_a_reset);
 	tcase_add_loop_test(tc, a_kernel_that_will_not_stop_is_let_go, 0, 3);
 	tcase_add_loop_test(tc, a_refusing_kernel_leaves_nothing_started, 0, 9);
