@@ -94,6 +94,11 @@ int vcpu_fd(const struct vcpu *vcpu)
 	return vcpu->fd;
 }
 
+struct vm *vcpu_vm(const struct vcpu *vcpu)
+{
+	return vcpu->vm;
+}
+
 unsigned int vcpu_index(const struct vcpu *vcpu)
 {
 	return vcpu->index;
@@ -316,9 +321,19 @@ static void *vcpu_thread(void *arg)
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
+	/*
+	 * After an exit ember served (an I/O read, say), the instruction is
+	 * finished only by the next KVM_RUN, and KVM shows nothing of it
+	 * meanwhile: a vCPU parks only after a KVM_RUN that returned -EINTR
+	 * (a pause's immediate_exit finishes the instruction and returns at
+	 * once), so a snapshot never finds one half done.
+	 */
+	bool exit_served = false;
+
 	while (!atomic_load(&vcpu->stop)) {
-		if (vm_vcpu_park(vcpu->vm, &vcpu->stop, vcpu->run))
+		if (!exit_served && vm_vcpu_park(vcpu->vm, &vcpu->stop, vcpu->run))
 			continue;
+		exit_served = false;
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
@@ -328,6 +343,7 @@ static void *vcpu_thread(void *arg)
 		}
 		if (!handle_exit(vcpu))
 			break;
+		exit_served = true;
 		/* A device may have ended the run (debug-exit): do not re-enter. */
 		if (vm_stop_requested(vcpu->vm))
 			break;

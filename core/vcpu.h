@@ -8,6 +8,8 @@
 #define EMBER_VCPU_H
 
 #include <linux/kvm.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct vm;
@@ -43,6 +45,25 @@ void vcpu_interrupt(struct vcpu *vcpu);
 /* The kernel id of its thread; 0 before it runs. */
 pid_t vcpu_thread_id(struct vcpu *vcpu);
 void vcpu_join(struct vcpu *vcpu);
+
+/*
+ * Snapshots (core/vcpu_state.c). vcpu_save_state(): the vCPU's whole state
+ * as KVM holds it, as one blob (malloc'd, *len bytes): registers, segments,
+ * XSAVE, XCRs, every MSR KVM lists and will give, LAPIC, pending events,
+ * debug registers and MP state. The vCPU must be parked (vm_pause()). 0 or
+ * -errno, logged.
+ */
+int vcpu_save_state(struct vcpu *vcpu, void **blob, size_t *len);
+/*
+ * Loads such a blob into a vCPU set up as the one it came from was
+ * (vcpu_configure()), before it runs, adding `tsc_advance` cycles to its
+ * TSC. The blob is checked before use: -EINVAL when malformed or from a
+ * host whose XSAVE area differs; KVM's -errno when it refuses a part; each
+ * logged, naming the part.
+ */
+int vcpu_restore_state(struct vcpu *vcpu, const void *blob, size_t len, uint64_t tsc_advance);
+/* Tells the guest its clock stood still (KVM_KVMCLOCK_CTRL), so its watchdogs do not bark. */
+void vcpu_clock_stopped(struct vcpu *vcpu);
 
 /* Logs general and segment registers at `level` (an enum log_level). */
 void vcpu_dump_regs(struct vcpu *vcpu, int level);

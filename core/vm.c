@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <time.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #define KVM_API_EXPECTED 12
@@ -360,6 +360,14 @@ void vm_vcpu_ended(struct vm *vm)
 	pthread_mutex_unlock(&vm->lock);
 }
 
+static int64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 int vm_pause(struct vm *vm, unsigned int timeout_ms)
 {
 	struct timespec deadline;
@@ -393,6 +401,7 @@ int vm_pause(struct vm *vm, unsigned int timeout_ms)
 	pthread_mutex_unlock(&vm->lock);
 	/* Every vCPU is out of KVM_RUN: the clock stands still until vm_resume(). */
 	vm->have_clock = ioctl(vm->vm_fd, KVM_GET_CLOCK, &vm->clock) == 0;
+	vm->paused_at_ns = realtime_ns();
 	if (!vm->have_clock)
 		log_warn("KVM_GET_CLOCK: %s; the guest's clock runs on while paused",
 			 strerror(errno));
@@ -417,6 +426,60 @@ int vm_resume(struct vm *vm)
 	atomic_store(&vm->pause, false);
 	pthread_cond_broadcast(&vm->park);
 	pthread_mutex_unlock(&vm->lock);
+	return 0;
+}
+
+int vm_save_state(struct vm *vm, struct vm_state *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!vm_paused(vm) || !vm->have_clock)
+		return -EAGAIN;
+	for (unsigned int i = 0; i < 3; i++) {
+		out->chip[i].chip_id = i; /* master PIC, slave PIC, IOAPIC */
+		if (ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &out->chip[i]) < 0) {
+			int ret = -errno;
+
+			log_err("KVM_GET_IRQCHIP %u: %s", i, strerror(errno));
+			return ret;
+		}
+	}
+	out->clock_ns = vm->clock.clock;
+	out->paused_at_ns = vm->paused_at_ns;
+	out->saved_at_ns = realtime_ns();
+	return 0;
+}
+
+int vm_restore_state(struct vm *vm, const struct vm_state *st, int64_t *since_save_ns)
+{
+	struct kvm_clock_data c;
+	int64_t now = realtime_ns(), since_pause;
+
+	for (unsigned int i = 0; i < 3; i++) {
+		/* KVM copies the union's member for chip_id; nothing else is read. */
+		if (st->chip[i].chip_id != i)
+			return -EINVAL;
+		if (ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &st->chip[i]) < 0) {
+			int ret = -errno;
+
+			log_err("KVM_SET_IRQCHIP %u: %s", i, strerror(errno));
+			return ret;
+		}
+	}
+	/*
+	 * kvmclock stood still from the pause; the wall clock went on, and the
+	 * guest's clock catches up with it. A host clock that went back adds
+	 * nothing.
+	 */
+	since_pause = now > st->paused_at_ns ? now - st->paused_at_ns : 0;
+	*since_save_ns = now > st->saved_at_ns ? now - st->saved_at_ns : 0;
+	memset(&c, 0, sizeof(c));
+	c.clock = st->clock_ns + (uint64_t)since_pause;
+	if (ioctl(vm->vm_fd, KVM_SET_CLOCK, &c) < 0) {
+		int ret = -errno;
+
+		log_err("KVM_SET_CLOCK: %s", strerror(errno));
+		return ret;
+	}
 	return 0;
 }
 

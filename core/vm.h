@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <linux/kvm.h>
+
 #include "gmem.h"
 
 struct kvm_cpuid_entry2;
@@ -80,6 +82,27 @@ int vm_pause(struct vm *vm, unsigned int timeout_ms);
 /* Lets paused vCPUs run again; 0, or -EALREADY when not paused. */
 int vm_resume(struct vm *vm);
 bool vm_paused(struct vm *vm);
+/*
+ * What a snapshot keeps of the VM beside its vCPUs: the in-kernel PIC pair
+ * and IOAPIC, kvmclock as the pause found it, and the host's wall-clock
+ * times of the pause and of the save (CLOCK_REALTIME, ns).
+ */
+struct vm_state {
+	struct kvm_irqchip chip[3];
+	uint64_t clock_ns;
+	int64_t paused_at_ns;
+	int64_t saved_at_ns;
+};
+#define VM_STATE_VERSION 1
+/* While paused: 0, -EAGAIN (not paused, or no kvmclock reading) or KVM's -errno. */
+int vm_save_state(struct vm *vm, struct vm_state *out);
+/*
+ * Before the vCPUs start: the irqchip as saved, and kvmclock advanced by
+ * the wall-clock time since the pause, so the guest's clock reads now.
+ * *since_save_ns: the wall-clock time since the save, by which the caller
+ * advances the vCPUs' TSCs. 0, -EINVAL (malformed) or KVM's -errno.
+ */
+int vm_restore_state(struct vm *vm, const struct vm_state *st, int64_t *since_save_ns);
 /* Stops and joins the vCPU threads, then the event loop. */
 void vm_stop(struct vm *vm);
 void vm_destroy(struct vm *vm);

@@ -53,7 +53,11 @@ struct vm {
 	unsigned int live;
 	struct kvm_clock_data clock; /* kvmclock when paused, for vm_resume() */
 	bool have_clock;
+	int64_t paused_at_ns; /* CLOCK_REALTIME when the pause began, for a snapshot */
 };
+
+/* The VM a vCPU belongs to (core/vcpu.c). */
+struct vm *vcpu_vm(const struct vcpu *vcpu);
 
 /*
  * For a vCPU thread before each KVM_RUN: parks it while a pause holds (or
