@@ -4,6 +4,7 @@
 #include "acpi_pm.h"
 #include "core/bus.h"
 
+#include <errno.h>
 #include <string.h>
 
 void acpi_pm_init(struct acpi_pm *pm, uint8_t s5_typ, const struct acpi_pm_host *host)
@@ -116,6 +117,35 @@ bool acpi_pm_power_button(struct acpi_pm *pm)
 	sci_update(pm);
 	pthread_mutex_unlock(&pm->lock);
 	return heard;
+}
+
+void acpi_pm_save(struct acpi_pm *pm, struct acpi_pm_state *out)
+{
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&pm->lock);
+	out->sts = pm->sts;
+	out->en = pm->en;
+	out->cnt = pm->cnt;
+	out->sci = pm->sci;
+	pthread_mutex_unlock(&pm->lock);
+}
+
+int acpi_pm_restore(struct acpi_pm *pm, const struct acpi_pm_state *st)
+{
+	/* Status bits are only ever set by the power button; cnt_write() keeps these two. */
+	if (st->pad[0] || (st->sts & ~ACPI_PM1_PWRBTN) || !(st->cnt & ACPI_PM1_SCI_EN) ||
+	    (st->cnt & ACPI_PM1_SLP_EN) || st->sci != ((st->sts & st->en) != 0))
+		return -EINVAL;
+	pthread_mutex_lock(&pm->lock);
+	pm->sts = st->sts;
+	pm->en = st->en;
+	pm->cnt = st->cnt;
+	pm->sci = st->sci;
+	/* The line of a fresh device is low: set it whatever the level, so it matches. */
+	if (pm->host.sci_set)
+		pm->host.sci_set(pm->host.sci_opaque, pm->sci);
+	pthread_mutex_unlock(&pm->lock);
+	return 0;
 }
 
 static const struct bus_ops evt_ops = {

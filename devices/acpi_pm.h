@@ -64,4 +64,32 @@ int acpi_pm_register(struct acpi_pm *pm, struct bus *pio);
  */
 bool acpi_pm_power_button(struct acpi_pm *pm);
 
+/*
+ * What a snapshot keeps of the PM1 registers: plain data, fixed layout (a
+ * section of the snapshot file, written byte for byte). There is no PM
+ * timer and no GPE block, so nothing here depends on time.
+ */
+struct acpi_pm_state {
+	uint16_t sts; /* only PWRBTN_STS: no other event exists */
+	uint16_t en;
+	uint16_t cnt;	/* SCI_EN set, SLP_EN clear */
+	uint8_t sci;	/* the SCI level: 1 exactly when sts & en */
+	uint8_t pad[1]; /* zero */
+};
+_Static_assert(sizeof(struct acpi_pm_state) == 8, "acpi_pm_state is a fixed 8 bytes");
+
+#define ACPI_PM_STATE_VERSION 1
+
+/* Takes the device's lock. Fills all of `out`, padding included (zeroes). */
+void acpi_pm_save(struct acpi_pm *pm, struct acpi_pm_state *out);
+/*
+ * Replaces the device's state with `st`, from a file that may be hostile:
+ * every field is checked, and a value the device could not have reached
+ * leaves it unchanged with -EINVAL. On success the SCI is driven to the
+ * restored level (sci_set is called, whatever the level, when the host gave
+ * one). The SLP_TYP meaning S5, host callbacks and the lock are kept. Takes
+ * the device's lock. 0 or -EINVAL.
+ */
+int acpi_pm_restore(struct acpi_pm *pm, const struct acpi_pm_state *st);
+
 #endif

@@ -4,6 +4,7 @@
 #include "i8042.h"
 #include "core/bus.h"
 
+#include <errno.h>
 #include <string.h>
 
 #define KBD_ID_1 0xab
@@ -330,6 +331,98 @@ void i8042_write_data(struct i8042 *k, uint8_t value)
 	pthread_mutex_unlock(&k->lock);
 	if (reset && k->host.reset)
 		k->host.reset(k->host.reset_opaque);
+}
+
+void i8042_save(struct i8042 *k, struct i8042_state *out)
+{
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&k->lock);
+	memcpy(out->kbd_fifo, k->kbd_fifo, sizeof(out->kbd_fifo));
+	out->kbd_head = (uint8_t)k->kbd_head;
+	out->kbd_count = (uint8_t)k->kbd_count;
+	out->ctr = k->ctr;
+	out->outport = k->outport;
+	out->last_write_cmd = k->last_write_cmd;
+	out->param_cmd = k->param_cmd;
+	out->obf = k->obf;
+	out->out_from_kbd = k->out_from_kbd;
+	out->out = k->out;
+	out->irq_line = k->irq_line;
+	out->kbd_param_cmd = k->kbd_param_cmd;
+	out->kbd_last = k->kbd_last;
+	out->kbd_leds = k->kbd_leds;
+	out->kbd_typematic = k->kbd_typematic;
+	out->kbd_scanset = k->kbd_scanset;
+	out->kbd_scanning = k->kbd_scanning;
+	pthread_mutex_unlock(&k->lock);
+}
+
+static bool state_valid(const struct i8042_state *st)
+{
+	bool line = st->obf && st->out_from_kbd && (st->ctr & I8042_CTR_KBDINT);
+
+	if (st->last_write_cmd > 1 || st->obf > 1 || st->out_from_kbd > 1 || st->irq_line > 1 ||
+	    st->kbd_scanning > 1)
+		return false;
+	if (st->kbd_head >= I8042_KBD_FIFO_SIZE || st->kbd_count > I8042_KBD_FIFO_SIZE)
+		return false;
+	/* The reset line is high again as soon as a write to the output port is done. */
+	if (!(st->outport & I8042_OUT_RESET))
+		return false;
+	switch (st->param_cmd) {
+	case 0:
+	case I8042_CMD_WRITE_CTR:
+	case I8042_CMD_WRITE_OUTPORT:
+	case I8042_CMD_KBD_LOOP:
+	case I8042_CMD_AUX_LOOP:
+	case I8042_CMD_AUX_SEND:
+		break;
+	default:
+		return false;
+	}
+	switch (st->kbd_param_cmd) {
+	case 0:
+	case I8042_KBD_SET_LEDS:
+	case I8042_KBD_TYPEMATIC:
+	case I8042_KBD_SCANSET:
+		break;
+	default:
+		return false;
+	}
+	/* Parameters are below 0x80: see kbd_write(). */
+	if (st->kbd_leds > 7 || st->kbd_typematic >= 0x80 || st->kbd_scanset < 1 ||
+	    st->kbd_scanset > 3)
+		return false;
+	/* Every entry point ends with refill() and update_irq(). */
+	if (!st->obf && st->kbd_count && !(st->ctr & I8042_CTR_KBDDIS))
+		return false;
+	return st->irq_line == line;
+}
+
+int i8042_restore(struct i8042 *k, const struct i8042_state *st)
+{
+	if (!state_valid(st))
+		return -EINVAL;
+	pthread_mutex_lock(&k->lock);
+	memcpy(k->kbd_fifo, st->kbd_fifo, sizeof(k->kbd_fifo));
+	k->kbd_head = st->kbd_head;
+	k->kbd_count = st->kbd_count;
+	k->ctr = st->ctr;
+	k->outport = st->outport;
+	k->last_write_cmd = st->last_write_cmd;
+	k->param_cmd = st->param_cmd;
+	k->obf = st->obf;
+	k->out_from_kbd = st->out_from_kbd;
+	k->out = st->out;
+	k->irq_line = st->irq_line;
+	k->kbd_param_cmd = st->kbd_param_cmd;
+	k->kbd_last = st->kbd_last;
+	k->kbd_leds = st->kbd_leds;
+	k->kbd_typematic = st->kbd_typematic;
+	k->kbd_scanset = st->kbd_scanset;
+	k->kbd_scanning = st->kbd_scanning;
+	pthread_mutex_unlock(&k->lock);
+	return 0;
 }
 
 static uint64_t i8042_data_bus_read(void *opaque, uint64_t offset, unsigned int size)

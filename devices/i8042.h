@@ -144,4 +144,43 @@ uint8_t i8042_read_status(struct i8042 *k);
 void i8042_write_data(struct i8042 *k, uint8_t value);
 void i8042_write_command(struct i8042 *k, uint8_t value);
 
+/*
+ * What a snapshot keeps of the controller and its keyboard: plain data,
+ * fixed layout (a section of the snapshot file, written byte for byte).
+ */
+struct i8042_state {
+	uint8_t kbd_fifo[I8042_KBD_FIFO_SIZE]; /* the keyboard's ring, stale bytes included */
+	uint8_t kbd_head;		       /* < I8042_KBD_FIFO_SIZE */
+	uint8_t kbd_count;		       /* <= I8042_KBD_FIFO_SIZE */
+	uint8_t ctr;
+	uint8_t outport;	/* I8042_OUT_RESET set */
+	uint8_t last_write_cmd; /* this and the flags below: 0 or 1 */
+	uint8_t param_cmd;	/* 0 or a controller command that takes a data byte */
+	uint8_t obf;
+	uint8_t out_from_kbd;
+	uint8_t out;
+	uint8_t irq_line;      /* as the output buffer and CTR bit 0 make it */
+	uint8_t kbd_param_cmd; /* 0, or SET_LEDS, TYPEMATIC or SCANSET */
+	uint8_t kbd_last;
+	uint8_t kbd_leds;      /* 0..7 */
+	uint8_t kbd_typematic; /* < 0x80 */
+	uint8_t kbd_scanset;   /* 1..3 */
+	uint8_t kbd_scanning;
+};
+_Static_assert(sizeof(struct i8042_state) == 32, "i8042_state is a fixed 32 bytes");
+
+#define I8042_STATE_VERSION 1
+
+/* Takes the device's lock. Fills all of `out`. */
+void i8042_save(struct i8042 *k, struct i8042_state *out);
+/*
+ * Replaces the device's state with `st`, from a file that may be hostile:
+ * every field is checked, and a value the device could not have reached
+ * leaves it unchanged with -EINVAL. IRQ 1 is only ever pulsed and was
+ * pulsed before the save for a byte already shown, so nothing is sent: the
+ * line stays low, as on a fresh device. Host callbacks and the lock are
+ * kept. Takes the device's lock. 0 or -EINVAL.
+ */
+int i8042_restore(struct i8042 *k, const struct i8042_state *st);
+
 #endif

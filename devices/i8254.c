@@ -21,6 +21,7 @@
 #include "core/bus.h"
 #include "core/clock.h"
 
+#include <errno.h>
 #include <string.h>
 
 #define TICK_NEVER INT64_MAX
@@ -576,6 +577,189 @@ void pit_timer_fire(struct pit *p)
 	deliver_due(p, t);
 	rearm(p, t, true);
 	pthread_mutex_unlock(&p->lock);
+}
+
+/* A run as the snapshot keeps it: times relative to edge t, unused fields zero. */
+static void save_run(const struct pit_run *r, int64_t t, struct pit_run_state *out)
+{
+	out->state = r->state;
+	if (r->state == CE_IDLE)
+		return;
+	out->n = r->n;
+	out->base = r->base - t;
+	if (r->state == CE_HELD)
+		out->held = r->held;
+}
+
+static int64_t save_tick(int64_t tick, int64_t t)
+{
+	return tick == TICK_NEVER ? PIT_STATE_NEVER : tick - t;
+}
+
+void pit_save(struct pit *p, struct pit_state *out)
+{
+	int64_t t;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&p->lock);
+	t = now_tick(p);
+	for (unsigned int i = 0; i < PIT_CHANNELS; i++) {
+		const struct pit_channel *c = &p->ch[i];
+		struct pit_channel_state *o = &out->ch[i];
+
+		o->mode_bits = c->mode_bits;
+		o->rw = c->rw;
+		o->bcd = c->bcd;
+		o->gate = c->gate;
+		o->cr_valid = c->cr_valid;
+		o->write_msb = c->write_msb;
+		o->read_msb = c->read_msb;
+		o->null_count = c->null_count;
+		o->count_latched = c->count_latched;
+		o->status_latched = c->status_latched;
+		o->cr_lsb = c->cr_lsb;
+		o->latched_status = c->latched_status;
+		o->cr = c->cr;
+		o->latched_count = c->latched_count;
+		o->idle_value = c->idle_value;
+		save_run(&c->ce, t, &o->ce);
+		/* A change already made keeps no meaning: leave it zero. */
+		if (c->next_tick != TICK_NEVER)
+			save_run(&c->next, t, &o->next);
+		o->next_tick = save_tick(c->next_tick, t);
+	}
+	out->irq_next = save_tick(p->irq_next, t);
+	out->speaker = p->speaker;
+	pthread_mutex_unlock(&p->lock);
+}
+
+/*
+ * Bounded so that rebasing on any host clock (under 2^55 edges in 64 bits
+ * of nanoseconds) and the arithmetic on the result cannot overflow.
+ */
+static bool rel_valid(int64_t v)
+{
+	return v >= -PIT_STATE_MAX_TICKS && v <= PIT_STATE_MAX_TICKS;
+}
+
+static bool tick_valid(int64_t v)
+{
+	return v == PIT_STATE_NEVER || rel_valid(v);
+}
+
+/* `idle_ok`: the run may be idle, with every other field zero. */
+static bool run_valid(const struct pit_run_state *r, uint32_t modulus, bool idle_ok)
+{
+	if (r->pad[0] || r->pad[1] || r->pad[2])
+		return false;
+	switch (r->state) {
+	case CE_IDLE:
+		return idle_ok && !r->n && !r->base && !r->held;
+	case CE_RUN:
+		if (r->held)
+			return false;
+		break;
+	case CE_HELD:
+		if (r->held < 0 || r->held > PIT_STATE_MAX_TICKS)
+			return false;
+		break;
+	default:
+		return false;
+	}
+	return r->n >= 1 && r->n <= modulus && rel_valid(r->base);
+}
+
+static bool channel_valid(const struct pit_channel_state *c, unsigned int i)
+{
+	uint32_t m = c->bcd ? 10000 : 65536;
+	bool pending = c->next_tick != PIT_STATE_NEVER;
+
+	for (unsigned int k = 0; k < sizeof(c->pad); k++)
+		if (c->pad[k])
+			return false;
+	if (c->bcd > 1 || c->gate > 1 || c->cr_valid > 1 || c->write_msb > 1 || c->read_msb > 1 ||
+	    c->null_count > 1 || c->count_latched > 1 || c->status_latched > 1)
+		return false;
+	if (c->mode_bits > 7 || c->rw < RW_LSB || c->rw > RW_WORD)
+		return false;
+	/* The byte sequence flags only move with word access. */
+	if ((c->write_msb || c->read_msb) && c->rw != RW_WORD)
+		return false;
+	/* Only channel 2's gate is wired to anything. */
+	if (i != 2 && !c->gate)
+		return false;
+	if (!tick_valid(c->next_tick) || !run_valid(&c->ce, m, true))
+		return false;
+	/* A pending change is a count to run or hold; none pending, the slot is zero. */
+	return run_valid(&c->next, m, !pending) && (pending || c->next.state == CE_IDLE);
+}
+
+static void load_run(struct pit_run *r, const struct pit_run_state *st, int64_t t)
+{
+	*r = (struct pit_run){ .state = st->state };
+	if (st->state == CE_IDLE)
+		return;
+	r->n = st->n;
+	r->base = t + st->base;
+	r->held = st->held;
+}
+
+static int64_t load_tick(int64_t rel, int64_t t)
+{
+	return rel == PIT_STATE_NEVER ? TICK_NEVER : t + rel;
+}
+
+int pit_restore(struct pit *p, const struct pit_state *st)
+{
+	int64_t t;
+
+	for (unsigned int k = 0; k < sizeof(st->pad); k++)
+		if (st->pad[k])
+			return -EINVAL;
+	if (st->speaker > 1 || !tick_valid(st->irq_next))
+		return -EINVAL;
+	for (unsigned int i = 0; i < PIT_CHANNELS; i++)
+		if (!channel_valid(&st->ch[i], i))
+			return -EINVAL;
+
+	pthread_mutex_lock(&p->lock);
+	/* Rebased on now: the guest's time stood still between the save and this. */
+	t = now_tick(p);
+	for (unsigned int i = 0; i < PIT_CHANNELS; i++) {
+		const struct pit_channel_state *o = &st->ch[i];
+		struct pit_channel *c = &p->ch[i];
+
+		c->mode_bits = o->mode_bits;
+		c->mode = o->mode_bits > 5 ? o->mode_bits - 4 : o->mode_bits;
+		c->rw = o->rw;
+		c->bcd = o->bcd;
+		c->gate = o->gate;
+		c->cr_valid = o->cr_valid;
+		c->write_msb = o->write_msb;
+		c->read_msb = o->read_msb;
+		c->null_count = o->null_count;
+		c->count_latched = o->count_latched;
+		c->status_latched = o->status_latched;
+		c->cr_lsb = o->cr_lsb;
+		c->latched_status = o->latched_status;
+		c->cr = o->cr;
+		c->latched_count = o->latched_count;
+		c->idle_value = o->idle_value;
+		load_run(&c->ce, &o->ce, t);
+		load_run(&c->next, &o->next, t);
+		c->next_tick = load_tick(o->next_tick, t);
+	}
+	p->speaker = st->speaker;
+	/*
+	 * Not recomputed from channel 0: an edge due before the save but not yet
+	 * delivered stays due, and the deadline in the past makes the host fire
+	 * at once. IRQ 0 is only ever pulsed: its line is low, as on a fresh device.
+	 */
+	p->irq_next = load_tick(st->irq_next, t);
+	p->armed_ns = p->irq_next == TICK_NEVER ? UINT64_MAX : tick_to_ns(p->irq_next);
+	p->host.arm_timer(p->host.timer_opaque, p->armed_ns);
+	pthread_mutex_unlock(&p->lock);
+	return 0;
 }
 
 static uint64_t pit_bus_read(void *opaque, uint64_t offset, unsigned int size)

@@ -128,4 +128,73 @@ void pit_write(struct pit *p, uint16_t port, uint8_t v);
 /* The host timer expired: raise what is due at now_ns and re-arm. */
 void pit_timer_fire(struct pit *p);
 
+/*
+ * What a snapshot keeps of the PIT: plain data, fixed layout (a section of
+ * the snapshot file, written byte for byte). Times are in input clock edges
+ * (PIT_HZ) relative to the edge at which the state was saved, as the host
+ * clock of the process that restores it has another origin; a value
+ * "relative" may be negative (in the past). A run is the counting element
+ * (or the change pending for it): see struct pit_run. Fields a run's state
+ * does not use are zero.
+ */
+struct pit_run_state {
+	uint8_t state;	/* 0 idle, 1 counting, 2 held by a low gate */
+	uint8_t pad[3]; /* zero */
+	uint32_t n;	/* initial count: 1..65536 (1..10000 in BCD); 0 when idle */
+	int64_t base;	/* relative edge at which it held n; 0 when idle */
+	int64_t held;	/* decrements done when the gate fell; 0 unless held */
+};
+_Static_assert(sizeof(struct pit_run_state) == 24, "pit_run_state is a fixed 24 bytes");
+
+struct pit_channel_state {
+	uint8_t mode_bits; /* M2..M0 as written, 0..7 */
+	uint8_t rw;	   /* 1 LSB only, 2 MSB only, 3 LSB then MSB */
+	uint8_t bcd;	   /* this and the flags below: 0 or 1 */
+	uint8_t gate;	   /* 1 on channels 0 and 1: tied high */
+	uint8_t cr_valid;
+	uint8_t write_msb; /* only with rw 3 */
+	uint8_t read_msb;  /* only with rw 3 */
+	uint8_t null_count;
+	uint8_t count_latched;
+	uint8_t status_latched;
+	uint8_t cr_lsb;
+	uint8_t latched_status;
+	uint16_t cr;
+	uint16_t latched_count;
+	uint16_t idle_value;
+	uint8_t pad[6]; /* zero */
+	struct pit_run_state ce;
+	struct pit_run_state next; /* all zero when nothing is pending */
+	int64_t next_tick;	   /* relative edge of the pending change; PIT_STATE_NEVER: none */
+};
+_Static_assert(sizeof(struct pit_channel_state) == 80, "pit_channel_state is a fixed 80 bytes");
+
+#define PIT_STATE_NEVER INT64_MAX
+/* Relative times beyond this (about 30,000 years of edges) are refused. */
+#define PIT_STATE_MAX_TICKS (1LL << 60)
+
+struct pit_state {
+	struct pit_channel_state ch[PIT_CHANNELS];
+	int64_t irq_next; /* relative edge at which OUT0 next rises; PIT_STATE_NEVER: never */
+	uint8_t speaker;  /* 0 or 1 */
+	uint8_t pad[7];	  /* zero */
+};
+_Static_assert(sizeof(struct pit_state) == 256, "pit_state is a fixed 256 bytes");
+
+#define PIT_STATE_VERSION 1
+
+/* Takes the device's lock and reads the host clock once. Fills all of `out`, padding included. */
+void pit_save(struct pit *p, struct pit_state *out);
+/*
+ * Replaces the device's state with `st`, from a file that may be hostile:
+ * every field is checked, and a value the device could not have reached
+ * leaves it unchanged with -EINVAL. On success the relative times are
+ * rebased on the host clock's now, so the time between the save and the
+ * restore does not count, and the host timer is armed (arm_timer is called,
+ * UINT64_MAX when nothing is due); an edge that was due but not delivered
+ * at the save makes the deadline one already past. Host callbacks and the
+ * lock are kept. Takes the device's lock. 0 or -EINVAL.
+ */
+int pit_restore(struct pit *p, const struct pit_state *st);
+
 #endif

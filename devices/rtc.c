@@ -359,6 +359,92 @@ int rtc_nvram_set(struct rtc *r, unsigned int index, uint8_t value)
 	return 0;
 }
 
+/* Bounds past anything a guest reaches, short of overflow in the date arithmetic. */
+#define STATE_MAX_OFFSET (1LL << 56)
+#define STATE_MAX_YEAR (1LL << 31)
+
+/* The RAM slots the clock, status and century registers take: never written. */
+static bool ram_slot_unused(unsigned int idx)
+{
+	return is_time_reg(idx) || (idx >= RTC_REG_A && idx <= RTC_REG_D);
+}
+
+void rtc_save(struct rtc *r, struct rtc_state *out)
+{
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&r->lock);
+	memcpy(out->ram, r->ram, sizeof(out->ram));
+	out->offset = r->offset;
+	/* A hold left over from before the clock last ran means nothing: leave it zero. */
+	if (r->held) {
+		out->hold_year = r->hold.year;
+		out->hold_mon = (uint8_t)r->hold.mon;
+		out->hold_mday = (uint8_t)r->hold.mday;
+		out->hold_hour = (uint8_t)r->hold.hour;
+		out->hold_min = (uint8_t)r->hold.min;
+		out->hold_sec = (uint8_t)r->hold.sec;
+	}
+	out->index = r->index;
+	out->nmi_disabled = r->nmi_disabled;
+	out->reg_a = r->reg_a;
+	out->reg_b = r->reg_b;
+	out->held = r->held;
+	out->wday_shift = (uint8_t)r->wday_shift;
+	pthread_mutex_unlock(&r->lock);
+}
+
+static bool state_valid(const struct rtc_state *st)
+{
+	struct rtc t = { .reg_a = st->reg_a, .reg_b = st->reg_b };
+
+	for (unsigned int i = 0; i < sizeof(st->pad); i++)
+		if (st->pad[i])
+			return false;
+	for (unsigned int i = 0; i < RTC_RAM_SIZE; i++)
+		if (ram_slot_unused(i) && st->ram[i])
+			return false;
+	if (st->index >= RTC_RAM_SIZE || st->nmi_disabled > 1 || st->wday_shift > 6)
+		return false;
+	/* UIP is computed, never stored; the chip clears UIE while SET is set. */
+	if ((st->reg_a & RTC_A_UIP) || ((st->reg_b & RTC_B_SET) && (st->reg_b & RTC_B_UIE)))
+		return false;
+	if (st->offset < -STATE_MAX_OFFSET || st->offset > STATE_MAX_OFFSET)
+		return false;
+	/* Every write to A or B makes `held` follow them. */
+	if (st->held != should_hold(&t))
+		return false;
+	if (!st->held)
+		return !st->hold_year && !st->hold_mon && !st->hold_mday && !st->hold_hour &&
+		       !st->hold_min && !st->hold_sec;
+	/* The other fields are bytes as decoded (0..255): any carries into the next up. */
+	return st->hold_year >= -STATE_MAX_YEAR && st->hold_year <= STATE_MAX_YEAR;
+}
+
+int rtc_restore(struct rtc *r, const struct rtc_state *st)
+{
+	if (!state_valid(st))
+		return -EINVAL;
+	pthread_mutex_lock(&r->lock);
+	memcpy(r->ram, st->ram, sizeof(r->ram));
+	r->offset = st->offset;
+	r->hold = (struct rtc_tm){
+		.year = st->hold_year,
+		.mon = st->hold_mon,
+		.mday = st->hold_mday,
+		.hour = st->hold_hour,
+		.min = st->hold_min,
+		.sec = st->hold_sec,
+	};
+	r->index = st->index;
+	r->nmi_disabled = st->nmi_disabled;
+	r->reg_a = st->reg_a;
+	r->reg_b = st->reg_b;
+	r->held = st->held;
+	r->wday_shift = st->wday_shift;
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
 static uint64_t rtc_bus_read(void *opaque, uint64_t offset, unsigned int size)
 {
 	(void)size;

@@ -156,4 +156,45 @@ void rtc_write(struct rtc *r, unsigned int offset, uint8_t value);
  */
 int rtc_nvram_set(struct rtc *r, unsigned int index, uint8_t value);
 
+/*
+ * What a snapshot keeps of the RTC: plain data, fixed layout (a section of
+ * the snapshot file, written byte for byte). The clock is kept as the
+ * guest's offset from the host's clock, so after a restore it reads the new
+ * host's time plus that offset: the guest's wall clock moves on to now, as
+ * the host's did. A held clock keeps the fields that hold it, unnormalised
+ * as the guest wrote them. Nothing sub-second is kept: UIP follows the host
+ * clock.
+ */
+struct rtc_state {
+	uint8_t ram[RTC_RAM_SIZE]; /* the clock, status and century slots are zero */
+	int64_t offset;		   /* guest seconds minus host seconds, |offset| <= 2^56 */
+	int64_t hold_year;	   /* |hold_year| <= 2^31; zero unless held */
+	uint8_t hold_mon;	   /* this and the next four: 0..255 as decoded; zero unless held */
+	uint8_t hold_mday;
+	uint8_t hold_hour;
+	uint8_t hold_min;
+	uint8_t hold_sec;
+	uint8_t index;	      /* < RTC_RAM_SIZE */
+	uint8_t nmi_disabled; /* 0 or 1 */
+	uint8_t reg_a;	      /* without UIP */
+	uint8_t reg_b;	      /* UIE clear while SET is set */
+	uint8_t held;	      /* 1 exactly when SET or the divider bits hold the clock */
+	uint8_t wday_shift;   /* 0..6 */
+	uint8_t pad[5];	      /* zero */
+};
+_Static_assert(sizeof(struct rtc_state) == 160, "rtc_state is a fixed 160 bytes");
+
+#define RTC_STATE_VERSION 1
+
+/* Takes the device's lock. Fills all of `out`, padding included (zeroes). */
+void rtc_save(struct rtc *r, struct rtc_state *out);
+/*
+ * Replaces the device's state with `st`, from a file that may be hostile:
+ * every field is checked, and a value the device could not have reached (or
+ * one that would overflow its date arithmetic) leaves it unchanged with
+ * -EINVAL. The RTC raises no interrupt, so there is no line to drive. Host
+ * callbacks and the lock are kept. Takes the device's lock. 0 or -EINVAL.
+ */
+int rtc_restore(struct rtc *r, const struct rtc_state *st);
+
 #endif

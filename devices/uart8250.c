@@ -4,6 +4,7 @@
 #include "uart8250.h"
 #include "core/bus.h"
 
+#include <errno.h>
 #include <string.h>
 
 /* Modem lines a connected terminal presents: carrier, data set ready, clear to send. */
@@ -280,6 +281,87 @@ void uart8250_rx_idle(struct uart8250 *u)
 	u->rx_idle = true;
 	update_irq(u);
 	pthread_mutex_unlock(&u->lock);
+}
+
+void uart8250_save(struct uart8250 *u, struct uart8250_state *out)
+{
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&u->lock);
+	memcpy(out->rx, u->rx, sizeof(out->rx));
+	out->rx_head = (uint8_t)u->rx_head;
+	out->rx_count = (uint8_t)u->rx_count;
+	out->rx_idle = u->rx_idle;
+	out->thr_ipending = u->thr_ipending;
+	out->ier = u->ier;
+	out->fcr = u->fcr;
+	out->lcr = u->lcr;
+	out->mcr = u->mcr;
+	out->lsr = u->lsr;
+	out->msr = u->msr;
+	out->scr = u->scr;
+	out->dll = u->dll;
+	out->dlm = u->dlm;
+	out->irq_level = (uint8_t)u->irq_level;
+	pthread_mutex_unlock(&u->lock);
+}
+
+static void load_state(struct uart8250 *u, const struct uart8250_state *st)
+{
+	memcpy(u->rx, st->rx, sizeof(u->rx));
+	u->rx_head = st->rx_head;
+	u->rx_count = st->rx_count;
+	u->rx_idle = st->rx_idle;
+	u->thr_ipending = st->thr_ipending;
+	u->ier = st->ier;
+	u->fcr = st->fcr;
+	u->lcr = st->lcr;
+	u->mcr = st->mcr;
+	u->lsr = st->lsr;
+	u->msr = st->msr;
+	u->scr = st->scr;
+	u->dll = st->dll;
+	u->dlm = st->dlm;
+	u->irq_level = st->irq_level;
+}
+
+/*
+ * Only what the register machine can reach: the bits the write paths keep,
+ * LSR with no error but overrun (the only one ever set), the modem lines
+ * MCR implies, and an IRQ level that agrees with the rest.
+ */
+static bool state_valid(const struct uart8250_state *st)
+{
+	struct uart8250 t;
+	uint8_t lines;
+
+	if (st->pad[0] || st->pad[1])
+		return false;
+	if (st->rx_idle > 1 || st->thr_ipending > 1 || st->irq_level > 1)
+		return false;
+	if ((st->ier & 0xf0) || (st->fcr & ~(UART_FCR_ENABLE | 0xc0)) || (st->mcr & 0xe0))
+		return false;
+	if ((st->lsr & (uint8_t)~UART_LSR_OE) != (UART_LSR_THRE | UART_LSR_TEMT))
+		return false;
+	lines = (st->mcr & UART_MCR_LOOP) ? loop_lines(st->mcr) : MSR_LINES_CONNECTED;
+	if ((st->msr & 0xf0) != lines)
+		return false;
+	memset(&t, 0, sizeof(t));
+	load_state(&t, st);
+	if (st->rx_head >= UART8250_FIFO_SIZE || st->rx_count > rx_capacity(&t))
+		return false;
+	return (pending(&t) != UART_IIR_NO_INT) == st->irq_level;
+}
+
+int uart8250_restore(struct uart8250 *u, const struct uart8250_state *st)
+{
+	if (!state_valid(st))
+		return -EINVAL;
+	pthread_mutex_lock(&u->lock);
+	load_state(u, st);
+	/* The line of a fresh device is low: set it whatever the level, so it matches. */
+	u->host.irq_set(u->host.irq_opaque, u->irq_level);
+	pthread_mutex_unlock(&u->lock);
+	return 0;
 }
 
 static uint64_t uart_bus_read(void *opaque, uint64_t offset, unsigned int size)

@@ -72,6 +72,36 @@ size_t uart8250_rx_push(struct uart8250 *u, const uint8_t *buf, size_t len);
 size_t uart8250_rx_space(struct uart8250 *u);
 void uart8250_rx_idle(struct uart8250 *u);
 
+/*
+ * What a snapshot keeps of the UART: plain data, fixed layout (a section of
+ * the snapshot file, written byte for byte). The interrupt level is derived
+ * from the rest; it is kept so that a restore can check it agrees.
+ */
+struct uart8250_state {
+	uint8_t rx[UART8250_FIFO_SIZE]; /* the FIFO's ring, stale bytes included */
+	uint8_t rx_head;		/* < UART8250_FIFO_SIZE */
+	uint8_t rx_count;		/* <= 16 with FIFOs, 1 without */
+	uint8_t rx_idle;		/* 0 or 1 */
+	uint8_t thr_ipending;		/* 0 or 1 */
+	uint8_t ier, fcr, lcr, mcr, lsr, msr, scr, dll, dlm;
+	uint8_t irq_level; /* 0 or 1 */
+	uint8_t pad[2];	   /* zero */
+};
+_Static_assert(sizeof(struct uart8250_state) == 32, "uart8250_state is a fixed 32 bytes");
+
+#define UART8250_STATE_VERSION 1
+
+/* Takes the device's lock. Fills all of `out`, padding included (zeroes). */
+void uart8250_save(struct uart8250 *u, struct uart8250_state *out);
+/*
+ * Replaces the device's state with `st`, from a file that may be hostile:
+ * every field is checked, and a value the device could not have reached
+ * leaves it unchanged with -EINVAL. On success the IRQ line is driven to
+ * the restored level (irq_set is called, whatever the level). Host
+ * callbacks and the lock are kept. Takes the device's lock. 0 or -EINVAL.
+ */
+int uart8250_restore(struct uart8250 *u, const struct uart8250_state *st);
+
 /* Registers, offsets as in the datasheet. */
 enum {
 	UART_RBR = 0,

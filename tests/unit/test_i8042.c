@@ -6,6 +6,9 @@
 #include "devices/i8042.h"
 #include "unit.h"
 
+#include <errno.h>
+#include <string.h>
+
 #define DATA 0x60
 #define CMD 0x64
 
@@ -489,6 +492,234 @@ START_TEST(keyboard_fifo_overrun)
 }
 END_TEST
 
+/* --- snapshots ------------------------------------------------------------------------ */
+
+/* A second controller, as a new process makes it: its own bus and IRQ recorder. */
+static struct devfix fxb;
+static struct i8042 kbcb;
+static unsigned int resets_b;
+
+static void rec_reset_b(void *opaque)
+{
+	(void)opaque;
+	resets_b++;
+}
+
+static void make_b(void)
+{
+	struct i8042_host host = {
+		.irq_set = devfix_irq_set,
+		.irq_opaque = &fxb.irq,
+		.reset = rec_reset_b,
+	};
+
+	resets_b = 0;
+	devfix_init(&fxb);
+	i8042_init(&kbcb, &host);
+	ck_assert_int_eq(i8042_register(&kbcb, fxb.pio), 0);
+}
+
+static void drop_b(void)
+{
+	devfix_fini(&fxb);
+	i8042_destroy(&kbcb);
+}
+
+/*
+ * A changed command byte and output port, keyboard settings, a keyboard
+ * byte in the output buffer with more behind it, a keyboard command waiting
+ * for its parameter, and a controller command waiting for its data byte.
+ */
+static void busy_kbc(void)
+{
+	devfix_out8(&fx, CMD, I8042_CMD_WRITE_CTR);
+	devfix_out8(&fx, DATA, I8042_CTR_KBDINT | I8042_CTR_SYS | I8042_CTR_XLATE);
+	devfix_out8(&fx, CMD, I8042_CMD_WRITE_OUTPORT);
+	devfix_out8(&fx, DATA, I8042_OUT_RESET); /* A20 off */
+	devfix_out8(&fx, DATA, I8042_KBD_TYPEMATIC);
+	devfix_out8(&fx, DATA, 0x20);
+	devfix_out8(&fx, DATA, I8042_KBD_SCANSET);
+	devfix_out8(&fx, DATA, 0x03);
+	EXPECT(I8042_KBD_ACK, I8042_KBD_ACK, I8042_KBD_ACK, I8042_KBD_ACK);
+	devfix_out8(&fx, DATA, I8042_KBD_GET_ID);
+	ck_assert_uint_eq(read_kbd_byte(), I8042_KBD_ACK);
+	devfix_out8(&fx, DATA, I8042_KBD_SET_LEDS);
+	devfix_out8(&fx, CMD, I8042_CMD_WRITE_OUTPORT);
+}
+
+static uint8_t in_both(uint16_t port)
+{
+	uint8_t a = devfix_in8(&fx, port), b = devfix_in8(&fxb, port);
+
+	ck_assert_uint_eq(a, b);
+	return a;
+}
+
+static void out_both(uint16_t port, uint8_t v)
+{
+	devfix_out8(&fx, port, v);
+	devfix_out8(&fxb, port, v);
+}
+
+START_TEST(snapshot_restores_everything)
+{
+	struct i8042_state st, st2;
+	unsigned int edges;
+
+	busy_kbc();
+	edges = fx.irq.edges;
+	i8042_save(&kbc, &st);
+	make_b();
+	ck_assert_int_eq(i8042_restore(&kbcb, &st), 0);
+	/* The byte shown was announced before the save: no second interrupt for it. */
+	ck_assert_uint_eq(fxb.irq.calls, 0);
+	i8042_save(&kbcb, &st2);
+	ck_assert_mem_eq(&st, &st2, sizeof(st));
+
+	ck_assert_uint_eq(in_both(CMD),
+			  I8042_STR_KEYLOCK | I8042_STR_SYS | I8042_STR_CMDDAT | I8042_STR_OBF);
+	ck_assert_uint_eq(in_both(DATA), 0xab);
+	ck_assert_uint_eq(in_both(CMD),
+			  I8042_STR_KEYLOCK | I8042_STR_SYS | I8042_STR_CMDDAT | I8042_STR_OBF);
+	ck_assert_uint_eq(in_both(DATA), 0x83);
+	ck_assert_uint_eq(in_both(DATA), I8042_KBD_ACK); /* SET_LEDS's */
+	ck_assert_uint_eq(in_both(CMD) & I8042_STR_OBF, 0);
+	ck_assert_uint_eq(fx.irq.edges - edges, 2);
+	ck_assert_uint_eq(fxb.irq.edges, 2);
+	/* The output port takes its data byte, A20 back on, and no reset. */
+	out_both(DATA, I8042_OUT_RESET | I8042_OUT_A20);
+	ck_assert_uint_eq(resets_b, 0);
+	out_both(CMD, I8042_CMD_READ_OUTPORT);
+	ck_assert_uint_eq(in_both(DATA), I8042_OUT_RESET | I8042_OUT_A20);
+	/* The keyboard takes its parameter; resend repeats its last byte. */
+	out_both(DATA, 0x05);
+	ck_assert_uint_eq(kbcb.kbd_leds, 0x05);
+	ck_assert_uint_eq(in_both(DATA), I8042_KBD_ACK);
+	out_both(DATA, I8042_KBD_SCANSET);
+	out_both(DATA, 0x00);
+	out_both(DATA, I8042_KBD_RESEND);
+	ck_assert_uint_eq(in_both(DATA), I8042_KBD_ACK);
+	ck_assert_uint_eq(in_both(DATA), I8042_KBD_ACK);
+	ck_assert_uint_eq(in_both(DATA), 0x03);
+	ck_assert_uint_eq(in_both(DATA), 0x03);
+	ck_assert_uint_eq(kbcb.kbd_typematic, 0x20);
+	out_both(CMD, I8042_CMD_READ_CTR);
+	ck_assert_uint_eq(in_both(DATA), I8042_CTR_KBDINT | I8042_CTR_SYS | I8042_CTR_XLATE);
+	ck_assert_uint_eq(fx.irq.edges - edges, fxb.irq.edges);
+	drop_b();
+}
+END_TEST
+
+static void bad_head(struct i8042_state *st)
+{
+	st->kbd_head = I8042_KBD_FIFO_SIZE;
+}
+
+static void bad_count(struct i8042_state *st)
+{
+	st->kbd_count = I8042_KBD_FIFO_SIZE + 1;
+}
+
+static void bad_flag(struct i8042_state *st)
+{
+	st->last_write_cmd = 2;
+}
+
+static void bad_obf(struct i8042_state *st)
+{
+	st->obf = 0xff;
+}
+
+static void bad_scanning(struct i8042_state *st)
+{
+	st->kbd_scanning = 2;
+}
+
+static void reset_held_low(struct i8042_state *st)
+{
+	st->outport &= (uint8_t)~I8042_OUT_RESET;
+}
+
+static void bad_param_cmd(struct i8042_state *st)
+{
+	st->param_cmd = I8042_CMD_READ_CTR; /* takes no data byte */
+}
+
+static void bad_kbd_param_cmd(struct i8042_state *st)
+{
+	st->kbd_param_cmd = I8042_KBD_ECHO;
+}
+
+static void bad_leds(struct i8042_state *st)
+{
+	st->kbd_leds = 8;
+}
+
+static void bad_typematic(struct i8042_state *st)
+{
+	st->kbd_typematic = 0x80;
+}
+
+static void bad_scanset(struct i8042_state *st)
+{
+	st->kbd_scanset = 4;
+}
+
+static void no_scanset(struct i8042_state *st)
+{
+	st->kbd_scanset = 0;
+}
+
+static void line_without_byte(struct i8042_state *st)
+{
+	st->out_from_kbd = 0; /* a controller reply raises no line */
+}
+
+static void byte_stuck_behind_empty_buffer(struct i8042_state *st)
+{
+	st->obf = 0;
+	st->irq_line = 0;
+}
+
+START_TEST(snapshot_refuses_corrupt_state)
+{
+	static void (*const corrupt[])(struct i8042_state *) = {
+		bad_head,	   bad_count,
+		bad_flag,	   bad_obf,
+		bad_scanning,	   reset_held_low,
+		bad_param_cmd,	   bad_kbd_param_cmd,
+		bad_leds,	   bad_typematic,
+		bad_scanset,	   no_scanset,
+		line_without_byte, byte_stuck_behind_empty_buffer,
+	};
+	struct i8042_state good, st;
+	struct i8042 before;
+
+	busy_kbc();
+	i8042_save(&kbc, &good);
+	ck_assert_uint_eq(good.irq_line, 1);
+	ck_assert_uint_ne(good.kbd_count, 0);
+	make_b();
+	devfix_out8(&fxb, DATA, I8042_KBD_ECHO);
+	for (unsigned int i = 0; i < sizeof(corrupt) / sizeof(corrupt[0]); i++) {
+		unsigned int calls = fxb.irq.calls;
+
+		st = good;
+		corrupt[i](&st);
+		before = kbcb;
+		ck_assert_msg(i8042_restore(&kbcb, &st) == -EINVAL, "corruption %u accepted", i);
+		/* Unchanged, the lock aside (its bytes may move while taken and given back). */
+		memcpy(&before.lock, &kbcb.lock, sizeof(before.lock));
+		ck_assert_msg(memcmp(&before, &kbcb, sizeof(before)) == 0, "corruption %u", i);
+		ck_assert_uint_eq(fxb.irq.calls, calls);
+	}
+	ck_assert_uint_eq(devfix_in8(&fxb, DATA), I8042_KBD_ECHO);
+	ck_assert_int_eq(i8042_restore(&kbcb, &good), 0);
+	ck_assert_uint_eq(devfix_in8(&fxb, DATA), 0xab);
+	drop_b();
+}
+END_TEST
+
 static Suite *i8042_suite(void)
 {
 	Suite *s = suite_create("i8042");
@@ -509,6 +740,8 @@ static Suite *i8042_suite(void)
 	tcase_add_test(tc, disabled_keyboard_holds_bytes);
 	tcase_add_test(tc, reply_displaces_keyboard_byte);
 	tcase_add_test(tc, keyboard_fifo_overrun);
+	tcase_add_test(tc, snapshot_restores_everything);
+	tcase_add_test(tc, snapshot_refuses_corrupt_state);
 	suite_add_tcase(s, tc);
 	return s;
 }

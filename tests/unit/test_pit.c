@@ -12,9 +12,12 @@
 #include "devices/i8254.h"
 #include "unit.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define START_NS (7 * 1000000000ULL + 12345) /* not on an edge */
 #define NS 1000000000ULL
@@ -1010,6 +1013,431 @@ START_TEST(concurrent_access)
 }
 END_TEST
 
+/* --- snapshots ------------------------------------------------------------------------ */
+
+/*
+ * A second PIT, as a new process makes it: its own bus, IRQ recorder, timer
+ * recorder and clock, whose origin is not the first one's.
+ */
+static struct {
+	struct devfix fx;
+	struct pit pit;
+	uint64_t now;
+	uint64_t armed;
+	unsigned int arm_calls;
+} b;
+
+static uint64_t b_now(void *opaque)
+{
+	(void)opaque;
+	return b.now;
+}
+
+static void b_arm(void *opaque, uint64_t deadline_ns)
+{
+	(void)opaque;
+	b.armed = deadline_ns;
+	b.arm_calls++;
+}
+
+static void make_b(uint64_t start_ns)
+{
+	struct pit_host host = {
+		.now_ns = b_now,
+		.irq_set = devfix_irq_set,
+		.irq_opaque = &b.fx.irq,
+		.arm_timer = b_arm,
+	};
+
+	b.now = start_ns;
+	b.armed = UINT64_MAX;
+	b.arm_calls = 0;
+	devfix_init(&b.fx);
+	pit_init(&b.pit, &host);
+	ck_assert_int_eq(pit_register(&b.pit, b.fx.pio), 0);
+}
+
+static void drop_b(void)
+{
+	ck_assert(!b.fx.irq.repeated);
+	ck_assert_int_eq(b.fx.irq.level, 0);
+	devfix_fini(&b.fx);
+	pit_destroy(&b.pit);
+}
+
+/* The edges at which each was saved (A) and restored (B): times are compared from there. */
+static int64_t ta, tb;
+
+/* Both clocks `d` edges after their origins. */
+static void step_both(int64_t d)
+{
+	now = ns_of(ta + d);
+	b.now = ns_of(tb + d);
+}
+
+/* A deadline as edges after the origin, UINT64_MAX as -1. */
+static int64_t rel_a(uint64_t deadline)
+{
+	return deadline == UINT64_MAX ? -1 : tick_of(deadline) - ta;
+}
+
+static int64_t rel_b(uint64_t deadline)
+{
+	return deadline == UINT64_MAX ? -1 : tick_of(deadline) - tb;
+}
+
+/* Port 0x61's refresh toggle follows each process's own clock: leave it out. */
+static uint8_t in_both(uint16_t port)
+{
+	uint8_t mask = port == PIT_PORT_B ? (uint8_t)~PIT_PORTB_REFRESH : 0xff;
+	uint8_t va = devfix_in8(&fx, port) & mask, vb = devfix_in8(&b.fx, port) & mask;
+
+	ck_assert_uint_eq(va, vb);
+	return va;
+}
+
+static void out_both(uint16_t port, uint8_t v)
+{
+	devfix_out8(&fx, port, v);
+	devfix_out8(&b.fx, port, v);
+	ck_assert_int_eq(rel_a(armed), rel_b(b.armed));
+}
+
+/* Both timers fire at their deadlines: the same interrupts, the same next deadline. */
+static void fire_both(void)
+{
+	ck_assert_uint_ne(armed, UINT64_MAX);
+	ck_assert_int_eq(rel_a(armed), rel_b(b.armed));
+	step_both(rel_a(armed));
+	pit_timer_fire(&pit);
+	pit_timer_fire(&b.pit);
+	ck_assert_int_eq(fx.irq.edges, b.fx.irq.edges);
+	ck_assert_int_eq(rel_a(armed), rel_b(b.armed));
+}
+
+/*
+ * Channel 0 periodic with a new period pending, channel 1 half-way through
+ * writing a count, channel 2 in mode 0 held by its gate with count and
+ * status latched; the speaker on. Returns channel 0's load edge.
+ */
+static int64_t busy_pit(void)
+{
+	int64_t l;
+
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0x34);
+	write_word(0, 1193);
+	l = tnow() + 1;
+	at(l + 300);
+	write_word(0, 500);
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0x76);
+	devfix_out8(&fx, PIT_BASE + 1, 0x34);
+	program2(0, 5000, true);
+	at(l + 450);
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0xc8); /* read-back: count and status of channel 2 */
+	at(l + 460);
+	devfix_out8(&fx, PIT_PORT_B, PIT_PORTB_SPEAKER); /* gate 2 low: counting holds */
+	/* Between edges. */
+	now = ns_of(l + 700) + 123;
+	return l;
+}
+
+START_TEST(snapshot_resumes_on_another_clock)
+{
+	struct pit_state st, st2;
+	int64_t l = busy_pit();
+
+	ta = tnow();
+	pit_save(&pit, &st);
+	make_b(3 * NS + 999);
+	tb = tick_of(b.now);
+	ck_assert_int_eq(pit_restore(&b.pit, &st), 0);
+	/* The next interrupt is as far ahead as it was: the end of the first period. */
+	ck_assert_uint_eq(b.arm_calls, 1);
+	ck_assert_int_eq(rel_a(armed), l + 1193 - ta);
+	ck_assert_int_eq(rel_b(b.armed), rel_a(armed));
+	/* In nanoseconds, to within an edge: the clocks' phases between edges differ. */
+	ck_assert_int_lt(llabs((long long)(b.armed - b.now) - (long long)(armed - now)),
+			 (long long)(NS / PIT_HZ + 1));
+	ck_assert_int_eq(b.fx.irq.calls, 0);
+	/* Saved again before the clock moves: the same bytes. */
+	pit_save(&b.pit, &st2);
+	ck_assert_mem_eq(&st, &st2, sizeof(st));
+
+	/* Time passes alike on both: every register reads the same. */
+	step_both(5);
+	ck_assert_uint_eq(in_both(PIT_BASE + 2), 0x30); /* latched status: OUT low, mode 0 */
+	/* The latched count. */
+	in_both(PIT_BASE + 2);
+	in_both(PIT_BASE + 2);
+	in_both(PIT_PORT_B);
+	for (uint16_t ch = 0; ch < PIT_CHANNELS; ch++) {
+		out_both(PIT_PORT_CONTROL, (uint8_t)(0xe0 | 2 << ch)); /* status */
+		in_both(PIT_BASE + ch);
+		out_both(PIT_PORT_CONTROL, (uint8_t)(ch << 6)); /* counter latch */
+		in_both(PIT_BASE + ch);
+		in_both(PIT_BASE + ch);
+	}
+	/* Channel 1 takes the second byte of its count and starts. */
+	out_both(PIT_BASE + 1, 0x12);
+	step_both(40);
+	out_both(PIT_PORT_CONTROL, 0x40);
+	in_both(PIT_BASE + 1);
+	in_both(PIT_BASE + 1);
+	/* Channel 0's interrupts: the old period ends, the new one runs. */
+	for (int k = 0; k < 4; k++)
+		fire_both();
+	ck_assert_int_eq(fx.irq.edges, 4);
+	ck_assert_int_eq(rel_a(armed), l + 1193 + 4 * 500 - ta);
+	/* Channel 2 resumes counting from where the gate held it. */
+	out_both(PIT_PORT_B, PIT_PORTB_GATE2);
+	for (int64_t d = 0; d < 5000; d += 250) {
+		step_both(rel_a(armed) - 3 + d % 7);
+		out_both(PIT_PORT_CONTROL, 0x80);
+		in_both(PIT_BASE + 2);
+		in_both(PIT_BASE + 2);
+		in_both(PIT_PORT_B);
+		fire_both();
+	}
+	ck_assert_int_gt(fx.irq.edges, 4);
+	drop_b();
+}
+END_TEST
+
+/* An edge due before the save but not yet delivered: the restored PIT delivers it at once. */
+START_TEST(snapshot_keeps_an_edge_due)
+{
+	struct pit_state st;
+	int64_t l;
+
+	devfix_out8(&fx, PIT_PORT_CONTROL, 0x34);
+	write_word(0, 1000);
+	l = tnow() + 1;
+	at(l + 10);
+	ck_assert_uint_eq(latched(0), 990);
+	at(l + 1000 + 250); /* the host timer is late */
+	ta = tnow();
+	pit_save(&pit, &st);
+	ck_assert_int_eq(st.irq_next, -250);
+	make_b(NS / 3);
+	tb = tick_of(b.now);
+	ck_assert_int_eq(pit_restore(&b.pit, &st), 0);
+	ck_assert_uint_le(b.armed, b.now);
+	pit_timer_fire(&pit);
+	pit_timer_fire(&b.pit);
+	ck_assert_int_eq(fx.irq.edges, 1);
+	ck_assert_int_eq(b.fx.irq.edges, 1);
+	ck_assert_int_eq(rel_b(b.armed), 750);
+	ck_assert_int_eq(rel_a(armed), 750);
+	drop_b();
+}
+END_TEST
+
+/* Each spoils one field of a good state (see busy_pit()). */
+static void bad_mode(struct pit_state *st)
+{
+	st->ch[0].mode_bits = 8;
+}
+
+static void bad_rw_latch(struct pit_state *st)
+{
+	st->ch[0].rw = 0;
+}
+
+static void bad_rw(struct pit_state *st)
+{
+	st->ch[2].rw = 4;
+}
+
+static void bad_bcd(struct pit_state *st)
+{
+	st->ch[2].bcd = 2;
+}
+
+static void bad_flag(struct pit_state *st)
+{
+	st->ch[1].cr_valid = 0xff;
+}
+
+static void bad_latch_flag(struct pit_state *st)
+{
+	st->ch[2].status_latched = 3;
+}
+
+static void gate0_low(struct pit_state *st)
+{
+	st->ch[0].gate = 0;
+}
+
+static void write_msb_byte_access(struct pit_state *st)
+{
+	st->ch[1].rw = 1; /* its MSB is awaited */
+}
+
+static void read_msb_byte_access(struct pit_state *st)
+{
+	st->ch[0].rw = 2;
+	st->ch[0].read_msb = 1;
+}
+
+static void bad_channel_pad(struct pit_state *st)
+{
+	st->ch[1].pad[5] = 1;
+}
+
+static void bad_run_pad(struct pit_state *st)
+{
+	st->ch[0].ce.pad[0] = 1;
+}
+
+static void bad_pad(struct pit_state *st)
+{
+	st->pad[6] = 1;
+}
+
+static void bad_run_state(struct pit_state *st)
+{
+	st->ch[0].ce.state = 3;
+}
+
+static void zero_count(struct pit_state *st)
+{
+	st->ch[0].ce.n = 0;
+}
+
+static void big_count(struct pit_state *st)
+{
+	st->ch[0].ce.n = 65537;
+}
+
+static void big_bcd_count(struct pit_state *st)
+{
+	st->ch[2].bcd = 1; /* its count of 5000 fits BCD: make it one that does not */
+	st->ch[2].ce.n = 10001;
+}
+
+static void far_past(struct pit_state *st)
+{
+	st->ch[0].ce.base = -PIT_STATE_MAX_TICKS - 1;
+}
+
+static void far_future(struct pit_state *st)
+{
+	st->ch[2].ce.base = INT64_MAX - 5;
+}
+
+static void held_while_running(struct pit_state *st)
+{
+	st->ch[0].ce.held = 7;
+}
+
+static void negative_held(struct pit_state *st)
+{
+	st->ch[2].ce.held = -1;
+}
+
+static void huge_held(struct pit_state *st)
+{
+	st->ch[2].ce.held = PIT_STATE_MAX_TICKS + 1;
+}
+
+static void idle_with_count(struct pit_state *st)
+{
+	st->ch[1].ce.n = 5;
+}
+
+static void pending_idle(struct pit_state *st)
+{
+	st->ch[0].next.state = 0;
+	st->ch[0].next.n = 0;
+	st->ch[0].next.base = 0;
+}
+
+static void stale_next(struct pit_state *st)
+{
+	st->ch[1].next.state = 1;
+	st->ch[1].next.n = 5;
+}
+
+static void bad_next_tick(struct pit_state *st)
+{
+	st->ch[0].next_tick = PIT_STATE_MAX_TICKS * 2;
+}
+
+static void bad_irq_next(struct pit_state *st)
+{
+	st->irq_next = INT64_MIN;
+}
+
+static void bad_speaker(struct pit_state *st)
+{
+	st->speaker = 2;
+}
+
+START_TEST(snapshot_refuses_corrupt_state)
+{
+	static void (*const corrupt[])(struct pit_state *) = {
+		bad_mode,
+		bad_rw_latch,
+		bad_rw,
+		bad_bcd,
+		bad_flag,
+		bad_latch_flag,
+		gate0_low,
+		write_msb_byte_access,
+		read_msb_byte_access,
+		bad_channel_pad,
+		bad_run_pad,
+		bad_pad,
+		bad_run_state,
+		zero_count,
+		big_count,
+		big_bcd_count,
+		far_past,
+		far_future,
+		held_while_running,
+		negative_held,
+		huge_held,
+		idle_with_count,
+		pending_idle,
+		stale_next,
+		bad_next_tick,
+		bad_irq_next,
+		bad_speaker,
+	};
+	struct pit_state good, st;
+	struct pit before;
+
+	busy_pit();
+	pit_save(&pit, &good);
+	/* The spoiled fields are ones the state uses as the functions above assume. */
+	ck_assert_uint_eq(good.ch[0].ce.state, 1);
+	ck_assert_int_ne(good.ch[0].next_tick, PIT_STATE_NEVER);
+	ck_assert_uint_eq(good.ch[1].ce.state, 0);
+	ck_assert_uint_eq(good.ch[1].write_msb, 1);
+	ck_assert_uint_eq(good.ch[2].ce.state, 2);
+	make_b(5 * NS);
+	devfix_out8(&b.fx, PIT_PORT_CONTROL, 0x34);
+	devfix_out8(&b.fx, PIT_BASE, 0x00);
+	devfix_out8(&b.fx, PIT_BASE, 0x10);
+	for (unsigned int i = 0; i < sizeof(corrupt) / sizeof(corrupt[0]); i++) {
+		unsigned int calls = b.arm_calls;
+
+		st = good;
+		corrupt[i](&st);
+		before = b.pit;
+		ck_assert_msg(pit_restore(&b.pit, &st) == -EINVAL, "corruption %u accepted", i);
+		/* Unchanged, the lock aside (its bytes may move while taken and given back). */
+		memcpy(&before.lock, &b.pit.lock, sizeof(before.lock));
+		ck_assert_msg(memcmp(&before, &b.pit, sizeof(before)) == 0, "corruption %u", i);
+		ck_assert_uint_eq(b.arm_calls, calls);
+	}
+	ck_assert_uint_eq(b.fx.irq.calls, 0);
+	/* The state they came from is fine. */
+	ck_assert_int_eq(pit_restore(&b.pit, &good), 0);
+	drop_b();
+}
+END_TEST
+
 static Suite *pit_suite(void)
 {
 	Suite *s = suite_create("i8254");
@@ -1046,6 +1474,9 @@ static Suite *pit_suite(void)
 	tcase_add_test(tc, long_uptime);
 	tcase_add_test(tc, guest_garbage);
 	tcase_add_test(tc, concurrent_access);
+	tcase_add_test(tc, snapshot_resumes_on_another_clock);
+	tcase_add_test(tc, snapshot_keeps_an_edge_due);
+	tcase_add_test(tc, snapshot_refuses_corrupt_state);
 	suite_add_tcase(s, tc);
 	return s;
 }

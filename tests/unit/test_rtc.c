@@ -7,6 +7,7 @@
 #include "unit.h"
 
 #include <errno.h>
+#include <string.h>
 
 #define T_2026_11_23_040506 1795406706LL /* a Monday */
 #define T_1999_12_31_235959 946684799LL
@@ -461,6 +462,300 @@ START_TEST(needs_a_clock)
 }
 END_TEST
 
+/* --- snapshots ------------------------------------------------------------------------ */
+
+/* A second RTC, as a new process makes it: its own bus and its own host clock. */
+static struct devfix fxb;
+static struct rtc rtcb;
+static int64_t host_ns_b;
+
+static int64_t fake_now_ns_b(void *opaque)
+{
+	(void)opaque;
+	return host_ns_b;
+}
+
+static void make_b(int64_t ns)
+{
+	struct rtc_host host = { .now_ns = fake_now_ns_b };
+
+	host_ns_b = ns;
+	devfix_init(&fxb);
+	ck_assert_int_eq(rtc_init(&rtcb, &host), 0);
+	ck_assert_int_eq(rtc_register(&rtcb, fxb.pio), 0);
+}
+
+static void drop_b(void)
+{
+	devfix_fini(&fxb);
+	rtc_destroy(&rtcb);
+}
+
+static uint8_t cmos_b(uint8_t index)
+{
+	devfix_out8(&fxb, 0x70, index);
+	return devfix_in8(&fxb, 0x71);
+}
+
+/* Every index reads the same on both (the index port is left at the last). */
+static void assert_same_registers(void)
+{
+	for (unsigned int i = 0; i < RTC_RAM_SIZE; i++)
+		ck_assert_msg(cmos((uint8_t)i) == cmos_b((uint8_t)i), "index %#x", i);
+}
+
+/*
+ * The guest set 1999-12-31 23:59:50, in binary, with alarms, a rate, PIE
+ * and AIE, its own day of week, CMOS RAM, and index 0x40 with NMIs off.
+ */
+static void busy_rtc(int64_t ns)
+{
+	use_ns_clock(ns);
+	cmos_set(RTC_REG_B, RTC_B_24H | RTC_B_DM_BINARY);
+	linux_set_time(99, 12, 31, 23, 59, 50, 19);
+	cmos_set(RTC_REG_B, RTC_B_24H | RTC_B_DM_BINARY | RTC_B_PIE | RTC_B_AIE | RTC_B_SQWE);
+	cmos_set(RTC_REG_A, 0x2a);
+	cmos_set(RTC_DAY_OF_WEEK, 2);
+	cmos_set(RTC_SECONDS_ALARM, 30);
+	cmos_set(RTC_MINUTES_ALARM, 15);
+	cmos_set(RTC_HOURS_ALARM, 0xc0); /* "don't care" */
+	cmos_set(0x7f, 0xcd);
+	cmos_set(0x80 | 0x40, 0xab);
+}
+
+START_TEST(snapshot_moves_the_clock_on_with_the_host)
+{
+	int64_t t0 = T_2026_11_23_040506 * NS + NS / 2;
+	struct rtc_state st, st2;
+
+	busy_rtc(t0);
+	host_ns += 3 * NS;
+	rtc_save(&rtc, &st);
+	/* Restored an hour later by the host's clock. */
+	make_b(host_ns + 3600 * NS);
+	ck_assert_int_eq(rtc_restore(&rtcb, &st), 0);
+	rtc_save(&rtcb, &st2);
+	ck_assert_mem_eq(&st, &st2, sizeof(st));
+	/* The index and the NMI bit are as the guest left them. */
+	ck_assert(rtcb.nmi_disabled);
+	ck_assert_uint_eq(devfix_in8(&fxb, 0x71), 0xab);
+	/* 23:59:53 and an hour: into 2000, and the shifted day of week moves on with it. */
+	ck_assert_uint_eq(cmos_b(RTC_SECONDS), 53);
+	ck_assert_uint_eq(cmos_b(RTC_MINUTES), 59);
+	ck_assert_uint_eq(cmos_b(RTC_HOURS), 0);
+	ck_assert_uint_eq(cmos_b(RTC_DAY_OF_MONTH), 1);
+	ck_assert_uint_eq(cmos_b(RTC_MONTH), 1);
+	ck_assert_uint_eq(cmos_b(RTC_YEAR), 0);
+	ck_assert_uint_eq(cmos_b(RTC_CENTURY), 20);
+	ck_assert_uint_eq(cmos_b(RTC_DAY_OF_WEEK), 3);
+	/* The first RTC, an hour on too, reads the same everywhere. */
+	host_ns += 3600 * NS;
+	assert_same_registers();
+	/* UIP comes with the new host's seconds, as before. */
+	host_ns_b = host_ns = (host_ns / NS + 1) * NS - 1000;
+	ck_assert_uint_eq(cmos_b(RTC_REG_A), RTC_A_UIP | 0x2a);
+	assert_same_registers();
+	/* And the guest goes on alike on both. */
+	cmos_set(RTC_MINUTES, 7);
+	devfix_out8(&fxb, 0x70, RTC_MINUTES);
+	devfix_out8(&fxb, 0x71, 7);
+	host_ns += 100 * NS;
+	host_ns_b += 100 * NS;
+	assert_same_registers();
+	drop_b();
+}
+END_TEST
+
+/* A clock the guest holds (SET) stays at its held fields, whatever the new host's time. */
+START_TEST(snapshot_keeps_a_held_clock)
+{
+	int64_t t0 = T_2026_11_23_040506 * NS + NS / 4;
+	struct rtc_state st, st2;
+
+	use_ns_clock(t0);
+	cmos_set(RTC_REG_B, RTC_B_24H | RTC_B_SET);
+	cmos_set(RTC_MONTH, 0x02);
+	cmos_set(RTC_DAY_OF_MONTH, 0x31); /* kept as written until the clock runs */
+	rtc_save(&rtc, &st);
+	ck_assert_uint_eq(st.held, 1);
+	make_b(t0 + 86400 * NS * 400);
+	ck_assert_int_eq(rtc_restore(&rtcb, &st), 0);
+	rtc_save(&rtcb, &st2);
+	ck_assert_mem_eq(&st, &st2, sizeof(st));
+	ck_assert_uint_eq(cmos_b(RTC_DAY_OF_MONTH), 0x31);
+	ck_assert_uint_eq(cmos_b(RTC_MONTH), 0x02);
+	ck_assert_uint_eq(cmos_b(RTC_SECONDS), 0x06);
+	assert_same_registers();
+	/* Released, both run on from 2026-03-03 04:05:06 by their own clocks. */
+	cmos_set(RTC_REG_B, RTC_B_24H);
+	devfix_out8(&fxb, 0x70, RTC_REG_B);
+	devfix_out8(&fxb, 0x71, RTC_B_24H);
+	host_ns += 5 * NS;
+	host_ns_b += 5 * NS;
+	ck_assert_uint_eq(cmos_b(RTC_SECONDS), 0x11);
+	ck_assert_uint_eq(cmos_b(RTC_DAY_OF_MONTH), 0x03);
+	assert_same_registers();
+	drop_b();
+}
+END_TEST
+
+/* Each spoils one field of a good running state (see busy_rtc()). */
+static void bad_index(struct rtc_state *st)
+{
+	st->index = RTC_RAM_SIZE;
+}
+
+static void bad_nmi(struct rtc_state *st)
+{
+	st->nmi_disabled = 2;
+}
+
+static void bad_wday_shift(struct rtc_state *st)
+{
+	st->wday_shift = 7;
+}
+
+static void stored_uip(struct rtc_state *st)
+{
+	st->reg_a |= RTC_A_UIP;
+}
+
+static void set_with_uie(struct rtc_state *st)
+{
+	st->reg_b |= RTC_B_SET | RTC_B_UIE;
+	st->held = 1;
+}
+
+static void far_offset(struct rtc_state *st)
+{
+	st->offset = (1LL << 56) + 1;
+}
+
+static void far_negative_offset(struct rtc_state *st)
+{
+	st->offset = INT64_MIN;
+}
+
+static void held_while_running(struct rtc_state *st)
+{
+	st->held = 1;
+}
+
+static void running_while_set(struct rtc_state *st)
+{
+	st->reg_b |= RTC_B_SET;
+}
+
+static void running_in_divider_reset(struct rtc_state *st)
+{
+	st->reg_a = 0x62;
+}
+
+static void bad_held(struct rtc_state *st)
+{
+	st->held = 2;
+}
+
+static void stale_hold(struct rtc_state *st)
+{
+	st->hold_mday = 3;
+}
+
+static void far_hold_year(struct rtc_state *st)
+{
+	st->reg_b |= RTC_B_SET;
+	st->held = 1;
+	st->hold_year = (1LL << 31) + 1;
+}
+
+static void far_negative_hold_year(struct rtc_state *st)
+{
+	st->reg_b |= RTC_B_SET;
+	st->held = 1;
+	st->hold_year = INT64_MIN;
+}
+
+static void ram_in_seconds_slot(struct rtc_state *st)
+{
+	st->ram[RTC_SECONDS] = 1;
+}
+
+static void ram_in_reg_d_slot(struct rtc_state *st)
+{
+	st->ram[RTC_REG_D] = 0x80;
+}
+
+static void ram_in_century_slot(struct rtc_state *st)
+{
+	st->ram[RTC_CENTURY] = 0x20;
+}
+
+static void bad_pad(struct rtc_state *st)
+{
+	st->pad[4] = 1;
+}
+
+START_TEST(snapshot_refuses_corrupt_state)
+{
+	static void (*const corrupt[])(struct rtc_state *) = {
+		bad_index,
+		bad_nmi,
+		bad_wday_shift,
+		stored_uip,
+		set_with_uie,
+		far_offset,
+		far_negative_offset,
+		held_while_running,
+		running_while_set,
+		running_in_divider_reset,
+		bad_held,
+		stale_hold,
+		far_hold_year,
+		far_negative_hold_year,
+		ram_in_seconds_slot,
+		ram_in_reg_d_slot,
+		ram_in_century_slot,
+		bad_pad,
+	};
+	int64_t t0 = T_2026_11_23_040506 * NS;
+	struct rtc_state good, st;
+	struct rtc before;
+
+	busy_rtc(t0);
+	rtc_save(&rtc, &good);
+	make_b(t0 + 7 * NS);
+	devfix_out8(&fxb, 0x70, 0x50);
+	devfix_out8(&fxb, 0x71, 0x99);
+	devfix_out8(&fxb, 0x70, RTC_MINUTES);
+	devfix_out8(&fxb, 0x71, 0x42);
+	for (unsigned int i = 0; i < sizeof(corrupt) / sizeof(corrupt[0]); i++) {
+		st = good;
+		corrupt[i](&st);
+		before = rtcb;
+		ck_assert_msg(rtc_restore(&rtcb, &st) == -EINVAL, "corruption %u accepted", i);
+		/* Unchanged, the lock aside (its bytes may move while taken and given back). */
+		memcpy(&before.lock, &rtcb.lock, sizeof(before.lock));
+		ck_assert_msg(memcmp(&before, &rtcb, sizeof(before)) == 0, "corruption %u", i);
+	}
+	ck_assert_uint_eq(cmos_b(RTC_MINUTES), 0x42);
+	ck_assert_uint_eq(cmos_b(0x50), 0x99);
+	/* The bounds themselves are fine: a hold 2^31 years out, an offset of 2^56 s. */
+	st = good;
+	st.reg_b |= RTC_B_SET;
+	st.held = 1;
+	st.hold_year = -(1LL << 31);
+	st.hold_mon = 255;
+	st.hold_mday = 255;
+	ck_assert_int_eq(rtc_restore(&rtcb, &st), 0);
+	st = good;
+	st.offset = -(1LL << 56);
+	ck_assert_int_eq(rtc_restore(&rtcb, &st), 0);
+	ck_assert_int_eq(rtc_restore(&rtcb, &good), 0);
+	ck_assert_uint_eq(cmos_b(0x50), 0);
+	drop_b();
+}
+END_TEST
+
 static Suite *rtc_suite(void)
 {
 	Suite *s = suite_create("rtc");
@@ -488,6 +783,9 @@ static Suite *rtc_suite(void)
 	tcase_add_test(tc, uip_before_each_second);
 	tcase_add_test(tc, linux_get_time_meets_uip_once);
 	tcase_add_test(tc, needs_a_clock);
+	tcase_add_test(tc, snapshot_moves_the_clock_on_with_the_host);
+	tcase_add_test(tc, snapshot_keeps_a_held_clock);
+	tcase_add_test(tc, snapshot_refuses_corrupt_state);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -6,6 +6,7 @@
 #include "devices/uart8250.h"
 #include "unit.h"
 
+#include <errno.h>
 #include <string.h>
 
 #define COM1 0x3f8
@@ -290,6 +291,250 @@ START_TEST(fifo_clear_and_scratch)
 }
 END_TEST
 
+/* --- snapshots ------------------------------------------------------------------------ */
+
+/* A second UART, as a new process makes it: its own bus and IRQ recorder, no TX sink of note. */
+static struct devfix fxb;
+static struct uart8250 uartb;
+
+static void rec_tx_b(void *opaque, const uint8_t *buf, size_t len)
+{
+	(void)opaque;
+	(void)buf;
+	(void)len;
+}
+
+static void make_b(void)
+{
+	struct uart8250_host host = {
+		.irq_set = devfix_irq_set,
+		.irq_opaque = &fxb.irq,
+		.tx = rec_tx_b,
+	};
+
+	devfix_init(&fxb);
+	uart8250_init(&uartb, &host);
+	ck_assert_int_eq(uart8250_register(&uartb, fxb.pio, COM1), 0);
+}
+
+static void drop_b(void)
+{
+	devfix_fini(&fxb);
+	uart8250_destroy(&uartb);
+}
+
+/* Divisor set, FIFO at trigger 8 with 8 bytes (RDI pending), THRE pending, idle, deltas in MSR. */
+static void busy_uart(void)
+{
+	devfix_out8(&fx, COM1 + UART_LCR, UART_LCR_DLAB | 0x03);
+	devfix_out8(&fx, COM1 + UART_DLL, 0x0c);
+	devfix_out8(&fx, COM1 + UART_DLM, 0x01);
+	devfix_out8(&fx, COM1 + UART_LCR, 0x1b);
+	devfix_out8(&fx, COM1 + UART_FCR, 0x81);
+	devfix_out8(&fx, COM1 + UART_IER, UART_IER_RDI | UART_IER_THRI | UART_IER_MSI);
+	devfix_out8(&fx, COM1 + UART_MCR, UART_MCR_LOOP | UART_MCR_RTS);
+	devfix_out8(&fx, COM1 + UART_MCR, UART_MCR_DTR | UART_MCR_OUT2);
+	devfix_out8(&fx, COM1 + UART_SCR, 0x5a);
+	push("0123456789");
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_RBR), '0'); /* the ring's head moves on */
+	ck_assert_uint_eq(devfix_in8(&fx, COM1 + UART_RBR), '1');
+	uart8250_rx_idle(&uart);
+	ck_assert_int_eq(fx.irq.level, 1);
+}
+
+/* Reads `off` on both UARTs: the same value, and the same line level after. */
+static uint8_t read_both(unsigned int off)
+{
+	uint8_t a = devfix_in8(&fx, COM1 + off), b = devfix_in8(&fxb, COM1 + off);
+
+	ck_assert_uint_eq(a, b);
+	ck_assert_int_eq(fx.irq.level, fxb.irq.level);
+	return a;
+}
+
+static void write_both(unsigned int off, uint8_t v)
+{
+	devfix_out8(&fx, COM1 + off, v);
+	devfix_out8(&fxb, COM1 + off, v);
+	ck_assert_int_eq(fx.irq.level, fxb.irq.level);
+}
+
+START_TEST(snapshot_restores_everything)
+{
+	struct uart8250_state st, st2;
+
+	busy_uart();
+	uart8250_save(&uart, &st);
+	make_b();
+	ck_assert_int_eq(fxb.irq.level, 0);
+	ck_assert_int_eq(uart8250_restore(&uartb, &st), 0);
+	ck_assert_int_eq(fxb.irq.level, 1);
+	ck_assert_uint_eq(fxb.irq.calls, 1);
+	/* Saved again before anything happens: the same bytes. */
+	uart8250_save(&uartb, &st2);
+	ck_assert_mem_eq(&st, &st2, sizeof(st));
+
+	/* Every register reads the same, and the interrupts come and go alike. */
+	read_both(UART_LCR);
+	read_both(UART_MCR);
+	read_both(UART_SCR);
+	read_both(UART_IER);
+	ck_assert_uint_eq(read_both(UART_LSR), UART_LSR_THRE | UART_LSR_TEMT | UART_LSR_DR);
+	ck_assert_uint_eq(read_both(UART_IIR), UART_IIR_FIFO | UART_IIR_RDI);
+	write_both(UART_LCR, UART_LCR_DLAB | 0x1b);
+	ck_assert_uint_eq(read_both(UART_DLL), 0x0c);
+	ck_assert_uint_eq(read_both(UART_DLM), 0x01);
+	write_both(UART_LCR, 0x1b);
+	for (unsigned int i = 2; i < 10; i++) {
+		ck_assert_uint_eq(read_both(UART_IIR) & 0x0f,
+				  10 - i >= 8 ? UART_IIR_RDI : UART_IIR_TIMEOUT);
+		ck_assert_uint_eq(read_both(UART_RBR), '0' + i);
+	}
+	/* THR empty was pending under the data; reading IIR acknowledges it. */
+	ck_assert_uint_eq(read_both(UART_IIR), UART_IIR_FIFO | UART_IIR_THRI);
+	ck_assert_uint_eq(read_both(UART_IIR), UART_IIR_FIFO | UART_IIR_MSI);
+	ck_assert_uint_eq(read_both(UART_MSR), UART_MSR_DCD | UART_MSR_DSR | UART_MSR_CTS |
+						       UART_MSR_DDSR | UART_MSR_DDCD);
+	ck_assert_uint_eq(read_both(UART_IIR), UART_IIR_FIFO | UART_IIR_NO_INT);
+	ck_assert_int_eq(fxb.irq.level, 0);
+	/* And they go on receiving alike: 8 more reach the trigger. */
+	ck_assert_uint_eq(uart8250_rx_push(&uart, (const uint8_t *)"abcdefgh", 8), 8);
+	ck_assert_uint_eq(uart8250_rx_push(&uartb, (const uint8_t *)"abcdefgh", 8), 8);
+	ck_assert_int_eq(fxb.irq.level, 1);
+	ck_assert_uint_eq(read_both(UART_RBR), 'a');
+	drop_b();
+}
+END_TEST
+
+/* The interrupt line of a restored UART follows the state: low when nothing is pending. */
+START_TEST(snapshot_restores_a_low_line)
+{
+	struct uart8250_state st;
+
+	devfix_out8(&fx, COM1 + UART_IER, UART_IER_RDI);
+	uart8250_save(&uart, &st);
+	make_b();
+	fxb.irq.level = 1; /* as if the line had been left high */
+	ck_assert_int_eq(uart8250_restore(&uartb, &st), 0);
+	ck_assert_int_eq(fxb.irq.level, 0);
+	push("x");
+	uart8250_rx_push(&uartb, (const uint8_t *)"x", 1);
+	ck_assert_int_eq(fx.irq.level, 1);
+	ck_assert_int_eq(fxb.irq.level, 1);
+	drop_b();
+}
+END_TEST
+
+static void bad_head(struct uart8250_state *st)
+{
+	st->rx_head = UART8250_FIFO_SIZE;
+}
+
+static void bad_count(struct uart8250_state *st)
+{
+	st->rx_count = UART8250_FIFO_SIZE + 1;
+}
+
+static void bad_count_without_fifo(struct uart8250_state *st)
+{
+	st->fcr = 0;
+	st->rx_count = 2;
+}
+
+static void bad_idle(struct uart8250_state *st)
+{
+	st->rx_idle = 2;
+}
+
+static void bad_thri(struct uart8250_state *st)
+{
+	st->thr_ipending = 0x80;
+}
+
+static void bad_level(struct uart8250_state *st)
+{
+	st->irq_level = 2;
+}
+
+static void wrong_level(struct uart8250_state *st)
+{
+	st->irq_level = 0; /* data above the trigger is pending */
+}
+
+static void bad_ier(struct uart8250_state *st)
+{
+	st->ier |= 0x10;
+}
+
+static void bad_fcr(struct uart8250_state *st)
+{
+	st->fcr |= UART_FCR_CLEAR_RX;
+}
+
+static void bad_mcr(struct uart8250_state *st)
+{
+	st->mcr |= 0x20;
+}
+
+static void bad_lsr_dr(struct uart8250_state *st)
+{
+	st->lsr |= UART_LSR_DR; /* computed, never stored */
+}
+
+static void bad_lsr_thre(struct uart8250_state *st)
+{
+	st->lsr &= (uint8_t)~UART_LSR_THRE;
+}
+
+static void bad_msr_lines(struct uart8250_state *st)
+{
+	st->msr &= (uint8_t)~UART_MSR_DCD; /* not in loopback: the lines are connected */
+}
+
+static void bad_pad(struct uart8250_state *st)
+{
+	st->pad[1] = 1;
+}
+
+START_TEST(snapshot_refuses_corrupt_state)
+{
+	static void (*const corrupt[])(struct uart8250_state *) = {
+		bad_head,      bad_count,  bad_count_without_fifo,
+		bad_idle,      bad_thri,   bad_level,
+		wrong_level,   bad_ier,	   bad_fcr,
+		bad_mcr,       bad_lsr_dr, bad_lsr_thre,
+		bad_msr_lines, bad_pad,
+	};
+	struct uart8250_state good, st;
+	struct uart8250 before;
+
+	busy_uart();
+	uart8250_save(&uart, &good);
+	make_b();
+	devfix_out8(&fxb, COM1 + UART_SCR, 0x77);
+	devfix_out8(&fxb, COM1 + UART_IER, UART_IER_THRI); /* B's line is high */
+	ck_assert_int_eq(fxb.irq.level, 1);
+	for (unsigned int i = 0; i < sizeof(corrupt) / sizeof(corrupt[0]); i++) {
+		unsigned int calls = fxb.irq.calls;
+
+		st = good;
+		corrupt[i](&st);
+		before = uartb;
+		ck_assert_msg(uart8250_restore(&uartb, &st) == -EINVAL, "corruption %u accepted",
+			      i);
+		/* Unchanged, the lock aside (its bytes may move while taken and given back). */
+		memcpy(&before.lock, &uartb.lock, sizeof(before.lock));
+		ck_assert_msg(memcmp(&before, &uartb, sizeof(before)) == 0, "corruption %u", i);
+		ck_assert_uint_eq(fxb.irq.calls, calls);
+	}
+	ck_assert_uint_eq(devfix_in8(&fxb, COM1 + UART_SCR), 0x77);
+	/* The state they came from is fine. */
+	ck_assert_int_eq(uart8250_restore(&uartb, &good), 0);
+	ck_assert_uint_eq(devfix_in8(&fxb, COM1 + UART_SCR), 0x5a);
+	drop_b();
+}
+END_TEST
+
 static Suite *uart_suite(void)
 {
 	Suite *s = suite_create("uart8250");
@@ -307,6 +552,9 @@ static Suite *uart_suite(void)
 	tcase_add_test(tc, divisor_latch);
 	tcase_add_test(tc, loopback);
 	tcase_add_test(tc, fifo_clear_and_scratch);
+	tcase_add_test(tc, snapshot_restores_everything);
+	tcase_add_test(tc, snapshot_restores_a_low_line);
+	tcase_add_test(tc, snapshot_refuses_corrupt_state);
 	suite_add_tcase(s, tc);
 	return s;
 }
