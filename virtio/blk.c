@@ -573,6 +573,39 @@ void blk_resume(struct blk *b)
 	b->tr.ops->unlock(b->tr.t);
 }
 
+void blk_drain(struct blk *b)
+{
+	b->tr.ops->lock(b->tr.t);
+	for (;;) {
+		/* Completions go through req_done(): pushed, or the next piece queued. */
+		b->be.ops->drain(b->be.be);
+		if (!b->wait_head)
+			break;
+		/* The budget keeps a turn short for the event loop; a pause wants it all done. */
+		while (b->wait_head) {
+			struct blk_req *r = b->wait_head;
+
+			b->wait_head = r->next_wait;
+			if (!b->wait_head)
+				b->wait_tail = &b->wait_head;
+			zero_next(b, r);
+		}
+	}
+	if (b->active) {
+		/*
+		 * The completions that would have resumed a device out of request
+		 * slots were delivered here, where nothing is popped: a later turn
+		 * takes the chains it left.
+		 */
+		if (b->stalled) {
+			b->more_pop = true;
+			blk_defer(b);
+		}
+		blk_signal(b);
+	}
+	b->tr.ops->unlock(b->tr.t);
+}
+
 /* --- the device's operations ------------------------------------------------ */
 
 static void blk_config_read(void *dev, uint32_t offset, void *buf, uint32_t len)

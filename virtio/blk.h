@@ -129,6 +129,17 @@ int blk_resume_fd(const struct blk *b);
 /* Takes the transport lock; from the event loop thread. */
 void blk_resume(struct blk *b);
 
+/*
+ * Completes every request the device has taken: waits for the backend's
+ * (its drain), starts and waits for the remaining pieces of split DISCARD /
+ * WRITE_ZEROES requests whatever the turn's budget, returns each chain to
+ * the driver and interrupts it as it asked. Afterwards the queue has no
+ * chain in flight, until the next kick, backend event or resume: for a
+ * snapshot (virtio_mmio_save()) with the vCPUs paused. Takes the transport
+ * lock; from the event loop thread, after blk_attach().
+ */
+void blk_drain(struct blk *b);
+
 /* Counters, for tests and the log. */
 struct blk_stats {
 	uint64_t requests;

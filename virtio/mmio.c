@@ -246,33 +246,47 @@ static void device_reset(struct virtio_mmio *t)
 	atomic_store(&t->status, 0);
 }
 
+/* Why FEATURES_OK may not stand with the driver having accepted `f`; NULL: it may. */
+static const char *features_refusal(const struct virtio_mmio *t, uint64_t f)
+{
+	if (f & ~t->offered)
+		return "features not offered";
+	if (!(f & FEATURE_BIT(VIRTIO_F_VERSION_1)))
+		return "VIRTIO_F_VERSION_1 not accepted";
+	return NULL;
+}
+
 static bool features_acceptable(struct virtio_mmio *t)
 {
-	uint64_t extra = t->driver_features & ~t->offered;
+	const char *why = features_refusal(t, t->driver_features);
 
-	if (extra) {
-		mmio_warn(t,
-			  "driver accepted features %#" PRIx64 " not offered: FEATURES_OK refused",
-			  extra);
-		return false;
-	}
-	if (!(t->driver_features & FEATURE_BIT(VIRTIO_F_VERSION_1))) {
-		mmio_warn(t, "driver did not accept VIRTIO_F_VERSION_1: FEATURES_OK refused");
+	if (why) {
+		mmio_warn(t, "driver features %#" PRIx64 ": %s: FEATURES_OK refused",
+			  t->driver_features, why);
 		return false;
 	}
 	return true;
 }
 
-static void device_activate(struct virtio_mmio *t)
+/* What DRIVER_OK does to the device: 0 once it runs, or its activate's error. */
+static int device_start(struct virtio_mmio *t)
 {
 	int ret = t->ops.activate ? t->ops.activate(t->dev, t->driver_features) : 0;
+
+	if (ret < 0)
+		return ret;
+	t->active = true;
+	return 0;
+}
+
+static void device_activate(struct virtio_mmio *t)
+{
+	int ret = device_start(t);
 
 	if (ret < 0) {
 		mmio_warn(t, "activation failed (%s): device needs reset", strerror(-ret));
 		virtio_mmio_needs_reset(t);
-		return;
 	}
-	t->active = true;
 }
 
 static void status_write(struct virtio_mmio *t, uint32_t v)
@@ -369,6 +383,20 @@ static struct mmio_queue *queue_for_write(struct virtio_mmio *t, const char *reg
 	return mq;
 }
 
+/* The geometry QueueReady hands to virtq_setup(): the registers, and the ring format agreed. */
+static struct virtq_config queue_config(const struct virtio_mmio *t, const struct mmio_queue *mq,
+					uint64_t features)
+{
+	return (struct virtq_config){
+		.size = mq->num,
+		.max_size = t->info.queue_max,
+		.desc = mq->desc,
+		.avail = mq->driver,
+		.used = mq->device,
+		.event_idx = features & FEATURE_BIT(VIRTIO_RING_F_EVENT_IDX),
+	};
+}
+
 static void queue_ready_write(struct virtio_mmio *t, uint32_t v)
 {
 	uint32_t st = atomic_load(&t->status);
@@ -404,14 +432,7 @@ static void queue_ready_write(struct virtio_mmio *t, uint32_t v)
 		return;
 	}
 
-	cfg = (struct virtq_config){
-		.size = mq->num,
-		.max_size = t->info.queue_max,
-		.desc = mq->desc,
-		.avail = mq->driver,
-		.used = mq->device,
-		.event_idx = t->driver_features & FEATURE_BIT(VIRTIO_RING_F_EVENT_IDX),
-	};
+	cfg = queue_config(t, mq, t->driver_features);
 	ret = virtq_setup(mq->vq, &cfg);
 	if (ret < 0) {
 		mmio_warn(t,
@@ -628,6 +649,212 @@ static const struct bus_ops mmio_bus_ops = {
 int virtio_mmio_register(struct virtio_mmio *t, struct bus *mmio, uint64_t base)
 {
 	return bus_register(mmio, base, VIRTIO_MMIO_WINDOW, &mmio_bus_ops, t, t->name);
+}
+
+/* --- snapshots ---------------------------------------------------------------------- */
+
+_Static_assert(sizeof(struct virtio_mmio_queue_state) == 80, "a file format");
+_Static_assert(sizeof(struct virtio_mmio_state) == 56 + 80 * VIRTIO_MAX_QUEUES, "a file format");
+
+int virtio_mmio_save(struct virtio_mmio *t, struct virtio_mmio_state *out)
+{
+	int ret = 0;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&t->lock);
+	out->version = VIRTIO_MMIO_STATE_VERSION;
+	out->device_id = t->info.device_id;
+	out->nr_queues = t->info.nr_queues;
+	out->queue_max = t->info.queue_max;
+	out->status = atomic_load(&t->status);
+	out->isr = atomic_load(&t->isr);
+	out->generation = atomic_load(&t->generation);
+	out->dev_features_sel = t->dev_features_sel;
+	out->drv_features_sel = t->drv_features_sel;
+	out->queue_sel = t->queue_sel;
+	out->driver_features = t->driver_features;
+	out->active = t->active;
+	for (unsigned int i = 0; i < t->info.nr_queues; i++) {
+		const struct mmio_queue *mq = &t->q[i];
+		struct virtio_mmio_queue_state *qs = &out->q[i];
+
+		qs->desc = mq->desc;
+		qs->driver = mq->driver;
+		qs->device = mq->device;
+		qs->num = mq->num;
+		virtq_save(mq->vq, &qs->vq);
+		if (qs->vq.inflight && !qs->vq.broken)
+			ret = -EBUSY;
+	}
+	pthread_mutex_unlock(&t->lock);
+	if (ret < 0)
+		memset(out, 0, sizeof(*out));
+	return ret;
+}
+
+/*
+ * The checks on a saved state that need neither guest memory nor changes to
+ * the transport: that it is this device, and that a driver could have
+ * brought the transport where the state says, by the rules status_write(),
+ * driver_features_write() and queue_ready_write() enforce. NULL when it
+ * passes, else why not (*queue: the queue concerned, or -1).
+ */
+static const char *state_check(const struct virtio_mmio *t, const struct virtio_mmio_state *st,
+			       int *queue)
+{
+	static const struct virtio_mmio_queue_state unused;
+	uint32_t status = st->status;
+	const char *why;
+
+	*queue = -1;
+	if (st->version != VIRTIO_MMIO_STATE_VERSION)
+		return "another version";
+	if (st->device_id != t->info.device_id)
+		return "another device ID";
+	if (st->nr_queues != t->info.nr_queues || st->queue_max != t->info.queue_max)
+		return "another queue count or QueueNumMax";
+	if (st->active > 1)
+		return "bad active flag";
+	for (unsigned int i = 0; i < sizeof(st->pad); i++)
+		if (st->pad[i])
+			return "bad padding";
+
+	if (status & ~(STATUS_DRIVER_BITS | VIRTIO_CONFIG_S_NEEDS_RESET))
+		return "reserved status bits";
+	/* DriverFeatures is taken only with DRIVER set, and FEATURES_OK checks it. */
+	if (st->driver_features && !(status & VIRTIO_CONFIG_S_DRIVER))
+		return "driver features without DRIVER";
+	if (status & VIRTIO_CONFIG_S_FEATURES_OK) {
+		why = features_refusal(t, st->driver_features);
+		if (why)
+			return why;
+	}
+	if ((status & VIRTIO_CONFIG_S_DRIVER_OK) && !(status & VIRTIO_CONFIG_S_FEATURES_OK))
+		return "DRIVER_OK without FEATURES_OK";
+	if (st->active && !(status & VIRTIO_CONFIG_S_DRIVER_OK))
+		return "device started without DRIVER_OK";
+	/* A device that failed to start at DRIVER_OK asked for a reset (device_activate()). */
+	if (!st->active && (status & VIRTIO_CONFIG_S_DRIVER_OK) &&
+	    !(status & VIRTIO_CONFIG_S_NEEDS_RESET))
+		return "DRIVER_OK with the device neither started nor needing reset";
+	if (st->isr & ~(uint32_t)(VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG))
+		return "reserved InterruptStatus bits";
+
+	for (unsigned int i = 0; i < VIRTIO_MAX_QUEUES; i++) {
+		const struct virtio_mmio_queue_state *qs = &st->q[i];
+		const struct mmio_queue regs = {
+			.num = qs->num,
+			.desc = qs->desc,
+			.driver = qs->driver,
+			.device = qs->device,
+		};
+		struct virtq_config cfg;
+
+		*queue = (int)i;
+		if (i >= t->info.nr_queues) {
+			if (memcmp(qs, &unused, sizeof(*qs)))
+				return "a queue the device does not have";
+			continue;
+		}
+		if (qs->pad)
+			return "bad padding";
+		/* virtq_restore() checks that the rest of a queue not ready is zero. */
+		if (!qs->vq.ready)
+			continue;
+		if (!(status & VIRTIO_CONFIG_S_FEATURES_OK))
+			return "ready before FEATURES_OK";
+		/* QueueReady adopts the registers as they are, with the ring format agreed. */
+		cfg = queue_config(t, &regs, st->driver_features);
+		if (qs->vq.size != cfg.size || qs->vq.max_size != cfg.max_size ||
+		    qs->vq.desc != cfg.desc || qs->vq.avail != cfg.avail ||
+		    qs->vq.used != cfg.used || qs->vq.event_idx != cfg.event_idx)
+			return "ring unlike its registers and the features";
+		/* A device that never ran moved nothing on its rings. */
+		if (!st->active && (qs->vq.last_avail || qs->vq.used_idx || qs->vq.signalled_used ||
+				    qs->vq.inflight || qs->vq.broken || !qs->vq.notify))
+			return "ring used with the device not started";
+	}
+	*queue = -1;
+	return NULL;
+}
+
+static int restore_refused(struct virtio_mmio *t, int queue, const char *why)
+{
+	if (queue >= 0)
+		mmio_warn(t, "snapshot state refused: queue %d: %s", queue, why);
+	else
+		mmio_warn(t, "snapshot state refused: %s", why);
+	return -EINVAL;
+}
+
+int virtio_mmio_restore(struct virtio_mmio *t, const struct virtio_mmio_state *st)
+{
+	uint32_t generation;
+	const char *why;
+	int queue, ret;
+
+	pthread_mutex_lock(&t->lock);
+	generation = atomic_load(&t->generation);
+	ret = -EBUSY;
+	if (atomic_load(&t->status) || t->active)
+		goto out;
+	for (unsigned int i = 0; i < t->info.nr_queues; i++)
+		if (virtq_ready(t->q[i].vq))
+			goto out;
+	why = state_check(t, st, &queue);
+	if (why) {
+		ret = restore_refused(t, queue, why);
+		goto out;
+	}
+
+	for (unsigned int i = 0; i < t->info.nr_queues; i++) {
+		struct mmio_queue *mq = &t->q[i];
+		const struct virtio_mmio_queue_state *qs = &st->q[i];
+
+		mq->num = qs->num;
+		mq->desc = qs->desc;
+		mq->driver = qs->driver;
+		mq->device = qs->device;
+		if (virtq_restore(mq->vq, &qs->vq) < 0) {
+			ret = restore_refused(t, (int)i, "ring state, or rings in guest memory");
+			goto undo;
+		}
+	}
+	t->driver_features = st->driver_features;
+	t->dev_features_sel = st->dev_features_sel;
+	t->drv_features_sel = st->drv_features_sel;
+	t->queue_sel = st->queue_sel;
+	atomic_store(&t->generation, st->generation);
+	atomic_store(&t->isr, st->isr);
+	atomic_store(&t->status, st->status);
+
+	if (st->active) {
+		/* As DRIVER_OK; but a failure is the caller's to report, not the guest's. */
+		ret = device_start(t);
+		if (ret < 0)
+			goto undo;
+		/*
+		 * The old device may have left buffers on a ring with kicks off,
+		 * counting on its own later turn (a timer, a resume event) that
+		 * did not survive the process. A kick is never wrong.
+		 */
+		for (unsigned int i = 0; i < t->info.nr_queues; i++)
+			if (virtq_ready(t->q[i].vq))
+				queue_notify(t, i);
+	}
+	/* The edge may have died with the old process; virtio-mmio drivers take a spare one. */
+	if (st->isr && t->host.interrupt)
+		t->host.interrupt(t->host.irq_opaque);
+	ret = 0;
+	goto out;
+
+undo:
+	/* Back to a transport just created; the device was not started, so it is not reset. */
+	device_reset(t);
+	atomic_store(&t->generation, generation);
+out:
+	pthread_mutex_unlock(&t->lock);
+	return ret;
 }
 
 /* --- the transport as its devices see it --------------------------------------- */

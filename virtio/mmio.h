@@ -24,6 +24,7 @@
 
 #include "core/gmem.h"
 #include "virtio.h"
+#include "virtq.h"
 
 #define VIRTIO_MMIO_WINDOW 0x200 /* registers 0x000-0x0ff, config from 0x100 */
 #define VIRTIO_MMIO_QUEUE_NOTIFY 0x050
@@ -88,5 +89,74 @@ void virtio_mmio_transport(struct virtio_mmio *t, struct virtio_transport *out);
 /* The current device status byte, and the features the driver accepted. */
 uint8_t virtio_mmio_status(struct virtio_mmio *t);
 uint64_t virtio_mmio_features(struct virtio_mmio *t);
+
+/* --- snapshots ------------------------------------------------------------------ */
+
+#define VIRTIO_MMIO_STATE_VERSION 1
+
+/* One queue's registers as the driver wrote them, and the ring as the device stands in it. */
+struct virtio_mmio_queue_state {
+	uint64_t desc;	       /* QueueDesc */
+	uint64_t driver;       /* QueueDriver */
+	uint64_t device;       /* QueueDevice */
+	uint32_t num;	       /* QueueNum */
+	uint32_t pad;	       /* 0 */
+	struct virtq_state vq; /* all zero when the queue is not ready */
+};
+
+/*
+ * A transport's state, written to the snapshot file byte for byte: fixed
+ * widths, no pointers, padding and unused queue entries zero. The device's
+ * own state (its configuration space, what it keeps between requests) is
+ * not in here.
+ */
+struct virtio_mmio_state {
+	uint32_t version;   /* VIRTIO_MMIO_STATE_VERSION */
+	uint32_t device_id; /* these three must match the transport restored into */
+	uint32_t nr_queues;
+	uint32_t queue_max;
+	uint32_t status;     /* the device status, DEVICE_NEEDS_RESET included */
+	uint32_t isr;	     /* InterruptStatus */
+	uint32_t generation; /* ConfigGeneration */
+	uint32_t dev_features_sel;
+	uint32_t drv_features_sel;
+	uint32_t queue_sel;
+	uint64_t driver_features;
+	uint8_t active; /* the device was started (ops->activate() succeeded), not reset since */
+	uint8_t pad[7];
+	struct virtio_mmio_queue_state q[VIRTIO_MAX_QUEUES];
+};
+
+/*
+ * Saves the transport's state into `out`, under its lock. Meant for a paused
+ * guest (no register accesses or kicks) and a device that holds no chains:
+ * returns 0, or -EBUSY when a queue has chains popped and not pushed (the
+ * caller drains the device first, e.g. blk_drain()); `out` is then zeroed.
+ * In-flight chains on a broken queue, which can never be pushed, do not count.
+ */
+int virtio_mmio_save(struct virtio_mmio *t, struct virtio_mmio_state *out);
+
+/*
+ * Restores `st` into a transport just created for the same device, which the
+ * driver has not touched (status 0, no queue ready; else -EBUSY), over guest
+ * RAM holding the bytes it held at the save. Checks first that the device
+ * matches (ID, queue count, QueueNumMax), that the status is one the driver
+ * could have reached (FEATURES_OK after DRIVER, DRIVER_OK after FEATURES_OK,
+ * and with NEEDS_RESET if the device did not start), that the accepted
+ * features pass FEATURES_OK's checks once it is set, that InterruptStatus
+ * has only its two bits, and that each ready queue is what its registers,
+ * the features and QueueReady's checks make it (virtq_restore()). Then sets
+ * the registers and queues and, for a device that was started, calls
+ * ops->activate() with the accepted features as DRIVER_OK does and kicks
+ * each ready queue once: the old process may have stopped taking buffers
+ * with kicks turned off, counting on a timer or an event that died with it.
+ * A non-zero InterruptStatus is raised again through host->interrupt (its
+ * edge may have been lost; a spurious one is harmless).
+ *
+ * Returns 0; -EINVAL for a state that fails a check, or the error of
+ * ops->activate(): the transport is then as it was, status 0, and the
+ * device not started (NEEDS_RESET is not set; the caller reports it).
+ */
+int virtio_mmio_restore(struct virtio_mmio *t, const struct virtio_mmio_state *st);
 
 #endif

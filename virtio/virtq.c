@@ -23,7 +23,9 @@ struct virtq {
 	/* Whether the driver should kick us; see virtq_disable_notify(). */
 	bool notify;
 	uint16_t size;
-	uint64_t desc_gpa;
+	/* As the transport gave them, for virtq_save(). */
+	uint32_t max_size;
+	uint64_t desc_gpa, avail_gpa, used_gpa;
 
 	/* Host views of the rings, translated once by virtq_setup(). */
 	const uint8_t *desc;
@@ -199,6 +201,9 @@ int virtq_setup(struct virtq *q, const struct virtq_config *cfg)
 	q->avail = avail;
 	q->used = used;
 	q->desc_gpa = cfg->desc;
+	q->avail_gpa = cfg->avail;
+	q->used_gpa = cfg->used;
+	q->max_size = cfg->max_size;
 	q->size = (uint16_t)n; /* 32768 at most */
 	q->event_idx = cfg->event_idx;
 	q->notify = true;
@@ -206,6 +211,91 @@ int virtq_setup(struct virtq *q, const struct virtq_config *cfg)
 	q->inflight = 0;
 	q->broken = false;
 	q->ready = true;
+	return 0;
+}
+
+_Static_assert(sizeof(struct virtq_state) == 48, "struct virtq_state is a file format");
+
+void virtq_save(const struct virtq *q, struct virtq_state *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!q->ready)
+		return;
+	out->desc = q->desc_gpa;
+	out->avail = q->avail_gpa;
+	out->used = q->used_gpa;
+	out->size = q->size;
+	out->max_size = q->max_size;
+	out->inflight = q->inflight;
+	out->last_avail = q->last_avail;
+	out->used_idx = q->used_idx;
+	out->signalled_used = q->signalled_used;
+	out->ready = 1;
+	out->broken = q->broken;
+	out->event_idx = q->event_idx;
+	out->notify = q->notify;
+}
+
+/* The checks that need no guest memory: flags, padding, and the indices against each other. */
+static bool state_consistent(const struct virtq_state *st)
+{
+	static const struct virtq_state unconfigured;
+
+	if (st->ready > 1 || st->broken > 1 || st->event_idx > 1 || st->notify > 1 || st->pad[0] ||
+	    st->pad[1])
+		return false;
+	/* What virtq_save() writes for a queue not set up; only a pop can break a queue. */
+	if (!st->ready)
+		return memcmp(st, &unconfigured, sizeof(*st)) == 0;
+	/* Each pop moves last_avail and inflight, each push used_idx back the other way. */
+	if (st->inflight > st->size || (uint16_t)(st->last_avail - st->used_idx) != st->inflight)
+		return false;
+	/* A chain in flight holds host pointers of the process that popped it. */
+	return st->inflight == 0 || st->broken;
+}
+
+int virtq_restore(struct virtq *q, const struct virtq_state *st)
+{
+	struct virtq_config cfg = {
+		.size = st->size,
+		.max_size = st->max_size,
+		.desc = st->desc,
+		.avail = st->avail,
+		.used = st->used,
+		.event_idx = st->event_idx,
+	};
+	uint16_t avail_idx, used_idx;
+
+	if (q->ready)
+		return -EBUSY;
+	if (!state_consistent(st))
+		return -EINVAL;
+	if (!st->ready)
+		return 0;
+	/* The same checks and translations as when the driver set the queue up. */
+	if (virtq_setup(q, &cfg) < 0)
+		return -EINVAL;
+
+	/*
+	 * Guest RAM holds what it held at the save, and the guest is not
+	 * running: the device's indices must match the rings there, or the
+	 * device would hand the driver chains twice or skip some. A broken
+	 * queue never reads or writes the rings again before a reset.
+	 */
+	avail_idx = ring_load16(&q->avail->idx);
+	used_idx = ring_load16(&q->used->idx);
+	if (!st->broken &&
+	    (used_idx != st->used_idx || (uint16_t)(avail_idx - st->last_avail) > q->size)) {
+		virtq_reset(q);
+		return -EINVAL;
+	}
+	q->last_avail = st->last_avail;
+	q->used_idx = st->used_idx;
+	/* Any value is one the device could hold: it decides only whether a push interrupts. */
+	q->signalled_used = st->signalled_used;
+	q->inflight = st->inflight;
+	q->notify = st->notify;
+	q->broken = st->broken;
 	return 0;
 }
 

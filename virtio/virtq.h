@@ -101,6 +101,50 @@ struct virtq_rings {
 /* 0, or -ENODEV when the queue is not set up. */
 int virtq_rings(const struct virtq *q, struct virtq_rings *out);
 
+/*
+ * A queue's state for a snapshot, written to the file byte for byte: fixed
+ * widths, no pointers, explicit padding (zero). A queue not set up is all
+ * zero. The ring addresses are guest-physical, as the driver gave them.
+ */
+struct virtq_state {
+	uint64_t desc;
+	uint64_t avail;
+	uint64_t used;
+	uint32_t size;
+	uint32_t max_size;
+	uint32_t inflight;	 /* chains popped and not pushed: 0 on a queue that can be saved */
+	uint16_t last_avail;	 /* the next avail->ring[] slot the device takes */
+	uint16_t used_idx;	 /* the next used->ring[] slot it fills */
+	uint16_t signalled_used; /* used_idx when it last decided whether to interrupt */
+	uint8_t ready;
+	uint8_t broken;
+	uint8_t event_idx;
+	uint8_t notify; /* kicks wanted (see virtq_disable_notify()) */
+	uint8_t pad[2];
+};
+
+/*
+ * Fills `out` with where the queue stands. Chains in flight cannot be
+ * carried into another process (their iovecs point into this one), so the
+ * caller must first have every popped chain pushed or unpopped, and check
+ * out->inflight == 0: virtq_restore() refuses a state with chains in flight
+ * on a queue that is not broken. A broken queue never pushes again, so its
+ * in-flight chains are dead and do not stop a save.
+ */
+void virtq_save(const struct virtq *q, struct virtq_state *out);
+
+/*
+ * Makes the unconfigured queue `q` what virtq_save() described, over guest
+ * memory holding the same bytes as when it was saved. The geometry goes
+ * through virtq_setup()'s checks; the indices must agree with each other
+ * (last_avail - used_idx == inflight, 0 unless broken) and with the rings in
+ * guest memory (used->idx == used_idx, avail->idx at most size ahead of
+ * last_avail; not checked on a broken queue, which touches neither again).
+ * Writes nothing to the guest. Returns 0; -EBUSY when q is already set up;
+ * -EINVAL for any state that fails a check, with q left unconfigured.
+ */
+int virtq_restore(struct virtq *q, const struct virtq_state *st);
+
 /* Back to unconfigured, not broken, indices at 0. Writes nothing to the guest. */
 void virtq_reset(struct virtq *q);
 

@@ -1029,12 +1029,513 @@ START_TEST(test_signal_from_thread)
 }
 END_TEST
 
+/* ---- snapshots ---- */
+
+/*
+ * Transport B: what a new process creates for the same device, with a fresh
+ * device instance, over the same guest memory (which holds the same bytes).
+ */
+struct peer {
+	struct bus *bus;
+	struct virtio_mmio *t;
+	struct fake dev;
+	struct vdrv drv;
+	unsigned int irqs;
+};
+
+static void record_peer_irq(void *opaque)
+{
+	struct peer *p = opaque;
+
+	__atomic_fetch_add(&p->irqs, 1, __ATOMIC_RELAXED);
+}
+
+static void peer_init(struct fx *f, struct peer *p)
+{
+	struct virtio_mmio_host host = { .mem = &f->mem,
+					 .interrupt = record_peer_irq,
+					 .irq_opaque = p };
+
+	memset(p, 0, sizeof(*p));
+	ck_assert_int_eq(bus_create(&p->bus, "mmio", 0), 0);
+	ck_assert_int_eq(virtio_mmio_create(&p->t, &fake_info, &fake_ops, &p->dev, &host), 0);
+	p->dev.t = p->t;
+	ck_assert_int_eq(virtio_mmio_register(p->t, p->bus, BASE), 0);
+	vdrv_init(&p->drv, p->bus, BASE, QMAX);
+}
+
+static void peer_fini(struct peer *p)
+{
+	virtio_mmio_destroy(p->t);
+	bus_destroy(p->bus);
+}
+
+/* B reads as a transport just created, and its device was never started. */
+static void expect_untouched(struct peer *p)
+{
+	ck_assert_uint_eq(vdrv_status(&p->drv), 0);
+	ck_assert_uint_eq(virtio_mmio_features(p->t), 0);
+	ck_assert_uint_eq(vdrv_rd32(&p->drv, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+	ck_assert_uint_eq(vdrv_rd32(&p->drv, VIRTIO_MMIO_CONFIG_GENERATION), 0);
+	/* QueueSel and DeviceFeaturesSel at 0. */
+	ck_assert_uint_eq(vdrv_rd32(&p->drv, VIRTIO_MMIO_QUEUE_NUM_MAX), QMAX);
+	ck_assert_uint_eq(vdrv_rd32(&p->drv, VIRTIO_MMIO_DEVICE_FEATURES), (uint32_t)OFFERED);
+	for (unsigned int i = 0; i < NQ; i++)
+		ck_assert(!virtq_ready(virtio_mmio_queue(p->t, i)));
+	ck_assert_uint_eq(p->dev.activates, 0);
+	ck_assert_uint_eq(p->dev.resets, 0);
+	ck_assert_uint_eq(p->dev.notifies, 0);
+	ck_assert_uint_eq(p->irqs, 0);
+}
+
+#define F_RUN (F_VERSION_1 | F_EVENT_IDX | F_DEV)
+
+/* A started on both queues, 2 chains served on queue 0 and 1 on queue 1, then saved. */
+static void running_state(struct fx *f, struct virtio_mmio_state *st)
+{
+	full_init(f, F_RUN);
+	offer_chain(f, 0);
+	offer_chain(f, 0);
+	vdrv_wr32(&f->drv, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	offer_chain(f, 1);
+	virtio_mmio_notify(f->t, 1);
+	ck_assert_uint_eq(f->dev.completed, 3);
+	ck_assert_int_eq(virtio_mmio_save(f->t, st), 0);
+}
+
+START_TEST(test_snapshot_continues)
+{
+	static const struct virtio_mmio_queue_state unused;
+	struct virtio_mmio_state st;
+	struct peer p;
+	struct fx f;
+	uint32_t id, len;
+	uint16_t pending[2];
+
+	fx_init(&f);
+	full_init(&f, F_RUN);
+	offer_chain(&f, 0);
+	offer_chain(&f, 0);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	offer_chain(&f, 1);
+	virtio_mmio_notify(f.t, 1);
+	ck_assert_uint_eq(f.dev.completed, 3);
+	ck_assert_uint_eq(f.irqs, 2);
+	virtio_mmio_signal_config(f.t);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_VRING);
+	/* Two chains made available, not kicked for yet: the device has not seen them. */
+	pending[0] = f.rb[0].next_desc;
+	offer_chain(&f, 0);
+	pending[1] = f.rb[0].next_desc;
+	offer_chain(&f, 0);
+	/* Selectors left where a driver might leave them. */
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+	vdrv_wr32(&f.drv, VIRTIO_MMIO_QUEUE_SEL, 5);
+
+	memset(&st, 0xa5, sizeof(st));
+	ck_assert_int_eq(virtio_mmio_save(f.t, &st), 0);
+	ck_assert_uint_eq(st.version, VIRTIO_MMIO_STATE_VERSION);
+	ck_assert_uint_eq(st.device_id, DEV_ID);
+	ck_assert_uint_eq(st.nr_queues, NQ);
+	ck_assert_uint_eq(st.queue_max, QMAX);
+	ck_assert_uint_eq(st.status, S_ACK | S_DRV | S_FOK | S_DOK);
+	ck_assert_uint_eq(st.active, 1);
+	ck_assert_uint_eq(st.isr, VIRTIO_MMIO_INT_CONFIG);
+	ck_assert_uint_eq(st.generation, 1);
+	ck_assert_uint_eq(st.driver_features, F_RUN);
+	ck_assert_uint_eq(st.dev_features_sel, 1);
+	ck_assert_uint_eq(st.drv_features_sel, 1);
+	ck_assert_uint_eq(st.queue_sel, 5);
+	ck_assert_uint_eq(st.q[0].num, QSIZE);
+	ck_assert_uint_eq(st.q[0].desc, f.rb[0].desc);
+	ck_assert_uint_eq(st.q[0].driver, f.rb[0].avail);
+	ck_assert_uint_eq(st.q[0].device, f.rb[0].used);
+	ck_assert_uint_eq(st.q[0].vq.ready, 1);
+	ck_assert_uint_eq(st.q[0].vq.used_idx, 2);
+	ck_assert_uint_eq(st.q[0].vq.last_avail, 2);
+	ck_assert_uint_eq(st.q[0].vq.event_idx, 1);
+	ck_assert_uint_eq(st.q[1].vq.used_idx, 1);
+	for (unsigned int i = NQ; i < VIRTIO_MAX_QUEUES; i++)
+		ck_assert_mem_eq(&st.q[i], &unused, sizeof(unused));
+
+	/* The old process is gone; guest memory stays. */
+	virtio_mmio_destroy(f.t);
+	f.t = NULL;
+	peer_init(&f, &p);
+	ck_assert_int_eq(virtio_mmio_restore(p.t, &st), 0);
+	ck_assert_uint_eq(p.dev.activates, 1);
+	ck_assert_uint_eq(p.dev.act_features, F_RUN);
+	ck_assert_uint_eq(virtio_mmio_features(p.t), F_RUN);
+	ck_assert_uint_eq(vdrv_status(&p.drv), S_ACK | S_DRV | S_FOK | S_DOK);
+	/* The restore kicked each queue: the two chains left were taken, the used index went on. */
+	ck_assert_uint_eq(p.dev.notified[0], 1);
+	ck_assert_uint_eq(p.dev.notified[1], 1);
+	ck_assert_uint_eq(p.dev.completed, 2);
+	ck_assert_uint_eq(rb_used_idx(&f.rb[0]), 4);
+	ck_assert(rb_get_used(&f.rb[0], &id, &len));
+	ck_assert(rb_get_used(&f.rb[0], &id, &len));
+	ck_assert(rb_get_used(&f.rb[0], &id, &len));
+	ck_assert_uint_eq(id, pending[0]);
+	ck_assert(rb_get_used(&f.rb[0], &id, &len));
+	ck_assert_uint_eq(id, pending[1]);
+	ck_assert_uint_eq(len, 32);
+	ck_assert(!rb_get_used(&f.rb[0], &id, &len));
+	/*
+	 * One interrupt: InterruptStatus raised again. The two pushes do not
+	 * cross used_event (0) since the last signal, at used index 2.
+	 */
+	ck_assert_uint_eq(p.irqs, 1);
+	ck_assert_uint_eq(vdrv_rd32(&p.drv, VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_CONFIG);
+	ck_assert_uint_eq(vdrv_rd32(&p.drv, VIRTIO_MMIO_CONFIG_GENERATION), 1);
+	/* The selectors came along: word 1 of the features, and a queue that does not exist. */
+	ck_assert_uint_eq(vdrv_rd32(&p.drv, VIRTIO_MMIO_DEVICE_FEATURES),
+			  (uint32_t)(OFFERED >> 32));
+	ck_assert_uint_eq(vdrv_rd32(&p.drv, VIRTIO_MMIO_QUEUE_NUM_MAX), 0);
+	ck_assert_uint_eq(vdrv_rd32(&p.drv, VIRTIO_MMIO_QUEUE_READY), 0);
+	for (unsigned int i = 0; i < NQ; i++) {
+		vdrv_wr32(&p.drv, VIRTIO_MMIO_QUEUE_SEL, i);
+		ck_assert_uint_eq(vdrv_rd32(&p.drv, VIRTIO_MMIO_QUEUE_READY), 1);
+	}
+
+	/* The driver goes on with B. */
+	vdrv_wr32(&p.drv, VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_CONFIG);
+	offer_chain(&f, 1);
+	vdrv_wr32(&p.drv, VIRTIO_MMIO_QUEUE_NOTIFY, 1);
+	ck_assert_uint_eq(p.dev.notified[1], 2);
+	ck_assert_uint_eq(p.dev.completed, 3);
+	ck_assert_uint_eq(rb_used_idx(&f.rb[1]), 2);
+	ck_assert_uint_eq(rb_avail_event(&f.rb[1]), 2);
+	ck_assert_uint_eq(p.dev.activates, 1);
+	/* And a reset stops the device B started. */
+	vdrv_wr32(&p.drv, VIRTIO_MMIO_STATUS, 0);
+	ck_assert_uint_eq(p.dev.resets, 1);
+	peer_fini(&p);
+	fx_fini(&f);
+}
+END_TEST
+
+static void expect_refused(struct peer *p, const struct virtio_mmio_state *st)
+{
+	ck_assert_int_eq(virtio_mmio_restore(p->t, st), -EINVAL);
+	expect_untouched(p);
+}
+
+START_TEST(test_snapshot_refusals)
+{
+	struct virtio_mmio_state good, st;
+	struct peer p;
+	struct fx f;
+	uint16_t avail;
+
+	fx_init(&f);
+	running_state(&f, &good);
+	peer_init(&f, &p);
+
+	/* Another device. */
+	st = good;
+	st.version = 2;
+	expect_refused(&p, &st);
+	st = good;
+	st.device_id = DEV_ID + 1;
+	expect_refused(&p, &st);
+	st = good;
+	st.nr_queues = 1;
+	expect_refused(&p, &st);
+	st = good;
+	st.queue_max = QMAX / 2;
+	expect_refused(&p, &st);
+
+	/* A status no driver could have reached here. */
+	st = good;
+	st.status |= 0x20;
+	expect_refused(&p, &st);
+	st = good;
+	st.status &= ~(uint32_t)S_FOK;
+	expect_refused(&p, &st);
+	st = good;
+	st.status = S_ACK | S_DRV | S_FOK; /* started without DRIVER_OK */
+	expect_refused(&p, &st);
+	st = good;
+	st.active = 0; /* not started, yet no NEEDS_RESET */
+	expect_refused(&p, &st);
+	st = good;
+	st.active = 2;
+	expect_refused(&p, &st);
+	st = good;
+	st.status = S_ACK | S_DRV; /* ready queues before FEATURES_OK */
+	st.active = 0;
+	expect_refused(&p, &st);
+	st = good;
+	st.status = S_ACK;
+	st.active = 0;
+	memset(st.q, 0, sizeof(st.q)); /* features without DRIVER */
+	expect_refused(&p, &st);
+
+	/* Features FEATURES_OK would not have let stand. */
+	st = good;
+	st.driver_features |= 1ULL << 5;
+	expect_refused(&p, &st);
+	st = good;
+	st.driver_features &= ~F_VERSION_1;
+	expect_refused(&p, &st);
+	st = good;
+	st.isr = 4;
+	expect_refused(&p, &st);
+	st = good;
+	st.pad[3] = 1;
+	expect_refused(&p, &st);
+
+	/* Queues: geometry, through QueueReady's checks. */
+	st = good;
+	st.q[0].pad = 1;
+	expect_refused(&p, &st);
+	st = good;
+	st.q[NQ].num = 1;
+	expect_refused(&p, &st);
+	st = good;
+	st.q[0].num = st.q[0].vq.size = 3;
+	expect_refused(&p, &st);
+	st = good;
+	st.q[0].num = st.q[0].vq.size = 2 * QMAX;
+	expect_refused(&p, &st);
+	st = good;
+	st.q[0].vq.max_size = 2 * QMAX;
+	expect_refused(&p, &st);
+	st = good;
+	st.q[0].desc = st.q[0].vq.desc = f.rb[0].desc + 8;
+	expect_refused(&p, &st);
+	st = good;
+	st.q[0].desc = st.q[0].vq.desc = 0x1000; /* not RAM */
+	expect_refused(&p, &st);
+	st = good;
+	st.q[1].device = st.q[1].vq.used = RAM1 + RAM_SIZE - 4; /* across RAM's end */
+	expect_refused(&p, &st);
+	st = good;
+	st.q[1].driver = st.q[1].vq.avail = f.rb[0].avail; /* another queue's ring: fine */
+	st.q[1].device = st.q[1].vq.used = st.q[1].driver; /* over its own avail ring: not */
+	expect_refused(&p, &st);
+	st = good;
+	st.q[0].desc += 16; /* the register unlike the ring */
+	expect_refused(&p, &st);
+	st = good;
+	st.q[0].vq.event_idx = 0; /* unlike the features */
+	expect_refused(&p, &st);
+	st = good;
+	st.q[0].vq.ready = 0; /* the rest of a queue not ready must be zero */
+	expect_refused(&p, &st);
+
+	/* Indices, against each other and against the rings in guest memory. */
+	st = good;
+	st.q[0].vq.last_avail = st.q[0].vq.used_idx = 1; /* used->idx is 2 */
+	expect_refused(&p, &st);
+	st = good;
+	st.q[0].vq.last_avail++;
+	st.q[0].vq.inflight = 1;
+	expect_refused(&p, &st);
+	/* Queue 1 fails after queue 0 was set up: that is undone too. */
+	st = good;
+	st.q[1].vq.last_avail = st.q[1].vq.used_idx = 5;
+	expect_refused(&p, &st);
+	avail = *(uint16_t *)rb_host(&f.rb[0], f.rb[0].avail + 2);
+	rb_set_avail_idx(&f.rb[0], (uint16_t)(2 + QSIZE + 1));
+	expect_refused(&p, &good);
+	rb_set_avail_idx(&f.rb[0], avail);
+
+	/* The device failing to start: its error, and B as it was, without NEEDS_RESET. */
+	p.dev.activate_ret = -EIO;
+	st = good;
+	st.generation = 7;
+	st.isr = VIRTIO_MMIO_INT_CONFIG;
+	ck_assert_int_eq(virtio_mmio_restore(p.t, &st), -EIO);
+	ck_assert_uint_eq(p.dev.activates, 1);
+	p.dev.activates = 0;
+	expect_untouched(&p);
+
+	/* After all that, B takes the good state; and only once. */
+	p.dev.activate_ret = 0;
+	ck_assert_int_eq(virtio_mmio_restore(p.t, &good), 0);
+	ck_assert_uint_eq(p.dev.activates, 1);
+	ck_assert_int_eq(virtio_mmio_restore(p.t, &good), -EBUSY);
+	ck_assert_uint_eq(p.dev.activates, 1);
+	peer_fini(&p);
+
+	/* A transport the driver has started taking is not restored over. */
+	peer_init(&f, &p);
+	vdrv_add_status(&p.drv, S_ACK);
+	ck_assert_int_eq(virtio_mmio_restore(p.t, &good), -EBUSY);
+	ck_assert_uint_eq(vdrv_status(&p.drv), S_ACK);
+	peer_fini(&p);
+	fx_fini(&f);
+}
+END_TEST
+
+START_TEST(test_snapshot_busy)
+{
+	struct virtio_mmio_state st;
+	struct iovec iov[4];
+	struct virtq_chain c = { .iov = iov, .max = 4 };
+	struct virtq *q;
+	struct peer p;
+	struct fx f;
+	uint16_t head;
+
+	fx_init(&f);
+	full_init(&f, F_RUN);
+	q = virtio_mmio_queue(f.t, 0);
+	/* The device holds a chain, as one waiting for its backend would. */
+	offer_chain(&f, 0);
+	ck_assert_int_eq(virtq_pop(q, &c), 0);
+	head = c.head;
+	memset(&st, 0xa5, sizeof(st));
+	ck_assert_int_eq(virtio_mmio_save(f.t, &st), -EBUSY);
+	ck_assert_uint_eq(st.version, 0);
+	ck_assert_uint_eq(st.status, 0);
+	ck_assert_int_eq(virtq_push(q, head, 0), 0);
+	ck_assert_int_eq(virtio_mmio_save(f.t, &st), 0);
+
+	/*
+	 * A chain in flight on a broken queue is never pushed: no reason to
+	 * refuse. The broken queue and NEEDS_RESET carry over.
+	 */
+	offer_chain(&f, 0);
+	ck_assert_int_eq(virtq_pop(q, &c), 0);
+	rb_set_avail_idx(&f.rb[0], 2 + QSIZE + 1);
+	ck_assert_int_eq(virtq_pop(q, &c), -EPROTO);
+	virtio_mmio_needs_reset(f.t);
+	ck_assert_int_eq(virtio_mmio_save(f.t, &st), 0);
+	ck_assert_uint_eq(st.q[0].vq.broken, 1);
+	ck_assert_uint_eq(st.q[0].vq.inflight, 1);
+	ck_assert_uint_eq(st.status, S_ACK | S_DRV | S_FOK | S_DOK | S_NR);
+	ck_assert_uint_eq(st.isr, VIRTIO_MMIO_INT_CONFIG);
+
+	peer_init(&f, &p);
+	ck_assert_int_eq(virtio_mmio_restore(p.t, &st), 0);
+	ck_assert_uint_eq(vdrv_status(&p.drv), S_ACK | S_DRV | S_FOK | S_DOK | S_NR);
+	ck_assert(virtq_broken(virtio_mmio_queue(p.t, 0)));
+	/* Started as it was, but kicks do not reach a device that needs a reset. */
+	ck_assert_uint_eq(p.dev.activates, 1);
+	ck_assert_uint_eq(p.dev.notifies, 0);
+	ck_assert_uint_eq(p.irqs, 1);
+	/* The driver's reset stops it. */
+	vdrv_wr32(&p.drv, VIRTIO_MMIO_STATUS, 0);
+	ck_assert_uint_eq(p.dev.resets, 1);
+	peer_fini(&p);
+	fx_fini(&f);
+}
+END_TEST
+
+/* Saves A, restores into a new B; the caller checks B. */
+static void save_into_peer(struct fx *f, struct peer *p)
+{
+	struct virtio_mmio_state st;
+
+	ck_assert_int_eq(virtio_mmio_save(f->t, &st), 0);
+	peer_init(f, p);
+	ck_assert_int_eq(virtio_mmio_restore(p->t, &st), 0);
+}
+
+START_TEST(test_snapshot_before_driver_ok)
+{
+	struct virtio_mmio_state st, bad;
+	struct peer p;
+	struct fx f;
+	uint32_t id, len;
+
+	/* Mid-negotiation: features written, queue 0's registers too, no FEATURES_OK yet. */
+	fx_init(&f);
+	vdrv_add_status(&f.drv, S_ACK);
+	vdrv_add_status(&f.drv, S_DRV);
+	vdrv_driver_features(&f.drv, F_VERSION_1 | F_DEV);
+	ck_assert_uint_eq(vdrv_queue_setup(&f.drv, 0, &f.rb[0]), 0);
+	save_into_peer(&f, &p);
+	ck_assert_uint_eq(vdrv_status(&p.drv), S_ACK | S_DRV);
+	ck_assert_uint_eq(virtio_mmio_features(p.t), F_VERSION_1 | F_DEV);
+	ck_assert_uint_eq(p.dev.activates, 0);
+	ck_assert_uint_eq(p.irqs, 0);
+	/* The driver goes on with B: the queue registers it wrote to A are there. */
+	vdrv_add_status(&p.drv, S_FOK);
+	ck_assert_uint_eq(vdrv_status(&p.drv), S_ACK | S_DRV | S_FOK);
+	vdrv_wr32(&p.drv, VIRTIO_MMIO_QUEUE_SEL, 0);
+	vdrv_wr32(&p.drv, VIRTIO_MMIO_QUEUE_READY, 1);
+	ck_assert_uint_eq(vdrv_rd32(&p.drv, VIRTIO_MMIO_QUEUE_READY), 1);
+	ck_assert_uint_eq(vdrv_queue_setup(&p.drv, 1, &f.rb[1]), 1);
+	vdrv_add_status(&p.drv, S_DOK);
+	ck_assert_uint_eq(p.dev.activates, 1);
+	ck_assert_uint_eq(p.dev.act_features, F_VERSION_1 | F_DEV);
+	offer_chain(&f, 0);
+	vdrv_wr32(&p.drv, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	ck_assert(rb_get_used(&f.rb[0], &id, &len));
+	peer_fini(&p);
+	fx_fini(&f);
+
+	/* FEATURES_OK and a queue ready: the queue comes along, the device is not started. */
+	fx_init(&f);
+	ck_assert(negotiate(&f, F_VERSION_1 | F_EVENT_IDX));
+	ck_assert_uint_eq(vdrv_queue_setup(&f.drv, 0, &f.rb[0]), 1);
+	offer_chain(&f, 0);
+	ck_assert_int_eq(virtio_mmio_save(f.t, &st), 0);
+	peer_init(&f, &p);
+	/* A device never started cannot have moved anything on a ring. */
+	bad = st;
+	bad.q[0].vq.notify = 0;
+	expect_refused(&p, &bad);
+	bad = st;
+	bad.q[0].vq.signalled_used = 1;
+	expect_refused(&p, &bad);
+	ck_assert_int_eq(virtio_mmio_restore(p.t, &st), 0);
+	ck_assert_uint_eq(vdrv_status(&p.drv), S_ACK | S_DRV | S_FOK);
+	ck_assert(virtq_ready(virtio_mmio_queue(p.t, 0)));
+	ck_assert(!virtq_ready(virtio_mmio_queue(p.t, 1)));
+	ck_assert_uint_eq(p.dev.activates, 0);
+	ck_assert_uint_eq(p.dev.notifies, 0);
+	ck_assert_uint_eq(vdrv_queue_setup(&p.drv, 1, &f.rb[1]), 1);
+	vdrv_add_status(&p.drv, S_DOK);
+	ck_assert_uint_eq(p.dev.activates, 1);
+	ck_assert_uint_eq(p.dev.act_features, F_VERSION_1 | F_EVENT_IDX);
+	/* The chain offered before DRIVER_OK is served at the first kick. */
+	vdrv_wr32(&p.drv, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	ck_assert_uint_eq(p.dev.completed, 1);
+	ck_assert(rb_get_used(&f.rb[0], &id, &len));
+	peer_fini(&p);
+	fx_fini(&f);
+
+	/* The device failed to start: it stays not started, NEEDS_RESET and all. */
+	fx_init(&f);
+	f.dev.activate_ret = -EIO;
+	ck_assert(negotiate(&f, F_VERSION_1));
+	vdrv_queues(&f.drv, f.rb, 3);
+	vdrv_add_status(&f.drv, S_DOK);
+	ck_assert_uint_eq(vdrv_status(&f.drv), S_ACK | S_DRV | S_FOK | S_DOK | S_NR);
+	save_into_peer(&f, &p);
+	ck_assert_uint_eq(vdrv_status(&p.drv), S_ACK | S_DRV | S_FOK | S_DOK | S_NR);
+	ck_assert_uint_eq(p.dev.activates, 0);
+	ck_assert_uint_eq(vdrv_rd32(&p.drv, VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_CONFIG);
+	ck_assert_uint_eq(p.irqs, 1);
+	vdrv_wr32(&p.drv, VIRTIO_MMIO_STATUS, 0);
+	ck_assert_uint_eq(p.dev.resets, 0);
+	peer_fini(&p);
+	fx_fini(&f);
+
+	/* The driver gave up after DRIVER_OK: FAILED is kept, the device runs as it did. */
+	fx_init(&f);
+	full_init(&f, F_VERSION_1);
+	vdrv_add_status(&f.drv, S_FAILED);
+	save_into_peer(&f, &p);
+	ck_assert_uint_eq(vdrv_status(&p.drv), S_ACK | S_DRV | S_FOK | S_DOK | S_FAILED);
+	ck_assert_uint_eq(p.dev.activates, 1);
+	peer_fini(&p);
+	fx_fini(&f);
+}
+END_TEST
+
 static Suite *mmio_suite(void)
 {
 	Suite *s = suite_create("virtio-mmio");
 	TCase *regs = tcase_create("registers");
 	TCase *init = tcase_create("init");
 	TCase *bad = tcase_create("refusals");
+	TCase *snap = tcase_create("snapshots");
 
 	tcase_add_test(regs, test_identity);
 	tcase_add_test(regs, test_create_bad_info);
@@ -1068,6 +1569,12 @@ static Suite *mmio_suite(void)
 	tcase_add_test(bad, test_queue_sel_out_of_range);
 	tcase_add_test(bad, test_notify_ignored);
 	suite_add_tcase(s, bad);
+
+	tcase_add_test(snap, test_snapshot_continues);
+	tcase_add_test(snap, test_snapshot_refusals);
+	tcase_add_test(snap, test_snapshot_busy);
+	tcase_add_test(snap, test_snapshot_before_driver_ok);
+	suite_add_tcase(s, snap);
 	return s;
 }
 

@@ -1050,12 +1050,261 @@ START_TEST(test_push_refusals)
 }
 END_TEST
 
+/* ---- snapshots ---- */
+
+/* A second queue over the same guest memory, as a new process would make it. */
+static struct virtq *fresh_queue(struct fx *f)
+{
+	struct virtq *q;
+
+	ck_assert_int_eq(virtq_create(&q, &f->rb.mem, NULL), 0);
+	return q;
+}
+
+/* Restoring st into q is refused, and q is left unconfigured. */
+static void expect_restore_refused(struct fx *f, struct virtq *q, const struct virtq_state *st)
+{
+	uint16_t used = rb_used_idx(&f->rb);
+
+	ck_assert_int_eq(virtq_restore(q, st), -EINVAL);
+	ck_assert(!virtq_ready(q));
+	ck_assert(!virtq_broken(q));
+	ck_assert_int_eq(virtq_pop(q, &f->c), -ENODEV);
+	ck_assert_uint_eq(rb_used_idx(&f->rb), used);
+}
+
+START_TEST(test_save_restore_continues)
+{
+	struct fx f;
+	struct rb_seg seg = { .len = 8, .write = true };
+	struct virtq_state st, again;
+	struct virtq *q2;
+	uint16_t heads[3];
+	uint32_t id, len;
+
+	fx_init(&f, true);
+	for (int i = 0; i < 3; i++) {
+		heads[i] = rb_add_chain(&f.rb, &seg, 1);
+		rb_publish(&f.rb, heads[i]);
+	}
+	rb_set_used_event(&f.rb, 5);
+	/* The device takes two, returns them, and stops taking kicks. */
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(virtq_pop(f.q, &f.c), 0);
+		ck_assert_int_eq(virtq_push(f.q, f.c.head, 8), 0);
+	}
+	ck_assert(!virtq_should_notify(f.q));
+	virtq_disable_notify(f.q);
+	ck_assert_uint_eq(rb_avail_event(&f.rb), 2);
+
+	virtq_save(f.q, &st);
+	ck_assert_uint_eq(st.ready, 1);
+	ck_assert_uint_eq(st.size, QSIZE);
+	ck_assert_uint_eq(st.max_size, QSIZE);
+	ck_assert_uint_eq(st.desc, f.rb.desc);
+	ck_assert_uint_eq(st.avail, f.rb.avail);
+	ck_assert_uint_eq(st.used, f.rb.used);
+	ck_assert_uint_eq(st.inflight, 0);
+	ck_assert_uint_eq(st.last_avail, 2);
+	ck_assert_uint_eq(st.used_idx, 2);
+	ck_assert_uint_eq(st.signalled_used, 2);
+	ck_assert_uint_eq(st.event_idx, 1);
+	ck_assert_uint_eq(st.notify, 0);
+	ck_assert_uint_eq(st.broken, 0);
+
+	q2 = fresh_queue(&f);
+	ck_assert_int_eq(virtq_restore(q2, &st), 0);
+	ck_assert(virtq_ready(q2));
+	virtq_save(q2, &again);
+	ck_assert_mem_eq(&again, &st, sizeof(st));
+	/* A queue already set up is not restored over. */
+	ck_assert_int_eq(virtq_restore(q2, &st), -EBUSY);
+
+	/* The third chain comes next, kicks still off (avail_event stays); used idx goes on. */
+	ck_assert_int_eq(virtq_pop(q2, &f.c), 0);
+	ck_assert_uint_eq(f.c.head, heads[2]);
+	ck_assert_uint_eq(rb_avail_event(&f.rb), 2);
+	ck_assert_int_eq(virtq_pop(q2, &f.c), -EAGAIN);
+	ck_assert_int_eq(virtq_push(q2, heads[2], 8), 0);
+	ck_assert_uint_eq(rb_used_idx(&f.rb), 3);
+	for (int i = 0; i < 3; i++) {
+		ck_assert(rb_get_used(&f.rb, &id, &len));
+		ck_assert_uint_eq(id, heads[i]);
+	}
+	/* signalled_used came along: 2 -> 3 does not cross used_event 5. */
+	ck_assert(!virtq_should_notify(q2));
+	ck_assert(!virtq_enable_notify(q2));
+	ck_assert_uint_eq(rb_avail_event(&f.rb), 3);
+	virtq_destroy(q2);
+	fx_fini(&f);
+}
+END_TEST
+
+START_TEST(test_save_unconfigured)
+{
+	static const struct virtq_state zero;
+	struct virtq_state st;
+	struct virtq *q2;
+	struct fx f;
+
+	fx_init(&f, false);
+	pop_push_one(&f);
+	virtq_reset(f.q);
+	memset(&st, 0xa5, sizeof(st));
+	virtq_save(f.q, &st);
+	ck_assert_mem_eq(&st, &zero, sizeof(st));
+	q2 = fresh_queue(&f);
+	ck_assert_int_eq(virtq_restore(q2, &st), 0);
+	ck_assert(!virtq_ready(q2));
+	/* Something in a queue not set up is not what virtq_save() writes. */
+	st.last_avail = 1;
+	expect_restore_refused(&f, q2, &st);
+	st = zero;
+	st.notify = 1;
+	expect_restore_refused(&f, q2, &st);
+	virtq_destroy(q2);
+	fx_fini(&f);
+}
+END_TEST
+
+START_TEST(test_restore_refusals)
+{
+	struct fx f;
+	struct virtq_state good, st;
+	struct virtq *q2;
+
+	fx_init(&f, false);
+	pop_push_one(&f);
+	pop_push_one(&f);
+	virtq_save(f.q, &good);
+	q2 = fresh_queue(&f);
+
+	/* Geometry: each through virtq_setup()'s checks. */
+	st = good;
+	st.size = 3;
+	expect_restore_refused(&f, q2, &st);
+	st = good;
+	st.size = 0;
+	expect_restore_refused(&f, q2, &st);
+	st = good;
+	st.size = 16; /* above max_size */
+	expect_restore_refused(&f, q2, &st);
+	st = good;
+	st.max_size = 0;
+	expect_restore_refused(&f, q2, &st);
+	st = good;
+	st.size = st.max_size = 65536;
+	expect_restore_refused(&f, q2, &st);
+	st = good;
+	st.desc += 8;
+	expect_restore_refused(&f, q2, &st);
+	st = good;
+	st.avail += 1;
+	expect_restore_refused(&f, q2, &st);
+	st = good;
+	st.used += 2;
+	expect_restore_refused(&f, q2, &st);
+	st = good;
+	st.desc = 0x1000; /* below RAM */
+	expect_restore_refused(&f, q2, &st);
+	st = good;
+	st.used = RAM_END - 4; /* across its end */
+	expect_restore_refused(&f, q2, &st);
+	st = good;
+	st.used = st.avail; /* overlapping */
+	expect_restore_refused(&f, q2, &st);
+
+	/* Flags and padding. */
+	st = good;
+	st.ready = 2;
+	expect_restore_refused(&f, q2, &st);
+	st = good;
+	st.notify = 2;
+	expect_restore_refused(&f, q2, &st);
+	st = good;
+	st.broken = 7;
+	expect_restore_refused(&f, q2, &st);
+	st = good;
+	st.event_idx = 2;
+	expect_restore_refused(&f, q2, &st);
+	st = good;
+	st.pad[1] = 1;
+	expect_restore_refused(&f, q2, &st);
+
+	/* Indices against each other: every popped chain was pushed. */
+	st = good;
+	st.last_avail++;
+	expect_restore_refused(&f, q2, &st);
+	st = good;
+	st.inflight = 1;
+	expect_restore_refused(&f, q2, &st);
+	st = good;
+	st.last_avail++;
+	st.inflight = 1; /* consistent, but a chain in flight cannot be carried over */
+	expect_restore_refused(&f, q2, &st);
+
+	/* Indices against guest memory. */
+	st = good;
+	st.last_avail = st.used_idx = 1; /* used->idx reads 2 */
+	expect_restore_refused(&f, q2, &st);
+	st = good;
+	st.last_avail = st.used_idx = 0xfffa;
+	expect_restore_refused(&f, q2, &st);
+	/* avail->idx more than the queue size ahead of last_avail. */
+	rb_set_avail_idx(&f.rb, (uint16_t)(good.last_avail + QSIZE + 1));
+	expect_restore_refused(&f, q2, &good);
+	/* Exactly a ring's worth ahead is fine. */
+	rb_set_avail_idx(&f.rb, (uint16_t)(good.last_avail + QSIZE));
+	ck_assert_int_eq(virtq_restore(q2, &good), 0);
+	virtq_reset(q2);
+	rb_set_avail_idx(&f.rb, 2);
+
+	/* After every refusal the queue takes the good state. */
+	ck_assert_int_eq(virtq_restore(q2, &good), 0);
+	ck_assert_int_eq(virtq_pop(q2, &f.c), -EAGAIN);
+	virtq_destroy(q2);
+	fx_fini(&f);
+}
+END_TEST
+
+/* A broken queue keeps its dead chains and its broken state; the rings are not looked at. */
+START_TEST(test_restore_broken)
+{
+	struct fx f;
+	struct rb_seg seg = { .len = 4 };
+	struct virtq_state st;
+	struct virtq *q2;
+
+	fx_init(&f, false);
+	rb_publish(&f.rb, rb_add_chain(&f.rb, &seg, 1));
+	ck_assert_int_eq(virtq_pop(f.q, &f.c), 0);
+	rb_set_avail_idx(&f.rb, QSIZE + 5);
+	ck_assert_int_eq(virtq_pop(f.q, &f.c), -EPROTO);
+	virtq_save(f.q, &st);
+	ck_assert_uint_eq(st.broken, 1);
+	ck_assert_uint_eq(st.inflight, 1);
+
+	q2 = fresh_queue(&f);
+	ck_assert_int_eq(virtq_restore(q2, &st), 0);
+	ck_assert(virtq_broken(q2));
+	ck_assert_int_eq(virtq_pop(q2, &f.c), -EIO);
+	ck_assert_int_eq(virtq_push(q2, 0, 0), -EIO);
+	virtq_reset(q2);
+	/* The in-flight count must still add up. */
+	st.inflight = 2;
+	expect_restore_refused(&f, q2, &st);
+	virtq_destroy(q2);
+	fx_fini(&f);
+}
+END_TEST
+
 static Suite *virtq_suite(void)
 {
 	Suite *s = suite_create("virtq");
 	TCase *geo = tcase_create("geometry");
 	TCase *ok = tcase_create("walk");
 	TCase *bad = tcase_create("refusals");
+	TCase *snap = tcase_create("snapshots");
 
 	tcase_add_test(geo, test_setup_bad_size);
 	tcase_add_test(geo, test_setup_max_queue);
@@ -1100,6 +1349,12 @@ static Suite *virtq_suite(void)
 	tcase_add_test(bad, test_error_after_traffic);
 	tcase_add_test(bad, test_push_refusals);
 	suite_add_tcase(s, bad);
+
+	tcase_add_test(snap, test_save_restore_continues);
+	tcase_add_test(snap, test_save_unconfigured);
+	tcase_add_test(snap, test_restore_refusals);
+	tcase_add_test(snap, test_restore_broken);
+	suite_add_tcase(s, snap);
 	return s;
 }
 
