@@ -384,6 +384,26 @@ uint64_t disk_size(const struct disk *d)
 	return d->size;
 }
 
+int disk_settle(struct disk *d)
+{
+	int ret = 0;
+
+	disk_drain(d);
+	if (d->nr_layers && d->layers[0].q && !d->readonly)
+		ret = qcow2_release(d->layers[0].q);
+	if (ret == 0 && d->fd >= 0 && !d->readonly && d->cache != DISK_CACHE_UNSAFE) {
+		do
+			ret = fdatasync(d->fd) < 0 ? -errno : 0;
+		while (ret == -EINTR);
+	}
+	return ret;
+}
+
+int disk_stat(const struct disk *d, struct stat *st)
+{
+	return fstat(d->fd, st) < 0 ? -errno : 0;
+}
+
 bool disk_readonly(const struct disk *d)
 {
 	return d->readonly;

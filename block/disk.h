@@ -101,6 +101,16 @@ int disk_close(struct disk *d);
 /* Bytes, from the file's size (or the block device's); never changes while open. */
 uint64_t disk_size(const struct disk *d);
 bool disk_readonly(const struct disk *d);
+/*
+ * Leaves the image as closing it would, still open: every request done, a
+ * qcow2 image's clusters set aside given back and its refcounts written,
+ * the file synced. For a snapshot, whose record of the file must still hold
+ * once ember has closed it. 0 or -errno.
+ */
+int disk_settle(struct disk *d);
+/* fstat() of the image ember opened (a qcow2 chain's top): for a snapshot's record of it. */
+struct stat;
+int disk_stat(const struct disk *d, struct stat *st);
 /* The engine in use, for log lines: "io_uring" or "threads". */
 const char *disk_engine_name(const struct disk *d);
 /*
