@@ -34,6 +34,7 @@ enum qmp_run_state {
 	QMP_RUNNING,
 	QMP_PAUSED,
 	QMP_SHUTDOWN,
+	QMP_POSTMIGRATE, /* paused, a snapshot written since */
 };
 
 /*
@@ -53,7 +54,12 @@ struct qmp_ops {
 	void (*reset)(void *opaque);
 	void (*quit)(void *opaque);
 	/*
-	 * query-block, query-chardev, query-cpus-fast: writes the command's
+	 * migrate to file:PATH: `path` gets the snapshot, whole when this
+	 * returns 0; a running machine is paused first and stays paused.
+	 */
+	int (*migrate)(void *opaque, const char *path, char *err, size_t errlen);
+	/*
+	 * query-block, query-chardev, query-cpus-fast, query-migrate: writes the command's
 	 * "return" value into `b`.
 	 */
 	void (*query)(void *opaque, const char *command, struct jbuf *b);

@@ -87,6 +87,14 @@ static void quit(void *opaque)
 	f.calls++;
 }
 
+static int migrate(void *opaque, const char *path, char *err, size_t errlen)
+{
+	(void)opaque;
+	if (strlen(path) == 0)
+		FAIL("migrate was given an empty path");
+	return change("MIGRATION", QMP_POSTMIGRATE, err, errlen);
+}
+
 static void query(void *opaque, const char *command, struct jbuf *b)
 {
 	(void)opaque;
@@ -101,6 +109,7 @@ static const struct qmp_ops ops = {
 	.powerdown = powerdown,
 	.reset = reset,
 	.quit = quit,
+	.migrate = migrate,
 	.query = query,
 };
 

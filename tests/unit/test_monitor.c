@@ -45,6 +45,13 @@ static void quit(void *opaque)
 	quits++;
 }
 
+static int refuse(void *opaque, const char *file, char *err, size_t errlen)
+{
+	(void)opaque;
+	snprintf(err, errlen, "no snapshots of %s here", file);
+	return -ENOTSUP;
+}
+
 static void query(void *opaque, const char *command, struct jbuf *b)
 {
 	(void)opaque;
@@ -59,6 +66,7 @@ static const struct qmp_ops ops = {
 	.powerdown = nothing,
 	.reset = quit,
 	.quit = quit,
+	.migrate = refuse,
 	.query = query,
 };
 

@@ -14,8 +14,9 @@
 
 static struct {
 	enum qmp_run_state state;
-	unsigned int stops, conts, powerdowns, resets, quits;
-	int fail; /* stop, cont and powerdown fail with this */
+	unsigned int stops, conts, powerdowns, resets, quits, migrates;
+	char path[64]; /* migrate's */
+	int fail;      /* stop, cont and powerdown fail with this */
 	struct qmp *q;
 } m;
 
@@ -73,6 +74,19 @@ static void fake_quit(void *opaque)
 	m.quits++;
 }
 
+static int fake_migrate(void *opaque, const char *path, char *err, size_t errlen)
+{
+	(void)opaque;
+	snprintf(m.path, sizeof(m.path), "%s", path);
+	if (m.fail) {
+		snprintf(err, errlen, "cannot write %s", path);
+		return -m.fail;
+	}
+	m.migrates++;
+	m.state = QMP_POSTMIGRATE;
+	return 0;
+}
+
 static void fake_query(void *opaque, const char *command, struct jbuf *b)
 {
 	(void)opaque;
@@ -92,6 +106,7 @@ static const struct qmp_ops ops = {
 	.powerdown = fake_powerdown,
 	.reset = fake_reset,
 	.quit = fake_quit,
+	.migrate = fake_migrate,
 	.query = fake_query,
 	.now = fake_now,
 };
@@ -231,6 +246,8 @@ START_TEST(queries)
 		"system_powerdown",
 		"system_reset",
 		"quit",
+		"migrate",
+		"query-migrate",
 	};
 
 	negotiate();
@@ -248,8 +265,9 @@ START_TEST(queries)
 	ck_assert_str_eq(json_string(json_get(r, "name")), "vm \"one\"");
 	r = json_get(ask("{\"execute\": \"query-kvm\"}"), "return");
 	ck_assert(json_get(r, "enabled")->b && json_get(r, "present")->b);
-	for (const char *const *q = (const char *const[]){ "query-block", "query-chardev",
-							   "query-cpus-fast", NULL };
+	for (const char *const *q =
+		     (const char *const[]){ "query-block", "query-chardev", "query-cpus-fast",
+					    "query-migrate", NULL };
 	     *q; q++) {
 		char req[64];
 
@@ -300,6 +318,43 @@ START_TEST(stop_cont_and_events)
 	is_return(ask("{\"execute\": \"quit\"}"));
 	ck_assert_uint_eq(m.resets, 1);
 	ck_assert_uint_eq(m.quits, 1);
+}
+END_TEST
+
+/* migrate's URI and arguments checked as QEMU checks them; the machine sees only good ones. */
+START_TEST(migrate_to_a_file)
+{
+	const struct json *r;
+
+	negotiate();
+	is_error(ask("{\"execute\": \"migrate\"}"), "GenericError", "Parameter 'uri' is missing");
+	is_error(ask("{\"execute\": \"migrate\", \"arguments\": {\"uri\": 7}}"), "GenericError",
+		 "Invalid parameter type for 'uri', expected: string");
+	is_error(ask("{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"tcp:0:4444\"}}"),
+		 "GenericError", "ember migrates to a file only: give file:PATH");
+	is_error(ask("{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"file:\"}}"),
+		 "GenericError", NULL);
+	is_error(ask("{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"file:/x\", "
+		     "\"detach\": 1}}"),
+		 "GenericError", "Invalid parameter type for 'detach', expected: boolean");
+	is_error(ask("{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"file:/x\", "
+		     "\"blk\": true}}"),
+		 "GenericError", "Parameter 'blk' is unexpected");
+	ck_assert_uint_eq(m.migrates, 0);
+
+	m.fail = ENOSPC;
+	is_error(ask("{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"file:/full/s\"}}"),
+		 "GenericError", "cannot write /full/s");
+	m.fail = 0;
+	r = ask("{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"file:/tmp/a,b\", "
+		"\"detach\": true}, \"id\": 5}");
+	is_return(r);
+	ck_assert_int_eq(json_get(r, "id")->num.i, 5);
+	ck_assert_uint_eq(m.migrates, 1);
+	ck_assert_str_eq(m.path, "/tmp/a,b");
+	r = json_get(ask("{\"execute\": \"query-status\"}"), "return");
+	ck_assert_str_eq(json_string(json_get(r, "status")), "postmigrate");
+	ck_assert(!json_get(r, "running")->b);
 }
 END_TEST
 
@@ -490,6 +545,7 @@ static Suite *qmp_suite(void)
 	tcase_add_test(tc, greeting_then_negotiation);
 	tcase_add_test(tc, queries);
 	tcase_add_test(tc, stop_cont_and_events);
+	tcase_add_test(tc, migrate_to_a_file);
 	tcase_add_test(tc, no_events_before_negotiation);
 	tcase_add_test(tc, bad_requests_answered_and_the_session_goes_on);
 	tcase_add_test(tc, requests_split_and_joined);
