@@ -1441,6 +1441,42 @@ static int opt_qmp(struct parser *p, const char *arg)
 	return 0;
 }
 
+/*
+ * -incoming file:PATH[,check-disks=off]: start from a snapshot that QMP's
+ * migrate wrote, as QEMU 8.2 spells the file URI. check-disks=off lets disks
+ * whose size or modification time changed since the snapshot through.
+ */
+static int opt_incoming(struct parser *p, const char *arg)
+{
+	struct ember_config *cfg = p->cfg;
+	const char *end, *list, *key, *v;
+	size_t klen;
+	int ret;
+
+	if (strncmp(arg, "file:", 5) != 0)
+		return fail(p, "-incoming: ember restores from a file: give file:PATH");
+	if (cfg->incoming)
+		return fail(p, "-incoming: given twice");
+	for (end = arg + 5; *end && !(*end == ',' && end[1] != ','); end++)
+		if (*end == ',')
+			end++;
+	if (end == arg + 5)
+		return fail(p, "-incoming: empty file name");
+	cfg->incoming = unescape(p, arg + 5, (size_t)(end - arg - 5));
+	if (!cfg->incoming)
+		return fail(p, "-incoming: option values too long");
+	cfg->incoming_check_disks = true;
+	list = *end ? end + 1 : end;
+	while ((ret = next_prop(p, "-incoming", &list, &key, &klen, &v)) > 0) {
+		if (!key_is(key, klen, "check-disks"))
+			return fail(p, "-incoming: unknown option '%.*s' (it has check-disks)",
+				    (int)klen, key);
+		if (parse_bool(p, "-incoming", "check-disks", v, &cfg->incoming_check_disks) < 0)
+			return -EINVAL;
+	}
+	return ret;
+}
+
 /* -mon chardev=ID,mode=control[,pretty=off]: QMP on a socket -chardev. */
 enum { MON_CHARDEV, MON_MODE, MON_PRETTY };
 static const struct prop_def mon_props[] = {
@@ -1586,6 +1622,7 @@ static const struct option_def options[] = {
 	{ "chardev", opt_chardev }, { "sandbox", opt_sandbox },
 	{ "runas", opt_runas },	  { "chroot", opt_chroot },
 	{ "qmp", opt_qmp },	  { "mon", opt_mon },
+	{ "incoming", opt_incoming },
 	{ "shutdown-timeout", opt_shutdown_timeout },
 };
 /* clang-format on */
@@ -1764,6 +1801,10 @@ void cli_print_help(FILE *f)
 	      "                    a QMP control socket (QEMU's machine protocol)\n"
 	      "  -mon chardev=ID,mode=control\n"
 	      "                    the same on a socket -chardev\n"
+	      "  -incoming file:PATH[,check-disks=off]\n"
+	      "                    start from a snapshot QMP's migrate wrote, with the\n"
+	      "                    same devices; disks must be unchanged since\n"
+	      "                    (check-disks=off: not checked)\n"
 	      "  -h, --help        show this help and exit\n"
 	      "  --version         show the version and exit\n"
 	      "\n"

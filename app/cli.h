@@ -153,6 +153,9 @@ struct ember_config {
 	/* The QMP monitor (-qmp, or -mon on a socket -chardev): its chardev's index. */
 	bool has_qmp;
 	unsigned int qmp_chardev;
+	/* -incoming file:PATH: the snapshot to start from (NULL: boot). */
+	const char *incoming;
+	bool incoming_check_disks; /* refuse disks changed since the snapshot */
 	/* Option values that needed unescaping (",," is a comma) live here. */
 	char strings[CLI_STRINGS];
 	size_t strings_used;

@@ -14,6 +14,7 @@
 #include "core/irq.h"
 #include "core/log.h"
 #include "core/sandbox.h"
+#include "core/snap.h"
 #include "core/thread.h"
 #include "core/vcpu.h"
 #include "core/vm.h"
@@ -58,6 +59,7 @@
 #include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -187,6 +189,13 @@ struct machine {
 	bool usage_error;
 	struct jail jail;
 	struct monitor *mon; /* the QMP monitor, if asked for */
+	/* The last migrate (snapshot), for query-migrate. */
+	struct {
+		bool done, failed, since; /* since: paused with it written, until cont */
+		uint64_t ms;
+		struct snap_stats st;
+		char err[256];
+	} snap;
 	char err[512];
 };
 
@@ -205,6 +214,9 @@ static int inputs_init(struct machine *m)
 	const struct ember_config *cfg = m->cfg;
 	int ret;
 
+	/* A restore takes guest RAM from its snapshot: the kernel is not read. */
+	if (cfg->kernel && cfg->incoming)
+		return 0;
 	if (cfg->kernel) {
 		struct kernel_args args = {
 			.kernel = cfg->kernel,
@@ -1530,6 +1542,9 @@ static int firmware_init(struct machine *m)
 {
 	int ret;
 
+	/* A restore's RAM holds the kernel and tables already; the BIOS is ROM. */
+	if (m->cfg->incoming && m->cfg->kernel)
+		return 0;
 	/* What the files held now lives in guest memory: don't keep a second copy. */
 	if (!m->have_kernel) {
 		ret = vm_add_rom(m->vm, bios_base(&m->bios), m->bios.data, m->bios.size);
@@ -1600,6 +1615,482 @@ static int vcpus_init(struct machine *m)
 	return 0;
 }
 
+/* --- snapshots ------------------------------------------------------------------------ */
+
+#define SNAP_DEVICES_MAX 4096
+
+/* A disk as a snapshot found it: a restore refuses one that changed since. */
+struct snap_disk {
+	uint64_t size;
+	int64_t mtime_sec;
+	int64_t mtime_nsec;
+};
+
+/*
+ * What a snapshot is tied to, a line per part: the machine's shape and
+ * every device, in slot order. A restore's command line must give the same.
+ */
+static int device_set(struct machine *m, char *buf, size_t size)
+{
+	const struct ember_config *cfg = m->cfg;
+	size_t n = 0;
+
+#define ADD(...) n += (size_t)snprintf(buf + n, n < size ? size - n : 0, __VA_ARGS__)
+	ADD("ram %llu\n", (unsigned long long)cfg->ram_size);
+	ADD("smp %u cores %u threads %u\n", cfg->nr_vcpus, cfg->cores, cfg->threads);
+	ADD("boot %s, acpi %s\n", cfg->kernel ? "kernel" : "bios", cfg->no_acpi ? "off" : "on");
+	ADD("com1 %s, debugcon %s\n", m->have_uart ? "on" : "off",
+	    cfg->has_debugcon ? "on" : "off");
+	ADD("pit %s, rtc %s, i8042 %s, acpi-pm %s\n", m->have_pit ? "on" : "off",
+	    m->have_rtc ? "on" : "off", m->have_i8042 ? "on" : "off", m->have_pm ? "on" : "off");
+	for (unsigned int i = 0; i < cfg->nr_debug_exit; i++)
+		ADD("isa-debug-exit 0x%x+%u\n", cfg->debug_exit[i].iobase,
+		    cfg->debug_exit[i].iosize);
+	for (unsigned int i = 0; i < m->nr_slots; i++)
+		ADD("slot %u: %s\n", i, m->slots[i]->name);
+	for (unsigned int i = 0; i < m->nr_blk; i++)
+		ADD("vd%c: %llu bytes, %s\n", 'a' + i,
+		    (unsigned long long)disk_size(m->blk[i].disk),
+		    disk_readonly(m->blk[i].disk) ? "read-only" : "read-write");
+	for (unsigned int i = 0; i < m->nr_rng; i++)
+		ADD("rng %u: %llu bytes per %u ms\n", i, (unsigned long long)cfg->rngs[i].max_bytes,
+		    cfg->rngs[i].period_ms);
+#undef ADD
+	return n < size ? 0 : -ENOSPC;
+}
+
+/* What keeps a machine out of snapshots for now; NULL: nothing. */
+static const char *snap_unsupported(struct machine *m)
+{
+	for (unsigned int i = 0; i < m->nr_net; i++)
+		if (m->net[i].vnet)
+			return "vhost-net keeps its rings' state in the kernel";
+	if (m->vsock.vs)
+		return "vhost-vsock keeps its rings' state in the kernel";
+	if (m->vserial)
+		return "virtio-serial's ports are not saved yet";
+	return NULL;
+}
+
+static int add_section(struct snap_out *o, const char *tag, uint32_t version, const void *data,
+		       size_t len, char *err, size_t errlen)
+{
+	int ret = len > UINT32_MAX ? -EFBIG : snap_out_add(o, tag, version, data, (uint32_t)len);
+
+	if (ret < 0)
+		snprintf(err, errlen, "saving %s: %s", tag, strerror(-ret));
+	return ret;
+}
+
+/* Every part of the paused machine into `o`. */
+static int snap_collect(struct machine *m, struct snap_out *o, char *err, size_t errlen)
+{
+	char devices[SNAP_DEVICES_MAX];
+	struct snap_disk disks[CLI_MAX_DRIVES];
+	struct vm_state vs;
+	int ret;
+
+	if (device_set(m, devices, sizeof(devices)) < 0) {
+		snprintf(err, errlen, "the device list is too long for a snapshot");
+		return -ENOSPC;
+	}
+	ret = add_section(o, "devices", 1, devices, strlen(devices), err, errlen);
+	if (ret == 0)
+		ret = add_section(o, "cpuid", 1, m->cpuid, m->nr_cpuid * sizeof(*m->cpuid), err,
+				  errlen);
+	if (ret < 0)
+		return ret;
+	memset(disks, 0, sizeof(disks));
+	for (unsigned int i = 0; i < m->nr_blk; i++) {
+		struct stat sb;
+
+		ret = disk_stat(m->blk[i].disk, &sb);
+		if (ret < 0) {
+			snprintf(err, errlen, "%s: %s", m->blk[i].name, strerror(-ret));
+			return ret;
+		}
+		disks[i] = (struct snap_disk){ (uint64_t)sb.st_size, sb.st_mtim.tv_sec,
+					       sb.st_mtim.tv_nsec };
+	}
+	ret = add_section(o, "disks", 1, disks, m->nr_blk * sizeof(disks[0]), err, errlen);
+	if (ret < 0)
+		return ret;
+	ret = vm_save_state(m->vm, &vs);
+	if (ret < 0) {
+		snprintf(err, errlen, "the VM's state: %s", strerror(-ret));
+		return ret;
+	}
+	ret = add_section(o, "vm", VM_STATE_VERSION, &vs, sizeof(vs), err, errlen);
+	for (unsigned int i = 0; ret == 0 && i < m->cfg->nr_vcpus; i++) {
+		char tag[SNAP_TAG_LEN];
+		void *blob;
+		size_t len;
+
+		ret = vcpu_save_state(vm_vcpu(m->vm, i), &blob, &len);
+		if (ret < 0) {
+			snprintf(err, errlen, "vCPU %u's state: %s", i, strerror(-ret));
+			return ret;
+		}
+		snprintf(tag, sizeof(tag), "cpu%u", i);
+		ret = add_section(o, tag, 1, blob, len, err, errlen);
+		free(blob);
+	}
+	if (ret < 0)
+		return ret;
+	if (m->have_uart) {
+		struct uart8250_state st;
+
+		uart8250_save(&m->uart, &st);
+		ret = add_section(o, "uart", UART8250_STATE_VERSION, &st, sizeof(st), err, errlen);
+	}
+	if (ret == 0 && m->have_pit) {
+		struct pit_state st;
+
+		pit_save(&m->pit, &st);
+		ret = add_section(o, "pit", PIT_STATE_VERSION, &st, sizeof(st), err, errlen);
+	}
+	if (ret == 0 && m->have_rtc) {
+		struct rtc_state st;
+
+		rtc_save(&m->rtc, &st);
+		ret = add_section(o, "rtc", RTC_STATE_VERSION, &st, sizeof(st), err, errlen);
+	}
+	if (ret == 0 && m->have_i8042) {
+		struct i8042_state st;
+
+		i8042_save(&m->i8042, &st);
+		ret = add_section(o, "i8042", I8042_STATE_VERSION, &st, sizeof(st), err, errlen);
+	}
+	if (ret == 0 && m->have_pm) {
+		struct acpi_pm_state st;
+
+		acpi_pm_save(&m->pm, &st);
+		ret = add_section(o, "acpi-pm", ACPI_PM_STATE_VERSION, &st, sizeof(st), err,
+				  errlen);
+	}
+	for (unsigned int i = 0; ret == 0 && i < m->nr_slots; i++) {
+		struct virtio_mmio_state *st = malloc(sizeof(*st));
+		char tag[SNAP_TAG_LEN];
+
+		if (!st)
+			return -ENOMEM;
+		ret = virtio_mmio_save(m->slots[i]->mmio, st);
+		if (ret == -EBUSY)
+			snprintf(err, errlen, "%s has requests in flight; try again",
+				 m->slots[i]->name);
+		else if (ret < 0)
+			snprintf(err, errlen, "%s: %s", m->slots[i]->name, strerror(-ret));
+		snprintf(tag, sizeof(tag), "slot%u", i);
+		if (ret == 0)
+			ret = add_section(o, tag, VIRTIO_MMIO_STATE_VERSION, st, sizeof(*st), err,
+					  errlen);
+		free(st);
+	}
+	return ret;
+}
+
+static uint64_t elapsed_ms(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (uint64_t)((t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000);
+}
+
+static int snap_write(struct machine *m, const char *path, char *err, size_t errlen)
+{
+	const struct gmem *g = vm_gmem(m->vm);
+	struct snap_region r[SNAP_MAX_REGIONS];
+	struct snap_out *o = NULL;
+	struct timespec t0;
+	const char *why = snap_unsupported(m);
+	int fd, ret;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (why) {
+		snprintf(err, errlen, "this machine cannot be snapshotted: %s", why);
+		return -ENOTSUP;
+	}
+	if (g->nr > SNAP_MAX_REGIONS) {
+		snprintf(err, errlen, "guest RAM has too many regions for a snapshot");
+		return -ENOTSUP;
+	}
+	/*
+	 * Every disk request the guest made finishes and is answered first, and
+	 * each image is left as closing it would leave it: what the snapshot
+	 * records of it (size, modification time) then holds after ember quits.
+	 */
+	for (unsigned int i = 0; i < m->nr_blk; i++) {
+		blk_drain(m->blk[i].blk);
+		ret = disk_settle(m->blk[i].disk);
+		if (ret < 0) {
+			snprintf(err, errlen, "%s: writing the image back: %s", m->blk[i].name,
+				 strerror(-ret));
+			return ret;
+		}
+	}
+	ret = snap_out_create(&o);
+	if (ret == 0)
+		ret = snap_collect(m, o, err, errlen);
+	if (ret < 0) {
+		if (!err[0])
+			snprintf(err, errlen, "%s", strerror(-ret));
+		snap_out_destroy(o);
+		return ret;
+	}
+	/* Never over an existing file: a confined ember may create files, not overwrite them. */
+	fd = open(path, SNAP_OPEN_FLAGS, 0600);
+	if (fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "%s: %s", path,
+			 errno == EEXIST ? "the file exists (ember does not write over one)"
+					 : strerror(errno));
+		snap_out_destroy(o);
+		return ret;
+	}
+	for (unsigned int i = 0; i < g->nr; i++)
+		r[i] = (struct snap_region){ g->r[i].gpa, g->r[i].size, g->r[i].host };
+	ret = snap_out_write(o, fd, r, g->nr, &m->snap.st);
+	snap_out_destroy(o);
+	if (ret < 0) {
+		snprintf(err, errlen, "writing %s: %s", path, strerror(-ret));
+		/* Nothing half-written is left to be mistaken for a snapshot. */
+		if (ftruncate(fd, 0) < 0)
+			log_warn("%s: could not empty the unfinished snapshot", path);
+	}
+	close(fd);
+	if (ret == 0) {
+		m->snap.ms = elapsed_ms(&t0);
+		log_info("QMP: snapshot %s written in %llu ms: %llu KiB of RAM (%llu pages of "
+			 "zeroes left out), %llu KiB of state",
+			 path, (unsigned long long)m->snap.ms,
+			 (unsigned long long)(m->snap.st.ram_bytes >> 10),
+			 (unsigned long long)m->snap.st.zero_pages,
+			 (unsigned long long)(m->snap.st.state_bytes >> 10));
+	}
+	return ret;
+}
+
+/* Loads section `tag` of exactly `len` bytes, or says what is wrong with it. */
+static int load_section(struct machine *m, struct snap_in *in, const char *tag, uint32_t version,
+			void *buf, size_t len)
+{
+	int ret = snap_in_get(in, tag, version, buf, (uint32_t)len);
+
+	if (ret == -ENOENT)
+		set_err(m, "-incoming: the snapshot has no %s: it is of another machine", tag);
+	else if (ret == -EPROTO)
+		set_err(m, "-incoming: the snapshot's %s is in a format this ember cannot read",
+			tag);
+	else if (ret < 0)
+		set_err(m, "-incoming: the snapshot's %s is malformed", tag);
+	return ret;
+}
+
+/* The snapshot's machine must be this one, on this kind of host. */
+static int restore_check(struct machine *m, struct snap_in *in)
+{
+	char devices[SNAP_DEVICES_MAX];
+	struct snap_disk disks[CLI_MAX_DRIVES];
+	const char *have;
+	uint32_t len;
+	int err;
+
+	if (device_set(m, devices, sizeof(devices)) < 0) {
+		set_err(m, "-incoming: the device list is too long");
+		return -ENOSPC;
+	}
+	have = snap_in_find(in, "devices", 1, &len, &err);
+	if (!have) {
+		set_err(m, "-incoming: the snapshot does not list its devices");
+		return -EBADMSG;
+	}
+	if (len != strlen(devices) || memcmp(have, devices, len) != 0) {
+		size_t i = 0, line = 0;
+
+		/* Name the first line that differs. */
+		while (i < len && i < strlen(devices) && have[i] == devices[i]) {
+			if (devices[i] == '\n')
+				line = i + 1;
+			i++;
+		}
+		set_err(m,
+			"-incoming: the command line's devices differ from the snapshot's: "
+			"it has \"%.*s\", the command line gives \"%.*s\"",
+			(int)strcspn(have + line, "\n") < (int)(len - line)
+				? (int)strcspn(have + line, "\n")
+				: (int)(len - line),
+			have + line, (int)strcspn(devices + line, "\n"), devices + line);
+		return -EINVAL;
+	}
+	have = snap_in_find(in, "cpuid", 1, &len, &err);
+	if (!have || len != m->nr_cpuid * sizeof(*m->cpuid) || memcmp(have, m->cpuid, len) != 0) {
+		set_err(m, "-incoming: the snapshot was taken on a host whose CPU or KVM offers "
+			   "different CPUID leaves");
+		return -EINVAL;
+	}
+	err = load_section(m, in, "disks", 1, disks, m->nr_blk * sizeof(disks[0]));
+	if (err < 0)
+		return err;
+	for (unsigned int i = 0; m->cfg->incoming_check_disks && i < m->nr_blk; i++) {
+		struct stat sb;
+
+		if (disk_stat(m->blk[i].disk, &sb) < 0)
+			continue;
+		if ((uint64_t)sb.st_size != disks[i].size ||
+		    sb.st_mtim.tv_sec != disks[i].mtime_sec ||
+		    sb.st_mtim.tv_nsec != disks[i].mtime_nsec) {
+			set_err(m,
+				"-incoming: %s (%s) changed since the snapshot (its size or "
+				"modification time differs); the guest would find another disk "
+				"than it left. Give check-disks=off if it is a copy made for "
+				"this restore",
+				m->blk[i].name, m->cfg->drives[m->cfg->blk[i].drive].file);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int restore_devices(struct machine *m, struct snap_in *in)
+{
+	int ret = 0;
+
+#define LEGACY(have, tag, type, version, restore, dev)                                             \
+	if (ret == 0 && (have)) {                                                                  \
+		type st;                                                                           \
+		ret = load_section(m, in, tag, version, &st, sizeof(st));                          \
+		if (ret == 0 && (ret = restore(dev, &st)) < 0)                                     \
+			set_err(m, "-incoming: the snapshot's %s state is out of range", tag);     \
+	}
+	LEGACY(m->have_uart, "uart", struct uart8250_state, UART8250_STATE_VERSION,
+	       uart8250_restore, &m->uart)
+	LEGACY(m->have_pit, "pit", struct pit_state, PIT_STATE_VERSION, pit_restore, &m->pit)
+	LEGACY(m->have_rtc, "rtc", struct rtc_state, RTC_STATE_VERSION, rtc_restore, &m->rtc)
+	LEGACY(m->have_i8042, "i8042", struct i8042_state, I8042_STATE_VERSION, i8042_restore,
+	       &m->i8042)
+	LEGACY(m->have_pm, "acpi-pm", struct acpi_pm_state, ACPI_PM_STATE_VERSION, acpi_pm_restore,
+	       &m->pm)
+#undef LEGACY
+	for (unsigned int i = 0; ret == 0 && i < m->nr_slots; i++) {
+		struct virtio_mmio_state *st = malloc(sizeof(*st));
+		char tag[SNAP_TAG_LEN];
+
+		if (!st)
+			return -ENOMEM;
+		snprintf(tag, sizeof(tag), "slot%u", i);
+		ret = load_section(m, in, tag, VIRTIO_MMIO_STATE_VERSION, st, sizeof(*st));
+		if (ret == 0) {
+			ret = virtio_mmio_restore(m->slots[i]->mmio, st);
+			if (ret < 0)
+				set_err(m, "-incoming: %s: the snapshot's state %s",
+					m->slots[i]->name,
+					ret == -EINVAL ? "is out of range"
+						       : "could not be restored");
+		}
+		free(st);
+	}
+	return ret;
+}
+
+/*
+ * -incoming: the machine set up as for a boot, its state is loaded from the
+ * snapshot before any vCPU runs. Anything wrong with the file is the user's
+ * input (exit 2).
+ */
+static int restore_init(struct machine *m)
+{
+	const char *path = m->cfg->incoming;
+	const struct gmem *g = vm_gmem(m->vm);
+	struct snap_region r[SNAP_MAX_REGIONS];
+	struct snap_in *in = NULL;
+	struct vm_state vs;
+	struct timespec t0;
+	int64_t since_save;
+	char why[256] = "";
+	int fd, ret;
+	unsigned int n;
+
+	if (!path)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	m->usage_error = true;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		set_err(m, "-incoming: cannot open %s (%s)", path, strerror(errno));
+		return ret;
+	}
+	ret = snap_in_open(&in, fd, why, sizeof(why));
+	if (ret < 0) {
+		set_err(m, "-incoming: %s: %s", path, why);
+		close(fd);
+		return ret;
+	}
+	ret = restore_check(m, in);
+	if (ret < 0)
+		goto out;
+	n = snap_in_regions(in, r);
+	for (unsigned int i = 0; i < n && n == g->nr; i++) {
+		if (r[i].gpa != g->r[i].gpa || r[i].size != g->r[i].size)
+			n = 0;
+	}
+	if (n != g->nr) {
+		set_err(m, "-incoming: the snapshot's RAM is laid out otherwise than -m gives");
+		ret = -EINVAL;
+		goto out;
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		ret = snap_in_map(in, i, g->r[i].host);
+		if (ret < 0) {
+			set_err(m, "-incoming: mapping guest RAM from %s: %s", path,
+				strerror(-ret));
+			m->usage_error = false;
+			goto out;
+		}
+	}
+	ret = load_section(m, in, "vm", VM_STATE_VERSION, &vs, sizeof(vs));
+	if (ret == 0 && (ret = vm_restore_state(m->vm, &vs, &since_save)) < 0)
+		set_err(m, "-incoming: KVM refused the snapshot's interrupt controllers or clock");
+	for (unsigned int i = 0; ret == 0 && i < m->cfg->nr_vcpus; i++) {
+		struct vcpu *v = vm_vcpu(m->vm, i);
+		uint64_t khz = vcpu_tsc_khz(v);
+		char tag[SNAP_TAG_LEN];
+		const void *blob;
+		uint32_t len;
+
+		snprintf(tag, sizeof(tag), "cpu%u", i);
+		blob = snap_in_find(in, tag, 1, &len, &ret);
+		if (!blob) {
+			set_err(m, "-incoming: the snapshot has no usable state for vCPU %u", i);
+			break;
+		}
+		/* The TSC runs on as the wall clock did while the snapshot lay in its file. */
+		ret = vcpu_restore_state(v, blob, len, (uint64_t)since_save / 1000 * khz / 1000);
+		if (ret < 0)
+			set_err(m, "-incoming: vCPU %u's state could not be restored (%s)", i,
+				strerror(-ret));
+	}
+	if (ret == 0)
+		ret = restore_devices(m, in);
+	if (ret == 0 && snap_in_unread(in)) {
+		set_err(m, "-incoming: the snapshot holds %s, which this machine does not have",
+			snap_in_unread(in));
+		ret = -EINVAL;
+	}
+	if (ret < 0)
+		goto out;
+	for (unsigned int i = 0; i < m->cfg->nr_vcpus; i++)
+		vcpu_clock_stopped(vm_vcpu(m->vm, i));
+	m->usage_error = false;
+	log_info("restored from %s in %llu ms; it was saved %lld ms ago", path,
+		 (unsigned long long)elapsed_ms(&t0), (long long)(since_save / 1000000));
+out:
+	snap_in_close(in);
+	close(fd); /* the RAM mappings keep the file */
+	return ret;
+}
+
 /* --- QMP ------------------------------------------------------------------------------ */
 
 /* How long stop waits for every vCPU to leave KVM_RUN. */
@@ -1611,7 +2102,9 @@ static enum qmp_run_state qmp_state(void *opaque)
 
 	if (vm_stop_requested(m->vm))
 		return QMP_SHUTDOWN;
-	return vm_paused(m->vm) ? QMP_PAUSED : QMP_RUNNING;
+	if (!vm_paused(m->vm))
+		return QMP_RUNNING;
+	return m->snap.since ? QMP_POSTMIGRATE : QMP_PAUSED;
 }
 
 static int qmp_stop(void *opaque, char *err, size_t errlen)
@@ -1639,6 +2132,7 @@ static int qmp_cont(void *opaque, char *err, size_t errlen)
 	(void)errlen;
 	if (ret == -EALREADY)
 		return 0;
+	m->snap.since = false;
 	log_info("QMP: resumed");
 	qmp_emit(m, "RESUME", NULL);
 	return 0;
@@ -1657,6 +2151,49 @@ static int qmp_powerdown(void *opaque, char *err, size_t errlen)
 		log_info("QMP: pressed the power button; the guest has not enabled it");
 	qmp_emit(m, "POWERDOWN", NULL);
 	return 0;
+}
+
+static int qmp_migrate(void *opaque, const char *path, char *err, size_t errlen)
+{
+	struct machine *m = opaque;
+	int ret = 0;
+
+	/* As QEMU leaves its source after a migration: paused. */
+	if (!vm_paused(m->vm))
+		ret = qmp_stop(m, err, errlen);
+	if (ret == 0)
+		ret = snap_write(m, path, err, errlen);
+	m->snap.done = ret == 0;
+	m->snap.failed = ret < 0;
+	m->snap.since = ret == 0;
+	snprintf(m->snap.err, sizeof(m->snap.err), "%s", ret < 0 ? err : "");
+	if (ret < 0)
+		log_warn("QMP: migrate to %s failed: %s", path, err);
+	return ret;
+}
+
+static void query_migrate(struct machine *m, struct jbuf *b)
+{
+	const struct snap_stats *st = &m->snap.st;
+
+	if (m->snap.failed) {
+		jbuf_printf(b, "{\"status\": \"failed\", \"error-desc\": ");
+		jbuf_string(b, m->snap.err, strlen(m->snap.err));
+		jbuf_printf(b, "}");
+	} else if (m->snap.done) {
+		jbuf_printf(b,
+			    "{\"status\": \"completed\", \"total-time\": %llu, \"downtime\": %llu, "
+			    "\"ram\": {\"total\": %llu, \"transferred\": %llu, \"remaining\": 0, "
+			    "\"duplicate\": %llu, \"normal\": %llu, \"normal-bytes\": %llu}}",
+			    (unsigned long long)m->snap.ms, (unsigned long long)m->snap.ms,
+			    (unsigned long long)m->cfg->ram_size,
+			    (unsigned long long)(st->ram_bytes + st->state_bytes),
+			    (unsigned long long)st->zero_pages,
+			    (unsigned long long)(st->ram_bytes / GMEM_PAGE_SIZE),
+			    (unsigned long long)st->ram_bytes);
+	} else {
+		jbuf_printf(b, "{}");
+	}
 }
 
 static void qmp_reset(void *opaque)
@@ -1792,6 +2329,8 @@ static void qmp_query(void *opaque, const char *command, struct jbuf *b)
 		query_cpus(m, b);
 	else if (strcmp(command, "query-block") == 0)
 		query_block(m, b);
+	else if (strcmp(command, "query-migrate") == 0)
+		query_migrate(m, b);
 	else
 		query_chardev(m, b);
 }
@@ -1805,6 +2344,7 @@ static int qmp_init(struct machine *m)
 		.powerdown = qmp_powerdown,
 		.reset = qmp_reset,
 		.quit = qmp_quit,
+		.migrate = qmp_migrate,
 		.query = qmp_query,
 	};
 	struct qmp_ops o = ops;
@@ -1936,6 +2476,7 @@ static const struct machine_step steps[] = {
 	{ "qmp", qmp_init, qmp_fini },
 	{ "firmware", firmware_init, NULL },
 	{ "vcpus", vcpus_init, NULL },
+	{ "restore", restore_init, NULL },
 	{ "drop", drop_init, NULL },
 	{ "start", start_init, start_fini },
 	{ "confine", confine_init, NULL },

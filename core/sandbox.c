@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "sandbox.h"
+#include "snap.h"
 #include "log.h"
 
 #include <errno.h>
@@ -108,6 +109,23 @@ static const struct sandbox_rule events_rules[] = {
 	ALLOW_IF(ioctl, 1, TUNSETOFFLOAD),
 	ALLOW_IF(ioctl, 1, KVM_GET_CLOCK),
 	ALLOW_IF(ioctl, 1, KVM_SET_CLOCK),
+	ALLOW_IF(ioctl, 1, KVM_GET_IRQCHIP),
+	ALLOW_IF(ioctl, 1, KVM_CHECK_EXTENSION),
+	ALLOW_IF(ioctl, 1, KVM_GET_MSR_INDEX_LIST),
+	ALLOW_IF(ioctl, 1, KVM_GET_REGS),
+	ALLOW_IF(ioctl, 1, KVM_GET_SREGS),
+	ALLOW_IF(ioctl, 1, KVM_GET_XCRS),
+	ALLOW_IF(ioctl, 1, KVM_GET_XSAVE),
+	ALLOW_IF(ioctl, 1, KVM_GET_XSAVE2),
+	ALLOW_IF(ioctl, 1, KVM_GET_MSRS),
+	ALLOW_IF(ioctl, 1, KVM_GET_LAPIC),
+	ALLOW_IF(ioctl, 1, KVM_GET_VCPU_EVENTS),
+	ALLOW_IF(ioctl, 1, KVM_GET_DEBUGREGS),
+	ALLOW_IF(ioctl, 1, KVM_GET_MP_STATE),
+	ALLOW_IF(openat, 2, SNAP_OPEN_FLAGS),
+	ALLOW(ftruncate),
+	ALLOW(fstat),
+	ALLOW_IF(newfstatat, 3, AT_EMPTY_PATH),
 	DISK_IO_RULES,
 };
 

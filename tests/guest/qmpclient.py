@@ -4,6 +4,7 @@
     python3 -S qmpclient.py SOCKET main PID CONSOLE DISK
     python3 -S qmpclient.py SOCKET shutdown REASON
     python3 -S qmpclient.py SOCKET reset
+    python3 -S qmpclient.py SOCKET snapshot FILE
 
 Every message ember sends is checked against QEMU's QMP specification
 (docs/interop/qmp-spec): one JSON object a line, ending in CR LF; the
@@ -11,7 +12,8 @@ greeting; a command's success or error reply with its id echoed; events with
 their timestamps. "main" runs every command, the events, the error replies
 and the hostile clients against a guest that prints "tick UPTIME" once a
 second on CONSOLE; "shutdown" waits for the SHUTDOWN event with REASON;
-"reset" asks for system_reset. Each check prints "ok: ..." or "FAIL: ...";
+"reset" asks for system_reset; "snapshot" writes a snapshot to FILE with
+migrate (file:FILE) and quits. Each check prints "ok: ..." or "FAIL: ...";
 the exit status is the number of failures (at most 100).
 """
 
@@ -404,6 +406,35 @@ def reset_scenario(path):
           "SHUTDOWN after system_reset (ember ends, as QEMU with -no-reboot): %r" % e)
 
 
+def snapshot_scenario(path, file):
+    c = Client(path)
+    c.negotiate()
+    check(c.ret("query-migrate") == {}, "query-migrate before any migration: {}")
+    check(c.ret("stop") == {}, "stop")
+    e = c.event("STOP")
+    check(e is not None, "STOP")
+    r = c.ret("migrate", {"uri": "file:" + file})
+    check(r == {}, "migrate to file:%s returns {}" % file)
+    m = c.ret("query-migrate")
+    ram = m.get("ram", {}) if isinstance(m, dict) else {}
+    check(m.get("status") == "completed" and is_int(m.get("total-time"))
+          and is_int(ram.get("transferred")) and 0 < ram["transferred"] <= ram.get("total", 0),
+          "query-migrate: completed, with its RAM figures: %r" % m)
+    check(os.path.getsize(file) > ram.get("total", 0),
+          "the file is as long as guest RAM (its holes included)")
+    st = c.ret("query-status")
+    check(st == {"status": "postmigrate", "singlestep": False, "running": False},
+          "query-status after it: postmigrate, as QEMU says: %r" % st)
+    expect_error(c, '{"execute": "migrate", "arguments": {"uri": "file:%s"}}\n' % file,
+                 "GenericError", "a second migrate to the same file", "exists")
+    expect_error(c, '{"execute": "migrate", "arguments": {"uri": "tcp:127.0.0.1:4444"}}\n',
+                 "GenericError", "migrate to tcp:", "file")
+    check(c.ret("quit") == {}, "quit")
+    e = c.event("SHUTDOWN")
+    check(e is not None and e.get("data") == {"guest": False, "reason": "host-qmp-quit"},
+          "SHUTDOWN after quit: %r" % e)
+
+
 def main():
     path, what = sys.argv[1], sys.argv[2]
     try:
@@ -413,6 +444,8 @@ def main():
             shutdown_scenario(path, sys.argv[3])
         elif what == "reset":
             reset_scenario(path)
+        elif what == "snapshot":
+            snapshot_scenario(path, sys.argv[3])
         else:
             fail("no scenario %r" % what)
     except (OSError, EOFError, TimeoutError, ValueError) as err:
