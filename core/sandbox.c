@@ -27,17 +27,22 @@
 
 #define ALLOW(n)                                                                                   \
 	{                                                                                          \
-		__NR_##n, #n, SANDBOX_ANY, 0, 0, NULL                                              \
+		__NR_##n, #n, SANDBOX_ANY, 0, 0, NULL, 0                                           \
 	}
 /* The low 32 bits of argument a are v: ioctl and fcntl commands are ints. */
 #define ALLOW_IF(n, a, v)                                                                          \
 	{                                                                                          \
-		__NR_##n, #n, SANDBOX_EQ, a, v, #v                                                 \
+		__NR_##n, #n, SANDBOX_EQ, a, v, #v, 0                                              \
+	}
+/* Fails with EACCES instead of running when argument a is v: glibc copes without the call. */
+#define REFUSE_IF(n, a, v)                                                                         \
+	{                                                                                          \
+		__NR_##n, #n, SANDBOX_EQ, a, v, #v, EACCES                                         \
 	}
 /* Argument a has none of the bits in m. */
 #define ALLOW_NOT(n, a, m)                                                                         \
 	{                                                                                          \
-		__NR_##n, #n, SANDBOX_MASK_ZERO, a, m, #m                                          \
+		__NR_##n, #n, SANDBOX_MASK_ZERO, a, m, #m, 0                                       \
 	}
 
 /*
@@ -63,6 +68,12 @@ static const struct sandbox_rule common_rules[] = {
 	ALLOW(restart_syscall),
 	ALLOW(exit),
 	ALLOW(exit_group),
+	/*
+	 * malloc asks /proc/sys/vm/overcommit_memory once, the first time a
+	 * thread's heap shrinks, and takes a failure to open it as "shrink as
+	 * usual".
+	 */
+	REFUSE_IF(openat, 2, O_RDONLY | O_CLOEXEC),
 };
 
 /* The calls of a disk request, made by whichever thread completes or drains it. */
@@ -225,11 +236,12 @@ bool sandbox_active(void)
 
 static int add_rule(scmp_filter_ctx ctx, const struct sandbox_rule *r)
 {
+	uint32_t action = r->refuse ? SCMP_ACT_ERRNO((uint32_t)r->refuse) : SCMP_ACT_ALLOW;
 	struct scmp_arg_cmp cmp;
 
 	switch (r->how) {
 	case SANDBOX_ANY:
-		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 0);
+		return seccomp_rule_add(ctx, action, r->nr, 0);
 	case SANDBOX_EQ:
 		cmp = SCMP_CMP(r->arg, SCMP_CMP_MASKED_EQ, 0xffffffffULL, r->value);
 		break;
@@ -238,7 +250,7 @@ static int add_rule(scmp_filter_ctx ctx, const struct sandbox_rule *r)
 		cmp = SCMP_CMP(r->arg, SCMP_CMP_MASKED_EQ, r->value, 0);
 		break;
 	}
-	return seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, r->nr, 1, &cmp);
+	return seccomp_rule_add_array(ctx, action, r->nr, 1, &cmp);
 }
 
 static int add_rules(scmp_filter_ctx ctx, const struct sandbox_rule *r, size_t n, char *err,

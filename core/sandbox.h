@@ -39,6 +39,8 @@ struct sandbox_rule {
 	unsigned int arg;
 	uint64_t value;
 	const char *value_name;
+	/* 0: the call is allowed; else it fails with this errno instead of running. */
+	int refuse;
 };
 
 /*
