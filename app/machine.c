@@ -1803,14 +1803,9 @@ static int snap_write(struct machine *m, const char *path, char *err, size_t err
 	struct snap_region r[SNAP_MAX_REGIONS];
 	struct snap_out *o = NULL;
 	struct timespec t0;
-	const char *why = snap_unsupported(m);
 	int fd, ret;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (why) {
-		snprintf(err, errlen, "this machine cannot be snapshotted: %s", why);
-		return -ENOTSUP;
-	}
 	if (g->nr > SNAP_MAX_REGIONS) {
 		snprintf(err, errlen, "guest RAM has too many regions for a snapshot");
 		return -ENOTSUP;
@@ -2156,11 +2151,16 @@ static int qmp_powerdown(void *opaque, char *err, size_t errlen)
 static int qmp_migrate(void *opaque, const char *path, char *err, size_t errlen)
 {
 	struct machine *m = opaque;
+	const char *why = snap_unsupported(m);
 	int ret = 0;
 
-	/* As QEMU leaves its source after a migration: paused. */
-	if (!vm_paused(m->vm))
+	if (why) {
+		snprintf(err, errlen, "this machine cannot be snapshotted: %s", why);
+		ret = -ENOTSUP;
+	} else if (!vm_paused(m->vm)) {
+		/* As QEMU leaves its source after a migration: paused. */
 		ret = qmp_stop(m, err, errlen);
+	}
 	if (ret == 0)
 		ret = snap_write(m, path, err, errlen);
 	m->snap.done = ret == 0;
@@ -2168,7 +2168,7 @@ static int qmp_migrate(void *opaque, const char *path, char *err, size_t errlen)
 	m->snap.since = ret == 0;
 	snprintf(m->snap.err, sizeof(m->snap.err), "%s", ret < 0 ? err : "");
 	if (ret < 0)
-		log_warn("QMP: migrate to %s failed: %s", path, err);
+		log_info("QMP: migrate to %s failed: %s", path, err);
 	return ret;
 }
 
