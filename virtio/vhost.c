@@ -124,8 +124,9 @@ static int bind_fd(struct vhost *v, unsigned long request, unsigned int index, i
 	return call(v, request, &f, what);
 }
 
+/* From available-ring entry `from`. */
 static int start_queue(struct vhost *v, unsigned int index, struct virtq *q,
-		       const struct vhost_queue_fds *fds)
+		       const struct vhost_queue_fds *fds, uint16_t from)
 {
 	struct virtq_rings r;
 	struct vhost_vring_state num, base;
@@ -135,7 +136,7 @@ static int start_queue(struct vhost *v, unsigned int index, struct virtq *q,
 	if (virtq_rings(q, &r) < 0)
 		return -EINVAL;
 	num = (struct vhost_vring_state){ .index = index, .num = r.size };
-	base = (struct vhost_vring_state){ .index = index, .num = r.last_avail };
+	base = (struct vhost_vring_state){ .index = index, .num = from };
 	addr = (struct vhost_vring_addr){
 		.index = index,
 		.desc_user_addr = (uint64_t)(uintptr_t)r.desc,
@@ -157,8 +158,9 @@ static int start_queue(struct vhost *v, unsigned int index, struct virtq *q,
 	return ret;
 }
 
-int vhost_start(struct vhost *v, const struct gmem *mem, uint64_t features, struct virtq *const *q,
-		const struct vhost_queue_fds *fds, unsigned int nr)
+/* vhost_start(), each queue from base[i], or from where its virtq stands when base is NULL. */
+static int start(struct vhost *v, const struct gmem *mem, uint64_t features, struct virtq *const *q,
+		 const struct vhost_queue_fds *fds, unsigned int nr, const uint16_t *base)
 {
 	uint64_t accepted = features & v->features;
 	int ret;
@@ -175,16 +177,27 @@ int vhost_start(struct vhost *v, const struct gmem *mem, uint64_t features, stru
 	if (ret == 0)
 		ret = set_mem_table(v, mem);
 	for (unsigned int i = 0; ret == 0 && i < nr; i++) {
+		struct virtq_rings r = { 0 };
+
 		/* A queue half set up is stopped with the others. */
 		v->nr_started = i + 1;
-		ret = start_queue(v, i, q[i], &fds[i]);
+		if (!base)
+			virtq_rings(q[i], &r); /* set up: checked above */
+		ret = start_queue(v, i, q[i], &fds[i], base ? base[i] : r.last_avail);
 	}
 	if (ret < 0)
 		vhost_stop(v);
 	return ret;
 }
 
-void vhost_stop(struct vhost *v)
+int vhost_start(struct vhost *v, const struct gmem *mem, uint64_t features, struct virtq *const *q,
+		const struct vhost_queue_fds *fds, unsigned int nr)
+{
+	return start(v, mem, features, q, fds, nr, NULL);
+}
+
+/* vhost_stop(); where each queue stopped into base[i] when base is not NULL. 0, or the error. */
+static int stop(struct vhost *v, uint16_t *base)
 {
 	int ret = 0;
 
@@ -193,8 +206,10 @@ void vhost_stop(struct vhost *v)
 
 		if (v->fd < 0)
 			break;
-		/* Where the kernel stopped: ember's own walker resets the queue anyway. */
 		ret = call(v, VHOST_GET_VRING_BASE, &st, "VHOST_GET_VRING_BASE");
+		/* A split ring's last_avail_idx (packed rings put more there; never negotiated). */
+		if (ret == 0 && base)
+			base[i] = (uint16_t)st.num;
 		if (ret == 0)
 			ret = bind_fd(v, VHOST_SET_VRING_KICK, i, VHOST_FILE_UNBIND,
 				      "unbinding a kick");
@@ -212,6 +227,22 @@ void vhost_stop(struct vhost *v)
 		vhost_abandon(v);
 	}
 	v->nr_started = 0;
+	return ret;
+}
+
+void vhost_stop(struct vhost *v)
+{
+	/* Where the kernel stopped does not matter: ember's own walker resets the queue anyway. */
+	stop(v, NULL);
+}
+
+int vhost_stop_at(struct vhost *v, uint16_t *base, unsigned int nr)
+{
+	if (v->fd < 0)
+		return -ENODEV;
+	if (nr != v->nr_started)
+		return -EINVAL;
+	return stop(v, base);
 }
 
 /* --- a device whose queues the kernel serves -------------------------------------- */
@@ -249,7 +280,8 @@ void vhost_dev_set_fds(struct vhost_dev *d, unsigned int queue, const struct vho
 		d->fds[queue] = *fds;
 }
 
-int vhost_dev_activate(struct vhost_dev *d, uint64_t features)
+/* The kernel's queues and the device's own start; base as start()'s. 0, or the error, logged. */
+static int dev_start(struct vhost_dev *d, uint64_t features, const uint16_t *base)
 {
 	struct virtq *q[VHOST_MAX_QUEUES];
 	int ret;
@@ -259,7 +291,7 @@ int vhost_dev_activate(struct vhost_dev *d, uint64_t features)
 		if (d->fds[i].kick < 0)
 			return -EINVAL;
 	}
-	ret = vhost_start(d->vhost, d->mem, features, q, d->fds, d->nr);
+	ret = start(d->vhost, d->mem, features, q, d->fds, d->nr, base);
 	if (ret == 0) {
 		ret = d->ops->start(d->opaque, d->vhost);
 		/* Whatever part of it was done is undone; a kernel that will not is let go of. */
@@ -268,12 +300,22 @@ int vhost_dev_activate(struct vhost_dev *d, uint64_t features)
 		else if (ret < 0)
 			vhost_stop(d->vhost);
 	}
-	if (ret < 0) {
+	if (ret < 0)
 		log_limited(&d->rl, LOG_LVL_ERROR, "%s: the kernel's side did not start: %s",
 			    d->name, strerror(-ret));
+	return ret;
+}
+
+int vhost_dev_activate(struct vhost_dev *d, uint64_t features)
+{
+	/* From where the driver's rings stand: 0 after a reset, the saved place after a restore. */
+	int ret = dev_start(d, features, NULL);
+
+	if (ret < 0)
 		return ret;
-	}
+	d->features = features;
 	d->running = true;
+	d->suspended = false;
 	return 0;
 }
 
@@ -281,6 +323,11 @@ void vhost_dev_reset(struct vhost_dev *d)
 {
 	if (!d->running)
 		return;
+	if (d->suspended) {
+		/* The kernel was stopped and its queues unbound already. */
+		d->running = d->suspended = false;
+		return;
+	}
 	if (d->ops->stop(d->opaque, d->vhost) < 0) {
 		/* Closing the descriptor is the one sure way left to stop the kernel. */
 		log_err("%s: the kernel's side would not stop; letting go of it (the device "
@@ -291,6 +338,76 @@ void vhost_dev_reset(struct vhost_dev *d)
 		vhost_stop(d->vhost);
 	}
 	d->running = false;
+}
+
+/* With the transport's lock: the kernel's device gone while the driver thinks it runs. */
+static void dev_lost(struct vhost_dev *d, const char *what)
+{
+	log_err("%s: the kernel's side would not %s; the device needs a reset, and stays off "
+		"until ember restarts",
+		d->name, what);
+	d->running = d->suspended = false;
+	d->tr.ops->needs_reset(d->tr.t);
+}
+
+int vhost_dev_suspend(struct vhost_dev *d)
+{
+	uint16_t base[VHOST_MAX_QUEUES];
+	int ret = 0;
+
+	if (!d->tr.ops)
+		return 0; /* never attached: never started */
+	d->tr.ops->lock(d->tr.t);
+	if (!d->running || d->suspended)
+		goto out;
+	ret = d->ops->stop(d->opaque, d->vhost);
+	if (ret < 0)
+		vhost_abandon(d->vhost);
+	else
+		ret = vhost_stop_at(d->vhost, base, d->nr); /* abandons a kernel that refuses */
+	if (ret < 0) {
+		dev_lost(d, "stop");
+		goto out;
+	}
+	memcpy(d->base, base, sizeof(base[0]) * d->nr);
+	d->suspended = true;
+	/*
+	 * The kernel no longer moves the rings, so ember's copies of the
+	 * queues take its place for virtio_mmio_save(). vhost_dev_resume()
+	 * restarts from d->base even where a queue refused it.
+	 */
+	for (unsigned int i = 0; i < d->nr; i++) {
+		int err = virtq_take_back(d->tr.ops->queue(d->tr.t, i), base[i]);
+
+		if (err < 0) {
+			log_limited(&d->rl, LOG_LVL_WARN,
+				    "%s: queue %u: the kernel stopped at %u, which the driver's "
+				    "ring disagrees with (%s): no snapshot",
+				    d->name, i, base[i], strerror(-err));
+			if (ret == 0)
+				ret = err;
+		}
+	}
+out:
+	d->tr.ops->unlock(d->tr.t);
+	return ret;
+}
+
+int vhost_dev_resume(struct vhost_dev *d)
+{
+	int ret = 0;
+
+	if (!d->tr.ops)
+		return 0;
+	d->tr.ops->lock(d->tr.t);
+	if (d->running && d->suspended) {
+		d->suspended = false;
+		ret = dev_start(d, d->features, d->base);
+		if (ret < 0)
+			dev_lost(d, "start again");
+	}
+	d->tr.ops->unlock(d->tr.t);
+	return ret;
 }
 
 void vhost_dev_called(struct vhost_dev *d)

@@ -11,12 +11,19 @@
  *   vhost_start()       when the driver starts the device: VHOST_SET_FEATURES,
  *                       VHOST_SET_MEM_TABLE (guest RAM's regions and their host
  *                       addresses), then per queue VHOST_SET_VRING_NUM, _BASE,
- *                       _ADDR, _KICK, _CALL and _ERR
+ *                       _ADDR, _KICK, _CALL and _ERR; each ring's base is
+ *                       where ember's copy of the queue stands (0 after a
+ *                       reset, the saved place after a snapshot's restore)
  *   vhost_stop()        when the driver resets it, after the device's own stop
  *                       (vhost-vsock's VHOST_VSOCK_SET_RUNNING 0, vhost-net's
  *                       backend unset), which is what ends the kernel's use of
  *                       the rings: per started queue VHOST_GET_VRING_BASE (where
  *                       it stopped), then its kick, call and err unbound
+ *
+ * For a snapshot, vhost_dev_suspend() stops the kernel as a reset would but
+ * keeps where it stopped, in ember's copies of the queues (which the
+ * transport saves) and for vhost_dev_resume(), which starts it again from
+ * there if the guest goes on.
  *
  * Guest RAM's regions are fixed for ember's lifetime (no memory hotplug), so
  * the table given at start stays right until the next start.
@@ -100,6 +107,15 @@ void vhost_abandon(struct vhost *v);
  * calls is abandoned (vhost_abandon()). Safe to call again.
  */
 void vhost_stop(struct vhost *v);
+/*
+ * vhost_stop() for a kernel to be started again where it stopped: base[i]
+ * is where queue i stopped, the next available-ring entry it would have
+ * taken (VHOST_GET_VRING_BASE). `nr` must be the number of queues started.
+ * Returns 0; -ENODEV when abandoned; -EINVAL for another nr (nothing is
+ * stopped); or the negative errno of a call refused (the kernel is then
+ * abandoned, as by vhost_stop()).
+ */
+int vhost_stop_at(struct vhost *v, uint16_t *base, unsigned int nr);
 
 /*
  * A virtio device whose first `nr` queues the kernel serves, the part vhost
@@ -125,7 +141,10 @@ struct vhost_dev {
 	void *opaque;
 	struct virtio_transport tr;
 	struct vhost_queue_fds fds[VHOST_MAX_QUEUES];
-	bool running;
+	bool running;			 /* started by the driver, not reset since */
+	bool suspended;			 /* running, with the kernel stopped for a snapshot */
+	uint64_t features;		 /* accepted at the last start */
+	uint16_t base[VHOST_MAX_QUEUES]; /* where the kernel stopped at the suspend */
 	struct ratelimit rl;
 };
 
@@ -142,6 +161,30 @@ void vhost_dev_set_fds(struct vhost_dev *d, unsigned int queue, const struct vho
 /* For the device's activate and reset operations. */
 int vhost_dev_activate(struct vhost_dev *d, uint64_t features);
 void vhost_dev_reset(struct vhost_dev *d);
+
+/*
+ * Around a snapshot of a paused guest, from any thread; they take the
+ * transport's lock. Both do nothing and return 0 for a device the driver
+ * has not started (or not attached), and a second suspend or resume in a
+ * row does nothing either.
+ *
+ * vhost_dev_suspend() stops the kernel (the backend's stop, then
+ * VHOST_GET_VRING_BASE per queue, as a reset does) and hands each kernel
+ * queue back to ember's copy (virtq_take_back()), so that virtio_mmio_save()
+ * records where the kernel left it. Returns 0; or, with no snapshot to be
+ * taken and the device still resumable, virtq_take_back()'s error for the
+ * first queue whose rings in guest memory disagree with the kernel (-EBUSY:
+ * it holds chains; -EPROTO: used->idx or avail->idx out of bounds); or the
+ * errno of a kernel that would not stop: it is then let go of
+ * (vhost_abandon()), the device needs a reset and resuming does nothing.
+ *
+ * vhost_dev_resume() starts the kernel again as at DRIVER_OK, from where
+ * each queue stopped, with the features the driver accepted. Returns 0, or
+ * the error of a kernel that refused: the device then needs a reset.
+ */
+int vhost_dev_suspend(struct vhost_dev *d);
+int vhost_dev_resume(struct vhost_dev *d);
+
 /* A queue's call eventfd fired (read it first): raises the used-buffer interrupt. */
 void vhost_dev_called(struct vhost_dev *d);
 /* A queue's err eventfd fired: the kernel found the ring broken; sets NEEDS_RESET. */

@@ -115,6 +115,16 @@ void vhostnet_device(struct vhostnet *n, struct virtio_device_info *info,
 	*ops = &vhostnet_ops;
 }
 
+int vhostnet_suspend(struct vhostnet *n)
+{
+	return vhost_dev_suspend(&n->vd);
+}
+
+int vhostnet_resume(struct vhostnet *n)
+{
+	return vhost_dev_resume(&n->vd);
+}
+
 void vhostnet_attach(struct vhostnet *n, const struct virtio_transport *tr)
 {
 	n->vd.tr = *tr;

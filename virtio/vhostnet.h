@@ -47,4 +47,14 @@ void vhostnet_attach(struct vhostnet *n, const struct virtio_transport *tr);
 /* Its kernel queues, for their descriptors and the kernel's calls and errors. */
 struct vhost_dev *vhostnet_vhost(struct vhostnet *n);
 
+/*
+ * Around a snapshot of a paused guest, as vsock_suspend() and
+ * vsock_resume(): vhostnet_suspend() before virtio_mmio_save() of the
+ * device's transport, vhostnet_resume() after it if the guest goes on.
+ * vhost_dev_suspend() and vhost_dev_resume() say what they do and return.
+ * The tap keeps its offloads meanwhile.
+ */
+int vhostnet_suspend(struct vhostnet *n);
+int vhostnet_resume(struct vhostnet *n);
+
 #endif

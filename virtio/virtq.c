@@ -141,6 +141,33 @@ int virtq_rings(const struct virtq *q, struct virtq_rings *out)
 	return 0;
 }
 
+int virtq_take_back(struct virtq *q, uint16_t last_avail)
+{
+	uint16_t avail_idx, used_idx, held;
+
+	if (!q->ready)
+		return -ENODEV;
+	if (q->broken)
+		return -EIO;
+	/*
+	 * The other user has stopped and the guest is paused, but both indices
+	 * are the guest's to overwrite: bound them as virtq_restore() will.
+	 */
+	avail_idx = ring_load16(&q->avail->idx);
+	used_idx = ring_load16(&q->used->idx);
+	held = (uint16_t)(last_avail - used_idx);
+	if (held > q->size || (uint16_t)(avail_idx - last_avail) > q->size)
+		return -EPROTO;
+	if (held)
+		return -EBUSY;
+	q->last_avail = last_avail;
+	q->used_idx = used_idx;
+	/* Only decides whether ember's next push interrupts; ember pushes nothing here. */
+	q->signalled_used = used_idx;
+	q->inflight = 0;
+	return 0;
+}
+
 bool virtq_broken(const struct virtq *q)
 {
 	return q->broken;

@@ -102,6 +102,21 @@ struct virtq_rings {
 int virtq_rings(const struct virtq *q, struct virtq_rings *out);
 
 /*
+ * Takes a set-up queue back from the other user of its rings once that has
+ * stopped, so that virtq_save() records where it left them and a later
+ * virtq_rings() hands them on from there: it stopped before available-ring
+ * entry `last_avail` (what it reports, e.g. VHOST_GET_VRING_BASE) and left
+ * its used index in guest memory, read here. The two must be equal: a chain
+ * taken and not given back cannot be carried into a snapshot. avail->idx
+ * must be at most the queue size ahead, as virtq_restore() checks. Writes
+ * nothing to the guest; on failure the queue is unchanged. Returns 0;
+ * -ENODEV when not set up; -EIO when broken; -EBUSY when used->idx is behind
+ * last_avail by at most the queue size (the other user holds chains);
+ * -EPROTO for any other used->idx, or an avail->idx too far ahead.
+ */
+int virtq_take_back(struct virtq *q, uint16_t last_avail);
+
+/*
  * A queue's state for a snapshot, written to the file byte for byte: fixed
  * widths, no pointers, explicit padding (zero). A queue not set up is all
  * zero. The ring addresses are guest-physical, as the driver gave them.

@@ -159,6 +159,28 @@ void vsock_device(struct vsock *s, struct virtio_device_info *info,
 	*ops = &vsock_ops;
 }
 
+int vsock_suspend(struct vsock *s)
+{
+	/* The event queue is ember's own and holds no chain: it needs no stopping. */
+	return vhost_dev_suspend(&s->vd);
+}
+
+int vsock_resume(struct vsock *s)
+{
+	return vhost_dev_resume(&s->vd);
+}
+
+void vsock_restored(struct vsock *s)
+{
+	if (!s->vd.tr.ops)
+		return;
+	s->vd.tr.ops->lock(s->vd.tr.t);
+	s->ran = true;
+	s->reset_pending = true;
+	send_reset(s); /* waits for an event buffer, or for the start, if need be */
+	s->vd.tr.ops->unlock(s->vd.tr.t);
+}
+
 void vsock_attach(struct vsock *s, const struct virtio_transport *tr)
 {
 	s->vd.tr = *tr;

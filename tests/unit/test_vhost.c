@@ -5,8 +5,9 @@
  * recorder of the ioctls ember makes: what it tells the kernel at start
  * (features, guest RAM, each ring, the three descriptors of each queue, the
  * device's own calls) and at reset, the configuration spaces, the kernel's
- * calls becoming interrupts and its errors NEEDS_RESET, and a kernel that
- * refuses.
+ * calls becoming interrupts and its errors NEEDS_RESET, a kernel that
+ * refuses, and a snapshot: the kernel stopped and started again around a
+ * save, started where a restore puts the rings, and the guest told.
  */
 #include "config.h"
 
@@ -77,6 +78,7 @@ static struct {
 	unsigned long refuse; /* this request fails... */
 	int refuse_errno;     /* ...with this */
 	int closed;	      /* FAKE_FD was closed (through the real close: not ours) */
+	uint16_t base[2];     /* what GET_VRING_BASE says: where the kernel stands in each ring */
 } k;
 
 static int fake_ioctl(int fd, unsigned long req, void *arg)
@@ -111,10 +113,13 @@ static int fake_ioctl(int fd, unsigned long req, void *arg)
 	case VHOST_SET_VRING_BASE:
 		c->state = *(struct vhost_vring_state *)arg;
 		break;
-	case VHOST_GET_VRING_BASE:
-		c->state = *(struct vhost_vring_state *)arg;
-		((struct vhost_vring_state *)arg)->num = 7;
+	case VHOST_GET_VRING_BASE: {
+		struct vhost_vring_state *st = arg;
+
+		c->state = *st;
+		st->num = st->index < 2 ? k.base[st->index] : 0xdead;
 		break;
+	}
 	case VHOST_SET_VRING_ADDR:
 		c->addr = *(struct vhost_vring_addr *)arg;
 		break;
@@ -619,6 +624,299 @@ START_TEST(cids_out_of_range_and_taken)
 }
 END_TEST
 
+/* --- snapshots ----------------------------------------------------------------------- */
+
+/*
+ * The kernel's part in queue `q`: the driver makes `n` buffers available,
+ * the "kernel" takes them and gives them back, moving used->idx in guest
+ * memory and its own place, which GET_VRING_BASE reports.
+ */
+static void kernel_consumes(struct rb *rb, unsigned int q, unsigned int n)
+{
+	struct vring_used *u = rb_host(rb, rb->used);
+
+	for (unsigned int i = 0; i < n; i++) {
+		struct rb_seg seg = { .len = 64, .write = true };
+		uint16_t head = rb_add_chain(rb, &seg, 1);
+		uint16_t idx = le16toh(u->idx);
+
+		rb_publish(rb, head);
+		u->ring[idx % rb->size].id = htole32(head);
+		u->ring[idx % rb->size].len = htole32(64);
+		u->idx = htole16((uint16_t)(idx + 1));
+	}
+	k.base[q] = (uint16_t)(k.base[q] + n);
+}
+
+/* The base queue `q` was given by the first SET_VRING_BASE for it at or after `from`, or -1. */
+static int base_given(unsigned int q, unsigned int from)
+{
+	for (unsigned int j = from; j < k.n; j++)
+		if (k.c[j].req == VHOST_SET_VRING_BASE && k.c[j].state.index == q)
+			return (int)k.c[j].state.num;
+	return -1;
+}
+
+/* The kernel was stopped from `from` on: SET_RUNNING 0, then both rings' bases read back. */
+static void assert_stopped(unsigned int from)
+{
+	int i = find(VHOST_VSOCK_SET_RUNNING, from);
+	int first = find(VHOST_GET_VRING_BASE, from);
+
+	ck_assert_int_ge(i, 0);
+	ck_assert_int_eq(k.c[i].running, 0);
+	ck_assert_int_gt(first, i);
+	ck_assert_int_ge(find(VHOST_GET_VRING_BASE, (unsigned int)first + 1), 0);
+}
+
+/* The kernel was started from `from` on with rx at `rx` and tx at `tx`, running last. */
+static void assert_started_at(unsigned int from, int rx, int tx)
+{
+	int i = find(VHOST_VSOCK_SET_RUNNING, from);
+
+	ck_assert_int_eq(base_given(0, from), rx);
+	ck_assert_int_eq(base_given(1, from), tx);
+	ck_assert_int_ge(i, 0);
+	ck_assert_int_eq(k.c[i].running, 1);
+	ck_assert_int_eq((int)k.n - 1, i);
+}
+
+/* A running device whose kernel took and gave back 5 rx and 3 tx buffers, the tx ring wrapped. */
+static struct fx *fx_used(void)
+{
+	struct fx *f = fx_new();
+
+	drv_start(f, F(VIRTIO_RING_F_EVENT_IDX), 7);
+	kernel_consumes(&f->rb[0], 0, 5);
+	kernel_consumes(&f->rb[1], 1, VSOCK_QUEUE_SIZE + 3);
+	return f;
+}
+
+START_TEST(suspend_saves_where_the_kernel_stopped)
+{
+	struct fx *f = fx_used();
+	struct virtio_mmio_state st;
+	unsigned int from = k.n;
+
+	ck_assert_int_eq(vsock_suspend(f->vs), 0);
+	assert_stopped(from);
+	/* Kept: the kick, call and err unbound as at a reset. */
+	for (unsigned int j = from; j < k.n; j++)
+		if (k.c[j].req == VHOST_SET_VRING_KICK)
+			ck_assert_int_eq(k.c[j].file.fd, VHOST_FILE_UNBIND);
+	ck_assert_int_eq(virtio_mmio_save(f->r.t, &st), 0);
+	ck_assert_uint_eq(st.active, 1);
+	ck_assert_uint_eq(st.q[0].vq.last_avail, 5);
+	ck_assert_uint_eq(st.q[0].vq.used_idx, 5);
+	ck_assert_uint_eq(st.q[1].vq.last_avail, VSOCK_QUEUE_SIZE + 3);
+	ck_assert_uint_eq(st.q[1].vq.used_idx, VSOCK_QUEUE_SIZE + 3);
+	ck_assert_uint_eq(st.q[1].vq.inflight, 0);
+	/* Suspended twice: the second asks nothing of the kernel. */
+	from = k.n;
+	ck_assert_int_eq(vsock_suspend(f->vs), 0);
+	ck_assert_uint_eq(k.n, from);
+	/* The guest goes on: the kernel starts again where it stopped, not at 0. */
+	ck_assert_int_eq(vsock_resume(f->vs), 0);
+	assert_started_at(from, 5, VSOCK_QUEUE_SIZE + 3);
+	ck_assert_uint_eq(count(VHOST_SET_FEATURES), 2);
+	ck_assert_uint_eq(k.c[find(VHOST_SET_FEATURES, from)].u64,
+			  F(VIRTIO_F_VERSION_1) | F(VIRTIO_RING_F_EVENT_IDX));
+	ck_assert_uint_eq(vdrv_status(&f->r.drv), S_ACK | S_DRV | S_FOK | S_DOK);
+	from = k.n;
+	ck_assert_int_eq(vsock_resume(f->vs), 0);
+	ck_assert_uint_eq(k.n, from);
+	/* Running: its calls are interrupts, and a reset stops the kernel. */
+	vhost_dev_called(vsock_vhost(f->vs));
+	ck_assert_uint_eq(f->r.irqs, 1);
+	vdrv_wr32(&f->r.drv, VIRTIO_MMIO_STATUS, 0);
+	assert_stopped(from);
+	fx_free(f);
+}
+END_TEST
+
+START_TEST(restore_starts_the_kernel_where_it_stopped)
+{
+	struct fx *f = fx_used();
+	struct virtio_mmio_state st;
+	struct rb rb[NQ];
+	uint8_t *ram = malloc(NQ * SLICE);
+	uint32_t id, len, ev;
+	unsigned int from;
+	uint16_t head;
+
+	ck_assert_ptr_nonnull(ram);
+	/* An event buffer waits, as the driver leaves one. */
+	head = post_event(f, 8, true);
+	ck_assert(!rb_get_used(&f->rb[2], &id, &len));
+	ck_assert_int_eq(vsock_suspend(f->vs), 0);
+	ck_assert_int_eq(virtio_mmio_save(f->r.t, &st), 0);
+	memcpy(ram, f->r.ram, NQ * SLICE);
+	memcpy(rb, f->rb, sizeof(rb));
+	/* The suspended device goes without another stop: the kernel has none of its rings. */
+	from = k.n;
+	fx_free(f);
+	ck_assert_uint_eq(k.n, from);
+
+	/* Another process: the same guest RAM, a device just made. */
+	f = fx_new();
+	memcpy(f->r.ram, ram, NQ * SLICE);
+	free(ram);
+	for (unsigned int q = 0; q < NQ; q++) {
+		f->rb[q] = rb[q];
+		f->rb[q].ram = f->r.ram + q * SLICE;
+	}
+	ck_assert_int_eq(virtio_mmio_restore(f->r.t, &st), 0);
+	assert_started_at(0, 5, VSOCK_QUEUE_SIZE + 3);
+	ck_assert_uint_eq(vdrv_status(&f->r.drv), S_ACK | S_DRV | S_FOK | S_DOK);
+	/* The restore alone owes the driver nothing. */
+	ck_assert(!rb_get_used(&f->rb[2], &id, &len));
+	/* Its connections are gone: the transport reset, in the buffer that waits. */
+	vsock_restored(f->vs);
+	ck_assert(rb_get_used(&f->rb[2], &id, &len));
+	ck_assert_uint_eq(id, head);
+	ck_assert_uint_eq(len, 4);
+	memcpy(&ev, f->r.ram + (le64toh(rb_desc(&f->rb[2], head)->addr) - RAM_BASE), 4);
+	ck_assert_uint_eq(le32toh(ev), VIRTIO_VSOCK_EVENT_TRANSPORT_RESET);
+	ck_assert_uint_gt(f->r.irqs, 0);
+	/* Once. */
+	post_event(f, 4, true);
+	ck_assert(!rb_get_used(&f->rb[2], &id, &len));
+	fx_free(f);
+}
+END_TEST
+
+/* Restored without an event buffer: the reset goes into the first one the driver adds. */
+START_TEST(restored_reset_waits_for_a_buffer)
+{
+	struct fx *f = fx_new();
+	uint32_t id, len;
+
+	drv_start(f, 0, 7);
+	vsock_restored(f->vs);
+	ck_assert(!rb_get_used(&f->rb[2], &id, &len));
+	post_event(f, 4, true);
+	ck_assert(rb_get_used(&f->rb[2], &id, &len));
+	ck_assert_uint_eq(len, 4);
+	post_event(f, 4, true);
+	ck_assert(!rb_get_used(&f->rb[2], &id, &len));
+	fx_free(f);
+}
+END_TEST
+
+/*
+ * The guest's rings disagree with where the kernel stopped: used->idx more
+ * than a queue ahead, a chain the kernel kept, avail->idx too far ahead.
+ * No snapshot; the guest goes on as if none had been tried.
+ */
+START_TEST(suspend_refuses_rings_the_kernel_disagrees_with)
+{
+	static const int want[] = { -EPROTO, -EBUSY, -EPROTO };
+	struct fx *f = fx_used();
+	struct vring_used *u = rb_host(&f->rb[1], f->rb[1].used);
+	struct virtio_mmio_state st;
+	unsigned int from;
+
+	switch (_i) {
+	case 0:
+		u->idx = htole16((uint16_t)(le16toh(u->idx) + VSOCK_QUEUE_SIZE + 1));
+		break;
+	case 1:
+		u->idx = htole16((uint16_t)(le16toh(u->idx) - 2));
+		break;
+	default:
+		rb_set_avail_idx(&f->rb[1], (uint16_t)(k.base[1] + VSOCK_QUEUE_SIZE + 1));
+		break;
+	}
+	from = k.n;
+	ck_assert_int_eq(vsock_suspend(f->vs), want[_i]);
+	assert_stopped(from);
+	/* rx agreed and was taken back; tx keeps what ember had, nothing of the guest's. */
+	ck_assert_int_eq(virtio_mmio_save(f->r.t, &st), 0);
+	ck_assert_uint_eq(st.q[0].vq.last_avail, 5);
+	ck_assert_uint_eq(st.q[1].vq.last_avail, 0);
+	ck_assert_uint_eq(st.q[1].vq.used_idx, 0);
+	/* Resumed where the kernel stopped, which is what it knows. */
+	from = k.n;
+	ck_assert_int_eq(vsock_resume(f->vs), 0);
+	assert_started_at(from, 5, VSOCK_QUEUE_SIZE + 3);
+	ck_assert_uint_eq(vdrv_status(&f->r.drv) & S_NR, 0);
+	fx_free(f);
+}
+END_TEST
+
+/* Never started, or reset since: nothing to stop or start, and nothing asked of the kernel. */
+START_TEST(suspend_of_a_device_not_started_does_nothing)
+{
+	struct fx *f = fx_new();
+	struct virtio_mmio_state st;
+	unsigned int from = k.n;
+
+	ck_assert_int_eq(vsock_suspend(f->vs), 0);
+	ck_assert_int_eq(virtio_mmio_save(f->r.t, &st), 0);
+	ck_assert_int_eq(vsock_resume(f->vs), 0);
+	ck_assert_uint_eq(k.n, from);
+	drv_start(f, 0, 7);
+	vdrv_wr32(&f->r.drv, VIRTIO_MMIO_STATUS, 0);
+	from = k.n;
+	ck_assert_int_eq(vsock_suspend(f->vs), 0);
+	ck_assert_int_eq(vsock_resume(f->vs), 0);
+	ck_assert_uint_eq(k.n, from);
+	/* The driver starts it as usual afterwards. */
+	drv_start(f, 0, 7);
+	assert_started_at(from, 0, 0);
+	fx_free(f);
+}
+END_TEST
+
+/* A kernel that will not stop for a snapshot is let go of; the driver is told to reset. */
+START_TEST(a_kernel_that_will_not_suspend_is_let_go)
+{
+	static const unsigned long stops[] = { VHOST_VSOCK_SET_RUNNING, VHOST_GET_VRING_BASE,
+					       VHOST_SET_VRING_KICK };
+	struct fx *f = fx_used();
+	unsigned int from;
+
+	k.refuse = stops[_i];
+	k.refuse_errno = EIO;
+	ck_assert_int_eq(vsock_suspend(f->vs), -EIO);
+	ck_assert_int_lt(fcntl(FAKE_FD, F_GETFD), 0);
+	ck_assert_uint_eq(vdrv_status(&f->r.drv) & S_NR, S_NR);
+	k.refuse = 0;
+	from = k.n;
+	ck_assert_int_eq(vsock_resume(f->vs), 0);
+	ck_assert_uint_eq(k.n, from);
+	fx_free(f);
+	ck_assert_uint_eq(k.n, from);
+}
+END_TEST
+
+/* A kernel that will not start again after a snapshot: the device needs a reset. */
+START_TEST(a_kernel_that_will_not_resume_needs_a_reset)
+{
+	struct fx *f = fx_used();
+	unsigned int from;
+
+	ck_assert_int_eq(vsock_suspend(f->vs), 0);
+	k.refuse = VHOST_SET_VRING_ADDR;
+	k.refuse_errno = EFAULT;
+	from = k.n;
+	ck_assert_int_eq(vsock_resume(f->vs), -EFAULT);
+	ck_assert_uint_eq(vdrv_status(&f->r.drv) & S_NR, S_NR);
+	/* Nothing left bound, and the kernel not running. */
+	ck_assert_int_lt(find(VHOST_VSOCK_SET_RUNNING, from), 0);
+	ck_assert_int_ge(find(VHOST_GET_VRING_BASE, from), 0);
+	k.refuse = 0;
+	vhost_dev_called(vsock_vhost(f->vs));
+	ck_assert_uint_eq(f->r.irqs, 1); /* NEEDS_RESET's only */
+	/* The driver's reset and start bring it back, from 0. */
+	vdrv_wr32(&f->r.drv, VIRTIO_MMIO_STATUS, 0);
+	from = k.n;
+	drv_start(f, 0, 7);
+	assert_started_at(from, 0, 0);
+	fx_free(f);
+}
+END_TEST
+
 /* --- vhost-net ----------------------------------------------------------------------- */
 
 #define TAP_FD 77 /* never used as a descriptor: the kernel is the recorder */
@@ -807,6 +1105,45 @@ START_TEST(net_refusals_need_a_reset)
 }
 END_TEST
 
+START_TEST(net_suspend_and_resume)
+{
+	struct nfx *f = nfx_new(NET_FEATURES);
+	struct virtio_mmio_state st;
+	unsigned int from = k.n;
+	int unset = -1, set = -1;
+
+	/* Not started: nothing. */
+	ck_assert_int_eq(vhostnet_suspend(f->n), 0);
+	ck_assert_int_eq(vhostnet_resume(f->n), 0);
+	ck_assert_uint_eq(k.n, from);
+	nfx_start(f, 0);
+	kernel_consumes(&f->rb[0], 0, 9);
+	kernel_consumes(&f->rb[1], 1, 4);
+	from = k.n;
+	ck_assert_int_eq(vhostnet_suspend(f->n), 0);
+	/* The tap taken back from both rings before their bases are read. */
+	for (unsigned int j = from; j < k.n; j++)
+		if (k.c[j].req == VHOST_NET_SET_BACKEND && k.c[j].file.fd == -1)
+			unset = (int)j;
+	ck_assert_int_ge(unset, 0);
+	ck_assert_int_lt(unset, find(VHOST_GET_VRING_BASE, from));
+	ck_assert_int_eq(virtio_mmio_save(f->r.t, &st), 0);
+	ck_assert_uint_eq(st.q[0].vq.last_avail, 9);
+	ck_assert_uint_eq(st.q[1].vq.used_idx, 4);
+	from = k.n;
+	ck_assert_int_eq(vhostnet_resume(f->n), 0);
+	ck_assert_int_eq(base_given(0, from), 9);
+	ck_assert_int_eq(base_given(1, from), 4);
+	for (unsigned int j = from; j < k.n; j++)
+		if (k.c[j].req == VHOST_NET_SET_BACKEND && k.c[j].file.fd == TAP_FD)
+			set = (int)j;
+	ck_assert_int_gt(set, find(VHOST_SET_VRING_KICK, from));
+	/* The tap's offloads are the tap's still: not set again. */
+	ck_assert_uint_eq(f->offload_calls, 1);
+	nfx_free(f);
+}
+END_TEST
+
 static Suite *vsock_suite(void)
 {
 	Suite *s = suite_create("vhost");
@@ -824,11 +1161,19 @@ static Suite *vsock_suite(void)
 	tcase_add_loop_test(tc, a_kernel_that_will_not_stop_is_let_go, 0, 3);
 	tcase_add_loop_test(tc, a_refusing_kernel_leaves_nothing_started, 0, 9);
 	tcase_add_test(tc, cids_out_of_range_and_taken);
+	tcase_add_test(tc, suspend_saves_where_the_kernel_stopped);
+	tcase_add_test(tc, restore_starts_the_kernel_where_it_stopped);
+	tcase_add_test(tc, restored_reset_waits_for_a_buffer);
+	tcase_add_loop_test(tc, suspend_refuses_rings_the_kernel_disagrees_with, 0, 3);
+	tcase_add_test(tc, suspend_of_a_device_not_started_does_nothing);
+	tcase_add_loop_test(tc, a_kernel_that_will_not_suspend_is_let_go, 0, 3);
+	tcase_add_test(tc, a_kernel_that_will_not_resume_needs_a_reset);
 	suite_add_tcase(s, tc);
 	tcase_add_test(tn, net_offers_the_taps_offloads_and_the_kernels_rings);
 	tcase_add_test(tn, net_start_gives_the_kernel_the_tap);
 	tcase_add_test(tn, net_reset_takes_the_tap_back_first);
 	tcase_add_test(tn, net_refusals_need_a_reset);
+	tcase_add_test(tn, net_suspend_and_resume);
 	suite_add_tcase(s, tn);
 	return s;
 }
