@@ -1655,6 +1655,8 @@ static int device_set(struct machine *m, char *buf, size_t size)
 	for (unsigned int i = 0; i < m->nr_rng; i++)
 		ADD("rng %u: %llu bytes per %u ms\n", i, (unsigned long long)cfg->rngs[i].max_bytes,
 		    cfg->rngs[i].period_ms);
+	if (m->vsock.vs)
+		ADD("vsock: guest CID %llu\n", (unsigned long long)cfg->vsock.cid);
 #undef ADD
 	return n < size ? 0 : -ENOSPC;
 }
@@ -1664,9 +1666,7 @@ static const char *snap_unsupported(struct machine *m)
 {
 	for (unsigned int i = 0; i < m->nr_net; i++)
 		if (m->net[i].vnet)
-			return "vhost-net keeps its rings' state in the kernel";
-	if (m->vsock.vs)
-		return "vhost-vsock keeps its rings' state in the kernel";
+			return "vhost-net's snapshots are not tested yet";
 	if (m->vserial)
 		return "virtio-serial's ports are not saved yet";
 	return NULL;
@@ -1768,12 +1768,25 @@ static int snap_collect(struct machine *m, struct snap_out *o, char *err, size_t
 		ret = add_section(o, "acpi-pm", ACPI_PM_STATE_VERSION, &st, sizeof(st), err,
 				  errlen);
 	}
+	/*
+	 * The kernel serves vhost-vsock's rx and tx: stopped, it says where it
+	 * got to, and ember's copies of those queues take that up to be saved.
+	 * It runs again once saved, whatever happened (the guest stays paused).
+	 */
+	if (ret == 0 && m->vsock.vs) {
+		ret = vsock_suspend(m->vsock.vs);
+		if (ret < 0)
+			snprintf(err, errlen, "vhost-vsock: stopping the kernel's queues: %s",
+				 strerror(-ret));
+	}
 	for (unsigned int i = 0; ret == 0 && i < m->nr_slots; i++) {
 		struct virtio_mmio_state *st = malloc(sizeof(*st));
 		char tag[SNAP_TAG_LEN];
 
-		if (!st)
-			return -ENOMEM;
+		if (!st) {
+			ret = -ENOMEM;
+			break;
+		}
 		ret = virtio_mmio_save(m->slots[i]->mmio, st);
 		if (ret == -EBUSY)
 			snprintf(err, errlen, "%s has requests in flight; try again",
@@ -1786,6 +1799,8 @@ static int snap_collect(struct machine *m, struct snap_out *o, char *err, size_t
 					  errlen);
 		free(st);
 	}
+	if (m->vsock.vs && vsock_resume(m->vsock.vs) < 0)
+		log_warn("vhost-vsock: the kernel's queues did not start again after the snapshot");
 	return ret;
 }
 
@@ -1985,6 +2000,9 @@ static int restore_devices(struct machine *m, struct snap_in *in)
 		}
 		free(st);
 	}
+	/* Every connection the guest had ended with the old process: the guest hears so. */
+	if (ret == 0 && m->vsock.vs)
+		vsock_restored(m->vsock.vs);
 	return ret;
 }
 

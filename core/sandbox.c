@@ -88,17 +88,20 @@ static const struct sandbox_rule common_rules[] = {
 		ALLOW_IF(ioctl, 1, VHOST_SET_VRING_CALL), ALLOW_IF(ioctl, 1, VHOST_SET_VRING_ERR), \
 		ALLOW_IF(ioctl, 1, VHOST_NET_SET_BACKEND)
 
+/* A vhost device started: at the driver's DRIVER_OK (a vCPU), or again after a snapshot (events).
+ */
+#define VHOST_START_RULES                                                                          \
+	ALLOW_IF(ioctl, 1, VHOST_SET_FEATURES), ALLOW_IF(ioctl, 1, VHOST_SET_MEM_TABLE),           \
+		ALLOW_IF(ioctl, 1, VHOST_SET_VRING_NUM), ALLOW_IF(ioctl, 1, VHOST_SET_VRING_BASE), \
+		ALLOW_IF(ioctl, 1, VHOST_SET_VRING_ADDR)
+
 static const struct sandbox_rule vcpu_rules[] = {
 	ALLOW_IF(ioctl, 1, KVM_RUN),
 	ALLOW_IF(ioctl, 1, KVM_GET_REGS),
 	ALLOW_IF(ioctl, 1, KVM_GET_SREGS),
 	ALLOW_IF(ioctl, 1, KVM_IRQ_LINE),
 	ALLOW_IF(ioctl, 1, TUNSETOFFLOAD),
-	ALLOW_IF(ioctl, 1, VHOST_SET_FEATURES),
-	ALLOW_IF(ioctl, 1, VHOST_SET_MEM_TABLE),
-	ALLOW_IF(ioctl, 1, VHOST_SET_VRING_NUM),
-	ALLOW_IF(ioctl, 1, VHOST_SET_VRING_BASE),
-	ALLOW_IF(ioctl, 1, VHOST_SET_VRING_ADDR),
+	VHOST_START_RULES,
 	VHOST_STOP_RULES,
 	ALLOW(timerfd_settime),
 	ALLOW(sendto),
@@ -137,6 +140,8 @@ static const struct sandbox_rule events_rules[] = {
 	ALLOW(ftruncate),
 	ALLOW(fstat),
 	ALLOW_IF(newfstatat, 3, AT_EMPTY_PATH),
+	VHOST_STOP_RULES,
+	VHOST_START_RULES,
 	DISK_IO_RULES,
 };
 

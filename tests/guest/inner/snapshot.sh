@@ -9,6 +9,7 @@ while :; do
 	i=$((i + 1))
 	echo "count $i"
 	cue=
+	# shellcheck disable=SC3045 # busybox ash has read -t
 	read -t 1 -r cue
 	case "$cue" in
 	date) echo "date $(date +%s)" ;;

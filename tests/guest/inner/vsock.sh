@@ -2,7 +2,8 @@
 # data over AF_VSOCK with socat, taking its cues from ember's stdin (the host
 # test): test=xfer sends and receives 64 MiB, opens 100 connections, then
 # ends (and reboots) holding one open; test=hello reloads the driver, then
-# sends one line.
+# sends one line; test=snap holds a connection while it is snapshotted, and
+# once restored connects again.
 echo "inner guest: user space reached"
 mkdir -p /tmp
 pattern() { yes "$1" | head -c "$2"; }
@@ -32,6 +33,23 @@ case " $(cat /proc/cmdline) " in
 	sleep 2
 	echo "holding a connection"
 	read -r _ # then the script ends: the guest reboots with it open
+	;;
+*" test=snap "*)
+	# Holds a connection to the host, then waits for the host's cues: the
+	# snapshot is taken meanwhile, and this goes on in a restored guest.
+	read -r _ # the host listens on port 5005
+	# It reads, so it hears at once when the connection is reset.
+	(
+		socat -u VSOCK-CONNECT:2:5005 STDOUT
+		echo "the held connection ended"
+	) &
+	sleep 2
+	echo "holding a connection"
+	read -r _ # restored: the host listens on port 5006
+	if echo "hello after the restore" | socat -u STDIN VSOCK-CONNECT:2:5006; then
+		echo "sent after the restore"
+	fi
+	read -r _
 	;;
 *" test=hello "*)
 	# The driver let go of the device and took it again: ember resets and
