@@ -2019,7 +2019,7 @@ static int restore_init(struct machine *m)
 	struct snap_in *in = NULL;
 	struct vm_state vs;
 	struct timespec t0;
-	int64_t since_save;
+	int64_t since_save = 0;
 	char why[256] = "";
 	int fd, ret;
 	unsigned int n;
