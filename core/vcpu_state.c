@@ -77,6 +77,39 @@ static struct kvm_msr_list *msr_list(struct vcpu *v, int *err)
 	return l;
 }
 
+/* MSRs a KVM_GET_MSRS or KVM_SET_MSRS takes at once here. */
+#define MSR_BATCH 64
+
+/*
+ * One KVM_GET_MSRS or KVM_SET_MSRS over e[0..n) (n at most MSR_BATCH),
+ * the values read copied back into e. KVM stops at the first MSR it
+ * refuses: returns how many it did, or -errno.
+ */
+static int msrs_ioctl(struct vcpu *v, unsigned long req, struct kvm_msr_entry *e, unsigned int n)
+{
+	/*
+	 * struct kvm_msrs ends in a flexible array: room for a batch after it,
+	 * without a structure that embeds it in the middle.
+	 */
+	union {
+		struct kvm_msrs hdr;
+		unsigned char
+			room[sizeof(struct kvm_msrs) + MSR_BATCH * sizeof(struct kvm_msr_entry)];
+	} part;
+	int got;
+
+	memset(&part, 0, sizeof(part));
+	part.hdr.nmsrs = n;
+	memcpy(part.hdr.entries, e, n * sizeof(e[0]));
+	got = ioctl(vcpu_fd(v), req, &part);
+	if (got < 0)
+		return -errno;
+	if ((unsigned int)got > n)
+		return -EIO;
+	memcpy(e, part.hdr.entries, (size_t)got * sizeof(e[0]));
+	return got;
+}
+
 /*
  * Reads every listed MSR KVM will give: KVM_GET_MSRS stops at the first it
  * refuses (one for a feature this vCPU lacks), which is dropped and the
@@ -88,23 +121,13 @@ static int read_msrs(struct vcpu *v, struct kvm_msrs *m, const struct kvm_msr_li
 
 	for (unsigned int i = 0; i < l->nmsrs; i++)
 		m->entries[n++] = (struct kvm_msr_entry){ .index = l->indices[i] };
-	/* Each round either finishes or drops one: at most n + 1 rounds. */
+	/* Each round either finishes a batch or drops one: at most n + n / 64 + 1 rounds. */
 	while (done < n) {
-		union {
-			struct kvm_msrs hdr;
-			unsigned char
-				room[sizeof(struct kvm_msrs) + 64 * sizeof(struct kvm_msr_entry)];
-		} part;
-		unsigned int want = n - done > 64 ? 64 : n - done;
-		int got;
+		unsigned int want = n - done > MSR_BATCH ? MSR_BATCH : n - done;
+		int got = msrs_ioctl(v, KVM_GET_MSRS, &m->entries[done], want);
 
-		memset(&part, 0, sizeof(part));
-		part.hdr.nmsrs = want;
-		memcpy(part.hdr.entries, &m->entries[done], want * sizeof(m->entries[0]));
-		got = ioctl(vcpu_fd(v), KVM_GET_MSRS, &part);
 		if (got < 0)
-			return -errno;
-		memcpy(&m->entries[done], part.hdr.entries, (size_t)got * sizeof(m->entries[0]));
+			return got;
 		done += (unsigned int)got;
 		if ((unsigned int)got < want) {
 			/* Entry `done` was refused: drop it. */
@@ -193,32 +216,21 @@ out:
  * vCPU already has (a feature MSR KVM set from CPUID) is passed over; any
  * other refusal fails the restore.
  */
-static int write_msrs(struct vcpu *v, const struct kvm_msr_entry *e, unsigned int n)
+static int write_msrs(struct vcpu *v, struct kvm_msr_entry *e, unsigned int n)
 {
 	unsigned int done = 0;
 
 	while (done < n) {
-		union {
-			struct kvm_msrs hdr;
-			unsigned char
-				room[sizeof(struct kvm_msrs) + 64 * sizeof(struct kvm_msr_entry)];
-		} part;
-		unsigned int want = n - done > 64 ? 64 : n - done;
-		int got;
+		unsigned int want = n - done > MSR_BATCH ? MSR_BATCH : n - done;
+		int got = msrs_ioctl(v, KVM_SET_MSRS, &e[done], want);
 
-		memset(&part, 0, sizeof(part));
-		part.hdr.nmsrs = want;
-		memcpy(part.hdr.entries, &e[done], want * sizeof(e[0]));
-		got = ioctl(vcpu_fd(v), KVM_SET_MSRS, &part);
 		if (got < 0)
-			return -errno;
+			return got;
 		done += (unsigned int)got;
 		if ((unsigned int)got < want) {
-			memset(&part, 0, sizeof(part));
-			part.hdr.nmsrs = 1;
-			part.hdr.entries[0].index = e[done].index;
-			if (ioctl(vcpu_fd(v), KVM_GET_MSRS, &part) != 1 ||
-			    part.hdr.entries[0].data != e[done].data) {
+			struct kvm_msr_entry now = { .index = e[done].index };
+
+			if (msrs_ioctl(v, KVM_GET_MSRS, &now, 1) != 1 || now.data != e[done].data) {
 				log_err("vCPU %u: KVM refused MSR 0x%x = 0x%llx", vcpu_index(v),
 					e[done].index, (unsigned long long)e[done].data);
 				return -EINVAL;
