@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -91,12 +92,12 @@ GUEST(g_count_out, "1: incl 0x2000\n"
 		   "out %al, %dx\n"
 		   "jmp 1b\n");
 
-/* Counts in %bx, storing it at COUNTER and writing it to REC_PORT each time. */
+/* Counts in %bx, storing it at COUNTER and writing it to HOLD_PORT each time. */
 GUEST(g_count_io, "xor %bx, %bx\n"
 		  "1: inc %bx\n"
 		  "mov %bx, (0x2000)\n"
 		  "mov %bl, %al\n"
-		  "mov $0x10, %dx\n"
+		  "mov $0x12, %dx\n"
 		  "out %al, %dx\n"
 		  "jmp 1b\n");
 
@@ -109,6 +110,7 @@ GUEST(g_triple, "lidtl (0x1000 + g_triple_idt - g_triple_start)\n"
 struct recorder {
 	unsigned int n;
 	uint8_t bytes[64];
+	uint8_t last; /* the last byte written, kept or not */
 	uint64_t last_off;
 };
 
@@ -127,6 +129,7 @@ static void rec_write(void *opaque, uint64_t off, uint64_t val, unsigned int siz
 	(void)size;
 	if (r->n < sizeof(r->bytes))
 		r->bytes[r->n++] = (uint8_t)val;
+	r->last = (uint8_t)val;
 	r->last_off = off;
 }
 
@@ -359,79 +362,15 @@ START_TEST(pause_and_resume)
 }
 END_TEST
 
-/*
- * A vCPU and the irqchip saved from one paused VM and loaded into another
- * with a copy of its RAM: the second goes on counting from where the first
- * stopped, its registers as the first's were. The guest exits to ember at
- * every count, so the pause often finds an I/O ember served and KVM has
- * not finished: it must be finished before the state is read, or %bx and
- * RAM would disagree.
- */
-START_TEST(a_snapshot_moves_a_vcpu_to_another_vm)
-{
-	struct fixture a, b;
-	struct vm_state vs;
-	struct kvm_regs ra, rb;
-	void *blob;
-	size_t len;
-	int64_t since;
-	uint32_t at;
-
-	fixture_init(&a, 1);
-	load(&a, g_count_io_start, g_count_io_end);
-	ck_assert_int_eq(vm_save_state(a.vm, &vs), -EAGAIN); /* not paused */
-	ck_assert_int_eq(vm_start(a.vm), 0);
-	for (int tries = 0; tries < 400 && counter(&a) < 1000; tries++)
-		usleep(5000);
-	ck_assert_int_eq(vm_pause(a.vm, 5000), 0);
-	ck_assert_int_eq(vm_save_state(a.vm, &vs), 0);
-	ck_assert_int_eq(vcpu_save_state(vm_vcpu(a.vm, 0), &blob, &len), 0);
-	ck_assert_int_eq(ioctl(vcpu_fd(vm_vcpu(a.vm, 0)), KVM_GET_REGS, &ra), 0);
-	at = counter(&a);
-	ck_assert_uint_ge(at, 1000);
-	/* The store and %bx agree: no count was half done. */
-	ck_assert_uint_eq(ra.rbx & 0xffff, at & 0xffff);
-
-	fixture_init(&b, 1);
-	ck_assert_int_eq(gmem_write(vm_gmem(b.vm), 0, vm_gmem(a.vm)->r[0].host, RAM), 0);
-	/* Malformed blobs are refused before KVM sees them. */
-	ck_assert_int_eq(vcpu_restore_state(vm_vcpu(b.vm, 0), blob, len - 1, 0), -EINVAL);
-	ck_assert_int_eq(vcpu_restore_state(vm_vcpu(b.vm, 0), blob, 16, 0), -EINVAL);
-	ck_assert_int_eq(vm_restore_state(b.vm, &vs, &since), 0);
-	ck_assert_int_ge(since, 0);
-	ck_assert_int_eq(vcpu_restore_state(vm_vcpu(b.vm, 0), blob, len, 0), 0);
-	ck_assert_int_eq(ioctl(vcpu_fd(vm_vcpu(b.vm, 0)), KVM_GET_REGS, &rb), 0);
-	ck_assert_uint_eq(rb.rip, ra.rip);
-	ck_assert_uint_eq(rb.rbx, ra.rbx);
-	ck_assert_uint_eq(rb.rflags, ra.rflags);
-	free(blob);
-	vm_request_stop(a.vm, 0);
-	vm_stop(a.vm);
-	vm_destroy(a.vm);
-
-	ck_assert_int_eq(vm_start(b.vm), 0);
-	for (int tries = 0; tries < 400 && counter(&b) < at + 100; tries++)
-		usleep(5000);
-	ck_assert_uint_ge(counter(&b), at + 100);
-	ck_assert_uint_gt(b.rec.n, 0);
-	/* The first count B wrote out is the one after A's last. */
-	ck_assert_uint_eq(b.rec.bytes[0], (uint8_t)(at + 1));
-	vm_request_stop(b.vm, 0);
-	vm_stop(b.vm);
-	vm_destroy(b.vm);
-}
-END_TEST
-
 /* A device whose handler holds the vCPU while `hold` is set. */
 static _Atomic bool hold;
 static _Atomic bool held;
 
+/* Records what it is written (opaque: a recorder, or NULL); holds the vCPU while `hold` is set. */
 static void hold_write(void *opaque, uint64_t off, uint64_t val, unsigned int size)
 {
-	(void)opaque;
-	(void)off;
-	(void)val;
-	(void)size;
+	if (opaque)
+		rec_write(opaque, off, val, size);
 	while (atomic_load(&hold)) {
 		atomic_store(&held, true);
 		usleep(1000);
@@ -470,6 +409,96 @@ START_TEST(a_pause_that_times_out_is_called_off)
 	ck_assert_int_eq(vm_wait(f.vm), 3);
 	vm_stop(f.vm);
 	vm_destroy(f.vm);
+}
+END_TEST
+
+static int paused = -1;
+
+static void *pause_a(void *vm)
+{
+	paused = vm_pause(vm, 5000);
+	return NULL;
+}
+
+/*
+ * A vCPU and the irqchip saved from one paused VM and loaded into another
+ * with a copy of its RAM: the second goes on counting from where the first
+ * stopped, its registers as the first's were. The guest writes each count
+ * to a port whose handler holds the vCPU: the pause is asked for while it
+ * is held, so it comes just after ember served an OUT that KVM finishes
+ * only at the next KVM_RUN. The vCPU must finish it before it parks, or
+ * the second VM would write that count again.
+ */
+START_TEST(a_snapshot_moves_a_vcpu_to_another_vm)
+{
+	struct fixture a, b;
+	struct vm_state vs;
+	struct kvm_regs ra, rb;
+	void *blob;
+	size_t len;
+	int64_t since;
+	uint32_t at;
+	uint8_t a_last;
+	pthread_t pauser;
+
+	fixture_init(&a, 1);
+	ck_assert_int_eq(bus_register(vm_pio(a.vm), HOLD_PORT, 1, &hold_ops, &a.rec, "hold"), 0);
+	load(&a, g_count_io_start, g_count_io_end);
+	ck_assert_int_eq(vm_save_state(a.vm, &vs), -EAGAIN); /* not paused */
+	atomic_store(&hold, false);
+	atomic_store(&held, false);
+	ck_assert_int_eq(vm_start(a.vm), 0);
+	for (int tries = 0; tries < 400 && counter(&a) < 1000; tries++)
+		usleep(5000);
+	atomic_store(&hold, true);
+	for (int tries = 0; tries < 500 && !atomic_load(&held); tries++)
+		usleep(2000);
+	ck_assert(atomic_load(&held));
+	ck_assert_int_eq(pthread_create(&pauser, NULL, pause_a, a.vm), 0);
+	usleep(100000); /* the pause is asked for */
+	atomic_store(&hold, false);
+	ck_assert_int_eq(pthread_join(pauser, NULL), 0);
+	ck_assert_int_eq(paused, 0);
+	ck_assert_int_eq(vm_save_state(a.vm, &vs), 0);
+	ck_assert_int_eq(vcpu_save_state(vm_vcpu(a.vm, 0), &blob, &len), 0);
+	ck_assert_int_eq(ioctl(vcpu_fd(vm_vcpu(a.vm, 0)), KVM_GET_REGS, &ra), 0);
+	at = counter(&a);
+	a_last = a.rec.last;
+	ck_assert_uint_ge(at, 1000);
+	/* The store and %bx agree: no count was half done. */
+	ck_assert_uint_eq(ra.rbx & 0xffff, at & 0xffff);
+
+	fixture_init(&b, 1);
+	ck_assert_int_eq(bus_register(vm_pio(b.vm), HOLD_PORT, 1, &hold_ops, &b.rec, "hold"), 0);
+	ck_assert_int_eq(gmem_write(vm_gmem(b.vm), 0, vm_gmem(a.vm)->r[0].host, RAM), 0);
+	/* Malformed blobs are refused before KVM sees them. */
+	ck_assert_int_eq(vcpu_restore_state(vm_vcpu(b.vm, 0), blob, len - 1, 0), -EINVAL);
+	ck_assert_int_eq(vcpu_restore_state(vm_vcpu(b.vm, 0), blob, 16, 0), -EINVAL);
+	ck_assert_int_eq(vm_restore_state(b.vm, &vs, &since), 0);
+	ck_assert_int_ge(since, 0);
+	ck_assert_int_eq(vcpu_restore_state(vm_vcpu(b.vm, 0), blob, len, 0), 0);
+	ck_assert_int_eq(ioctl(vcpu_fd(vm_vcpu(b.vm, 0)), KVM_GET_REGS, &rb), 0);
+	ck_assert_uint_eq(rb.rip, ra.rip);
+	ck_assert_uint_eq(rb.rbx, ra.rbx);
+	ck_assert_uint_eq(rb.rflags, ra.rflags);
+	free(blob);
+	vm_request_stop(a.vm, 0);
+	vm_stop(a.vm);
+	vm_destroy(a.vm);
+
+	ck_assert_int_eq(vm_start(b.vm), 0);
+	for (int tries = 0; tries < 400 && counter(&b) < at + 100; tries++)
+		usleep(5000);
+	ck_assert_uint_ge(counter(&b), at + 100);
+	ck_assert_uint_gt(b.rec.n, 0);
+	/*
+	 * The first count B wrote out is the one after the last A wrote: none
+	 * lost, none twice.
+	 */
+	ck_assert_uint_eq(b.rec.bytes[0], (uint8_t)(a_last + 1));
+	vm_request_stop(b.vm, 0);
+	vm_stop(b.vm);
+	vm_destroy(b.vm);
 }
 END_TEST
 
