@@ -38,6 +38,16 @@ struct blob_head {
 	uint32_t pad2;
 };
 
+/* One ioctl of a save or restore: on failure, ret and what say which, and on to fail. */
+#define KVM_STEP(req, arg, name)                                                                   \
+	do {                                                                                       \
+		if (ioctl(fd, req, arg) < 0) {                                                     \
+			ret = -errno;                                                              \
+			what = name;                                                               \
+			goto fail;                                                                 \
+		}                                                                                  \
+	} while (0)
+
 /* How many bytes KVM_GET_XSAVE(2) fills on this host. */
 static size_t xsave_size(struct vcpu *v)
 {
@@ -161,26 +171,17 @@ int vcpu_save_state(struct vcpu *v, void **out, size_t *out_len)
 		ret = -ENOMEM;
 		goto out;
 	}
-#define GET(req, arg, name)                                                                        \
-	do {                                                                                       \
-		if (ioctl(fd, req, arg) < 0) {                                                     \
-			ret = -errno;                                                              \
-			what = name;                                                               \
-			goto fail;                                                                 \
-		}                                                                                  \
-	} while (0)
-	GET(KVM_GET_REGS, &h.regs, "KVM_GET_REGS");
-	GET(KVM_GET_SREGS, &h.sregs, "KVM_GET_SREGS");
-	GET(KVM_GET_XCRS, &h.xcrs, "KVM_GET_XCRS");
-	GET(KVM_GET_LAPIC, &h.lapic, "KVM_GET_LAPIC");
-	GET(KVM_GET_VCPU_EVENTS, &h.events, "KVM_GET_VCPU_EVENTS");
-	GET(KVM_GET_DEBUGREGS, &h.debugregs, "KVM_GET_DEBUGREGS");
-	GET(KVM_GET_MP_STATE, &h.mp, "KVM_GET_MP_STATE");
+	KVM_STEP(KVM_GET_REGS, &h.regs, "KVM_GET_REGS");
+	KVM_STEP(KVM_GET_SREGS, &h.sregs, "KVM_GET_SREGS");
+	KVM_STEP(KVM_GET_XCRS, &h.xcrs, "KVM_GET_XCRS");
+	KVM_STEP(KVM_GET_LAPIC, &h.lapic, "KVM_GET_LAPIC");
+	KVM_STEP(KVM_GET_VCPU_EVENTS, &h.events, "KVM_GET_VCPU_EVENTS");
+	KVM_STEP(KVM_GET_DEBUGREGS, &h.debugregs, "KVM_GET_DEBUGREGS");
+	KVM_STEP(KVM_GET_MP_STATE, &h.mp, "KVM_GET_MP_STATE");
 	if (xlen > XSAVE_LEGACY)
-		GET(KVM_GET_XSAVE2, x, "KVM_GET_XSAVE2");
+		KVM_STEP(KVM_GET_XSAVE2, x, "KVM_GET_XSAVE2");
 	else
-		GET(KVM_GET_XSAVE, x, "KVM_GET_XSAVE");
-#undef GET
+		KVM_STEP(KVM_GET_XSAVE, x, "KVM_GET_XSAVE");
 	n = read_msrs(v, m, l);
 	if (n < 0) {
 		ret = n;
@@ -290,25 +291,17 @@ int vcpu_restore_state(struct vcpu *v, const void *blob, size_t len, uint64_t ts
 		}
 		msrs[n++] = e;
 	}
-#define SET(req, arg, name)                                                                        \
-	do {                                                                                       \
-		if (ioctl(fd, req, arg) < 0) {                                                     \
-			ret = -errno;                                                              \
-			what = name;                                                               \
-			goto fail;                                                                 \
-		}                                                                                  \
-	} while (0)
 	/* In the order KVM's state depends on itself: the APIC base before the LAPIC, and so on. */
-	SET(KVM_SET_REGS, &h.regs, "KVM_SET_REGS");
-	SET(KVM_SET_XSAVE, x, "KVM_SET_XSAVE");
-	SET(KVM_SET_XCRS, &h.xcrs, "KVM_SET_XCRS");
-	SET(KVM_SET_SREGS, &h.sregs, "KVM_SET_SREGS");
+	KVM_STEP(KVM_SET_REGS, &h.regs, "KVM_SET_REGS");
+	KVM_STEP(KVM_SET_XSAVE, x, "KVM_SET_XSAVE");
+	KVM_STEP(KVM_SET_XCRS, &h.xcrs, "KVM_SET_XCRS");
+	KVM_STEP(KVM_SET_SREGS, &h.sregs, "KVM_SET_SREGS");
 	ret = write_msrs(v, msrs, n);
 	if (ret < 0) {
 		what = "KVM_SET_MSRS";
 		goto fail;
 	}
-	SET(KVM_SET_LAPIC, &h.lapic, "KVM_SET_LAPIC");
+	KVM_STEP(KVM_SET_LAPIC, &h.lapic, "KVM_SET_LAPIC");
 	if (have_deadline) {
 		ret = write_msrs(v, &deadline, 1);
 		if (ret < 0) {
@@ -318,10 +311,9 @@ int vcpu_restore_state(struct vcpu *v, const void *blob, size_t len, uint64_t ts
 	}
 	/* NMI and SIPI state are set too, not only what KVM_GET_VCPU_EVENTS flags. */
 	h.events.flags |= KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR;
-	SET(KVM_SET_VCPU_EVENTS, &h.events, "KVM_SET_VCPU_EVENTS");
-	SET(KVM_SET_MP_STATE, &h.mp, "KVM_SET_MP_STATE");
-	SET(KVM_SET_DEBUGREGS, &h.debugregs, "KVM_SET_DEBUGREGS");
-#undef SET
+	KVM_STEP(KVM_SET_VCPU_EVENTS, &h.events, "KVM_SET_VCPU_EVENTS");
+	KVM_STEP(KVM_SET_MP_STATE, &h.mp, "KVM_SET_MP_STATE");
+	KVM_STEP(KVM_SET_DEBUGREGS, &h.debugregs, "KVM_SET_DEBUGREGS");
 	goto out;
 fail:
 	log_err("vCPU %u: restoring its state: %s: %s", vcpu_index(v), what, strerror(-ret));
