@@ -1635,7 +1635,8 @@ static int device_set(struct machine *m, char *buf, size_t size)
 	const struct ember_config *cfg = m->cfg;
 	size_t n = 0;
 
-#define ADD(...) n += (size_t)snprintf(buf + n, n < size ? size - n : 0, __VA_ARGS__)
+#define ADD(...)                                                                                   \
+	n += (size_t)snprintf(n < size ? buf + n : NULL, n < size ? size - n : 0, __VA_ARGS__)
 	ADD("ram %llu\n", (unsigned long long)cfg->ram_size);
 	ADD("smp %u cores %u threads %u\n", cfg->nr_vcpus, cfg->cores, cfg->threads);
 	ADD("boot %s, acpi %s\n", cfg->kernel ? "kernel" : "bios", cfg->no_acpi ? "off" : "on");
@@ -1900,7 +1901,7 @@ static int load_section(struct machine *m, struct snap_in *in, const char *tag, 
 /* The snapshot's machine must be this one, on this kind of host. */
 static int restore_check(struct machine *m, struct snap_in *in)
 {
-	char devices[SNAP_DEVICES_MAX];
+	char devices[SNAP_DEVICES_MAX], saved[SNAP_DEVICES_MAX];
 	struct snap_disk disks[CLI_MAX_DRIVES];
 	const char *have;
 	uint32_t len;
@@ -1911,26 +1912,30 @@ static int restore_check(struct machine *m, struct snap_in *in)
 		return -ENOSPC;
 	}
 	have = snap_in_find(in, "devices", 1, &len, &err);
-	if (!have) {
+	if (!have || len >= sizeof(saved)) {
 		set_err(m, "-incoming: the snapshot does not list its devices");
 		return -EBADMSG;
 	}
-	if (len != strlen(devices) || memcmp(have, devices, len) != 0) {
+	/* A private copy, ended, before any of it is read. */
+	memcpy(saved, have, len);
+	saved[len] = '\0';
+	if (strcmp(saved, devices) != 0) {
 		size_t i = 0, line = 0;
 
 		/* Name the first line that differs. */
-		while (i < len && i < strlen(devices) && have[i] == devices[i]) {
+		while (saved[i] && saved[i] == devices[i]) {
 			if (devices[i] == '\n')
 				line = i + 1;
 			i++;
 		}
+		saved[line + strcspn(saved + line, "\n")] = '\0';
+		devices[line + strcspn(devices + line, "\n")] = '\0';
 		set_err(m,
 			"-incoming: the command line's devices differ from the snapshot's: "
-			"it has \"%.*s\", the command line gives \"%.*s\"",
-			(int)strcspn(have + line, "\n") < (int)(len - line)
-				? (int)strcspn(have + line, "\n")
-				: (int)(len - line),
-			have + line, (int)strcspn(devices + line, "\n"), devices + line);
+			"it has %s%s%s, the command line gives %s%s%s",
+			saved[line] ? "\"" : "", saved[line] ? saved + line : "nothing more",
+			saved[line] ? "\"" : "", devices[line] ? "\"" : "",
+			devices[line] ? devices + line : "nothing more", devices[line] ? "\"" : "");
 		return -EINVAL;
 	}
 	have = snap_in_find(in, "cpuid", 1, &len, &err);
