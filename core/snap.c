@@ -483,7 +483,8 @@ int snap_in_get(struct snap_in *in, const char *tag, uint32_t version, void *buf
 		return err;
 	if (have != len)
 		return -EBADMSG;
-	memcpy(buf, p, len);
+	if (len)
+		memcpy(buf, p, len);
 	return 0;
 }
 
