@@ -1665,9 +1665,6 @@ static int device_set(struct machine *m, char *buf, size_t size)
 /* What keeps a machine out of snapshots for now; NULL: nothing. */
 static const char *snap_unsupported(struct machine *m)
 {
-	for (unsigned int i = 0; i < m->nr_net; i++)
-		if (m->net[i].vnet)
-			return "vhost-net's snapshots are not tested yet";
 	if (m->vserial)
 		return "virtio-serial's ports are not saved yet";
 	return NULL;
@@ -1681,6 +1678,47 @@ static int add_section(struct snap_out *o, const char *tag, uint32_t version, co
 	if (ret < 0)
 		snprintf(err, errlen, "saving %s: %s", tag, strerror(-ret));
 	return ret;
+}
+
+/*
+ * The kernel serves vhost devices' queues: stopped, it says where it got to,
+ * and ember's copies of those queues take that up to be saved. They run
+ * again once saved, whatever happened (the guest stays paused).
+ */
+static int vhost_suspend_all(struct machine *m, char *err, size_t errlen)
+{
+	int ret;
+
+	if (m->vsock.vs) {
+		ret = vsock_suspend(m->vsock.vs);
+		if (ret < 0) {
+			snprintf(err, errlen, "vhost-vsock: stopping the kernel's queues: %s",
+				 strerror(-ret));
+			return ret;
+		}
+	}
+	for (unsigned int i = 0; i < m->nr_net; i++) {
+		if (!m->net[i].vnet)
+			continue;
+		ret = vhostnet_suspend(m->net[i].vnet);
+		if (ret < 0) {
+			snprintf(err, errlen, "%s: stopping vhost-net's queues: %s",
+				 m->net[i].slot.name, strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/* Those suspended, and none that was not (their resume says so and does nothing). */
+static void vhost_resume_all(struct machine *m)
+{
+	if (m->vsock.vs && vsock_resume(m->vsock.vs) < 0)
+		log_warn("vhost-vsock: the kernel's queues did not start again after the snapshot");
+	for (unsigned int i = 0; i < m->nr_net; i++)
+		if (m->net[i].vnet && vhostnet_resume(m->net[i].vnet) < 0)
+			log_warn("%s: vhost-net's queues did not start again after the snapshot",
+				 m->net[i].slot.name);
 }
 
 /* Every part of the paused machine into `o`. */
@@ -1769,17 +1807,8 @@ static int snap_collect(struct machine *m, struct snap_out *o, char *err, size_t
 		ret = add_section(o, "acpi-pm", ACPI_PM_STATE_VERSION, &st, sizeof(st), err,
 				  errlen);
 	}
-	/*
-	 * The kernel serves vhost-vsock's rx and tx: stopped, it says where it
-	 * got to, and ember's copies of those queues take that up to be saved.
-	 * It runs again once saved, whatever happened (the guest stays paused).
-	 */
-	if (ret == 0 && m->vsock.vs) {
-		ret = vsock_suspend(m->vsock.vs);
-		if (ret < 0)
-			snprintf(err, errlen, "vhost-vsock: stopping the kernel's queues: %s",
-				 strerror(-ret));
-	}
+	if (ret == 0)
+		ret = vhost_suspend_all(m, err, errlen);
 	for (unsigned int i = 0; ret == 0 && i < m->nr_slots; i++) {
 		struct virtio_mmio_state *st = malloc(sizeof(*st));
 		char tag[SNAP_TAG_LEN];
@@ -1800,8 +1829,7 @@ static int snap_collect(struct machine *m, struct snap_out *o, char *err, size_t
 					  errlen);
 		free(st);
 	}
-	if (m->vsock.vs && vsock_resume(m->vsock.vs) < 0)
-		log_warn("vhost-vsock: the kernel's queues did not start again after the snapshot");
+	vhost_resume_all(m);
 	return ret;
 }
 

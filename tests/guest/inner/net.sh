@@ -1,6 +1,7 @@
 # Runs inside a Linux guest under ember with virtio NICs: reports the MACs,
 # brings eth0 up on 169.254.0.2/16, then takes its cues from ember's stdin
-# (the host test) for the transfers.
+# (the host test) for the transfers. With netsnap on the command line it
+# sends one slow stream instead, across a snapshot and restore.
 echo "inner guest: user space reached"
 mkdir -p /tmp
 # The bytes sent to the host: netbytes= on the command line, or 16 MiB.
@@ -21,6 +22,25 @@ until ping -c 1 -W 1 169.254.0.1 >/dev/null 2>&1; do
 done
 echo "network up"
 if ping -c 3 -W 5 169.254.0.1 >/dev/null 2>&1; then echo "ping host: ok"; else echo "ping host: failed"; fi
+# netsnap: a slow stream to the host that the host snapshots midway; a
+# restored ember carries it to its end.
+if grep -qw netsnap /proc/cmdline; then
+	echo "sending through the snapshot"
+	i=0
+	while [ $i -lt 64 ]; do
+		yes snapshot | head -c 1048576
+		sleep 0.2
+		i=$((i + 1))
+	done | nc 169.254.0.1 5003
+	echo "sent through the snapshot"
+	if ping -c 3 -W 5 169.254.0.1 >/dev/null 2>&1; then
+		echo "ping host after the restore: ok"
+	else
+		echo "ping host after the restore: failed"
+	fi
+	read -r _
+	exit 0
+fi
 # busybox nc ends when its stdin does: a listener reads a FIFO that a
 # sleeping writer keeps open (not a pipeline: "wait" would wait for the sleep).
 mkfifo /tmp/hold
