@@ -29,6 +29,7 @@ enum {
 	MSG_CONSOLE = 1 << 1,
 	MSG_NAME = 1 << 2,
 	MSG_OPEN = 1 << 3,
+	MSG_ALL = MSG_ADD | MSG_CONSOLE | MSG_NAME | MSG_OPEN,
 };
 
 struct vcon_port {
@@ -48,6 +49,7 @@ struct vcon_port {
 	bool more;    /* a turn stopped at its budget: vcon_resume() goes on */
 	bool running; /* in tx_run(), which the host's output() might re-enter */
 	bool woken;   /* vcon_port_writable() came from inside output() */
+	uint32_t skip; /* bytes of the next chain popped that the host took already (a snapshot) */
 	struct virtq_chain chain;
 	uint32_t copied;  /* bytes of the chain copied into the bounce buffer */
 	unsigned int cur; /* where the copying stands: iov[cur], at cur_off */
@@ -72,6 +74,9 @@ struct vcon {
 	bool ctrl_running; /* in ctrl_tx_run(), which guest_open() might re-enter */
 	bool resume_signalled;
 	int resume_fd;
+	/* A snapshot's state between vcon_restore() and the activate that takes it up. */
+	bool restoring, restored;
+	struct vcon_state restore;
 
 	struct iovec rx_iov[VCON_IOV_MAX];   /* a receive chain, while filled */
 	struct iovec ctrl_iov[VCON_IOV_MAX]; /* a control chain, while read or written */
@@ -415,6 +420,25 @@ static void tx_copy(struct vcon_port *p, size_t len)
 	p->blen = off;
 }
 
+/* Passes over len bytes of the held chain that the host already took. */
+static void tx_skip(struct vcon_port *p, uint32_t len)
+{
+	uint32_t off = 0;
+
+	while (off < len && p->cur < p->chain.out_num) {
+		const struct iovec *v = &p->iov[p->cur];
+		size_t k = min_size(v->iov_len - p->cur_off, len - off);
+
+		off += (uint32_t)k;
+		p->cur_off += k;
+		if (p->cur_off == v->iov_len) {
+			p->cur++;
+			p->cur_off = 0;
+		}
+	}
+	p->copied += off;
+}
+
 /*
  * Hands the held chain to the host. Returns 1 when all of it went, 0 when
  * the host is full (the port is blocked), -1 when the turn's bytes are spent
@@ -454,9 +478,11 @@ static int tx_next(struct vcon *d, struct vcon_port *p, bool *pushed)
 {
 	struct virtq_chain c = { .iov = p->iov, .max = VCON_IOV_MAX };
 	int ret = virtq_pop(p->txq, &c);
+	uint32_t skip = p->skip;
 
 	if (ret < 0)
 		return ret;
+	p->skip = 0;
 	if (c.in_num) {
 		/* Transmit buffers are device-readable only (spec 5.3.6). */
 		vcon_warn(d, "writable buffer in a transmit chain: dropped");
@@ -472,6 +498,8 @@ static int tx_next(struct vcon *d, struct vcon_port *p, bool *pushed)
 	p->cur = 0;
 	p->cur_off = 0;
 	p->boff = p->blen = 0;
+	/* The same chain as before a snapshot, unless the guest changed it meanwhile. */
+	tx_skip(p, skip < c.out_len ? skip : c.out_len);
 	return 0;
 }
 
@@ -666,6 +694,95 @@ void vcon_resume(struct vcon *d)
 	vcon_unlock(d);
 }
 
+/* --- snapshots ------------------------------------------------------------------- */
+
+int vcon_save(struct vcon *d, struct vcon_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	vcon_lock(d);
+	st->nr_ports = d->nr_ports;
+	st->active = d->active;
+	st->multiport = d->multiport;
+	for (unsigned int i = 0; i < d->nr_ports; i++) {
+		struct vcon_port_state *ps = &st->port[i];
+		struct vcon_port *p = &d->port[i];
+
+		if (!p->cfg.ops)
+			continue;
+		ps->host_connected = p->host_connected;
+		if (!d->active)
+			continue;
+		/* A broken queue's chains are dead: virtq_save() does not count them. */
+		if (p->held && !virtq_broken(p->txq) && virtq_unpop(p->txq, 1) == 0) {
+			p->skip = p->copied - (uint32_t)(p->blen - p->boff);
+			p->held = false;
+			p->copied = 0;
+			p->cur = 0;
+			p->cur_off = p->boff = p->blen = 0;
+		}
+		ps->skip = p->skip;
+		ps->ready = p->ready;
+		ps->guest_open = p->guest_open;
+		ps->pending = p->pending;
+	}
+	vcon_unlock(d);
+	return 0;
+}
+
+static bool port_state_ok(const struct vcon *d, const struct vcon_state *st, unsigned int i)
+{
+	const struct vcon_port_state *ps = &st->port[i];
+	bool guest = ps->skip || ps->ready || ps->guest_open || ps->pending;
+
+	if (i >= d->nr_ports)
+		return !guest && !ps->host_connected;
+	if (ps->ready > 1 || ps->guest_open > 1 || ps->host_connected > 1 ||
+	    (ps->pending & ~MSG_ALL))
+		return false;
+	if (!d->port[i].cfg.ops)
+		return !guest && !ps->host_connected;
+	if (!st->active)
+		return !guest;
+	/* Without MULTIPORT there is port 0 alone, with no control protocol. */
+	return st->multiport || !(ps->ready || ps->guest_open || ps->pending || (i && ps->skip));
+}
+
+int vcon_restore(struct vcon *d, const struct vcon_state *in)
+{
+	struct vcon_state st;
+	int ret = 0;
+
+	memcpy(&st, in, sizeof(st));
+	if (st.nr_ports != d->nr_ports || st.pad[0] || st.pad[1] || st.active > 1 ||
+	    st.multiport > 1 || (st.multiport && !st.active))
+		return -EINVAL;
+	for (unsigned int i = 0; i < VCON_MAX_PORTS; i++)
+		if (!port_state_ok(d, &st, i))
+			return -EINVAL;
+	vcon_lock(d);
+	if (d->active) {
+		ret = -EBUSY;
+	} else {
+		d->restore = st;
+		d->restoring = true;
+		d->restored = false;
+	}
+	vcon_unlock(d);
+	return ret;
+}
+
+int vcon_restore_end(struct vcon *d)
+{
+	int ret;
+
+	vcon_lock(d);
+	/* Taken up by activate; or left, rightly, by a device the driver had not started. */
+	ret = d->restored || (d->restoring && !d->restore.active) ? 0 : -EINVAL;
+	d->restoring = d->restored = false;
+	vcon_unlock(d);
+	return ret;
+}
+
 /* --- the device's operations ----------------------------------------------------- */
 
 static void vcon_config_read(void *dev, uint32_t offset, void *buf, uint32_t len)
@@ -702,8 +819,41 @@ static void port_forget(struct vcon_port *p)
 	p->pending = 0;
 	p->held = p->blocked = p->more = p->woken = false;
 	p->copied = 0;
+	p->skip = 0;
 	p->cur = 0;
 	p->cur_off = p->boff = p->blen = 0;
+}
+
+/*
+ * The kept snapshot state over a device that activate has just set up from
+ * the driver's queues and features: 0, or -EINVAL where they disagree.
+ */
+static int restore_apply(struct vcon *d)
+{
+	const struct vcon_state *st = &d->restore;
+
+	if (!st->active || st->multiport != d->multiport)
+		return -EINVAL;
+	for (unsigned int i = 0; i < d->nr_ports; i++) {
+		const struct vcon_port_state *ps = &st->port[i];
+
+		if (!d->port[i].present &&
+		    (ps->skip || ps->ready || ps->guest_open || ps->pending))
+			return -EINVAL;
+	}
+	for (unsigned int i = 0; i < d->nr_ports; i++) {
+		const struct vcon_port_state *ps = &st->port[i];
+		struct vcon_port *p = &d->port[i];
+
+		p->ready = ps->ready;
+		p->guest_open = ps->guest_open;
+		p->pending = ps->pending;
+		p->skip = ps->skip;
+		/* The host side is this process's: the guest learns where it differs. */
+		if (p->ready && ps->host_connected != p->host_connected)
+			p->pending |= MSG_OPEN;
+	}
+	return 0;
 }
 
 static int vcon_activate(void *dev, uint64_t features)
@@ -738,7 +888,25 @@ static int vcon_activate(void *dev, uint64_t features)
 	d->c_rxq = d->multiport ? q[CTRL_QUEUE_RX] : NULL;
 	d->c_txq = d->multiport ? q[CTRL_QUEUE_TX] : NULL;
 	d->ctrl_more = false;
+	if (d->restoring) {
+		int ret = restore_apply(d);
+
+		d->restoring = false;
+		if (ret < 0) {
+			for (unsigned int i = 0; i < d->nr_ports; i++)
+				port_forget(&d->port[i]);
+			return ret;
+		}
+		d->restored = true;
+	}
 	d->active = true;
+	/* A restored port the guest had open: its host side hears so, as at PORT_OPEN. */
+	for (unsigned int i = 0; i < d->nr_ports; i++) {
+		struct vcon_port *p = &d->port[i];
+
+		if (p->guest_open && p->cfg.ops->guest_open)
+			p->cfg.ops->guest_open(p->cfg.opaque, true);
+	}
 
 	/* Kicks before DRIVER_OK were not passed on: look at what is there already. */
 	ctrl_tx_run(d);
@@ -780,6 +948,7 @@ static void vcon_reset(void *dev)
 
 	d->active = false;
 	d->multiport = false;
+	d->restoring = false;
 	d->c_rxq = d->c_txq = NULL;
 	d->ctrl_more = false;
 	for (unsigned int i = 0; i < d->nr_ports; i++) {

@@ -152,4 +152,57 @@ int vcon_resume_fd(const struct vcon *d);
 /* Takes the transport lock; from the event loop thread. */
 void vcon_resume(struct vcon *d);
 
+/*
+ * A port's part of a snapshot: where the control protocol stands with the
+ * guest, and the bytes of its next transmit chain the host already took.
+ */
+struct vcon_port_state {
+	uint32_t skip;		/* bytes at the start of the next transmit chain, already taken */
+	uint8_t ready;		/* the guest said PORT_READY */
+	uint8_t guest_open;	/* the guest's last PORT_OPEN */
+	uint8_t host_connected; /* what the guest was last told, or is owed */
+	uint8_t pending;	/* control messages owed to the guest (a bit per kind) */
+};
+
+/*
+ * The device's state for a snapshot, written to the file byte for byte: fixed
+ * widths, explicit padding (zero). The transport and its queues are saved
+ * apart (virtio_mmio_save()); this is what the device adds.
+ */
+#define VCON_STATE_VERSION 1
+struct vcon_state {
+	uint32_t nr_ports; /* the configuration's: must match on restore */
+	uint8_t active;	   /* the driver started the device */
+	uint8_t multiport; /* ... and accepted MULTIPORT */
+	uint8_t pad[2];
+	struct vcon_port_state port[VCON_MAX_PORTS]; /* zero past nr_ports */
+};
+
+/*
+ * Of a paused guest, before virtio_mmio_save() of the transport, from the
+ * event loop thread; takes the transport lock. A transmit chain the device
+ * holds (the host took part of it and is full) cannot be carried into another
+ * process: it goes back to the ring (virtq_unpop()) and the bytes already
+ * taken are recorded as `skip`, so that whoever pops it next, this device or
+ * a restored one, hands the host only the rest. The device goes on as
+ * before. Returns 0.
+ */
+int vcon_save(struct vcon *d, struct vcon_state *st);
+
+/*
+ * Restoring a snapshot: vcon_restore() checks `st` and keeps it, then
+ * virtio_mmio_restore() of the transport starts the device (its activate
+ * takes the kept state up instead of starting afresh), then
+ * vcon_restore_end() says whether that happened as the state wanted. A port
+ * whose host side differs from what the guest was told (a socket client of
+ * the old process is gone) has a PORT_OPEN sent; a port the guest had open
+ * has its host side told (guest_open). vcon_restore(): 0; -EINVAL for a state
+ * out of range or of another port count; -EBUSY when the device runs.
+ * vcon_restore_end(): 0; -EINVAL when the kept state was not taken up (the
+ * transport's state did not start the device, or the driver's queues and
+ * features disagree with it); the kept state is dropped either way.
+ */
+int vcon_restore(struct vcon *d, const struct vcon_state *st);
+int vcon_restore_end(struct vcon *d);
+
 #endif

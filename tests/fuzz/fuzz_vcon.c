@@ -16,6 +16,9 @@
  * transmit chain per port and nothing else, and a held chain always has a
  * way on: the port is waiting for a writable the host owes it, or a resume
  * is signalled; the control messages owed stay within one per port and kind.
+ * A snapshot may come between any two events: the transport then saves with
+ * no chain in flight, a fresh device accepts the saved state, and a chain
+ * given back with bytes to skip has the same way on as a held one.
  */
 #include "config.h"
 
@@ -43,6 +46,7 @@ struct fcon {
 	struct fdrv *d;
 	struct vcon *v;
 	unsigned int nports;
+	struct vcon_config cfg;
 	struct fhost host[FAKE_PORTS];
 };
 
@@ -121,6 +125,42 @@ static void ctrl_buffers(struct fcon *f, struct fin *in)
 	virtio_mmio_notify(f->d->t, CTRL_QUEUE_RX);
 }
 
+static bool any_broken(const struct fcon *f)
+{
+	bool broken = false;
+
+	for (unsigned int i = 0; i < f->d->nq; i++)
+		broken |= fdrv_broken(f->d, i);
+	return broken;
+}
+
+/*
+ * A snapshot of the device as it stands: once vcon_save() gave its transmit
+ * chains back, the transport saves with nothing in flight, and a fresh
+ * device takes the state (and, not started, says at the end whether it
+ * should have been).
+ */
+static void snapshot(struct fcon *f)
+{
+	static struct virtio_mmio_state ms;
+	struct vcon_state st;
+	struct vcon *fresh;
+	int ret;
+
+	if (vcon_save(f->v, &st) != 0)
+		fdrv_fail("vcon_save failed");
+	ret = virtio_mmio_save(f->d->t, &ms);
+	if (ret != 0 && !(ret == -EBUSY && any_broken(f)))
+		fdrv_fail("the transport could not be saved after the device");
+	if (vcon_create(&fresh, &f->cfg) < 0)
+		abort();
+	if (vcon_restore(fresh, &st) != 0)
+		fdrv_fail("a state the device saved is refused");
+	if (vcon_restore_end(fresh) != (st.active ? -EINVAL : 0))
+		fdrv_fail("a kept state not taken up misjudged");
+	vcon_destroy(fresh);
+}
+
 static void action(void *dev, struct fin *in)
 {
 	static const size_t takes[] = { TAKE_ALL, 0, 1, 7, 100, VCON_BOUNCE - 1 };
@@ -131,7 +171,7 @@ static void action(void *dev, struct fin *in)
 	struct fhost *h = port < f->nports ? &f->host[port] : NULL;
 	size_t len, took;
 
-	switch (what % 7) {
+	switch (what % 8) {
 	case 0: /* the host's side is writable: a port out of range too */
 		if (h)
 			h->owed = false;
@@ -162,6 +202,9 @@ static void action(void *dev, struct fin *in)
 	case 5:
 		ctrl_message(f, in);
 		break;
+	case 7:
+		snapshot(f);
+		break;
 	default:
 		ctrl_buffers(f, in);
 		break;
@@ -172,10 +215,7 @@ static void check(void *dev)
 {
 	struct fcon *f = dev;
 	struct vcon *v = f->v;
-	bool broken = false;
-
-	for (unsigned int i = 0; i < f->d->nq; i++)
-		broken |= fdrv_broken(f->d, i);
+	bool broken = any_broken(f);
 	if (fdrv_held(f->d, CTRL_QUEUE_RX) || fdrv_held(f->d, CTRL_QUEUE_TX))
 		fdrv_fail("a control chain held between events");
 	if (v->ctrl_running)
@@ -198,7 +238,9 @@ static void check(void *dev)
 			fdrv_fail("the bounce buffer out of bounds");
 		if (!v->active && (p->held || p->pending || p->guest_open || p->ready))
 			fdrv_fail("port state left from before a reset");
-		if (p->held && !broken) {
+		if (p->skip && (p->held || !v->active))
+			fdrv_fail("bytes to skip with a chain held, or the device stopped");
+		if ((p->held || p->skip) && !broken) {
 			if (p->blocked && !f->host[i].owed)
 				fdrv_fail("a port waits for a writable the host does not owe");
 			if (!p->blocked && !(p->more && v->resume_signalled))
@@ -225,6 +267,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&fc, 0, sizeof(fc));
 	fc.nports = 1 + shape % FAKE_PORTS;
 	cfg.nr_ports = fc.nports;
+	fc.cfg = cfg;
 	for (unsigned int i = 0; i < FAKE_PORTS; i++) {
 		fc.host[i] = (struct fhost){ .fc = &fc, .idx = i, .take = TAKE_ALL };
 		pc[i] = (struct vcon_port_config){

@@ -181,16 +181,33 @@ static unsigned int txq(unsigned int port)
  * Ports 0..n-1: port 0 a console, the others named "port1".., as names[] says
  * when given; the ports in `absent` (a bit each) have no host end at all.
  */
-static struct fx *fx_new_ports(unsigned int nports, const char *const *names, uint32_t absent)
+/* The device and its transport on a bus of their own, as f->pc describes the ports. */
+static void fx_device(struct fx *f)
 {
-	struct fx *f = calloc(1, sizeof(*f));
 	struct virtio_mmio_host host = { .interrupt = count_irq };
 	struct virtio_device_info info;
 	const struct virtio_device_ops *ops;
 	struct virtio_transport tr;
 	struct vcon_config cfg = {
-		.nr_ports = nports, .cols = 80, .rows = 25, .name = "test-vcon"
+		.nr_ports = f->nports, .cols = 80, .rows = 25, .name = "test-vcon"
 	};
+
+	cfg.ports = f->pc;
+	ck_assert_int_eq(vcon_create(&f->d, &cfg), 0);
+	vcon_device(f->d, &info, &ops);
+	host.mem = &f->mem;
+	host.irq_opaque = f;
+	ck_assert_int_eq(bus_create(&f->bus, "mmio", 0), 0);
+	ck_assert_int_eq(virtio_mmio_create(&f->t, &info, ops, f->d, &host), 0);
+	virtio_mmio_transport(f->t, &tr);
+	vcon_attach(f->d, &tr);
+	ck_assert_int_eq(virtio_mmio_register(f->t, f->bus, MMIO_BASE), 0);
+	vdrv_init(&f->drv, f->bus, MMIO_BASE, VCON_QUEUE_SIZE);
+}
+
+static struct fx *fx_new_ports(unsigned int nports, const char *const *names, uint32_t absent)
+{
+	struct fx *f = calloc(1, sizeof(*f));
 	static char defnames[VCON_MAX_PORTS][8];
 
 	ck_assert_ptr_nonnull(f);
@@ -212,17 +229,7 @@ static struct fx *fx_new_ports(unsigned int nports, const char *const *names, ui
 			.opaque = &f->hp[i],
 		};
 	}
-	cfg.ports = f->pc;
-	ck_assert_int_eq(vcon_create(&f->d, &cfg), 0);
-	vcon_device(f->d, &info, &ops);
-	host.mem = &f->mem;
-	host.irq_opaque = f;
-	ck_assert_int_eq(bus_create(&f->bus, "mmio", 0), 0);
-	ck_assert_int_eq(virtio_mmio_create(&f->t, &info, ops, f->d, &host), 0);
-	virtio_mmio_transport(f->t, &tr);
-	vcon_attach(f->d, &tr);
-	ck_assert_int_eq(virtio_mmio_register(f->t, f->bus, MMIO_BASE), 0);
-	vdrv_init(&f->drv, f->bus, MMIO_BASE, VCON_QUEUE_SIZE);
+	fx_device(f);
 	return f;
 }
 
@@ -1365,6 +1372,254 @@ START_TEST(bad_configs_refused)
 }
 END_TEST
 
+/* --- snapshots ----------------------------------------------------------------------- */
+
+static void fx_save(struct fx *f, struct vcon_state *st, struct virtio_mmio_state *ms)
+{
+	ck_assert_int_eq(vcon_save(f->d, st), 0);
+	ck_assert_int_eq(virtio_mmio_save(f->t, ms), 0);
+}
+
+/*
+ * The process ends and another restores `st` and `ms` over the same guest
+ * RAM: a new device and transport, new host ends (as a new process has them:
+ * nothing connected but the console), the driver's rings as they were. A
+ * host end's stream check goes on where it stood. Returns the first error of
+ * vcon_restore(), virtio_mmio_restore() and vcon_restore_end().
+ */
+static int fx_reborn(struct fx *f, const struct vcon_state *st, const struct virtio_mmio_state *ms)
+{
+	int ret;
+
+	virtio_mmio_destroy(f->t);
+	vcon_destroy(f->d);
+	bus_destroy(f->bus);
+	for (unsigned int i = 0; i < f->nports; i++)
+		f->hp[i] = (struct hport){ .f = f,
+					   .idx = i,
+					   .take = TAKE_ALL,
+					   .stream = f->hp[i].stream,
+					   .check_stream = f->hp[i].check_stream };
+	fx_device(f);
+	ret = vcon_restore(f->d, st);
+	if (ret < 0)
+		return ret;
+	ret = virtio_mmio_restore(f->t, ms);
+	if (ret < 0) {
+		vcon_restore_end(f->d);
+		return ret;
+	}
+	return vcon_restore_end(f->d);
+}
+
+START_TEST(snapshot_restores_ports)
+{
+	struct virtio_mmio_state *ms = malloc(sizeof(*ms));
+	struct fx *f = fx_new(3);
+	static const uint32_t l32 = 32;
+	struct vcon_state st;
+	uint8_t big[5000];
+	uint16_t h, r;
+
+	ck_assert_ptr_nonnull(ms);
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = stream_byte(i);
+	drv_start(f, F_ALL);
+	handshake(f);
+	/* Port 1's host takes 1000 bytes of a 5000-byte chain and is full. */
+	f->hp[1].take = 1000;
+	f->hp[1].check_stream = true;
+	h = tx_send(f, 1, big, sizeof(big));
+	ck_assert(f->hp[1].stalled);
+	ck_assert_uint_eq(f->hp[1].out_len, 1000);
+	/* Port 1's host is connected, and the guest told so. */
+	ctrl_post(f, 1, 128);
+	vcon_port_set_connected(f->d, 1, true);
+	expect_ctrl(f, 1, VIRTIO_CONSOLE_PORT_OPEN, 1);
+	/* Port 2's host connects with no control buffer posted: a PORT_OPEN is owed. */
+	vcon_port_set_connected(f->d, 2, true);
+	expect_no_ctrl(f);
+
+	fx_save(f, &st, ms);
+	ck_assert_uint_eq(st.nr_ports, 3);
+	ck_assert(st.active && st.multiport);
+	ck_assert_uint_eq(st.port[1].skip, 1000);
+	ck_assert_uint_ne(st.port[2].pending, 0);
+	ck_assert_uint_eq(st.port[2].host_connected, 1);
+	for (unsigned int i = 0; i < 3; i++)
+		ck_assert(st.port[i].ready && st.port[i].guest_open);
+
+	ck_assert_int_eq(fx_reborn(f, &st, ms), 0);
+	/* The new host ends hear the guest has the ports open. */
+	for (unsigned int i = 0; i < 3; i++)
+		ck_assert_msg(f->hp[i].open && f->hp[i].opens == 1, "port %u", i);
+	/* The restore's kick handed the new host the rest of the chain, once; it came back. */
+	ck_assert_uint_eq(f->hp[1].out_len, 4000);
+	ck_assert_uint_eq(f->hp[1].stream, 5000);
+	expect_used(f, txq(1), h, 0);
+	expect_no_used(f, txq(1));
+	/* The guest learns the host sides as they are now: nobody (the old clients went). */
+	ctrl_post(f, 2, 128);
+	expect_ctrl(f, 1, VIRTIO_CONSOLE_PORT_OPEN, 0);
+	expect_ctrl(f, 2, VIRTIO_CONSOLE_PORT_OPEN, 0);
+	expect_no_ctrl(f);
+	/* Input and output flow as before; the ports' state goes on. */
+	r = rx_post(f, 1, &l32, 1);
+	ck_assert_uint_eq(vcon_port_input(f->d, 1, "after", 5), 5);
+	expect_rx(f, 1, r, "after", 5);
+	for (size_t i = 0; i < 10; i++)
+		big[i] = stream_byte(5000 + i);
+	h = tx_send(f, 1, big, 10);
+	expect_used(f, txq(1), h, 0);
+	ck_assert_uint_eq(f->hp[1].stream, 5010);
+	vcon_port_set_connected(f->d, 1, true);
+	ctrl_post(f, 1, 128);
+	expect_ctrl(f, 1, VIRTIO_CONSOLE_PORT_OPEN, 1);
+	ctrl_send(f, 1, VIRTIO_CONSOLE_PORT_OPEN, 0);
+	ck_assert(!f->hp[1].open);
+	fx_free(f);
+	free(ms);
+}
+END_TEST
+
+/*
+ * A host that takes random amounts: at every stall the device is saved, and
+ * either goes on in this process or is reborn in another. Chains of several
+ * buffers; the host sees every byte once, in order.
+ */
+START_TEST(snapshot_at_any_stall_loses_nothing)
+{
+	enum { TOTAL = 256 * 1024 };
+	struct virtio_mmio_state *ms = malloc(sizeof(*ms));
+	struct fx *f = fx_new(2);
+	struct hport *h;
+	uint8_t chunk[8 * 3000];
+	unsigned int saves = 0, reborn = 0;
+	size_t sent = 0;
+
+	ck_assert_ptr_nonnull(ms);
+	drv_start(f, F_ALL);
+	handshake(f);
+	f->hp[1].check_stream = true;
+	for (unsigned int iter = 0; iter < 100000 && f->hp[1].out_len < TOTAL; iter++) {
+		uint32_t id, ulen;
+
+		h = &f->hp[1];
+		/* One chain at a time, of 1 to 8 buffers, once the last came back. */
+		if (sent == h->out_len && sent < TOTAL) {
+			uint32_t lens[8];
+			unsigned int n = 1 + rnd(f) % 8;
+			size_t bytes = 0;
+
+			for (unsigned int i = 0; i < n; i++) {
+				lens[i] = 1 + rnd(f) % 3000;
+				bytes += lens[i];
+			}
+			for (size_t i = 0; i < bytes; i++)
+				chunk[i] = stream_byte(sent + i);
+			sent += bytes;
+			h->take = rnd(f) % 6000;
+			h->stalled = false;
+			rb_publish(&f->rb[txq(1)], add_chain(f, txq(1), lens, n, false, chunk));
+			vdrv_wr32(&f->drv, VIRTIO_MMIO_QUEUE_NOTIFY, txq(1));
+		}
+		if (h->stalled) {
+			struct vcon_state st;
+
+			fx_save(f, &st, ms);
+			saves++;
+			h->take = rnd(f) % 6000;
+			h->stalled = false;
+			if (rnd(f) % 3 == 0) {
+				size_t took = h->out_len;
+
+				ck_assert_int_eq(fx_reborn(f, &st, ms), 0);
+				reborn++;
+				f->hp[1].out_len += took;
+			} else {
+				vcon_port_writable(f->d, 1);
+			}
+			h = &f->hp[1];
+		}
+		if (resume_pending(f))
+			vcon_resume(f->d);
+		while (rb_get_used(&f->rb[txq(1)], &id, &ulen))
+			ck_assert_uint_eq(h->out_len, sent);
+	}
+	ck_assert_uint_ge(f->hp[1].out_len, TOTAL);
+	ck_assert_uint_eq(f->hp[1].out_len, sent);
+	ck_assert_uint_eq(f->hp[1].stream, sent);
+	ck_assert_uint_gt(saves, 20);
+	ck_assert_uint_gt(reborn, 5);
+	fx_free(f);
+	free(ms);
+}
+END_TEST
+
+START_TEST(snapshot_state_checked)
+{
+	struct virtio_mmio_state *ms = malloc(sizeof(*ms)), *plain = malloc(sizeof(*plain));
+	struct fx *f = fx_new(3), *g = fx_new(3), *single = fx_new(3);
+	struct vcon_state good, bad, idle;
+
+	ck_assert_ptr_nonnull(ms);
+	ck_assert_ptr_nonnull(plain);
+	/* A device never started saves as such, and restores as such. */
+	fx_save(f, &idle, ms);
+	ck_assert(!idle.active);
+	ck_assert_int_eq(vcon_restore(g->d, &idle), 0);
+	ck_assert_int_eq(vcon_restore_end(g->d), 0);
+
+	drv_start(f, F_ALL);
+	handshake(f);
+	fx_save(f, &good, ms);
+	ck_assert_int_eq(vcon_restore(f->d, &good), -EBUSY);
+#define REFUSED(change)                                                                            \
+	do {                                                                                       \
+		bad = good;                                                                        \
+		change;                                                                            \
+		ck_assert_msg(vcon_restore(g->d, &bad) == -EINVAL, "taken: %s", #change);          \
+	} while (0)
+	REFUSED(bad.nr_ports = 2);
+	REFUSED(bad.pad[1] = 1);
+	REFUSED(bad.active = 2);
+	REFUSED(bad.multiport = 2);
+	REFUSED(bad.active = 0);
+	REFUSED(bad.port[1].ready = 2);
+	REFUSED(bad.port[1].guest_open = 2);
+	REFUSED(bad.port[1].host_connected = 7);
+	REFUSED(bad.port[1].pending = 0x10);
+	REFUSED(bad.port[3].ready = 1); /* past the ports */
+	REFUSED(bad.port[6].host_connected = 1);
+	REFUSED(bad.port[6].skip = 1);
+	REFUSED(bad.multiport = 0); /* ports ready without the control protocol */
+	bad = idle;
+	bad.port[1].skip = 5;
+	ck_assert_int_eq(vcon_restore(g->d, &bad), -EINVAL); /* a device never started moved bytes */
+#undef REFUSED
+
+	/* Kept, but the transport's state never started the device: refused, and dropped. */
+	ck_assert_int_eq(vcon_restore(g->d, &good), 0);
+	ck_assert_int_eq(vcon_restore_end(g->d), -EINVAL);
+	ck_assert_int_eq(vcon_restore_end(g->d), -EINVAL);
+	drv_start(g, F_ALL);
+	handshake(g);
+
+	/* A driver without MULTIPORT under a state with it: the transport's restore fails. */
+	drv_start(single, F_EMERG);
+	ck_assert_int_eq(virtio_mmio_save(single->t, plain), 0);
+	ck_assert_int_ne(fx_reborn(single, &good, plain), 0);
+	/* The device is left as a new one: a driver starts it afresh. */
+	drv_start(single, F_ALL);
+	handshake(single);
+	fx_free(f);
+	fx_free(g);
+	fx_free(single);
+	free(ms);
+	free(plain);
+}
+END_TEST
+
 static Suite *vcon_suite(void)
 {
 	Suite *s = suite_create("vcon");
@@ -1399,6 +1654,9 @@ static Suite *vcon_suite(void)
 	tcase_add_test(life, single_port_driver);
 	tcase_add_test(life, work_waiting_at_activation);
 	tcase_add_test(life, bad_configs_refused);
+	tcase_add_test(life, snapshot_restores_ports);
+	tcase_add_test(life, snapshot_at_any_stall_loses_nothing);
+	tcase_add_test(life, snapshot_state_checked);
 	suite_add_tcase(s, life);
 	return s;
 }
