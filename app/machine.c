@@ -34,6 +34,7 @@
 #include "firmware/mptable.h"
 #include "net/tap.h"
 #include "virtio/blk.h"
+#include "virtio/console.h"
 #include "virtio/mmio.h"
 #include "virtio/net.h"
 #include "virtio/rng.h"
@@ -1658,16 +1659,14 @@ static int device_set(struct machine *m, char *buf, size_t size)
 		    cfg->rngs[i].period_ms);
 	if (m->vsock.vs)
 		ADD("vsock: guest CID %llu\n", (unsigned long long)cfg->vsock.cid);
+	if (m->vserial)
+		ADD("virtio-serial: %u ports\n", cfg->vserial_max_ports);
+	for (unsigned int i = 0; m->vserial && i < cfg->nr_ports; i++)
+		ADD("virtio-serial port %u: %s %s\n", cfg->ports[i].nr,
+		    cfg->ports[i].console ? "console" : "port",
+		    cfg->ports[i].name ? cfg->ports[i].name : "(no name)");
 #undef ADD
 	return n < size ? 0 : -ENOSPC;
-}
-
-/* What keeps a machine out of snapshots for now; NULL: nothing. */
-static const char *snap_unsupported(struct machine *m)
-{
-	if (m->vserial)
-		return "virtio-serial's ports are not saved yet";
-	return NULL;
 }
 
 static int add_section(struct snap_out *o, const char *tag, uint32_t version, const void *data,
@@ -1809,6 +1808,15 @@ static int snap_collect(struct machine *m, struct snap_out *o, char *err, size_t
 	}
 	if (ret == 0)
 		ret = vhost_suspend_all(m, err, errlen);
+	/* Before its transport: a transmit chain it holds goes back to the ring. */
+	if (ret == 0 && m->vserial) {
+		struct vcon_state st;
+
+		ret = vcon_save(vserial_vcon(m->vserial), &st);
+		if (ret == 0)
+			ret = add_section(o, "vserial", VCON_STATE_VERSION, &st, sizeof(st), err,
+					  errlen);
+	}
 	for (unsigned int i = 0; ret == 0 && i < m->nr_slots; i++) {
 		struct virtio_mmio_state *st = malloc(sizeof(*st));
 		char tag[SNAP_TAG_LEN];
@@ -2015,6 +2023,14 @@ static int restore_devices(struct machine *m, struct snap_in *in)
 	LEGACY(m->have_pm, "acpi-pm", struct acpi_pm_state, ACPI_PM_STATE_VERSION, acpi_pm_restore,
 	       &m->pm)
 #undef LEGACY
+	/* Kept by the device for its activate, which the transport's restore calls. */
+	if (ret == 0 && m->vserial) {
+		struct vcon_state st;
+
+		ret = load_section(m, in, "vserial", VCON_STATE_VERSION, &st, sizeof(st));
+		if (ret == 0 && (ret = vcon_restore(vserial_vcon(m->vserial), &st)) < 0)
+			set_err(m, "-incoming: the snapshot's vserial state is out of range");
+	}
 	for (unsigned int i = 0; ret == 0 && i < m->nr_slots; i++) {
 		struct virtio_mmio_state *st = malloc(sizeof(*st));
 		char tag[SNAP_TAG_LEN];
@@ -2033,6 +2049,8 @@ static int restore_devices(struct machine *m, struct snap_in *in)
 		}
 		free(st);
 	}
+	if (ret == 0 && m->vserial && (ret = vcon_restore_end(vserial_vcon(m->vserial))) < 0)
+		set_err(m, "-incoming: the snapshot's vserial state disagrees with its transport");
 	/* Every connection the guest had ended with the old process: the guest hears so. */
 	if (ret == 0 && m->vsock.vs)
 		vsock_restored(m->vsock.vs);
@@ -2202,13 +2220,9 @@ static int qmp_powerdown(void *opaque, char *err, size_t errlen)
 static int qmp_migrate(void *opaque, const char *path, char *err, size_t errlen)
 {
 	struct machine *m = opaque;
-	const char *why = snap_unsupported(m);
 	int ret = 0;
 
-	if (why) {
-		snprintf(err, errlen, "this machine cannot be snapshotted: %s", why);
-		ret = -ENOTSUP;
-	} else if (!vm_paused(m->vm)) {
+	if (!vm_paused(m->vm)) {
 		/* As QEMU leaves its source after a migration: paused. */
 		ret = qmp_stop(m, err, errlen);
 	}

@@ -312,3 +312,8 @@ int vserial_watch(struct vserial *vs, struct vslot *slot)
 		return ret;
 	return vslot_watch(slot, vcon_resume_fd(vs->dev), EPOLLIN, resumed, vs);
 }
+
+struct vcon *vserial_vcon(struct vserial *vs)
+{
+	return vs->dev;
+}

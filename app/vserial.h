@@ -23,6 +23,7 @@
 #include "vslot.h"
 
 struct evloop;
+struct vcon;
 struct vserial;
 
 /*
@@ -39,5 +40,7 @@ void vserial_destroy(struct vserial *vs);
 void vserial_device(struct vserial *vs, struct vslot_device *out);
 /* Adds what the ports watch on the event loop to the attached slot. */
 int vserial_watch(struct vserial *vs, struct vslot *slot);
+/* The device, for its snapshots (vcon_save(), vcon_restore()). */
+struct vcon *vserial_vcon(struct vserial *vs);
 
 #endif

@@ -1,6 +1,7 @@
 # Runs inside a Linux guest under ember with a virtio-serial device, and does
-# what test= on the kernel command line asks: a shell on the hvc0 console, or
-# traffic over named ports whose host ends are Unix sockets.
+# what test= on the kernel command line asks: a shell on the hvc0 console,
+# traffic over named ports whose host ends are Unix sockets, or a port held
+# open across a snapshot and restore.
 echo "inner guest: user space reached"
 mkdir -p /tmp
 sha() { sha256sum | cut -d' ' -f1; }
@@ -27,6 +28,22 @@ case " $(cat /proc/cmdline) " in
 	echo "hvc shell ready"
 	# The host types the commands; its last one is exit.
 	sh -i 2>&1
+	;;
+*" test=snap "*)
+	# The port stays open across a snapshot and restore.
+	p=$(port org.ember.snap)
+	exec 3<>"$p"
+	echo "snap: port open"
+	read -r _
+	echo "guest before the snapshot" >&3
+	echo "snap: ready"
+	# Restored, with a new client that sent a line first.
+	read -r _
+	head -n 1 <&3 >/tmp/line
+	echo "from host: $(cat /tmp/line)"
+	echo "guest after the restore" >&3
+	exec 3>&-
+	echo "snap: done"
 	;;
 *" test=ports "*)
 	p=$(port org.ember.test)
