@@ -3,6 +3,7 @@
 
 #include "cli.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -488,17 +489,395 @@ static int tap_prop(struct parser *p, const char *opt, struct cli_netdev *nd, co
 	return 0;
 }
 
-static int add_netdev(struct parser *p, const char *opt, struct cli_netdev *nd)
+/* --- user networking (libslirp) and stream sockets ------------------------------ */
+
+#define TAP_PROPS "ifname, fd, script, downscript, vhost, vhostfd, vhostforce"
+#define USER_PROPS "net, host, dns, dhcpstart, restrict, hostname, domainname, ipv4, ipv6, hostfwd"
+#define STREAM_PROPS "server, addr.type, addr.path, reconnect"
+#define HOSTFWD_FORM "[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT"
+#define STREAM_MAX_RECONNECT 3600 /* seconds: an hour */
+
+/* What a backend's list gave that is checked, or turned into defaults, at its end. */
+struct net_given {
+	bool net, host, dns, dhcpstart; /* user */
+	bool server;			/* stream: server=on */
+	const char *addr_type;		/* stream: NULL until addr.type=unix */
+};
+
+/* a.b.c.d in the first n bytes of s, each part 0 to 255. */
+static int parse_in_addr(const char *s, size_t n, struct in_addr *out)
+{
+	char buf[INET_ADDRSTRLEN];
+
+	if (!n || n >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return inet_pton(AF_INET, buf, out) == 1 ? 0 : -EINVAL;
+}
+
+/* A port in the first n bytes of s: decimal, 1 to 65535. */
+static int parse_port(const char *s, size_t n, uint16_t *out)
+{
+	uint32_t v = 0;
+
+	if (!n || n > 5)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		v = v * 10 + (uint32_t)(s[i] - '0');
+	}
+	if (!v || v > 65535)
+		return -EINVAL;
+	*out = (uint16_t)v;
+	return 0;
+}
+
+/*
+ * A hostfwd rule, HOSTFWD_FORM, as QEMU reads it: no protocol is tcp, no
+ * host address every host address, no guest address the DHCP start
+ * address. Returns NULL, or what is wrong with the rule.
+ */
+static const char *parse_hostfwd(const char *rule, struct netuser_hostfwd *fwd)
+{
+	const char *colon = strchr(rule, ':'), *host, *dash, *guest;
+
+	*fwd = (struct netuser_hostfwd){ .host_addr.s_addr = htonl(INADDR_ANY) };
+	if (!colon)
+		return "no ':' after the protocol";
+	if (key_is(rule, (size_t)(colon - rule), "udp"))
+		fwd->udp = true;
+	else if (colon != rule && !key_is(rule, (size_t)(colon - rule), "tcp"))
+		return "the protocol is not tcp or udp";
+	host = colon + 1;
+	dash = strchr(host, '-');
+	if (!dash)
+		return "no '-' between the host's side and the guest's";
+	colon = memchr(host, ':', (size_t)(dash - host));
+	if (!colon)
+		return "no ':' before the host port";
+	if (colon > host && parse_in_addr(host, (size_t)(colon - host), &fwd->host_addr) < 0)
+		return "the host address is not a.b.c.d";
+	if (parse_port(colon + 1, (size_t)(dash - colon - 1), &fwd->host_port) < 0)
+		return "the host port is not a number from 1 to 65535";
+	guest = dash + 1;
+	colon = strchr(guest, ':');
+	if (!colon)
+		return "no ':' before the guest port";
+	if (colon > guest && parse_in_addr(guest, (size_t)(colon - guest), &fwd->guest_addr) < 0)
+		return "the guest address is not a.b.c.d";
+	if (parse_port(colon + 1, strlen(colon + 1), &fwd->guest_port) < 0)
+		return "the guest port is not a number from 1 to 65535";
+	return NULL;
+}
+
+/*
+ * net=ADDR[/MASK], MASK a prefix length or a dotted mask, from /1 to /30
+ * (room for the network, the broadcast address and two more). Without a
+ * mask, /24.
+ */
+static int parse_net(const char *v, struct in_addr *net, struct in_addr *mask)
+{
+	const char *slash = strchr(v, '/');
+	uint32_t m = 0xffffff00;
+
+	if (parse_in_addr(v, slash ? (size_t)(slash - v) : strlen(v), net) < 0)
+		return -EINVAL;
+	if (slash && strchr(slash + 1, '.')) {
+		struct in_addr dotted;
+
+		if (parse_in_addr(slash + 1, strlen(slash + 1), &dotted) < 0)
+			return -EINVAL;
+		m = ntohl(dotted.s_addr);
+	} else if (slash) {
+		uint16_t bits;
+
+		if (strlen(slash + 1) > 2 || parse_port(slash + 1, strlen(slash + 1), &bits) < 0 ||
+		    bits > 30)
+			return -EINVAL;
+		m = 0xffffffffU << (32 - bits);
+	}
+	/* Ones, then zeroes: the zeroes plus one are a power of two. */
+	if ((~m & (~m + 1)) || m < 0x80000000U || m > 0xfffffffcU)
+		return -EINVAL;
+	mask->s_addr = htonl(m);
+	net->s_addr = htonl(ntohl(net->s_addr) & m);
+	return 0;
+}
+
+/* A DNS name of 1 to max characters: letters, digits, '-' and '.', not starting with '-'. */
+static int dns_name(struct parser *p, const char *opt, const char *name, const char *v, size_t max,
+		    const char **dst)
+{
+	static const char allowed[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				      "0123456789-.";
+	size_t n = strlen(v);
+
+	if (!n || n > max || strspn(v, allowed) != n || v[0] == '-' || v[0] == '.')
+		return fail(p,
+			    "%s: %s=%s is not a name of 1 to %zu letters, digits, '-' and '.' "
+			    "(not starting with '-' or '.')",
+			    opt, name, v, max);
+	*dst = v;
+	return 0;
+}
+
+static int user_addr(struct parser *p, const char *opt, const char *name, const char *v,
+		     struct in_addr *a, bool *given)
+{
+	if (parse_in_addr(v, strlen(v), a) < 0)
+		return fail(p, "%s: %s=%s is not an IPv4 address (a.b.c.d)", opt, name, v);
+	*given = true;
+	return 0;
+}
+
+/* One property of a user network; 1 when it was not one. */
+static int user_prop(struct parser *p, const char *opt, struct cli_user *u, struct net_given *g,
+		     const char *key, size_t klen, const char *v)
+{
+	const char *why;
+
+	if (key_is(key, klen, "net")) {
+		if (parse_net(v, &u->net, &u->mask) < 0)
+			return fail(p,
+				    "%s: net=%s is not ADDR[/MASK], a network of /1 to /30 (e.g. "
+				    "10.0.2.0/24 or 10.0.2.0/255.255.255.0)",
+				    opt, v);
+		g->net = true;
+	} else if (key_is(key, klen, "host")) {
+		return user_addr(p, opt, "host", v, &u->host, &g->host);
+	} else if (key_is(key, klen, "dns")) {
+		return user_addr(p, opt, "dns", v, &u->dns, &g->dns);
+	} else if (key_is(key, klen, "dhcpstart")) {
+		return user_addr(p, opt, "dhcpstart", v, &u->dhcpstart, &g->dhcpstart);
+	} else if (key_is(key, klen, "restrict")) {
+		/* QEMU once looked at the first letter only: y and n still work there. */
+		if (strcmp(v, "y") == 0 || strcmp(v, "n") == 0)
+			u->restricted = v[0] == 'y';
+		else
+			return parse_bool(p, opt, "restrict", v, &u->restricted);
+	} else if (key_is(key, klen, "hostname")) {
+		return dns_name(p, opt, "hostname", v, 63, &u->hostname);
+	} else if (key_is(key, klen, "domainname")) {
+		return dns_name(p, opt, "domainname", v, 253, &u->domainname);
+	} else if (key_is(key, klen, "ipv4")) {
+		return parse_bool(p, opt, "ipv4", v, &u->ipv4);
+	} else if (key_is(key, klen, "ipv6")) {
+		return parse_bool(p, opt, "ipv6", v, &u->ipv6);
+	} else if (key_is(key, klen, "hostfwd")) {
+		if (u->nr_hostfwd == CLI_MAX_HOSTFWD)
+			return fail(p, "%s: at most %d hostfwd rules", opt, CLI_MAX_HOSTFWD);
+		why = parse_hostfwd(v, &u->hostfwd[u->nr_hostfwd]);
+		if (why)
+			return fail(p, "%s: bad hostfwd rule '%s': %s (the form is %s)", opt, v,
+				    why, HOSTFWD_FORM);
+		u->nr_hostfwd++;
+	} else {
+		return 1;
+	}
+	return 0;
+}
+
+/* Why `a` cannot be a host of the network net/mask; NULL when it can. */
+static const char *not_in_net(uint32_t net, uint32_t mask, struct in_addr a)
+{
+	uint32_t h = ntohl(a.s_addr);
+
+	if ((h & mask) != net)
+		return "is not in the network";
+	if (h == net)
+		return "is the address of the network";
+	if (h == (net | ~mask))
+		return "is the broadcast address of the network";
+	return NULL;
+}
+
+static unsigned int prefix_len(uint32_t mask)
+{
+	unsigned int n = 0;
+
+	while (mask & 0x80000000U) {
+		mask <<= 1;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * The end of a user network's list: the addresses left out follow net=
+ * (host .2, dns .3, dhcpstart .15, as QEMU places them), then every
+ * address must be a host of the network, as QEMU wants.
+ */
+static int user_finish(struct parser *p, const char *opt, struct cli_user *u,
+		       const struct net_given *g)
+{
+	uint32_t net = ntohl(u->net.s_addr), mask = ntohl(u->mask.s_addr);
+	struct {
+		const char *name;
+		struct in_addr *a;
+		bool given;
+		uint32_t low; /* QEMU's default: these bits below the mask */
+	} addrs[] = {
+		{ "host", &u->host, g->host, 0x0202 },
+		{ "dns", &u->dns, g->dns, 0x0203 },
+		{ "dhcpstart", &u->dhcpstart, g->dhcpstart, 0x020f },
+	};
+	char a[INET_ADDRSTRLEN], n[INET_ADDRSTRLEN];
+	const char *why;
+
+	if (!u->ipv4 && !u->ipv6)
+		return fail(p, "%s: ipv4=off and ipv6=off leave the guest no network", opt);
+	if (!u->ipv4 && (g->net || g->host || g->dns || g->dhcpstart || u->nr_hostfwd))
+		return fail(p, "%s: net=, host=, dns=, dhcpstart= and hostfwd= need ipv4=on", opt);
+	inet_ntop(AF_INET, &u->net, n, sizeof(n));
+	for (unsigned int i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
+		if (!addrs[i].given)
+			addrs[i].a->s_addr = htonl(net | (addrs[i].low & ~mask));
+		why = not_in_net(net, mask, *addrs[i].a);
+		if (!why)
+			continue;
+		inet_ntop(AF_INET, addrs[i].a, a, sizeof(a));
+		if (addrs[i].given)
+			return fail(p, "%s: %s=%s %s %s/%u", opt, addrs[i].name, a, why, n,
+				    prefix_len(mask));
+		return fail(p, "%s: the default %s=%s %s %s/%u; give %s=", opt, addrs[i].name, a,
+			    why, n, prefix_len(mask), addrs[i].name);
+	}
+	if (u->dns.s_addr == u->host.s_addr)
+		return fail(p, "%s: dns= and host= are the same address", opt);
+	if (u->dhcpstart.s_addr == u->host.s_addr || u->dhcpstart.s_addr == u->dns.s_addr)
+		return fail(p, "%s: dhcpstart= must differ from host= and dns=", opt);
+	for (unsigned int i = 0; i < u->nr_hostfwd; i++) {
+		struct in_addr guest = u->hostfwd[i].guest_addr;
+
+		if (!guest.s_addr || !(why = not_in_net(net, mask, guest)))
+			continue;
+		inet_ntop(AF_INET, &guest, a, sizeof(a));
+		return fail(p, "%s: the guest address %s of hostfwd rule %u %s %s/%u", opt, a,
+			    i + 1, why, n, prefix_len(mask));
+	}
+	return 0;
+}
+
+/* One property of a stream socket; 1 when it was not one. */
+static int stream_prop(struct parser *p, const char *opt, struct cli_stream *s, struct net_given *g,
+		       const char *key, size_t klen, const char *v)
+{
+	uint64_t n;
+
+	if (key_is(key, klen, "server")) {
+		return parse_bool(p, opt, "server", v, &g->server);
+	} else if (key_is(key, klen, "addr.type")) {
+		if (strcmp(v, "inet") == 0 || strcmp(v, "fd") == 0 || strcmp(v, "vsock") == 0)
+			return fail(p,
+				    "%s: addr.type=%s is not available: ember connects to a Unix "
+				    "socket (addr.type=unix,addr.path=PATH)",
+				    opt, v);
+		if (strcmp(v, "unix") != 0)
+			return fail(p, "%s: unknown addr.type '%s' (unix)", opt, v);
+		g->addr_type = v;
+	} else if (key_is(key, klen, "addr.path")) {
+		if (!*v)
+			return fail(p, "%s: empty addr.path", opt);
+		if (strlen(v) > CLI_SOCKET_PATH_MAX)
+			return fail(p, "%s: addr.path is longer than %d bytes", opt,
+				    CLI_SOCKET_PATH_MAX);
+		s->path = v;
+	} else if (key_is(key, klen, "reconnect")) {
+		if (parse_u64(v, &n) < 0 || n > STREAM_MAX_RECONNECT)
+			return fail(p, "%s: reconnect=%s is not a number of seconds from 0 to %d",
+				    opt, v, STREAM_MAX_RECONNECT);
+		s->reconnect = (unsigned int)n;
+	} else {
+		return 1;
+	}
+	return 0;
+}
+
+static int stream_finish(struct parser *p, const char *opt, const struct cli_stream *s,
+			 const struct net_given *g)
+{
+	if (g->server)
+		return fail(p,
+			    "%s: server=on is not available: ember connects to a socket that "
+			    "listens (passt's, for one); give server=off",
+			    opt);
+	if (!g->addr_type)
+		return fail(p,
+			    "%s: give addr.type=unix and addr.path=PATH, the socket to connect to",
+			    opt);
+	if (!s->path)
+		return fail(p, "%s: give addr.path=PATH, the Unix socket to connect to", opt);
+	return 0;
+}
+
+/* The kind a -nic or -netdev list starts with; -EINVAL when it is none of ember's. */
+static int net_kind(const char *key, size_t klen, const char *v, struct cli_netdev *nd)
+{
+	if (v)
+		return -EINVAL;
+	if (key_is(key, klen, "tap")) {
+		nd->kind = CLI_NET_TAP;
+	} else if (key_is(key, klen, "user")) {
+		nd->kind = CLI_NET_USER;
+		/* QEMU's network; the addresses in it follow at the end of the list. */
+		nd->user.net.s_addr = htonl(0x0a000200);
+		nd->user.mask.s_addr = htonl(0xffffff00);
+		nd->user.ipv4 = true;
+		nd->user.ipv6 = true;
+	} else if (key_is(key, klen, "stream")) {
+		nd->kind = CLI_NET_STREAM;
+	} else {
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* One property of nd's kind of backend; 1 when it was not one. */
+static int backend_prop(struct parser *p, const char *opt, struct cli_netdev *nd,
+			struct net_given *g, const char *key, size_t klen, const char *v)
+{
+	switch (nd->kind) {
+	case CLI_NET_TAP:
+		return tap_prop(p, opt, nd, key, klen, v);
+	case CLI_NET_USER:
+		return user_prop(p, opt, &nd->user, g, key, klen, v);
+	case CLI_NET_STREAM:
+		return stream_prop(p, opt, &nd->stream, g, key, klen, v);
+	}
+	return 1;
+}
+
+static const char *backend_props(enum cli_net_backend kind)
+{
+	return kind == CLI_NET_TAP ? TAP_PROPS : kind == CLI_NET_USER ? USER_PROPS : STREAM_PROPS;
+}
+
+/* --- -nic and -netdev ------------------------------------------------------------ */
+
+/* The last checks of a backend, for its kind, then its place in the config. */
+static int add_netdev(struct parser *p, const char *opt, struct cli_netdev *nd,
+		      const struct net_given *g)
 {
 	struct ember_config *cfg = p->cfg;
+	int ret = 0;
 
-	nd->vhost = nd->vhost || nd->vhostforce;
-	if (nd->fd >= 0 && nd->ifname)
-		return fail(p, "%s: give ifname= or fd=, not both", opt);
-	if (nd->fd < 0 && !nd->ifname)
-		return fail(p, "%s: name the tap with ifname=NAME (or pass fd=N)", opt);
-	if (nd->vhostfd >= 0 && !nd->vhost && !nd->vhostforce)
-		return fail(p, "%s: vhostfd= is for vhost=on", opt);
+	if (nd->kind == CLI_NET_TAP) {
+		nd->vhost = nd->vhost || nd->vhostforce;
+		if (nd->fd >= 0 && nd->ifname)
+			return fail(p, "%s: give ifname= or fd=, not both", opt);
+		if (nd->fd < 0 && !nd->ifname)
+			return fail(p, "%s: name the tap with ifname=NAME (or pass fd=N)", opt);
+		if (nd->vhostfd >= 0 && !nd->vhost && !nd->vhostforce)
+			return fail(p, "%s: vhostfd= is for vhost=on", opt);
+	} else if (nd->kind == CLI_NET_USER) {
+		ret = user_finish(p, opt, &nd->user, g);
+	} else {
+		ret = stream_finish(p, opt, &nd->stream, g);
+	}
+	if (ret < 0)
+		return ret;
 	for (unsigned int i = 0; i < cfg->nr_netdevs; i++)
 		if (nd->id && cfg->netdevs[i].id && strcmp(nd->id, cfg->netdevs[i].id) == 0)
 			return fail(p, "%s: id '%s' is used twice", opt, nd->id);
@@ -521,14 +900,16 @@ static int add_nic(struct parser *p, const char *opt, const struct cli_nic *nic,
 
 /*
  * -nic tap,ifname=NAME|fd=N[,script=no][,downscript=no][,mac=MAC][,model=virtio]
- * [,vhost=on|off][,vhostfd=N][,vhostforce=on|off]
+ * [,vhost=on|off][,vhostfd=N][,vhostforce=on|off], or
+ * -nic user[,mac=MAC][,model=virtio][,USER_PROPS...]
  */
 static int opt_nic(struct parser *p, const char *arg)
 {
 	struct cli_netdev nd = { .fd = -1, .vhostfd = -1 };
+	struct net_given given = { 0 };
 	struct cli_nic nic = { 0 };
-	const char *key, *v, *list = arg;
-	size_t klen;
+	const char *key = "", *v = NULL, *list = arg, *opt;
+	size_t klen = 0;
 	int ret;
 
 	if (strcmp(arg, "none") == 0)
@@ -536,12 +917,19 @@ static int opt_nic(struct parser *p, const char *arg)
 	ret = next_prop(p, "-nic", &list, &key, &klen, &v);
 	if (ret < 0)
 		return ret;
-	if (ret == 0 || v || !key_is(key, klen, "tap"))
-		return fail(p, "-nic: only tap networking is available (-nic tap,ifname=NAME)");
-	while ((ret = next_prop(p, "-nic", &list, &key, &klen, &v)) > 0) {
+	if (ret > 0 && !v && key_is(key, klen, "stream"))
+		return fail(p, "-nic: there is no -nic stream; give -netdev stream,id=ID,... and "
+			       "-device virtio-net-device,netdev=ID");
+	if (net_kind(key, klen, v, &nd) < 0)
+		return fail(p,
+			    "-nic: unknown kind '%.*s%s%s'; ember has tap and user (-nic "
+			    "tap,ifname=NAME or -nic user)",
+			    (int)klen, key, v ? "=" : "", v ? v : "");
+	opt = nd.kind == CLI_NET_TAP ? "-nic" : "-nic user";
+	while ((ret = next_prop(p, opt, &list, &key, &klen, &v)) > 0) {
 		if (!v)
-			return fail(p, "-nic: '%.*s' needs a value", (int)klen, key);
-		ret = tap_prop(p, "-nic", &nd, key, klen, v);
+			return fail(p, "%s: '%.*s' needs a value", opt, (int)klen, key);
+		ret = backend_prop(p, opt, &nd, &given, key, klen, v);
 		if (ret <= 0) {
 			if (ret < 0)
 				return ret;
@@ -549,66 +937,80 @@ static int opt_nic(struct parser *p, const char *arg)
 		}
 		if (key_is(key, klen, "mac")) {
 			if (parse_mac(v, nic.mac) < 0)
-				return fail(p, "-nic: mac=%s is not a unicast xx:xx:xx:xx:xx:xx",
+				return fail(p, "%s: mac=%s is not a unicast xx:xx:xx:xx:xx:xx", opt,
 					    v);
 			nic.has_mac = true;
 		} else if (key_is(key, klen, "model")) {
 			if (strcmp(v, "virtio") != 0 && strcmp(v, "virtio-net-device") != 0)
-				return fail(p, "-nic: model=%s is not available (virtio)", v);
-		} else if (!key_is(key, klen, "id")) {
+				return fail(p, "%s: model=%s is not available (virtio)", opt, v);
+		} else if (key_is(key, klen, "id")) {
+			continue;
+		} else if (nd.kind == CLI_NET_TAP) {
 			return fail(p,
 				    "-nic: unknown property '%.*s' (ifname, fd, script, "
 				    "downscript, mac, model, vhost, vhostfd, vhostforce)",
 				    (int)klen, key);
+		} else {
+			return fail(p, "%s: unknown property '%.*s' (mac, model, %s)", opt,
+				    (int)klen, key, USER_PROPS);
 		}
 	}
 	if (ret < 0)
 		return ret;
-	ret = add_netdev(p, "-nic", &nd);
+	ret = add_netdev(p, opt, &nd, &given);
 	if (ret < 0)
 		return ret;
 	nic.netdev = p->cfg->nr_netdevs - 1;
-	return add_nic(p, "-nic", &nic, NULL);
+	return add_nic(p, opt, &nic, NULL);
 }
 
 /*
  * -netdev tap,id=ID,ifname=NAME|fd=N[,script=no][,downscript=no][,vhost=on|off]
- * [,vhostfd=N][,vhostforce=on|off]
+ * [,vhostfd=N][,vhostforce=on|off], -netdev user,id=ID[,USER_PROPS...], or
+ * -netdev stream,id=ID[,server=off],addr.type=unix,addr.path=PATH[,reconnect=S]
  */
 static int opt_netdev(struct parser *p, const char *arg)
 {
+	static const char *const opts[] = {
+		[CLI_NET_TAP] = "-netdev",
+		[CLI_NET_USER] = "-netdev user",
+		[CLI_NET_STREAM] = "-netdev stream",
+	};
 	struct cli_netdev nd = { .fd = -1, .vhostfd = -1 };
-	const char *key, *v, *list = arg;
-	size_t klen;
+	struct net_given given = { 0 };
+	const char *key = "", *v = NULL, *list = arg, *opt;
+	size_t klen = 0;
 	int ret;
 
 	ret = next_prop(p, "-netdev", &list, &key, &klen, &v);
 	if (ret < 0)
 		return ret;
-	if (ret == 0 || v || !key_is(key, klen, "tap"))
-		return fail(p, "-netdev: only tap is available (-netdev tap,id=ID,ifname=NAME)");
-	while ((ret = next_prop(p, "-netdev", &list, &key, &klen, &v)) > 0) {
+	if (net_kind(key, klen, v, &nd) < 0)
+		return fail(p,
+			    "-netdev: unknown kind '%.*s%s%s'; ember has tap, user and stream "
+			    "(-netdev tap,id=ID,ifname=NAME)",
+			    (int)klen, key, v ? "=" : "", v ? v : "");
+	opt = opts[nd.kind];
+	while ((ret = next_prop(p, opt, &list, &key, &klen, &v)) > 0) {
 		if (!v)
-			return fail(p, "-netdev: '%.*s' needs a value", (int)klen, key);
-		ret = tap_prop(p, "-netdev", &nd, key, klen, v);
+			return fail(p, "%s: '%.*s' needs a value", opt, (int)klen, key);
+		ret = backend_prop(p, opt, &nd, &given, key, klen, v);
 		if (ret < 0)
 			return ret;
 		if (ret == 0)
 			continue;
 		if (!key_is(key, klen, "id"))
-			return fail(p,
-				    "-netdev: unknown property '%.*s' (id, ifname, fd, script, "
-				    "downscript, vhost, vhostfd, vhostforce)",
-				    (int)klen, key);
+			return fail(p, "%s: unknown property '%.*s' (id, %s)", opt, (int)klen, key,
+				    backend_props(nd.kind));
 		if (!*v)
-			return fail(p, "-netdev: empty id");
+			return fail(p, "%s: empty id", opt);
 		nd.id = v;
 	}
 	if (ret < 0)
 		return ret;
 	if (!nd.id)
-		return fail(p, "-netdev: give it an id= for -device to name");
-	return add_netdev(p, "-netdev", &nd);
+		return fail(p, "%s: give it an id= for -device to name", opt);
+	return add_netdev(p, opt, &nd, &given);
 }
 
 /* Every -device virtio-net-device names a -netdev no other NIC took. */
@@ -1766,6 +2168,19 @@ void cli_print_help(FILE *f)
 	      "                    vhost=on moves its frames in the kernel (vhost-net)\n"
 	      "  -netdev tap,id=ID,ifname=NAME|fd=N[,vhost=on|off][,vhostfd=N]\n"
 	      "                    a tap for -device virtio-net-device,netdev=ID\n"
+	      "  -nic user[,mac=MAC][,net=ADDR[/MASK]][,host=ADDR][,dns=ADDR]\n"
+	      "        [,dhcpstart=ADDR][,hostfwd=[tcp|udp]:[HOSTADDR]:PORT-[GUESTADDR]:PORT]\n"
+	      "        [,restrict=on|off][,hostname=NAME][,domainname=NAME]\n"
+	      "        [,ipv4=on|off][,ipv6=on|off]\n"
+	      "                    a virtio NIC on user-mode networking (libslirp), no\n"
+	      "                    privileges needed: the guest gets 10.0.2.15 by DHCP,\n"
+	      "                    the host is 10.0.2.2 and DNS 10.0.2.3; each hostfwd=\n"
+	      "                    forwards a host port to the guest (hostfwd=tcp::2222-:22)\n"
+	      "  -netdev user,id=ID[,net=...][,hostfwd=...]...\n"
+	      "                    the same for -device virtio-net-device,netdev=ID\n"
+	      "  -netdev stream,id=ID,addr.type=unix,addr.path=PATH[,reconnect=S]\n"
+	      "                    frames over a Unix socket ember connects to (passt's,\n"
+	      "                    say), again every S seconds after it drops\n"
 	      "  -no-acpi          no ACPI tables: MP tables, and virtio_mmio.device= hints\n"
 	      "                    on the kernel command line, describe the machine (the\n"
 	      "                    hints are added for acpi=off in -append too)\n"

@@ -6,6 +6,7 @@
 #ifndef EMBER_CLI_H
 #define EMBER_CLI_H
 
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +14,7 @@
 
 #include "chardev.h"
 #include "block/disk.h"
+#include "net/user.h"
 
 #define CLI_DEFAULT_RAM (128ULL << 20) /* QEMU's default */
 #define CLI_MIN_RAM (1ULL << 20)
@@ -44,17 +46,49 @@ struct cli_drive {
 	bool if_none; /* if=none: a -device virtio-blk-device,drive=ID attaches it */
 };
 
-/* A -netdev tap (or the tap of a -nic): the interface, or a descriptor passed in. */
+enum cli_net_backend { CLI_NET_TAP, CLI_NET_USER, CLI_NET_STREAM };
+
+/* hostfwd=tcp|udp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT, as net/user.h takes it. */
+#define CLI_MAX_HOSTFWD NETUSER_MAX_HOSTFWD
+
+/* -nic user / -netdev user: libslirp's network, QEMU's defaults. */
+struct cli_user {
+	struct in_addr net, mask; /* 10.0.2.0/255.255.255.0 */
+	struct in_addr host;	  /* the gateway, the host as the guest sees it: 10.0.2.2 */
+	struct in_addr dns;	  /* 10.0.2.3 */
+	struct in_addr dhcpstart; /* 10.0.2.15 */
+	bool ipv4, ipv6;	  /* both on */
+	bool restricted;	  /* restrict=on: the guest reaches only the host's forwards */
+	const char *hostname;	  /* DHCP's host name for the guest; NULL: none */
+	const char *domainname;	  /* NULL: none */
+	unsigned int nr_hostfwd;
+	struct netuser_hostfwd hostfwd[CLI_MAX_HOSTFWD];
+};
+
+/* -netdev stream,server=off,addr.type=unix,addr.path=PATH[,reconnect=SECONDS]: e.g. passt. */
+struct cli_stream {
+	const char *path;	/* the Unix socket to connect to */
+	unsigned int reconnect; /* seconds between attempts once it drops; 0: never */
+};
+
+/*
+ * A -netdev (or the backend of a -nic): a tap, the interface or a
+ * descriptor passed in; libslirp's user network; or a stream socket.
+ */
 struct cli_netdev {
-	const char *id;	    /* NULL for -nic's own */
+	enum cli_net_backend kind; /* CLI_NET_TAP is 0: a zeroed netdev is a tap */
+	const char *id;		   /* NULL for -nic's own */
+	/* kind CLI_NET_TAP */
 	const char *ifname; /* NULL with fd */
 	int fd;		    /* -1: open ifname */
 	bool vhost;	    /* the kernel's vhost-net serves the queues (vhost=on) */
 	bool vhostforce;
-	int vhostfd; /* an open /dev/vhost-net, or -1: open it */
+	int vhostfd;		  /* an open /dev/vhost-net, or -1: open it */
+	struct cli_user user;	  /* kind CLI_NET_USER */
+	struct cli_stream stream; /* kind CLI_NET_STREAM */
 };
 
-/* A virtio-net device and its tap. */
+/* A virtio-net device and its backend. */
 struct cli_nic {
 	unsigned int netdev; /* index into netdevs[] */
 	bool has_mac;

@@ -16,6 +16,7 @@
 #include "tests/fuzz/fuzzin.h"
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -34,6 +35,43 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static int argc;
 static char *argv[MAX_ARGS + 1];
 static struct ember_config cfg;
+
+/* a is a host of net/mask: inside it, neither its address nor its broadcast. */
+static bool in_net(struct in_addr a, uint32_t net, uint32_t mask)
+{
+	uint32_t h = ntohl(a.s_addr);
+
+	return (h & mask) == net && h != net && h != (net | ~mask);
+}
+
+static void check_string(const char *s, const char *what);
+
+/* A user network ember-net can run: its addresses in its network, its forwards whole. */
+static void check_user(unsigned int i, const struct cli_user *u)
+{
+	uint32_t mask = ntohl(u->mask.s_addr), net = ntohl(u->net.s_addr);
+
+	if (!u->ipv4 && !u->ipv6)
+		FAIL("user netdev %u with neither IPv4 nor IPv6", i);
+	if (u->nr_hostfwd > CLI_MAX_HOSTFWD)
+		FAIL("user netdev %u with %u forwards", i, u->nr_hostfwd);
+	check_string(u->hostname, "user hostname");
+	check_string(u->domainname, "user domainname");
+	if (!u->ipv4)
+		return;
+	if ((~mask & (~mask + 1)) || (net & ~mask))
+		FAIL("user netdev %u: a network of mask %08x", i, mask);
+	if (!in_net(u->host, net, mask) || !in_net(u->dns, net, mask) ||
+	    !in_net(u->dhcpstart, net, mask))
+		FAIL("user netdev %u: an address outside its network", i);
+	for (unsigned int k = 0; k < u->nr_hostfwd; k++) {
+		const struct netuser_hostfwd *f = &u->hostfwd[k];
+
+		if (!f->host_port || !f->guest_port ||
+		    (f->guest_addr.s_addr && !in_net(f->guest_addr, net, mask)))
+			FAIL("user netdev %u: forward %u to a port 0 or outside the network", i, k);
+	}
+}
 
 /* NULL, or a terminated string inside one argument or the config's string room. */
 static void check_string(const char *s, const char *what)
@@ -207,12 +245,27 @@ static void check_config(void)
 	for (unsigned int i = 0; i < cfg.nr_netdevs; i++) {
 		const struct cli_netdev *n = &cfg.netdevs[i];
 
+		check_string(n->id, "netdev id");
+		if (n->kind == CLI_NET_USER) {
+			check_user(i, &n->user);
+		} else if (n->kind == CLI_NET_STREAM) {
+			if (!n->stream.path || !*n->stream.path || strlen(n->stream.path) > 107 ||
+			    n->stream.reconnect > 3600)
+				FAIL("stream netdev %u: a path of the wrong size, or reconnect %u", i,
+				     n->stream.reconnect);
+			check_string(n->stream.path, "stream path");
+		} else if (n->kind != CLI_NET_TAP) {
+			FAIL("netdev %u of kind %d", i, (int)n->kind);
+		}
+		if (n->kind != CLI_NET_TAP && (n->ifname || n->fd >= 0 || n->vhost))
+			FAIL("netdev %u: tap properties on another kind", i);
+		if (n->kind != CLI_NET_TAP)
+			continue;
 		if ((n->fd >= 0) == (n->ifname != NULL))
 			FAIL("netdev %u with fd %d and ifname %s", i, n->fd,
 			     n->ifname ? n->ifname : "(none)");
 		if (n->ifname && (!*n->ifname || strlen(n->ifname) > 15))
 			FAIL("netdev %u ifname of %zu bytes", i, strlen(n->ifname));
-		check_string(n->id, "netdev id");
 		check_string(n->ifname, "netdev ifname");
 	}
 	for (unsigned int i = 0; i < cfg.nr_nics; i++) {

@@ -4,6 +4,7 @@
 #include "app/cli.h"
 #include "unit.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <string.h>
@@ -497,7 +498,8 @@ END_TEST
 
 START_TEST(nic_errors)
 {
-	fails_with(parse("-kernel", "k", "-nic", "user", NULL), "only tap");
+	fails_with(parse("-kernel", "k", "-nic", "vde", NULL),
+		   "-nic: unknown kind 'vde'; ember has tap and user");
 	fails_with(parse("-kernel", "k", "-nic", "tap", NULL), "ifname=NAME");
 	fails_with(parse("-kernel", "k", "-nic", "tap,ifname=a,fd=3", NULL), "not both");
 	fails_with(parse("-kernel", "k", "-nic", "tap,ifname=abcdefghijklmnop", NULL),
@@ -513,7 +515,8 @@ START_TEST(nic_errors)
 		   "unknown property 'queues'");
 	fails_with(parse("-kernel", "k", "-nic", "tap,fd=x", NULL), "not a descriptor");
 	fails_with(parse("-kernel", "k", "-netdev", "tap,ifname=t", NULL), "id=");
-	fails_with(parse("-kernel", "k", "-netdev", "user,id=n", NULL), "only tap");
+	fails_with(parse("-kernel", "k", "-netdev", "vde,id=n", NULL),
+		   "-netdev: unknown kind 'vde'; ember has tap, user and stream");
 	ck_assert_int_eq(parse("-kernel", "k", "-netdev", "tap,id=n,ifname=t,vhost=on", "-device",
 			       "virtio-net-device,netdev=n", NULL),
 			 0);
@@ -542,6 +545,496 @@ START_TEST(nic_errors)
 			 NULL),
 		   "netdev 'n' is used twice");
 	fails_with(parse("-kernel", "k", "-device", "virtio-net-pci,netdev=n", NULL), "no PCI");
+}
+END_TEST
+
+/* An address as a.b.c.d, so that a failed comparison prints it. */
+static const char *dotted(struct in_addr a)
+{
+	static char buf[INET_ADDRSTRLEN];
+
+	ck_assert_ptr_nonnull(inet_ntop(AF_INET, &a, buf, sizeof(buf)));
+	return buf;
+}
+
+/* -nic user alone: QEMU's network, a NIC on it, nothing forwarded. */
+START_TEST(nic_user_defaults)
+{
+	const struct cli_user *u = &cfg.netdevs[0].user;
+
+	ck_assert_int_eq(parse("-kernel", "k", "-nic", "user", NULL), 0);
+	ck_assert_uint_eq(cfg.nr_netdevs, 1);
+	ck_assert_uint_eq(cfg.nr_nics, 1);
+	ck_assert_uint_eq(cfg.nics[0].netdev, 0);
+	ck_assert(!cfg.nics[0].has_mac);
+	ck_assert_int_eq(cfg.netdevs[0].kind, CLI_NET_USER);
+	ck_assert_ptr_null(cfg.netdevs[0].id);
+	ck_assert_str_eq(dotted(u->net), "10.0.2.0");
+	ck_assert_str_eq(dotted(u->mask), "255.255.255.0");
+	ck_assert_str_eq(dotted(u->host), "10.0.2.2");
+	ck_assert_str_eq(dotted(u->dns), "10.0.2.3");
+	ck_assert_str_eq(dotted(u->dhcpstart), "10.0.2.15");
+	ck_assert(u->ipv4);
+	ck_assert(u->ipv6);
+	ck_assert(!u->restricted);
+	ck_assert_ptr_null(u->hostname);
+	ck_assert_ptr_null(u->domainname);
+	ck_assert_uint_eq(u->nr_hostfwd, 0);
+	ck_assert_uint_eq(cli_nr_virtio(&cfg), 1);
+
+	ck_assert_int_eq(parse("-kernel", "k", "-nic",
+			       "user,id=u0,mac=52:54:00:12:34:57,model=virtio-net-device", "-nic",
+			       "tap,ifname=t", NULL),
+			 0);
+	ck_assert_uint_eq(cfg.nr_nics, 2);
+	ck_assert(cfg.nics[0].has_mac);
+	ck_assert_uint_eq(cfg.nics[0].mac[5], 0x57);
+	ck_assert_int_eq(cfg.netdevs[cfg.nics[0].netdev].kind, CLI_NET_USER);
+	ck_assert_int_eq(cfg.netdevs[cfg.nics[1].netdev].kind, CLI_NET_TAP);
+	ck_assert_str_eq(cfg.netdevs[cfg.nics[1].netdev].ifname, "t");
+}
+END_TEST
+
+/* net= moves the addresses left out with it, whatever the order of the list. */
+START_TEST(nic_user_networks)
+{
+	const struct cli_user *u = &cfg.netdevs[0].user;
+
+	ck_assert_int_eq(parse("-kernel", "k", "-nic", "user,net=192.168.76.0/24", NULL), 0);
+	ck_assert_str_eq(dotted(u->net), "192.168.76.0");
+	ck_assert_str_eq(dotted(u->mask), "255.255.255.0");
+	ck_assert_str_eq(dotted(u->host), "192.168.76.2");
+	ck_assert_str_eq(dotted(u->dns), "192.168.76.3");
+	ck_assert_str_eq(dotted(u->dhcpstart), "192.168.76.15");
+
+	/* A dotted mask; the address is cut to the network's; QEMU's places in a /16. */
+	ck_assert_int_eq(parse("-kernel", "k", "-nic", "user,net=172.16.5.9/255.255.0.0", NULL), 0);
+	ck_assert_str_eq(dotted(u->net), "172.16.0.0");
+	ck_assert_str_eq(dotted(u->mask), "255.255.0.0");
+	ck_assert_str_eq(dotted(u->host), "172.16.2.2");
+	ck_assert_str_eq(dotted(u->dns), "172.16.2.3");
+	ck_assert_str_eq(dotted(u->dhcpstart), "172.16.2.15");
+
+	/* No mask: /24. */
+	ck_assert_int_eq(parse("-kernel", "k", "-nic", "user,net=10.1.2.0", NULL), 0);
+	ck_assert_str_eq(dotted(u->mask), "255.255.255.0");
+	ck_assert_str_eq(dotted(u->host), "10.1.2.2");
+	ck_assert_str_eq(dotted(u->dhcpstart), "10.1.2.15");
+
+	ck_assert_int_eq(
+		parse("-kernel", "k", "-nic", "user,net=10.9.9.16/28,dhcpstart=10.9.9.20", NULL),
+		0);
+	ck_assert_str_eq(dotted(u->mask), "255.255.255.240");
+	ck_assert_str_eq(dotted(u->host), "10.9.9.18");
+	ck_assert_str_eq(dotted(u->dns), "10.9.9.19");
+	ck_assert_str_eq(dotted(u->dhcpstart), "10.9.9.20");
+
+	ck_assert_int_eq(parse("-kernel", "k", "-nic",
+			       "user,host=10.0.2.1,dns=10.0.2.53,dhcpstart=10.0.2.100", NULL),
+			 0);
+	ck_assert_str_eq(dotted(u->net), "10.0.2.0");
+	ck_assert_str_eq(dotted(u->host), "10.0.2.1");
+	ck_assert_str_eq(dotted(u->dns), "10.0.2.53");
+	ck_assert_str_eq(dotted(u->dhcpstart), "10.0.2.100");
+
+	/* Addresses before net=: checked against it, and the rest follow it. */
+	ck_assert_int_eq(parse("-kernel", "k", "-nic",
+			       "user,host=192.168.76.1,dhcpstart=192.168.76.50,net=192.168.76.0/24",
+			       NULL),
+			 0);
+	ck_assert_str_eq(dotted(u->host), "192.168.76.1");
+	ck_assert_str_eq(dotted(u->dns), "192.168.76.3");
+	ck_assert_str_eq(dotted(u->dhcpstart), "192.168.76.50");
+}
+END_TEST
+
+START_TEST(nic_user_address_errors)
+{
+	static const struct {
+		const char *arg, *msg;
+	} bad[] = {
+		{ "user,host=10.0.3.2",
+		  "-nic user: host=10.0.3.2 is not in the network 10.0.2.0/24" },
+		{ "user,dns=192.168.1.1", "dns=192.168.1.1 is not in the network 10.0.2.0/24" },
+		{ "user,dhcpstart=10.0.1.15", "dhcpstart=10.0.1.15 is not in the network" },
+		{ "user,host=10.0.2.2,net=192.168.76.0/24",
+		  "host=10.0.2.2 is not in the network 192.168.76.0/24" },
+		{ "user,host=10.0.2.0", "host=10.0.2.0 is the address of the network 10.0.2.0/24" },
+		{ "user,dhcpstart=10.0.2.255", "dhcpstart=10.0.2.255 is the broadcast address" },
+		{ "user,net=10.9.9.16/28",
+		  "the default dhcpstart=10.9.9.31 is the broadcast address of the network "
+		  "10.9.9.16/28; give dhcpstart=" },
+		{ "user,dns=10.0.2.2", "dns= and host= are the same address" },
+		{ "user,dhcpstart=10.0.2.3", "dhcpstart= must differ from host= and dns=" },
+		{ "user,hostfwd=tcp::2222-10.0.3.15:22",
+		  "the guest address 10.0.3.15 of hostfwd rule 1 is not in the network "
+		  "10.0.2.0/24" },
+		{ "user,hostfwd=tcp::1-:1,hostfwd=tcp::2222-10.0.2.255:22",
+		  "hostfwd rule 2 is the broadcast address" },
+		{ "user,host=10.0.2", "host=10.0.2 is not an IPv4 address (a.b.c.d)" },
+		{ "user,dns=resolver", "dns=resolver is not an IPv4 address" },
+		{ "user,dhcpstart=10.0.2.015", "dhcpstart=10.0.2.015 is not an IPv4 address" },
+		{ "user,net=10.0.2.0/31", "net=10.0.2.0/31 is not ADDR[/MASK]" },
+		{ "user,net=10.0.2.0/0", "net=10.0.2.0/0 is not" },
+		{ "user,net=10.0.2.0/33", "net=10.0.2.0/33 is not" },
+		{ "user,net=10.0.2.0/", "net=10.0.2.0/ is not" },
+		{ "user,net=10.0.2.0/24x", "net=10.0.2.0/24x is not" },
+		{ "user,net=10.0.2.0/255.255.0.255", "net=10.0.2.0/255.255.0.255 is not" },
+		{ "user,net=10.0.2.0/255.255.255.254", "net=10.0.2.0/255.255.255.254 is not" },
+		{ "user,net=300.0.2.0/24", "net=300.0.2.0/24 is not" },
+		{ "user,net=", "net= is not" },
+		{ "user,ipv4=off,ipv6=off",
+		  "-nic user: ipv4=off and ipv6=off leave the guest no network" },
+		{ "user,ipv4=off,net=10.0.2.0/24", "need ipv4=on" },
+		{ "user,ipv4=off,host=10.0.2.2", "need ipv4=on" },
+		{ "user,hostfwd=tcp::22-:22,ipv4=off", "need ipv4=on" },
+		{ "user,ipv6=maybe", "ipv6 must be on or off, not 'maybe'" },
+	};
+
+	for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		fails_with(parse("-kernel", "k", "-nic", bad[i].arg, NULL), bad[i].msg);
+	ck_assert_int_eq(parse("-kernel", "k", "-nic", "user,ipv4=off", NULL), 0);
+	ck_assert(!cfg.netdevs[0].user.ipv4);
+	ck_assert(cfg.netdevs[0].user.ipv6);
+}
+END_TEST
+
+START_TEST(nic_user_hostfwd)
+{
+	const struct netuser_hostfwd *f = cfg.netdevs[0].user.hostfwd;
+
+	ck_assert_int_eq(parse("-kernel", "k", "-nic",
+			       "user,hostfwd=tcp::2222-:22,hostfwd=udp:127.0.0.1:5353-10.0.2.15:53,"
+			       "hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=:0.0.0.0:65535-10.0.2.20:1",
+			       NULL),
+			 0);
+	ck_assert_uint_eq(cfg.netdevs[0].user.nr_hostfwd, 4);
+	ck_assert(!f[0].udp);
+	ck_assert_uint_eq(f[0].host_addr.s_addr, htonl(INADDR_ANY));
+	ck_assert_uint_eq(f[0].host_port, 2222);
+	ck_assert_uint_eq(f[0].guest_addr.s_addr, 0);
+	ck_assert_uint_eq(f[0].guest_port, 22);
+
+	ck_assert(f[1].udp);
+	ck_assert_str_eq(dotted(f[1].host_addr), "127.0.0.1");
+	ck_assert_uint_eq(f[1].host_port, 5353);
+	ck_assert_str_eq(dotted(f[1].guest_addr), "10.0.2.15");
+	ck_assert_uint_eq(f[1].guest_port, 53);
+
+	ck_assert(!f[2].udp);
+	ck_assert_str_eq(dotted(f[2].host_addr), "127.0.0.1");
+	ck_assert_uint_eq(f[2].host_port, 8080);
+	ck_assert_uint_eq(f[2].guest_addr.s_addr, 0);
+	ck_assert_uint_eq(f[2].guest_port, 80);
+
+	/* No protocol is tcp. */
+	ck_assert(!f[3].udp);
+	ck_assert_uint_eq(f[3].host_addr.s_addr, 0);
+	ck_assert_uint_eq(f[3].host_port, 65535);
+	ck_assert_str_eq(dotted(f[3].guest_addr), "10.0.2.20");
+	ck_assert_uint_eq(f[3].guest_port, 1);
+}
+END_TEST
+
+START_TEST(nic_user_hostfwd_errors)
+{
+	static const struct {
+		const char *rule, *why;
+	} bad[] = {
+		{ "", "no ':' after the protocol" },
+		{ "tcp", "no ':' after the protocol" },
+		{ "sctp::2222-:22", "the protocol is not tcp or udp" },
+		{ "unix:/tmp/s-:22", "the protocol is not tcp or udp" },
+		{ "tcp::2222", "no '-' between the host's side and the guest's" },
+		{ "tcp:2222-:22", "no ':' before the host port" },
+		{ "tcp::2222-22", "no ':' before the guest port" },
+		{ "tcp:localhost:2222-:22", "the host address is not a.b.c.d" },
+		{ "tcp:127.0.0:2222-:22", "the host address is not a.b.c.d" },
+		{ "tcp::0-:22", "the host port is not a number from 1 to 65535" },
+		{ "tcp::65536-:22", "the host port is not" },
+		{ "tcp::-:22", "the host port is not" },
+		{ "tcp::+22-:22", "the host port is not" },
+		{ "tcp::22x-:22", "the host port is not" },
+		{ "tcp:127.0.0.1:22:23-:22", "the host port is not" },
+		{ "tcp::2222--:22", "the guest address is not a.b.c.d" },
+		{ "tcp::2222-10.0.2.256:22", "the guest address is not a.b.c.d" },
+		{ "tcp::2222-:0", "the guest port is not a number from 1 to 65535" },
+		{ "tcp::2222-:", "the guest port is not" },
+		{ "tcp::2222-:22x", "the guest port is not" },
+		{ "tcp::2222-:22:23", "the guest port is not" },
+		{ "tcp::2222-:100000", "the guest port is not" },
+	};
+	char arg[128], quoted[128];
+
+	for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(arg, sizeof(arg), "user,hostfwd=%s", bad[i].rule);
+		snprintf(quoted, sizeof(quoted), "-nic user: bad hostfwd rule '%s': ", bad[i].rule);
+		fails_with(parse("-kernel", "k", "-nic", arg, NULL), bad[i].why);
+		ck_assert_msg(strstr(err, quoted), "'%s' not in '%s'", quoted, err);
+		ck_assert_ptr_nonnull(strstr(
+			err, "(the form is [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT)"));
+	}
+}
+END_TEST
+
+/* CLI_MAX_HOSTFWD rules fit; one more is refused, naming the limit. */
+START_TEST(nic_user_hostfwd_limit)
+{
+	char arg[1024] = "user";
+	size_t n = strlen(arg);
+
+	for (unsigned int i = 0; i < CLI_MAX_HOSTFWD; i++)
+		n += (size_t)snprintf(arg + n, sizeof(arg) - n, ",hostfwd=tcp::%u-:22", 2200 + i);
+	ck_assert_uint_lt(n, sizeof(arg) - 32);
+	ck_assert_int_eq(parse("-kernel", "k", "-nic", arg, NULL), 0);
+	ck_assert_uint_eq(cfg.netdevs[0].user.nr_hostfwd, CLI_MAX_HOSTFWD);
+	ck_assert_uint_eq(cfg.netdevs[0].user.hostfwd[CLI_MAX_HOSTFWD - 1].host_port,
+			  2200 + CLI_MAX_HOSTFWD - 1);
+	snprintf(arg + n, sizeof(arg) - n, ",hostfwd=udp::53-:53");
+	fails_with(parse("-kernel", "k", "-nic", arg, NULL), "-nic user: at most 16 hostfwd rules");
+}
+END_TEST
+
+START_TEST(nic_user_options)
+{
+	const struct cli_user *u = &cfg.netdevs[0].user;
+	char name[300], arg[320];
+
+	ck_assert_int_eq(parse("-kernel", "k", "-nic",
+			       "user,restrict=on,hostname=guest-1.example,domainname=example.org,"
+			       "ipv6=off",
+			       NULL),
+			 0);
+	ck_assert(u->restricted);
+	ck_assert_str_eq(u->hostname, "guest-1.example");
+	ck_assert_str_eq(u->domainname, "example.org");
+	ck_assert(u->ipv4);
+	ck_assert(!u->ipv6);
+	ck_assert_int_eq(parse("-kernel", "k", "-nic", "user,restrict=y", NULL), 0);
+	ck_assert(u->restricted);
+	ck_assert_int_eq(parse("-kernel", "k", "-nic", "user,restrict=yes,restrict=n", NULL), 0);
+	ck_assert(!u->restricted);
+	ck_assert_int_eq(parse("-kernel", "k", "-nic", "user,restrict=off", NULL), 0);
+	ck_assert(!u->restricted);
+	fails_with(parse("-kernel", "k", "-nic", "user,restrict=maybe", NULL),
+		   "-nic user: restrict must be on or off, not 'maybe'");
+	fails_with(parse("-kernel", "k", "-nic", "user,restrict", NULL),
+		   "-nic user: 'restrict' needs a value");
+
+	/* Names: 63 characters for the host, 253 for the domain. */
+	memset(name, 'a', 63);
+	name[63] = '\0';
+	snprintf(arg, sizeof(arg), "user,hostname=%s", name);
+	ck_assert_int_eq(parse("-kernel", "k", "-nic", arg, NULL), 0);
+	ck_assert_uint_eq(strlen(u->hostname), 63);
+	snprintf(arg, sizeof(arg), "user,hostname=%sa", name);
+	fails_with(parse("-kernel", "k", "-nic", arg, NULL), "is not a name of 1 to 63 letters");
+	memset(name, 'b', 253);
+	name[253] = '\0';
+	snprintf(arg, sizeof(arg), "user,domainname=%s", name);
+	ck_assert_int_eq(parse("-kernel", "k", "-nic", arg, NULL), 0);
+	ck_assert_uint_eq(strlen(u->domainname), 253);
+	snprintf(arg, sizeof(arg), "user,domainname=%sb", name);
+	fails_with(parse("-kernel", "k", "-nic", arg, NULL), "is not a name of 1 to 253 letters");
+	fails_with(parse("-kernel", "k", "-nic", "user,hostname=-guest", NULL),
+		   "-nic user: hostname=-guest is not a name");
+	fails_with(parse("-kernel", "k", "-nic", "user,hostname=.guest", NULL),
+		   "hostname=.guest is not a name");
+	fails_with(parse("-kernel", "k", "-nic", "user,hostname=my_guest", NULL),
+		   "hostname=my_guest is not a name");
+	fails_with(parse("-kernel", "k", "-nic", "user,hostname=", NULL),
+		   "hostname= is not a name");
+	fails_with(parse("-kernel", "k", "-nic", "user,domainname=ex ample.org", NULL),
+		   "domainname=ex ample.org is not a name");
+
+	/* Unknown properties, QEMU's that ember lacks and tap's, are named with the list. */
+	fails_with(parse("-kernel", "k", "-nic", "user,tftp=/srv", NULL),
+		   "-nic user: unknown property 'tftp' (mac, model, net, host, dns, dhcpstart, "
+		   "restrict, hostname, domainname, ipv4, ipv6, hostfwd)");
+	fails_with(parse("-kernel", "k", "-nic", "user,ifname=tap0", NULL),
+		   "unknown property 'ifname'");
+	fails_with(parse("-kernel", "k", "-nic", "user,vhost=on", NULL),
+		   "unknown property 'vhost'");
+	fails_with(parse("-kernel", "k", "-nic", "user,fd=3", NULL), "unknown property 'fd'");
+	fails_with(parse("-kernel", "k", "-nic", "user,mac=01:00:00:00:00:01", NULL),
+		   "-nic user: mac=01:00:00:00:00:01 is not a unicast");
+	fails_with(parse("-kernel", "k", "-nic", "user,model=e1000", NULL),
+		   "-nic user: model=e1000 is not available");
+	/* And user properties on a tap. */
+	fails_with(parse("-kernel", "k", "-nic", "tap,ifname=t,hostfwd=tcp::1-:2", NULL),
+		   "-nic: unknown property 'hostfwd' (ifname, fd,");
+	fails_with(parse("-kernel", "k", "-nic", "tap,ifname=t,net=10.0.0.0/8", NULL),
+		   "-nic: unknown property 'net'");
+	fails_with(parse("-kernel", "k", "-netdev", "tap,id=n,ifname=t,restrict=on", NULL),
+		   "-netdev: unknown property 'restrict' (id, ifname,");
+}
+END_TEST
+
+START_TEST(netdev_user)
+{
+	ck_assert_int_eq(parse("-kernel", "k", "-netdev",
+			       "user,id=u0,net=192.168.76.0/24,hostfwd=tcp::2222-:22", "-device",
+			       "virtio-net-device,netdev=u0,mac=52:54:00:00:00:02", NULL),
+			 0);
+	ck_assert_uint_eq(cfg.nr_netdevs, 1);
+	ck_assert_uint_eq(cfg.nr_nics, 1);
+	ck_assert_uint_eq(cfg.nics[0].netdev, 0);
+	ck_assert(cfg.nics[0].has_mac);
+	ck_assert_int_eq(cfg.netdevs[0].kind, CLI_NET_USER);
+	ck_assert_str_eq(cfg.netdevs[0].id, "u0");
+	ck_assert_str_eq(dotted(cfg.netdevs[0].user.host), "192.168.76.2");
+	ck_assert_str_eq(dotted(cfg.netdevs[0].user.dhcpstart), "192.168.76.15");
+	ck_assert_uint_eq(cfg.netdevs[0].user.nr_hostfwd, 1);
+	ck_assert_uint_eq(cfg.netdevs[0].user.hostfwd[0].host_port, 2222);
+
+	/* Backends of all kinds, named by devices in another order. */
+	ck_assert_int_eq(parse("-kernel", "k", "-netdev", "user,id=a", "-netdev",
+			       "stream,id=b,addr.type=unix,addr.path=/run/p.sock", "-netdev",
+			       "tap,id=c,ifname=t", "-device", "virtio-net-device,netdev=b",
+			       "-device", "virtio-net-device,netdev=c", "-device",
+			       "virtio-net-device,netdev=a", NULL),
+			 0);
+	ck_assert_int_eq(cfg.netdevs[cfg.nics[0].netdev].kind, CLI_NET_STREAM);
+	ck_assert_int_eq(cfg.netdevs[cfg.nics[1].netdev].kind, CLI_NET_TAP);
+	ck_assert_int_eq(cfg.netdevs[cfg.nics[2].netdev].kind, CLI_NET_USER);
+	ck_assert_str_eq(dotted(cfg.netdevs[cfg.nics[2].netdev].user.dns), "10.0.2.3");
+
+	fails_with(parse("-kernel", "k", "-netdev", "user", NULL),
+		   "-netdev user: give it an id= for -device to name");
+	fails_with(parse("-kernel", "k", "-netdev", "user,net=10.0.2.0/24", NULL),
+		   "-netdev user: give it an id=");
+	fails_with(parse("-kernel", "k", "-netdev", "user,id=", NULL), "-netdev user: empty id");
+	fails_with(
+		parse("-kernel", "k", "-netdev", "user,id=n", "-netdev", "tap,id=n,ifname=t", NULL),
+		"-netdev: id 'n' is used twice");
+	fails_with(parse("-kernel", "k", "-netdev", "user,id=n", "-netdev", "user,id=n", NULL),
+		   "-netdev user: id 'n' is used twice");
+	fails_with(parse("-kernel", "k", "-netdev", "user,id=n,mac=52:54:00:00:00:01", NULL),
+		   "-netdev user: unknown property 'mac' (id, net, host, dns, dhcpstart, "
+		   "restrict, hostname, domainname, ipv4, ipv6, hostfwd)");
+	fails_with(parse("-kernel", "k", "-netdev", "user,id=n,hostfwd=tcp::22", NULL),
+		   "-netdev user: bad hostfwd rule 'tcp::22'");
+	fails_with(parse("-kernel", "k", "-netdev", "user,id=n,host=10.0.3.2", NULL),
+		   "-netdev user: host=10.0.3.2 is not in the network");
+	fails_with(parse("-kernel", "k", "-netdev", "user,id=n", "-device",
+			 "virtio-net-device,netdev=m", NULL),
+		   "no -netdev with id 'm'");
+
+	/* Every kind counts toward the backends' limit. */
+	ab_reset();
+	ab_add("-kernel");
+	ab_add("k");
+	for (int i = 0; i < CLI_MAX_VIRTIO; i++) {
+		ab_add("-netdev");
+		ab_add("%s,id=n%d", i % 2 ? "user" : "stream,addr.type=unix,addr.path=/s", i);
+	}
+	ck_assert_int_eq(ab_parse(), 0);
+	ck_assert_uint_eq(cfg.nr_netdevs, CLI_MAX_VIRTIO);
+	ab_add("-netdev");
+	ab_add("user,id=last");
+	fails_with(ab_parse(), "-netdev user: at most 16 network backends");
+}
+END_TEST
+
+START_TEST(netdev_stream)
+{
+	const struct cli_netdev *nd = &cfg.netdevs[0];
+	char path[CLI_SOCKET_PATH_MAX + 2], arg[200];
+
+	ck_assert_int_eq(parse("-kernel", "k", "-netdev",
+			       "stream,id=s0,server=off,addr.type=unix,addr.path=/run/passt.sock,"
+			       "reconnect=5",
+			       "-device", "virtio-net-device,netdev=s0", NULL),
+			 0);
+	ck_assert_uint_eq(cfg.nr_netdevs, 1);
+	ck_assert_uint_eq(cfg.nr_nics, 1);
+	ck_assert_int_eq(nd->kind, CLI_NET_STREAM);
+	ck_assert_str_eq(nd->id, "s0");
+	ck_assert_str_eq(nd->stream.path, "/run/passt.sock");
+	ck_assert_uint_eq(nd->stream.reconnect, 5);
+
+	/* server= defaults to off, reconnect= to never; the order does not matter; ",," is ','. */
+	ck_assert_int_eq(parse("-kernel", "k", "-netdev",
+			       "stream,addr.path=/tmp/a,,b,id=s1,addr.type=unix", NULL),
+			 0);
+	ck_assert_str_eq(nd->stream.path, "/tmp/a,b");
+	ck_assert_uint_eq(nd->stream.reconnect, 0);
+	ck_assert_int_eq(parse("-kernel", "k", "-netdev",
+			       "stream,id=s,addr.type=unix,addr.path=/p,reconnect=3600", NULL),
+			 0);
+	ck_assert_uint_eq(nd->stream.reconnect, 3600);
+
+	/* The longest path sun_path holds, and one byte more. */
+	path[0] = '/';
+	memset(path + 1, 'p', CLI_SOCKET_PATH_MAX - 1);
+	path[CLI_SOCKET_PATH_MAX] = '\0';
+	snprintf(arg, sizeof(arg), "stream,id=s,addr.type=unix,addr.path=%s", path);
+	ck_assert_int_eq(parse("-kernel", "k", "-netdev", arg, NULL), 0);
+	ck_assert_uint_eq(strlen(nd->stream.path), 107);
+	snprintf(arg, sizeof(arg), "stream,id=s,addr.type=unix,addr.path=%sp", path);
+	fails_with(parse("-kernel", "k", "-netdev", arg, NULL),
+		   "-netdev stream: addr.path is longer than 107 bytes");
+
+	fails_with(parse("-kernel", "k", "-netdev", "stream,id=s,addr.type=unix", NULL),
+		   "-netdev stream: give addr.path=PATH, the Unix socket to connect to");
+	fails_with(parse("-kernel", "k", "-netdev", "stream,id=s,addr.type=unix,addr.path=", NULL),
+		   "-netdev stream: empty addr.path");
+	fails_with(parse("-kernel", "k", "-netdev",
+			 "stream,id=s,server=on,addr.type=unix,addr.path=/p", NULL),
+		   "-netdev stream: server=on is not available: ember connects");
+	fails_with(parse("-kernel", "k", "-netdev",
+			 "stream,id=s,server=maybe,addr.type=unix,addr.path=/p", NULL),
+		   "server must be on or off");
+	fails_with(parse("-kernel", "k", "-netdev",
+			 "stream,id=s,addr.type=inet,addr.host=localhost,addr.port=5555", NULL),
+		   "-netdev stream: addr.type=inet is not available: ember connects to a Unix "
+		   "socket");
+	fails_with(parse("-kernel", "k", "-netdev", "stream,id=s,addr.type=fd,addr.str=3", NULL),
+		   "addr.type=fd is not available");
+	fails_with(parse("-kernel", "k", "-netdev", "stream,id=s,addr.type=tcp,addr.path=/p", NULL),
+		   "-netdev stream: unknown addr.type 'tcp' (unix)");
+	fails_with(parse("-kernel", "k", "-netdev", "stream,id=s,addr.path=/p", NULL),
+		   "-netdev stream: give addr.type=unix and addr.path=PATH");
+	fails_with(parse("-kernel", "k", "-netdev",
+			 "stream,id=s,addr.type=unix,addr.path=/p,reconnect=99999", NULL),
+		   "-netdev stream: reconnect=99999 is not a number of seconds from 0 to 3600");
+	fails_with(parse("-kernel", "k", "-netdev",
+			 "stream,id=s,addr.type=unix,addr.path=/p,reconnect=3601", NULL),
+		   "reconnect=3601 is not");
+	fails_with(parse("-kernel", "k", "-netdev",
+			 "stream,id=s,addr.type=unix,addr.path=/p,reconnect=5s", NULL),
+		   "reconnect=5s is not");
+	fails_with(parse("-kernel", "k", "-netdev",
+			 "stream,id=s,addr.type=unix,addr.path=/p,reconnect=-1", NULL),
+		   "reconnect=-1 is not");
+	fails_with(parse("-kernel", "k", "-netdev", "stream,addr.type=unix,addr.path=/p", NULL),
+		   "-netdev stream: give it an id=");
+	fails_with(parse("-kernel", "k", "-netdev",
+			 "stream,id=s,addr.type=unix,addr.path=/p,ifname=t", NULL),
+		   "-netdev stream: unknown property 'ifname' (id, server, addr.type, addr.path, "
+		   "reconnect)");
+	fails_with(parse("-kernel", "k", "-netdev",
+			 "stream,id=s,addr.type=unix,addr.path=/p,addr.abstract=on", NULL),
+		   "unknown property 'addr.abstract'");
+	fails_with(parse("-kernel", "k", "-netdev",
+			 "stream,id=s,addr.type=unix,addr.path=/p,hostfwd=tcp::1-:1", NULL),
+		   "unknown property 'hostfwd'");
+}
+END_TEST
+
+START_TEST(net_kinds)
+{
+	fails_with(parse("-kernel", "k", "-nic", "stream,addr.type=unix,addr.path=/p", NULL),
+		   "-nic: there is no -nic stream; give -netdev stream,id=ID,... and -device "
+		   "virtio-net-device,netdev=ID");
+	fails_with(parse("-kernel", "k", "-nic", "bridge,br=br0", NULL),
+		   "-nic: unknown kind 'bridge'; ember has tap and user (-nic tap,ifname=NAME or "
+		   "-nic user)");
+	fails_with(parse("-kernel", "k", "-nic", "ifname=t", NULL), "unknown kind 'ifname=t'");
+	fails_with(parse("-kernel", "k", "-nic", "", NULL), "-nic: unknown kind ''");
+	fails_with(parse("-kernel", "k", "-netdev", "socket,id=s", NULL),
+		   "-netdev: unknown kind 'socket'; ember has tap, user and stream");
+	fails_with(parse("-kernel", "k", "-netdev", "user=1,id=s", NULL), "unknown kind 'user=1'");
 }
 END_TEST
 
@@ -970,6 +1463,30 @@ START_TEST(help_lists_the_jail)
 }
 END_TEST
 
+/* The help names every kind of network, in lines that fit 80 columns. */
+START_TEST(help_lists_the_networks)
+{
+	char out[16384] = { 0 };
+	FILE *f = fmemopen(out, sizeof(out) - 1, "w");
+
+	ck_assert_ptr_nonnull(f);
+	cli_print_help(f);
+	fclose(f);
+	ck_assert_ptr_nonnull(strstr(out, "-nic tap,"));
+	ck_assert_ptr_nonnull(strstr(out, "-nic user[,mac=MAC]"));
+	ck_assert_ptr_nonnull(strstr(out, "-netdev user,id=ID"));
+	ck_assert_ptr_nonnull(
+		strstr(out, "-netdev stream,id=ID,addr.type=unix,addr.path=PATH[,reconnect=S]"));
+	for (const char *line = out; *line;) {
+		const char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+
+		ck_assert_msg(len <= 80, "help line of %zu columns: %.*s", len, (int)len, line);
+		line += len + (nl ? 1 : 0);
+	}
+}
+END_TEST
+
 static Suite *cli_suite(void)
 {
 	Suite *s = suite_create("cli");
@@ -994,6 +1511,16 @@ static Suite *cli_suite(void)
 	tcase_add_test(tc, drive_after_full_disk_table);
 	tcase_add_test(tc, nics);
 	tcase_add_test(tc, nic_errors);
+	tcase_add_test(tc, nic_user_defaults);
+	tcase_add_test(tc, nic_user_networks);
+	tcase_add_test(tc, nic_user_address_errors);
+	tcase_add_test(tc, nic_user_hostfwd);
+	tcase_add_test(tc, nic_user_hostfwd_errors);
+	tcase_add_test(tc, nic_user_hostfwd_limit);
+	tcase_add_test(tc, nic_user_options);
+	tcase_add_test(tc, netdev_user);
+	tcase_add_test(tc, netdev_stream);
+	tcase_add_test(tc, net_kinds);
 	tcase_add_test(tc, virtio_device_limit);
 	tcase_add_test(tc, rng_devices);
 	tcase_add_test(tc, vsock_device);
@@ -1005,6 +1532,7 @@ static Suite *cli_suite(void)
 	tcase_add_test(tc, runas_and_chroot);
 	tcase_add_test(tc, runas_and_chroot_errors);
 	tcase_add_test(tc, help_lists_the_jail);
+	tcase_add_test(tc, help_lists_the_networks);
 	suite_add_tcase(s, tc);
 	return s;
 }
