@@ -33,6 +33,7 @@
 #include "firmware/layout.h"
 #include "firmware/mptable.h"
 #include "net/tap.h"
+#include "net/user.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
 #include "virtio/mmio.h"
@@ -125,6 +126,8 @@ struct machine_net {
 	bool watch_failed; /* said so once */
 	/* With vhost=on, the device whose frames the kernel moves instead of net. */
 	struct vhostnet *vnet;
+	/* -nic user: ember-net, whose socket stands in tap.fd. 0: none. */
+	pid_t user_pid;
 	struct machine_vhost_queue q[2];
 };
 
@@ -936,6 +939,52 @@ static int net_offloads(void *opaque, unsigned int tun_flags)
 	return tap_set_offloads(&((struct machine_net *)opaque)->tap, tun_flags);
 }
 
+/*
+ * -nic user and -netdev stream: ember-net runs the network, or relays to
+ * passt's; its socket stands where a tap's descriptor would (tap.fd, closed
+ * by tap_close()), without offloads.
+ */
+static int net_open_helper(struct machine *m, struct machine_net *mn, const struct cli_netdev *nd)
+{
+	const struct cli_user *u = &nd->user;
+	struct netuser_config uc = {
+		.name = mn->name,
+		.net = u->net,
+		.mask = u->mask,
+		.host = u->host,
+		.dns = u->dns,
+		.dhcpstart = u->dhcpstart,
+		.ipv4 = u->ipv4,
+		.ipv6 = u->ipv6,
+		.restricted = u->restricted,
+		.hostname = u->hostname,
+		.domainname = u->domainname,
+		.nr_hostfwd = u->nr_hostfwd,
+		.hostfwd = u->hostfwd,
+		/* -runas reaches the helper too, once its forwards listen. */
+		.uid = m->jail.runas ? m->jail.uid : (uid_t)-1,
+		.gid = m->jail.runas ? m->jail.gid : (gid_t)-1,
+		.sandbox = m->cfg->sandbox,
+	};
+	int fd, ret;
+
+	if (nd->kind == CLI_NET_STREAM) {
+		uc.stream = nd->stream.path;
+		uc.reconnect = nd->stream.reconnect;
+	}
+
+	ret = netuser_start(&uc, &fd, &mn->user_pid, m->err, sizeof(m->err));
+	if (ret < 0) {
+		/* A forward that cannot listen is the command line's to fix. */
+		m->usage_error = ret == -EINVAL;
+		return ret;
+	}
+	mn->tap.fd = fd;
+	mn->tap.owned = 1;
+	snprintf(mn->tap.ifname, sizeof(mn->tap.ifname), "%s", uc.stream ? "stream" : "user");
+	return 0;
+}
+
 static int net_open_one(struct machine *m, unsigned int i)
 {
 	const struct cli_nic *nic = &m->cfg->nics[i];
@@ -949,11 +998,14 @@ static int net_open_one(struct machine *m, unsigned int i)
 	mn->watch_fd = -1;
 	vhost_queues_clear(mn->q, 2);
 	snprintf(mn->name, sizeof(mn->name), "virtio-net eth%u", i);
-	ret = tap_open(&mn->tap, nd->ifname, nd->fd, m->err, sizeof(m->err));
-	if (ret < 0) {
-		m->usage_error = true;
-		return ret;
+	if (nd->kind != CLI_NET_TAP) {
+		ret = net_open_helper(m, mn, nd);
+	} else {
+		ret = tap_open(&mn->tap, nd->ifname, nd->fd, m->err, sizeof(m->err));
+		m->usage_error = ret < 0;
 	}
+	if (ret < 0)
+		return ret;
 	if (nic->has_mac) {
 		memcpy(nc.mac, nic->mac, 6);
 	} else {
@@ -984,8 +1036,10 @@ static int net_open_one(struct machine *m, unsigned int i)
 			return ret;
 	} else {
 		nc.fd = mn->tap.fd;
-		nc.offloads = tap_virtio_offloads(&mn->tap);
-		nc.set_offloads = net_offloads;
+		if (nd->kind == CLI_NET_TAP) {
+			nc.offloads = tap_virtio_offloads(&mn->tap);
+			nc.set_offloads = net_offloads;
+		}
 		nc.watch = net_watch_tap;
 		nc.opaque = mn;
 		nc.name = mn->name;
@@ -995,9 +1049,15 @@ static int net_open_one(struct machine *m, unsigned int i)
 			return ret;
 		}
 	}
-	log_info("%s: tap %s%s, MAC %02x:%02x:%02x:%02x:%02x:%02x", mn->name, mn->tap.ifname,
-		 nd->vhost ? " (vhost-net)" : "", nc.mac[0], nc.mac[1], nc.mac[2], nc.mac[3],
-		 nc.mac[4], nc.mac[5]);
+	if (nd->kind != CLI_NET_TAP)
+		log_info("%s: %s%s (ember-net, pid %d), MAC %02x:%02x:%02x:%02x:%02x:%02x",
+			 mn->name, nd->kind == CLI_NET_USER ? "user networking" : "stream ",
+			 nd->kind == CLI_NET_USER ? "" : nd->stream.path, (int)mn->user_pid,
+			 nc.mac[0], nc.mac[1], nc.mac[2], nc.mac[3], nc.mac[4], nc.mac[5]);
+	else
+		log_info("%s: tap %s%s, MAC %02x:%02x:%02x:%02x:%02x:%02x", mn->name,
+			 mn->tap.ifname, nd->vhost ? " (vhost-net)" : "", nc.mac[0], nc.mac[1],
+			 nc.mac[2], nc.mac[3], nc.mac[4], nc.mac[5]);
 	return 0;
 }
 
