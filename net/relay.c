@@ -31,9 +31,9 @@
 #include <unistd.h>
 
 #define HDR_LEN 12
-#define FRAME_MAX (65536 + 14)		/* the largest frame either side may send */
-#define IN_MAX (4 + FRAME_MAX)		/* one length and frame from the daemon */
-#define OUT_MAX (4 + FRAME_MAX)		/* one length and frame for it */
+#define FRAME_MAX (65536 + 14)	/* the largest frame either side may send */
+#define IN_MAX (4 + FRAME_MAX)	/* one length and frame from the daemon */
+#define OUT_MAX (4 + FRAME_MAX) /* one length and frame for it */
 #define FRAMES_PER_TURN 64
 
 static struct {

@@ -192,8 +192,8 @@ int netuser_start(const struct netuser_config *cfg, int *device_fd, pid_t *pid, 
 	if (cfg->helper)
 		snprintf(path, sizeof(path), "%s", cfg->helper);
 	else if (find_helper(path, sizeof(path)) < 0) {
-		snprintf(err, err_len, "%s: %s needs %s, which is not installed", cfg->name,
-			 kind, HELPER);
+		snprintf(err, err_len, "%s: %s needs %s, which is not installed", cfg->name, kind,
+			 HELPER);
 		return -ENOENT;
 	}
 	if (!helper_args(cfg, path, &args)) {
@@ -247,8 +247,7 @@ int netuser_start(const struct netuser_config *cfg, int *device_fd, pid_t *pid, 
 	return 0;
 
 fail_sys:
-	snprintf(err, err_len, "%s: %s: starting %s: %s", cfg->name, kind, HELPER,
-		 strerror(-ret));
+	snprintf(err, err_len, "%s: %s: starting %s: %s", cfg->name, kind, HELPER, strerror(-ret));
 	for (int i = 0; i < 2; i++) {
 		if (sv[i] >= 0)
 			close(sv[i]);

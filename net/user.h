@@ -14,8 +14,8 @@
  * header in front (zeroes: the device offers no offloads). Frames for a guest
  * that posts no buffers fill the socket, then wait in the helper (4 MiB at
  * most), then are dropped, which TCP makes good, as on a real link; the
- * guest's own frames wait for room like a tap's. The helper ends when ember closes its end, or dies with
- * ember (PR_SET_PDEATHSIG).
+ * guest's own frames wait for room like a tap's. The helper ends when ember closes its end, or dies
+ * with ember (PR_SET_PDEATHSIG).
  *
  * -netdev stream runs the same helper to relay the same frames to a Unix
  * stream socket (passt's), each after a 4-byte big-endian length, and to

@@ -44,11 +44,11 @@ struct vcon_port {
 	uint8_t pending;     /* MSG_* owed to the guest */
 
 	/* Transmit: one chain at a time, copied out VCON_BOUNCE bytes at once. */
-	bool held;    /* chain is popped and not all handed to the host */
-	bool blocked; /* the host took less than offered: until vcon_port_writable() */
-	bool more;    /* a turn stopped at its budget: vcon_resume() goes on */
-	bool running; /* in tx_run(), which the host's output() might re-enter */
-	bool woken;   /* vcon_port_writable() came from inside output() */
+	bool held;     /* chain is popped and not all handed to the host */
+	bool blocked;  /* the host took less than offered: until vcon_port_writable() */
+	bool more;     /* a turn stopped at its budget: vcon_resume() goes on */
+	bool running;  /* in tx_run(), which the host's output() might re-enter */
+	bool woken;    /* vcon_port_writable() came from inside output() */
 	uint32_t skip; /* bytes of the next chain popped that the host took already (a snapshot) */
 	struct virtq_chain chain;
 	uint32_t copied;  /* bytes of the chain copied into the bounce buffer */
@@ -837,8 +837,7 @@ static int restore_apply(struct vcon *d)
 	for (unsigned int i = 0; i < d->nr_ports; i++) {
 		const struct vcon_port_state *ps = &st->port[i];
 
-		if (!d->port[i].present &&
-		    (ps->skip || ps->ready || ps->guest_open || ps->pending))
+		if (!d->port[i].present && (ps->skip || ps->ready || ps->guest_open || ps->pending))
 			return -EINVAL;
 	}
 	for (unsigned int i = 0; i < d->nr_ports; i++) {

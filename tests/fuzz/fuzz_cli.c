@@ -251,8 +251,8 @@ static void check_config(void)
 		} else if (n->kind == CLI_NET_STREAM) {
 			if (!n->stream.path || !*n->stream.path || strlen(n->stream.path) > 107 ||
 			    n->stream.reconnect > 3600)
-				FAIL("stream netdev %u: a path of the wrong size, or reconnect %u", i,
-				     n->stream.reconnect);
+				FAIL("stream netdev %u: a path of the wrong size, or reconnect %u",
+				     i, n->stream.reconnect);
 			check_string(n->stream.path, "stream path");
 		} else if (n->kind != CLI_NET_TAP) {
 			FAIL("netdev %u of kind %d", i, (int)n->kind);

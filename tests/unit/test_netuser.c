@@ -92,7 +92,8 @@ static size_t recv_frame(int fd, uint16_t type, uint8_t *out, size_t size, int m
 		int left;
 
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-		left = ms - (int)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+		left = ms -
+		       (int)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
 		if (left <= 0 || poll(&p, 1, left) <= 0)
 			return 0;
 		r = read(fd, buf, sizeof(buf));
@@ -289,7 +290,7 @@ START_TEST(hostfwd_reaches_the_guest)
 	n = recv_frame(fd, 0x0800, r, sizeof(r), 5000);
 	ck_assert_uint_ge(n, 14 + 20 + 20);
 	ck_assert_mem_eq(r, guest_mac, 6);
-	ck_assert_uint_eq(r[14 + 9], 6);			   /* TCP */
+	ck_assert_uint_eq(r[14 + 9], 6);		      /* TCP */
 	ck_assert_mem_eq(r + 14 + 16, "\x0a\x00\x02\x0f", 4); /* to the guest */
 	ck_assert_uint_eq(r[14 + 20 + 2] << 8 | r[14 + 20 + 3], 22);
 	ck_assert_uint_eq(r[14 + 20 + 13] & 0x12, 0x02); /* SYN, not ACK */

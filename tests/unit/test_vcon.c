@@ -1595,7 +1595,8 @@ START_TEST(snapshot_state_checked)
 	REFUSED(bad.multiport = 0); /* ports ready without the control protocol */
 	bad = idle;
 	bad.port[1].skip = 5;
-	ck_assert_int_eq(vcon_restore(g->d, &bad), -EINVAL); /* a device never started moved bytes */
+	ck_assert_int_eq(vcon_restore(g->d, &bad),
+			 -EINVAL); /* a device never started moved bytes */
 #undef REFUSED
 
 	/* Kept, but the transport's state never started the device: refused, and dropped. */
