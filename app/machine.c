@@ -1742,7 +1742,10 @@ static int add_section(struct snap_out *o, const char *tag, uint32_t version, co
 /*
  * The kernel serves vhost devices' queues: stopped, it says where it got to,
  * and ember's copies of those queues take that up to be saved. They run
- * again once saved, whatever happened (the guest stays paused).
+ * again once guest RAM is written too (snap_write()), whatever happened: a
+ * kernel running meanwhile would fill receive buffers (a host's TCP
+ * retransmission reaches a paused guest's NIC) and RAM would no longer
+ * match the queues saved. The guest stays paused.
  */
 static int vhost_suspend_all(struct machine *m, char *err, size_t errlen)
 {
@@ -1897,7 +1900,6 @@ static int snap_collect(struct machine *m, struct snap_out *o, char *err, size_t
 					  errlen);
 		free(st);
 	}
-	vhost_resume_all(m);
 	return ret;
 }
 
@@ -1943,6 +1945,7 @@ static int snap_write(struct machine *m, const char *path, char *err, size_t err
 		if (!err[0])
 			snprintf(err, errlen, "%s", strerror(-ret));
 		snap_out_destroy(o);
+		vhost_resume_all(m);
 		return ret;
 	}
 	/* Never over an existing file: a confined ember may create files, not overwrite them. */
@@ -1953,12 +1956,14 @@ static int snap_write(struct machine *m, const char *path, char *err, size_t err
 			 errno == EEXIST ? "the file exists (ember does not write over one)"
 					 : strerror(errno));
 		snap_out_destroy(o);
+		vhost_resume_all(m);
 		return ret;
 	}
 	for (unsigned int i = 0; i < g->nr; i++)
 		r[i] = (struct snap_region){ g->r[i].gpa, g->r[i].size, g->r[i].host };
 	ret = snap_out_write(o, fd, r, g->nr, &m->snap.st);
 	snap_out_destroy(o);
+	vhost_resume_all(m);
 	if (ret < 0) {
 		snprintf(err, errlen, "writing %s: %s", path, strerror(-ret));
 		/* Nothing half-written is left to be mistaken for a snapshot. */
