@@ -47,6 +47,8 @@
 #define READ_BUDGET 64 /* frames from the guest between two polls of the sockets */
 #define PFD_MAX 65536
 #define SOCKBUF (1 << 20)
+#define BATCH_MAX 64		/* frames for the guest written in one call */
+#define BATCH_BYTES (256 << 10) /* room for them: a frame is at most FRAME_MAX */
 /*
  * Frames for the guest that found its socket full wait here, this many bytes
  * at most (more than a TCP window libslirp opens to a guest): a burst waits
@@ -79,6 +81,10 @@ static struct {
 	struct qframe *qhead, **qtail;
 	size_t queued; /* bytes in the queue */
 	time_t last_warn;
+	/* This turn's frames for the guest, not yet written (flush_batch). */
+	unsigned int nbatch;
+	size_t bused, boff[BATCH_MAX], blen[BATCH_MAX];
+	uint8_t batch[BATCH_BYTES];
 	uint8_t hdr[HDR_LEN];
 	uint8_t buf[FRAME_MAX];
 } nu = { .fd = -1, .name = "virtio-net", .qtail = &nu.qhead };
@@ -109,47 +115,15 @@ static int64_t now_ms(void)
 
 /* --- libslirp's callbacks ------------------------------------------------------------ */
 
-/* Writes one frame to the guest's socket: 1 written, 0 no room, -1 failed (dropped). */
-static int put_frame(const void *buf, size_t len)
-{
-	struct iovec iov[2] = { { nu.hdr, HDR_LEN }, { (void *)buf, len } };
-
-	if (writev(nu.fd, iov, 2) >= 0)
-		return 1;
-	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
-		return 0;
-	nu.dropped++;
-	warn("a frame for the guest: %s", strerror(errno));
-	return -1;
-}
-
-/* Queued frames to the guest's socket while it takes them. */
-static void flush_queue(void)
-{
-	while (nu.qhead) {
-		struct qframe *f = nu.qhead;
-
-		if (put_frame(f->data, f->len) == 0)
-			return;
-		nu.qhead = f->next;
-		if (!nu.qhead)
-			nu.qtail = &nu.qhead;
-		nu.queued -= f->len;
-		free(f);
-	}
-}
-
-static ssize_t send_packet(const void *buf, size_t len, void *opaque)
+/* A frame for the guest's socket that found it full: to the queue, or past it dropped. */
+static void enqueue(const void *buf, size_t len)
 {
 	struct qframe *f;
 
-	(void)opaque;
-	if (!nu.qhead && put_frame(buf, len) != 0)
-		return (ssize_t)len;
-	/* The guest takes no frames for now: wait in the queue, or, past it, drop (TCP resends). */
+	/* TCP resends what is dropped, as on a real link. */
 	if (nu.queued + len > QUEUE_MAX || !(f = malloc(sizeof(*f) + len))) {
 		nu.dropped++;
-		return (ssize_t)len;
+		return;
 	}
 	f->next = NULL;
 	f->len = len;
@@ -157,6 +131,107 @@ static ssize_t send_packet(const void *buf, size_t len, void *opaque)
 	*nu.qtail = f;
 	nu.qtail = &f->next;
 	nu.queued += len;
+}
+
+/*
+ * Writes frames to the guest's socket, as many as it takes, in one call:
+ * the count written (n at most); 0 when it is full. A write that fails for
+ * good drops the frames (warned, counted) and counts them as written.
+ */
+static unsigned int put_frames(const uint8_t *const *bufs, const size_t *lens, unsigned int n)
+{
+	struct mmsghdr mm[BATCH_MAX];
+	struct iovec iov[BATCH_MAX][2];
+	unsigned int done = 0;
+
+	for (unsigned int i = 0; i < n; i++) {
+		iov[i][0] = (struct iovec){ nu.hdr, HDR_LEN };
+		iov[i][1] = (struct iovec){ (void *)bufs[i], lens[i] };
+		mm[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = iov[i], .msg_iovlen = 2 } };
+	}
+	while (done < n) {
+		int k = sendmmsg(nu.fd, mm + done, n - done, MSG_DONTWAIT);
+
+		if (k > 0) {
+			done += (unsigned int)k;
+			continue;
+		}
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k == 0 || errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
+			break;
+		nu.dropped += n - done;
+		warn("a frame for the guest: %s", strerror(errno));
+		return n;
+	}
+	return done;
+}
+
+/*
+ * The frames libslirp sent during one turn of the loop go out together at
+ * its end: one system call for them all and one wake-up of ember, not one
+ * each, which under emulated CPUs is what a frame costs most.
+ */
+static void flush_batch(void)
+{
+	const uint8_t *bufs[BATCH_MAX];
+	unsigned int sent;
+
+	for (unsigned int i = 0; i < nu.nbatch; i++)
+		bufs[i] = nu.batch + nu.boff[i];
+	sent = nu.nbatch ? put_frames(bufs, nu.blen, nu.nbatch) : 0;
+	for (unsigned int i = sent; i < nu.nbatch; i++)
+		enqueue(bufs[i], nu.blen[i]);
+	nu.nbatch = 0;
+	nu.bused = 0;
+}
+
+/* Queued frames to the guest's socket while it takes them. */
+static void flush_queue(void)
+{
+	while (nu.qhead) {
+		const uint8_t *bufs[BATCH_MAX];
+		size_t lens[BATCH_MAX];
+		struct qframe *f = nu.qhead;
+		unsigned int n = 0, sent;
+
+		for (; f && n < BATCH_MAX; f = f->next, n++) {
+			bufs[n] = f->data;
+			lens[n] = f->len;
+		}
+		sent = put_frames(bufs, lens, n);
+		for (unsigned int i = 0; i < sent; i++) {
+			f = nu.qhead;
+			nu.qhead = f->next;
+			nu.queued -= f->len;
+			free(f);
+		}
+		if (!nu.qhead)
+			nu.qtail = &nu.qhead;
+		if (sent < n)
+			return;
+	}
+}
+
+static ssize_t send_packet(const void *buf, size_t len, void *opaque)
+{
+	(void)opaque;
+	/* Behind frames already waiting, in order. */
+	if (nu.qhead) {
+		enqueue(buf, len);
+		return (ssize_t)len;
+	}
+	if (nu.nbatch == BATCH_MAX || nu.bused + len > sizeof(nu.batch)) {
+		flush_batch();
+		if (nu.qhead) {
+			enqueue(buf, len);
+			return (ssize_t)len;
+		}
+	}
+	memcpy(nu.batch + nu.bused, buf, len);
+	nu.boff[nu.nbatch] = nu.bused;
+	nu.blen[nu.nbatch++] = len;
+	nu.bused += len;
 	return (ssize_t)len;
 }
 
@@ -342,6 +417,8 @@ static int run(void)
 		int64_t now = now_ms();
 		int r;
 
+		/* What libslirp sent in the last turn, before the socket's events are chosen. */
+		flush_batch();
 		nu.npfd = 0;
 		add_poll(nu.fd, SLIRP_POLL_IN | (nu.qhead ? SLIRP_POLL_OUT : 0), NULL);
 		slirp_pollfds_fill(nu.slirp, &timeout, add_poll, NULL);
@@ -461,6 +538,7 @@ static int confine(void)
 		SCMP_SYS(sendto),
 		SCMP_SYS(recvfrom),
 		SCMP_SYS(sendmsg),
+		SCMP_SYS(sendmmsg),
 		SCMP_SYS(recvmsg),
 		SCMP_SYS(shutdown),
 		SCMP_SYS(getsockopt),
@@ -520,7 +598,7 @@ int main(int argc, char **argv)
 	unsigned long reconnect = 0, sandbox = 1;
 	const char *stream = NULL;
 	FILE *status;
-	int size = SOCKBUF, conn = -1;
+	int size = SOCKBUF, conn = -1, ret;
 	bool ok = true;
 
 	/* ember's end closing is the way out; a dead ember must not leave this behind. */
@@ -620,7 +698,16 @@ int main(int argc, char **argv)
 	}
 	fprintf(status, "ok\n");
 	fclose(status);
-	return stream ? relay_run(nu.fd, conn, nu.name, stream, (unsigned int)reconnect) : run();
+	if (stream)
+		return relay_run(nu.fd, conn, nu.name, stream, (unsigned int)reconnect);
+	ret = run();
+	/* As ember reports its device's counts at exit: what never reached the guest. */
+	if (nu.dropped)
+		fprintf(stderr,
+			"ember: %s: user networking: %llu frames for the guest dropped (its "
+			"buffers full and %u MiB waiting, or its socket failed)\n",
+			nu.name, (unsigned long long)nu.dropped, QUEUE_MAX >> 20);
+	return ret;
 }
 
 /* libslirp's network and its forwards; -1 with the reason on `status`. */
