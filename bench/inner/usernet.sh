@@ -7,6 +7,8 @@ cat >/tmp/dhcp.sh <<'SCRIPT'
 case $1 in
 bound | renew)
 	ip addr add "$ip/$mask" dev "$interface"
+	# As any DHCP client does: passt offers 65520, and its TCP assumes it.
+	[ -z "$mtu" ] || ip link set "$interface" mtu "$mtu"
 	[ -z "$router" ] || ip route add default via "$router"
 	;;
 esac
