@@ -32,6 +32,7 @@
 
 #define FRAME_MIN 14	  /* an Ethernet header */
 #define READS_PER_TURN 64 /* reads of either socket before the other gets a turn */
+#define BATCH_MAX 32	  /* frames to the device in one call */
 
 static void say(struct relay *r, const char *what, int err)
 {
@@ -190,31 +191,48 @@ static bool from_guest(struct relay *r)
 	return true;
 }
 
-/* Whole frames from the queue to the device, while it takes them. */
+/* Whole frames from the queue to the device, while it takes them, BATCH_MAX to a call. */
 static void to_guest(struct relay *r)
 {
 	static const uint8_t zero[RELAY_HDR_LEN];
 
 	while (!r->dev_full && r->q_len >= 4) {
-		uint32_t len = q_len_at(r, 0);
-		size_t start = (r->q_head + 4) % RELAY_QUEUE, first;
-		struct iovec iov[3] = { { (void *)zero, RELAY_HDR_LEN } };
-		ssize_t w;
+		struct mmsghdr mm[BATCH_MAX];
+		struct iovec iov[BATCH_MAX][3];
+		size_t at = 0, lens[BATCH_MAX];
+		unsigned int n = 0;
+		int sent;
 
-		if (len < FRAME_MIN || len > RELAY_FRAME_MAX) {
+		/* The whole frames at the head of the queue, as parts of the ring. */
+		while (n < BATCH_MAX && r->q_len - at >= 4) {
+			uint32_t len = q_len_at(r, at);
+			size_t start = (r->q_head + at + 4) % RELAY_QUEUE, first;
+
+			if (len < FRAME_MIN || len > RELAY_FRAME_MAX || r->q_len - at - 4 < len)
+				break;
+			first = RELAY_QUEUE - start < len ? RELAY_QUEUE - start : len;
+			iov[n][0] = (struct iovec){ (void *)zero, RELAY_HDR_LEN };
+			iov[n][1] = (struct iovec){ r->q + start, first };
+			iov[n][2] = (struct iovec){ r->q, len - first };
+			mm[n] = (struct mmsghdr){
+				.msg_hdr = { .msg_iov = iov[n], .msg_iovlen = len > first ? 3 : 2 }
+			};
+			lens[n++] = 4 + (size_t)len;
+			at += 4 + (size_t)len;
+		}
+		if (n == 0) {
+			uint32_t len = q_len_at(r, 0);
+
+			if (len >= FRAME_MIN && len <= RELAY_FRAME_MAX)
+				return; /* the head frame is not all here yet */
 			/* Nothing after it can be framed: what came before is delivered. */
 			if (r->conn >= 0)
 				drop_conn(r, "a frame length out of range", 0);
 			r->q_len = 0;
 			return;
 		}
-		if (r->q_len - 4 < len)
-			return;
-		first = RELAY_QUEUE - start < len ? RELAY_QUEUE - start : len;
-		iov[1] = (struct iovec){ r->q + start, first };
-		iov[2] = (struct iovec){ r->q, len - first };
-		w = writev(r->dev, iov, len > first ? 3 : 2);
-		if (w < 0) {
+		sent = sendmmsg(r->dev, mm, n, MSG_DONTWAIT);
+		if (sent < 0) {
 			if (errno == EINTR)
 				continue;
 			/* Full; or ember's end is gone, which the device side's poll reports. */
@@ -224,8 +242,10 @@ static void to_guest(struct relay *r)
 				return;
 			}
 			say(r, "a frame the device's socket refused", errno);
+			sent = 1;
 		}
-		q_consume(r, 4 + (size_t)len);
+		for (int i = 0; i < sent; i++)
+			q_consume(r, lens[i]);
 	}
 }
 
@@ -248,8 +268,9 @@ static void from_daemon(struct relay *r)
 			drop_conn(r, "closed by the other end", 0);
 			return;
 		}
+		/* The device's turn comes after: passt's socket is emptied first, for its next
+		 * burst. */
 		r->q_len += (size_t)got;
-		to_guest(r);
 	}
 }
 
